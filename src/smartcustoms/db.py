@@ -48,7 +48,8 @@ def make_engine(url: str, **kwargs) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
     return create_engine(url, **kwargs)
 
 

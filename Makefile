@@ -1,0 +1,39 @@
+# smartcustoms: two set-up commands, `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export SMARTCUSTOMS_DATA_DIR ?= var
+
+.PHONY: run test install lint bench browser clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install, migrate the embedded SQLite database, load demo data, serve on http://127.0.0.1:8000
+run: install
+	$(VENV)/bin/smartcustoms serve --demo
+
+## browser: Debian's chromium for the browser tests (installed when missing)
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium could not be installed: browser tests will skip"
+
+## test: install and run the whole suite
+test: install browser
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+
+bench: install
+	$(PY) bench/lodge.py
+
+clean:
+	rm -rf $(VENV) var test-output

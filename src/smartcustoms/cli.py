@@ -1,0 +1,163 @@
+"""The ``smartcustoms`` command: serve, demo, declarations, users and keys; domain sub-commands."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="smartcustoms: single window, risk targeting, CBEC clearance, tax and AEO.",
+                  no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+decl_app = typer.Typer(help="Declarations in bulk.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(decl_app, name="declarations")
+app.add_typer(users_app, name="users")
+
+# Domain sub-apps (each a Typer ``app`` in ``<module>``), mounted under ``name``.
+SUB_APPS = {"risk": "smartcustoms.risk.cli", "cbec": "smartcustoms.cbec.cli"}
+for _name, _module in SUB_APPS.items():
+    try:
+        app.add_typer(importlib.import_module(_module).app, name=_name)
+    except ModuleNotFoundError as _exc:
+        if not _module.startswith(str(_exc.name)):
+            raise
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to the configured database."""
+    from smartcustoms.config import get_settings
+    from smartcustoms.db import upgrade
+
+    url = get_settings().resolved_database_url()
+    upgrade(url)
+    console.print(f"database at [bold]{url}[/] is up to date")
+
+
+@app.command()
+def demo(declarations: int = typer.Option(3000, help="simulated declarations to lodge on first load"),
+         seed: int = 7) -> None:
+    """Load demo data (once) and print fresh API keys for each demo user."""
+    from smartcustoms.platform import build_platform
+    from smartcustoms.simulate.demo import DEMO_PASSWORD, load_demo
+
+    platform = build_platform()
+    example = platform.settings.data_dir / "demo" / "declaration.json"
+    access = load_demo(platform, declarations, seed, example_path=example)
+    _print_access(platform.settings.host, platform.settings.port, access.keys, example, DEMO_PASSWORD)
+
+
+def _print_access(host: str, port: int, keys: dict[str, str], example: Path, password: str) -> None:
+    url = f"http://{host}:{port}"
+    table = Table(title="demo users (web login password: " + password + ")")
+    table.add_column("user")
+    table.add_column("API key (X-API-Key)")
+    for user, key in keys.items():
+        table.add_row(user, key)
+    console.print(table)
+    console.print(f"smartcustoms: [bold]{url}[/]  (API docs: {url}/docs)")
+    console.print("lodge the example declaration as trader1:\n"
+                  f"  curl -s -H 'X-API-Key: {keys.get('trader1', '')}' -H 'Content-Type: application/json' "
+                  f"--data @{example} {url}/api/v1/declarations", soft_wrap=True)
+
+
+@app.command()
+def serve(host: str = typer.Option(None, help="default SMARTCUSTOMS_HOST or 127.0.0.1"),
+          port: int = typer.Option(None, help="default SMARTCUSTOMS_PORT or 8000"),
+          demo_data: bool = typer.Option(False, "--demo", help="load demo data first and print keys"),
+          workers: int = 1) -> None:
+    """Serve the API and web pages."""
+    import uvicorn
+
+    from smartcustoms.config import get_settings
+
+    settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    if demo_data:
+        settings.host, settings.port = host, port
+        demo()
+    else:
+        console.print(f"smartcustoms: [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run("smartcustoms.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
+@decl_app.command("ingest")
+def ingest(path: Path = typer.Argument(..., exists=True, dir_okay=False, help=".jsonl or .csv"),
+           batch: int = typer.Option(500, min=1)) -> None:
+    """Lodge declarations from a file; each bad record is reported with its line and field."""
+    from smartcustoms.declarations.ingest import parse_file
+    from smartcustoms.platform import build_platform
+    from smartcustoms.simulate.demo import SYSTEM
+
+    platform = build_platform()
+    records = list(parse_file(path.name, path.read_text("utf-8")))
+    ok = bad = repeated = 0
+    for i in range(0, len(records), batch):
+        chunk = records[i:i + batch]
+        good = [r for r in chunk if r.declaration is not None]
+        for r in chunk:
+            if r.errors:
+                bad += 1
+                for e in r.errors:
+                    err.print(f"{path}:{r.line}: {e.field}: {e.message}")
+        results = platform.declarations.lodge_many(SYSTEM, [r.declaration for r in good])
+        for r, res in zip(good, results, strict=True):
+            if res.errors:
+                bad += 1
+                for e in res.errors:
+                    err.print(f"{path}:{r.line}: {e.field}: {e.message}")
+            elif res.created:
+                ok += 1
+            else:
+                repeated += 1
+    console.print(f"lodged {ok}, already lodged {repeated}, with errors {bad}")
+    if bad:
+        raise typer.Exit(1)
+
+
+@users_app.command("create")
+def create_user_cmd(username: str, role: str = typer.Option(..., help="trader, officer, analyst or admin"),
+                    enterprise: str = typer.Option(None, help="enterprise code (traders)"),
+                    password: str = typer.Option(None, prompt=False)) -> None:
+    """Create a user."""
+    from smartcustoms.db import transaction
+    from smartcustoms.enterprises.schemas import UserIn
+    from smartcustoms.enterprises.service import create_user
+    from smartcustoms.errors import DomainError
+    from smartcustoms.platform import build_platform
+    from smartcustoms.simulate.demo import SYSTEM
+
+    platform = build_platform()
+    try:
+        with transaction(platform.sessions) as s:
+            create_user(s, UserIn(username=username, role=role, enterprise_code=enterprise, password=password),
+                        SYSTEM)
+    except DomainError as exc:
+        err.print(f"error: {exc.detail}: " + "; ".join(f"{e.field}: {e.message}" for e in exc.errors))
+        raise typer.Exit(1) from None
+    console.print(f"user {username} created")
+
+
+@users_app.command("key")
+def create_key_cmd(username: str, label: str = "") -> None:
+    """Make an API key for a user and print it (it is shown only once)."""
+    from smartcustoms.db import transaction
+    from smartcustoms.enterprises.service import create_api_key
+    from smartcustoms.platform import build_platform
+    from smartcustoms.simulate.demo import SYSTEM
+
+    platform = build_platform()
+    with transaction(platform.sessions) as s:
+        console.print(create_api_key(s, username, label, SYSTEM))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,40 @@
+"""Code-list lookups for forms and clients."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+
+from smartcustoms.platform import Platform
+from smartcustoms.security import Principal
+from smartcustoms.web.deps import current_principal, get_platform
+
+router = APIRouter(prefix="/api/v1/codes", tags=["codes"])
+
+
+@router.get("/hs")
+def search_hs(q: str = Query(..., min_length=1, max_length=100), limit: int = Query(20, ge=1, le=100),
+              who: Principal = Depends(current_principal), platform: Platform = Depends(get_platform)):
+    """HS subheadings by code prefix or by words of the description."""
+    return [{"code": e.code, "description": e.description} for e in platform.codes.search_hs(q, limit)]
+
+
+@router.get("/{name}")
+def code_list(name: str, who: Principal = Depends(current_principal), platform: Platform = Depends(get_platform)):
+    c = platform.codes
+    lists = {
+        "countries": lambda: [{"code": k, "name": v} for k, v in sorted(c.countries.items())],
+        "currencies": lambda: [{"code": k, "name": v} for k, v in sorted(c.currencies.items())],
+        "trade-modes": lambda: [vars_(x) for x in c.trade_modes.values()],
+        "transport-modes": lambda: [vars_(x) for x in c.transport_modes.values()],
+        "units": lambda: [vars_(x) for x in c.units.values()],
+        "customs-offices": lambda: [vars_(x) for x in c.customs_offices.values()],
+    }
+    if name not in lists:
+        from smartcustoms.errors import NotFound
+
+        raise NotFound(f"no code list {name}; try one of {', '.join(lists)}")
+    return lists[name]()
+
+
+def vars_(code) -> dict:
+    return {"code": code.code, "name": code.name, "name_zh": code.name_zh}

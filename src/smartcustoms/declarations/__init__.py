@@ -1,0 +1,1 @@
+"""The declaration aggregate: header + goods items, lifecycle events, lodging service and API."""

@@ -1,0 +1,72 @@
+"""REST routes for declarations (thin: the service holds the logic)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from smartcustoms.declarations.schemas import (
+    CancelIn,
+    DecisionIn,
+    DeclarationIn,
+    DeclarationOut,
+    DeclarationSummary,
+    EventOut,
+)
+from smartcustoms.platform import Platform
+from smartcustoms.security import Principal, Role
+from smartcustoms.web.deps import current_principal, get_platform, require
+
+router = APIRouter(prefix="/api/v1/declarations", tags=["declarations"])
+
+
+@router.post("", response_model=DeclarationOut, status_code=201,
+             responses={200: {"description": "a repeat of an earlier message: the first result"}})
+def lodge(body: DeclarationIn, response: Response, who: Principal = Depends(current_principal),
+          platform: Platform = Depends(get_platform)) -> DeclarationOut:
+    """Lodge a declaration. A repeated ``client_message_id`` returns the first result with 200."""
+    out, created = platform.declarations.lodge(who, body)
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/api/v1/declarations/{out.declaration_no}"
+    return out
+
+
+@router.get("", response_model=list[DeclarationSummary])
+def search(status: str | None = None, lane: str | None = None, office: str | None = None,
+           importer: str | None = None, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+           order: str = Query("-lodged_at", pattern=r"^-?(lodged_at|risk_score|total_value)$"),
+           who: Principal = Depends(current_principal), platform: Platform = Depends(get_platform)):
+    return platform.declarations.search(who, status=status, lane=lane, office=office, importer=importer,
+                                        limit=limit, offset=offset, order=order)
+
+
+@router.get("/{declaration_no}", response_model=DeclarationOut)
+def read(declaration_no: str, who: Principal = Depends(current_principal),
+         platform: Platform = Depends(get_platform)) -> DeclarationOut:
+    return platform.declarations.get(who, declaration_no)
+
+
+@router.get("/{declaration_no}/events", response_model=list[EventOut])
+def events(declaration_no: str, who: Principal = Depends(current_principal),
+           platform: Platform = Depends(get_platform)) -> list[EventOut]:
+    return platform.declarations.events(who, declaration_no)
+
+
+@router.put("/{declaration_no}", response_model=DeclarationOut)
+def amend(declaration_no: str, body: DeclarationIn, who: Principal = Depends(current_principal),
+          platform: Platform = Depends(get_platform)) -> DeclarationOut:
+    """Amend a declaration while it is not yet under inspection or released."""
+    return platform.declarations.amend(who, declaration_no, body)
+
+
+@router.post("/{declaration_no}/cancel", response_model=DeclarationOut)
+def cancel(declaration_no: str, body: CancelIn, who: Principal = Depends(current_principal),
+           platform: Platform = Depends(get_platform)) -> DeclarationOut:
+    return platform.declarations.cancel(who, declaration_no, body.reason)
+
+
+@router.post("/{declaration_no}/decision", response_model=DeclarationOut)
+def decide(declaration_no: str, body: DecisionIn,
+           who: Principal = Depends(require(Role.OFFICER, Role.ADMIN)),
+           platform: Platform = Depends(get_platform)) -> DeclarationOut:
+    """An officer sends a held declaration to inspection, releases or detains it (audited)."""
+    return platform.declarations.decide(who, declaration_no, body.to_status, body.reason)

@@ -1,0 +1,79 @@
+"""Bulk files of declarations: JSONL (one declaration a line) or CSV (one goods item a row).
+
+CSV columns: the header fields of ``DeclarationIn`` plus ``item_``-prefixed goods-item fields
+(``item_hs_code``, ``item_description``, ...). Rows with the same ``client_message_id`` are one
+declaration, in file order. Every problem is reported with its line and field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from smartcustoms.declarations.schemas import DeclarationIn, GoodsItemIn
+from smartcustoms.errors import FieldError, loc_to_path
+
+HEADER_FIELDS = [f for f in DeclarationIn.model_fields if f != "items"]
+ITEM_FIELDS = list(GoodsItemIn.model_fields)
+CSV_COLUMNS = HEADER_FIELDS + [f"item_{f}" for f in ITEM_FIELDS]
+
+
+@dataclass(slots=True)
+class ParsedRecord:
+    line: int
+    declaration: DeclarationIn | None
+    errors: list[FieldError]
+
+
+def _pydantic_errors(exc: ValidationError) -> list[FieldError]:
+    return [FieldError(loc_to_path(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
+
+
+def parse_jsonl(text: str) -> Iterator[ParsedRecord]:
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield ParsedRecord(n, None, [FieldError("line", f"malformed JSON: {exc.msg} at column {exc.colno}")])
+            continue
+        try:
+            yield ParsedRecord(n, DeclarationIn.model_validate(obj), [])
+        except ValidationError as exc:
+            yield ParsedRecord(n, None, _pydantic_errors(exc))
+
+
+def parse_csv(text: str) -> Iterator[ParsedRecord]:
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in ("client_message_id", "item_hs_code") if c not in (reader.fieldnames or [])]
+    if missing:
+        yield ParsedRecord(1, None, [FieldError(c, "missing column") for c in missing])
+        return
+    groups: dict[str, tuple[int, dict, list[dict]]] = {}
+    for n, row in enumerate(reader, start=2):
+        key = row.get("client_message_id") or f"line-{n}"
+        header = {k: (row.get(k) or None) for k in HEADER_FIELDS if k in row}
+        item = {f: row.get(f"item_{f}") for f in ITEM_FIELDS if row.get(f"item_{f}") not in (None, "")}
+        if key not in groups:
+            groups[key] = (n, header, [])
+        groups[key][2].append(item)
+    for n, header, items in groups.values():
+        obj = {k: v for k, v in header.items() if v is not None}
+        obj["items"] = items
+        try:
+            yield ParsedRecord(n, DeclarationIn.model_validate(obj), [])
+        except ValidationError as exc:
+            yield ParsedRecord(n, None, _pydantic_errors(exc))
+
+
+def parse_file(name: str, text: str) -> Iterator[ParsedRecord]:
+    """Records of a ``.jsonl``/``.json`` or ``.csv`` file."""
+    if name.lower().endswith(".csv"):
+        return parse_csv(text)
+    return parse_jsonl(text)

@@ -1,0 +1,105 @@
+"""Tables: declarations (header), goods items, lifecycle events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from smartcustoms.db import Base
+
+Money = Numeric(18, 2)
+Amount = Numeric(18, 4)
+
+
+class Declaration(Base):
+    """Header of a goods declaration; ``status`` is the projection of its latest event."""
+
+    __tablename__ = "declarations"
+    __table_args__ = (
+        UniqueConstraint("lodged_by", "client_message_id", name="uq_declarations_client_message"),
+        Index("ix_declarations_status_lane", "status", "lane"),
+        Index("ix_declarations_importer_declared", "importer_code", "declared_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    declaration_no: Mapped[str] = mapped_column(String(18), unique=True)
+    client_message_id: Mapped[str] = mapped_column(String(64))
+    lodged_by: Mapped[str] = mapped_column(String(18))  # enterprise code of the lodging trader
+    declarant_code: Mapped[str] = mapped_column(String(18), index=True)
+    importer_code: Mapped[str] = mapped_column(String(18))
+    seller_name: Mapped[str | None] = mapped_column(String(200))
+    trade_mode: Mapped[str] = mapped_column(String(4))
+    transport_mode: Mapped[str] = mapped_column(String(2))
+    office_code: Mapped[str] = mapped_column(String(4), index=True)
+    departure_country: Mapped[str] = mapped_column(String(2))
+    origin_country: Mapped[str] = mapped_column(String(2))
+    currency: Mapped[str] = mapped_column(String(3))
+    incoterm: Mapped[str] = mapped_column(String(3))
+    freight: Mapped[Decimal] = mapped_column(Amount)
+    insurance: Mapped[Decimal | None] = mapped_column(Amount)
+    gross_mass_kg: Mapped[Decimal] = mapped_column(Amount)
+    net_mass_kg: Mapped[Decimal] = mapped_column(Amount)
+    packages: Mapped[int] = mapped_column(Integer)
+    total_value: Mapped[Decimal] = mapped_column(Amount)
+    declared_at: Mapped[datetime] = mapped_column(DateTime)
+    lodged_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    customs_value_cny: Mapped[Decimal | None] = mapped_column(Money)
+    duty_cny: Mapped[Decimal | None] = mapped_column(Money)
+    consumption_tax_cny: Mapped[Decimal | None] = mapped_column(Money)
+    vat_cny: Mapped[Decimal | None] = mapped_column(Money)
+    tax_total_cny: Mapped[Decimal | None] = mapped_column(Money)
+    lane: Mapped[str | None] = mapped_column(String(10))
+    risk_score: Mapped[float | None] = mapped_column(Float)
+
+
+class GoodsItem(Base):
+    __tablename__ = "goods_items"
+    __table_args__ = (UniqueConstraint("declaration_id", "item_no", name="uq_goods_items_declaration_item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    declaration_id: Mapped[int] = mapped_column(ForeignKey("declarations.id", ondelete="CASCADE"))
+    item_no: Mapped[int] = mapped_column(Integer)
+    hs_code: Mapped[str] = mapped_column(String(10), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    model_spec: Mapped[str] = mapped_column(Text, default="")
+    quantity: Mapped[Decimal] = mapped_column(Amount)
+    unit: Mapped[str] = mapped_column(String(3))
+    net_mass_kg: Mapped[Decimal] = mapped_column(Amount)
+    unit_price: Mapped[Decimal] = mapped_column(Amount)
+    total_value: Mapped[Decimal] = mapped_column(Amount)
+    origin_country: Mapped[str] = mapped_column(String(2))
+    customs_value_cny: Mapped[Decimal | None] = mapped_column(Money)
+    duty_cny: Mapped[Decimal | None] = mapped_column(Money)
+    consumption_tax_cny: Mapped[Decimal | None] = mapped_column(Money)
+    vat_cny: Mapped[Decimal | None] = mapped_column(Money)
+
+
+class DeclarationEvent(Base):
+    """Append-only lifecycle event; triggers forbid UPDATE and DELETE."""
+
+    __tablename__ = "declaration_events"
+    __table_args__ = (UniqueConstraint("declaration_id", "seq", name="uq_declaration_events_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    declaration_id: Mapped[int] = mapped_column(ForeignKey("declarations.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class NumberSequence(Base):
+    """Block allocator for declaration numbers (per office and year)."""
+
+    __tablename__ = "number_sequences"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

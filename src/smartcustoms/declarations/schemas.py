@@ -1,0 +1,145 @@
+"""Wire shapes of a declaration (Pydantic): what traders send and what they read back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+EnterpriseCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{10}$|^[0-9A-Z]{18}$", strip_whitespace=True)]
+Code2 = Annotated[str, StringConstraints(min_length=2, max_length=3, strip_whitespace=True, to_upper=True)]
+Positive = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=4)]
+NonNegative = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
+
+
+class GoodsItemIn(BaseModel):
+    """One goods item (商品项)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hs_code: Annotated[str, StringConstraints(pattern=r"^\d{6}(\d{2}){0,2}$", strip_whitespace=True)] = Field(
+        description="6-, 8- or 10-digit HS code; the first six digits must be an HS 2022 subheading")
+    description: Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+    model_spec: Annotated[str, StringConstraints(max_length=255, strip_whitespace=True)] = ""
+    quantity: Positive
+    unit: Annotated[str, StringConstraints(pattern=r"^\d{3}$")] = Field(description="customs unit code, e.g. 035 kg")
+    net_mass_kg: NonNegative
+    unit_price: NonNegative
+    total_value: NonNegative
+    origin_country: Code2
+
+
+class DeclarationIn(BaseModel):
+    """A goods declaration (报关单) as lodged: header and goods items."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_message_id: Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)] = (
+        Field(description="the sender's id for this message; a repeat returns the first result"))
+    declarant_code: EnterpriseCode
+    importer_code: EnterpriseCode
+    seller_name: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] | None = None
+    trade_mode: Annotated[str, StringConstraints(pattern=r"^\d{4}$")]
+    transport_mode: Annotated[str, StringConstraints(pattern=r"^\d$")]
+    office_code: Annotated[str, StringConstraints(pattern=r"^\d{4}$")]
+    departure_country: Code2
+    origin_country: Code2
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_upper=True)]
+    incoterm: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_upper=True)] = "CIF"
+    freight: NonNegative = Decimal(0)
+    insurance: NonNegative | None = None
+    gross_mass_kg: Positive
+    net_mass_kg: Positive
+    packages: Annotated[int, Field(ge=1, le=1_000_000)]
+    total_value: Positive
+    declared_at: datetime
+    items: Annotated[list[GoodsItemIn], Field(min_length=1, max_length=50)]
+
+
+class GoodsItemOut(GoodsItemIn):
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
+
+    item_no: int
+    customs_value_cny: Decimal | None = None
+    duty_cny: Decimal | None = None
+    consumption_tax_cny: Decimal | None = None
+    vat_cny: Decimal | None = None
+
+
+class TaxOut(BaseModel):
+    customs_value_cny: Decimal | None
+    duty_cny: Decimal | None
+    consumption_tax_cny: Decimal | None
+    vat_cny: Decimal | None
+    tax_total_cny: Decimal | None
+
+
+class DeclarationOut(BaseModel):
+    """A declaration as read back: header, items, tax, status, lane and reasons."""
+
+    declaration_no: str
+    client_message_id: str
+    status: str
+    lane: str | None = None
+    risk_score: float | None = None
+    reasons: list[str] = []
+    version: int
+    declarant_code: str
+    importer_code: str
+    seller_name: str | None
+    trade_mode: str
+    transport_mode: str
+    office_code: str
+    departure_country: str
+    origin_country: str
+    currency: str
+    incoterm: str
+    freight: Decimal
+    insurance: Decimal | None
+    gross_mass_kg: Decimal
+    net_mass_kg: Decimal
+    packages: int
+    total_value: Decimal
+    declared_at: datetime
+    lodged_at: datetime
+    tax: TaxOut
+    items: list[GoodsItemOut]
+
+
+class DeclarationSummary(BaseModel):
+    declaration_no: str
+    status: str
+    lane: str | None
+    risk_score: float | None
+    declarant_code: str
+    importer_code: str
+    office_code: str
+    total_value: Decimal
+    currency: str
+    declared_at: datetime
+    lodged_at: datetime
+
+
+class EventOut(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    from_status: str | None
+    to_status: str
+    reason: str
+    detail: dict | None = None
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+
+
+class DecisionIn(BaseModel):
+    """An officer's decision on a held declaration."""
+
+    model_config = ConfigDict(extra="forbid")
+    to_status: Annotated[str, StringConstraints(pattern=r"^(inspection|released|detained)$")]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]

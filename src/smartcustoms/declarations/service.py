@@ -1,0 +1,540 @@
+"""Lodging, reading, amending, cancelling and deciding declarations.
+
+Hot paths use SQLAlchemy Core with executemany (one transaction per batch, no per-row ORM work).
+Every status change appends a ``declaration_events`` row in the same transaction that updates the
+``status`` projection on the header.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from smartcustoms.audit.service import record, utcnow
+from smartcustoms.codes import CodeLists
+from smartcustoms.declarations.lifecycle import AMENDABLE, CANCELLABLE, Lane, Status, can_transition
+from smartcustoms.declarations.models import Declaration, DeclarationEvent, GoodsItem, NumberSequence
+from smartcustoms.declarations.schemas import (
+    DeclarationIn,
+    DeclarationOut,
+    DeclarationSummary,
+    EventOut,
+    GoodsItemOut,
+    TaxOut,
+)
+from smartcustoms.enterprises.service import Party, parties
+from smartcustoms.errors import Conflict, FieldError, Forbidden, NotFound, ValidationProblem
+from smartcustoms.security import Principal, Role
+from smartcustoms.tax.service import Assessment, ExchangeRates, TariffTable, TaxableItem, TaxError, assess
+
+MONEY_TOLERANCE = Decimal("0.01")
+MAX_FUTURE = timedelta(hours=1)
+MAX_AGE = timedelta(days=730)
+
+
+# -- the seam to risk targeting ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LodgedDeclaration:
+    """What selectivity sees of a newly accepted and assessed declaration."""
+
+    id: int
+    declaration_no: str
+    data: DeclarationIn
+    lodged_at: datetime
+    assessment: Assessment
+    importer: Party
+    declarant: Party
+
+
+@dataclass(frozen=True, slots=True)
+class LaneDecision:
+    lane: Lane
+    score: float
+    reasons: list[str]
+    mechanism: str  # "rule", "model", "exploration", "mandatory"
+    detail: dict = field(default_factory=dict)
+
+
+class Selectivity(Protocol):
+    """Chooses a lane for each declaration of a batch (one model call per batch)."""
+
+    def decide(self, session: Session, batch: Sequence[LodgedDeclaration]) -> list[LaneDecision]: ...
+
+
+# -- validation (pure) ---------------------------------------------------------------------------
+def validate(d: DeclarationIn, codes: CodeLists, now: datetime) -> list[FieldError]:
+    """Code-list and cross-field checks; every problem found, each naming its field."""
+    errs: list[FieldError] = []
+    add = errs.append
+    if not codes.is_valid_trade_mode(d.trade_mode):
+        add(FieldError("trade_mode", f"unknown trade mode {d.trade_mode}"))
+    if not codes.is_valid_transport_mode(d.transport_mode):
+        add(FieldError("transport_mode", f"unknown transport mode {d.transport_mode}"))
+    if not codes.is_valid_office(d.office_code):
+        add(FieldError("office_code", f"unknown customs office {d.office_code}"))
+    for name in ("departure_country", "origin_country"):
+        if codes.country_alpha2(getattr(d, name)) is None:
+            add(FieldError(name, f"unknown country {getattr(d, name)}"))
+    if not codes.is_valid_currency(d.currency):
+        add(FieldError("currency", f"unknown currency {d.currency}"))
+    if d.incoterm not in ("EXW", "FCA", "FAS", "FOB", "CFR", "CIF", "CPT", "CIP", "DAP", "DPU", "DDP"):
+        add(FieldError("incoterm", f"unknown incoterm {d.incoterm}"))
+    declared = d.declared_at.replace(tzinfo=None) if d.declared_at.tzinfo is None else \
+        d.declared_at.astimezone(tz=None).replace(tzinfo=None)
+    if declared > now + MAX_FUTURE:
+        add(FieldError("declared_at", "is in the future"))
+    elif declared < now - MAX_AGE:
+        add(FieldError("declared_at", "is more than two years ago"))
+    if d.gross_mass_kg < d.net_mass_kg:
+        add(FieldError("gross_mass_kg", "is less than the net mass"))
+    total = Decimal(0)
+    net = Decimal(0)
+    for i, item in enumerate(d.items):
+        p = f"items[{i}]"
+        if not codes.is_valid_hs(item.hs_code):
+            add(FieldError(f"{p}.hs_code", f"{item.hs_code} is not a valid HS 2022 subheading"))
+        if not codes.is_valid_unit(item.unit):
+            add(FieldError(f"{p}.unit", f"unknown unit {item.unit}"))
+        if codes.country_alpha2(item.origin_country) is None:
+            add(FieldError(f"{p}.origin_country", f"unknown country {item.origin_country}"))
+        expected = item.quantity * item.unit_price
+        if abs(expected - item.total_value) > MONEY_TOLERANCE:
+            add(FieldError(f"{p}.total_value",
+                           f"{item.total_value} is not quantity × unit price ({expected.normalize():f})"))
+        total += item.total_value
+        net += item.net_mass_kg
+    if abs(total - d.total_value) > MONEY_TOLERANCE * len(d.items):
+        add(FieldError("total_value", f"{d.total_value} is not the sum of the items' totals ({total})"))
+    if abs(net - d.net_mass_kg) > max(Decimal("0.01"), d.net_mass_kg * Decimal("0.001")):
+        add(FieldError("net_mass_kg", f"{d.net_mass_kg} is not the sum of the items' net mass ({net})"))
+    return errs
+
+
+def normalise(d: DeclarationIn, codes: CodeLists) -> DeclarationIn:
+    """Country codes as ISO alpha-2 (alpha-3 is accepted on input)."""
+    upd = {"departure_country": codes.country_alpha2(d.departure_country),
+           "origin_country": codes.country_alpha2(d.origin_country)}
+    items = [it.model_copy(update={"origin_country": codes.country_alpha2(it.origin_country)}) for it in d.items]
+    return d.model_copy(update={**upd, "items": items})
+
+
+@dataclass(slots=True)
+class LodgeResult:
+    """Outcome of lodging one message: the declaration, or field errors when nothing was stored."""
+
+    declaration_no: str | None
+    status: str | None
+    created: bool
+    errors: list[FieldError] = field(default_factory=list)
+    lane: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+def _naive(dt: datetime) -> datetime:
+    return dt if dt.tzinfo is None else dt.astimezone(tz=None).replace(tzinfo=None)
+
+
+class DeclarationService:
+    """The declaration domain's operations over one database."""
+
+    def __init__(self, sessions: sessionmaker[Session], codes: CodeLists, tariff: TariffTable,
+                 rates: ExchangeRates, selectivity: Selectivity | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.sessions = sessions
+        self.codes = codes
+        self.tariff = tariff
+        self.rates = rates
+        self.selectivity = selectivity
+        self.clock = clock
+
+    # -- lodging -------------------------------------------------------------------------------
+    def lodge(self, who: Principal, d: DeclarationIn) -> tuple[DeclarationOut, bool]:
+        """Lodge one declaration; a repeated client message id returns the first result."""
+        res = self.lodge_many(who, [d])[0]
+        if res.errors:
+            raise ValidationProblem("the declaration has errors; nothing was stored", res.errors)
+        return self.get(who, res.declaration_no), res.created
+
+    def lodge_many(self, who: Principal, batch: Sequence[DeclarationIn]) -> list[LodgeResult]:
+        """Validate and store a batch in one transaction; invalid ones come back with their errors."""
+        for attempt in range(3):
+            try:
+                return self._lodge_many(who, batch)
+            except IntegrityError:
+                if attempt == 2:
+                    raise  # a third clash on a unique key is not a race any more
+        raise AssertionError("unreachable")
+
+    def _lodge_many(self, who: Principal, batch: Sequence[DeclarationIn]) -> list[LodgeResult]:
+        now = self.clock()
+        results: list[LodgeResult | None] = [None] * len(batch)
+        valid: list[tuple[int, DeclarationIn]] = []
+        for idx, d in enumerate(batch):
+            errors = validate(d, self.codes, now)
+            if who.role == Role.TRADER and who.enterprise_code not in (d.declarant_code, d.importer_code):
+                errors.append(FieldError("declarant_code",
+                                         f"you act for {who.enterprise_code}: lodge as its declarant or importer"))
+            if errors:
+                results[idx] = LodgeResult(None, None, False, errors)
+            else:
+                valid.append((idx, normalise(d, self.codes)))
+        if not valid:
+            return results  # type: ignore[return-value]
+        with self.sessions() as session, session.begin():
+            # idempotency: a repeated (lodger, client message id) returns the stored declaration;
+            # customs staff lodge on the declarant's behalf
+            by_lodger: dict[str, list[tuple[int, DeclarationIn]]] = {}
+            for idx, d in valid:
+                by_lodger.setdefault(who.enterprise_code or d.declarant_code, []).append((idx, d))
+            fresh: list[tuple[int, DeclarationIn, str]] = []
+            seen_in_batch: dict[tuple[str, str], int] = {}
+            for lodged_by, group in by_lodger.items():
+                ids = {d.client_message_id for _, d in group}
+                q = select(Declaration.client_message_id, Declaration.declaration_no, Declaration.status,
+                           Declaration.lane).where(Declaration.lodged_by == lodged_by,
+                                                   Declaration.client_message_id.in_(ids))
+                existing = {r[0]: r for r in session.execute(q)}
+                for idx, d in group:
+                    hit = existing.get(d.client_message_id)
+                    key = (lodged_by, d.client_message_id)
+                    if hit is not None:
+                        results[idx] = LodgeResult(hit[1], hit[2], False, lane=hit[3])
+                    elif key in seen_in_batch:
+                        results[idx] = LodgeResult(None, None, False, [FieldError(
+                            "client_message_id", "repeated within the same batch")])
+                    else:
+                        seen_in_batch[key] = idx
+                        fresh.append((idx, d, lodged_by))
+            if fresh:
+                self._insert_new(session, who, fresh, results, now)
+        return results  # type: ignore[return-value]
+
+    def _allocate_numbers(self, session: Session, fresh: list[tuple[int, DeclarationIn, str]],
+                          now: datetime) -> list[str]:
+        need = Counter(f"{d.office_code}{now.year}" for _, d, _ in fresh)
+        start: dict[str, int] = {}
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        for name, n in sorted(need.items()):
+            stmt = upsert(NumberSequence).values(name=name, value=n)
+            stmt = stmt.on_conflict_do_update(index_elements=["name"],
+                                              set_={"value": NumberSequence.value + n})
+            last = session.execute(stmt.returning(NumberSequence.value)).scalar_one()
+            start[name] = last - n + 1
+        out = []
+        for _, d, _ in fresh:
+            name = f"{d.office_code}{now.year}"
+            out.append(f"{name}1{start[name]:09d}")
+            start[name] += 1
+        return out
+
+    def _insert_new(self, session: Session, who: Principal, fresh: list[tuple[int, DeclarationIn, str]],
+                    results: list, now: datetime) -> None:
+        numbers = self._allocate_numbers(session, fresh, now)
+        codes = {c for _, d, _ in fresh for c in (d.declarant_code, d.importer_code)}
+        known = parties(session, codes)
+        headers, assessments, rejections = [], [], []
+        for (_, d, lodged_by), no in zip(fresh, numbers, strict=True):
+            reason = None
+            importer, declarant = known.get(d.importer_code), known.get(d.declarant_code)
+            if importer is None:
+                reason = f"importer {d.importer_code} is not a registered enterprise"
+            elif declarant is None:
+                reason = f"declarant {d.declarant_code} is not a registered enterprise"
+            assessment = None
+            if reason is None:
+                try:
+                    assessment = self._assess(d)
+                except TaxError as exc:
+                    reason = f"tax cannot be assessed: {exc}"
+            rejections.append(reason)
+            assessments.append(assessment)
+            headers.append(_header_row(d, no, lodged_by, now, assessment,
+                                       Status.REJECTED if reason else Status.ASSESSED))
+        returning = insert(Declaration).returning(Declaration.id, sort_by_parameter_order=True)
+        ids = [r[0] for r in session.execute(returning, headers)]
+        items, events = [], []
+        actor = who.username
+        for did, (_, d, _), assessment, reason in zip(ids, fresh, assessments, rejections, strict=True):
+            items.extend(_item_rows(did, d, assessment))
+            events.append(_event(did, 1, now, actor, None, Status.LODGED, "lodged"))
+            if reason:
+                events.append(_event(did, 2, now, "system", Status.LODGED, Status.REJECTED, reason))
+            else:
+                events.append(_event(did, 2, now, "system", Status.LODGED, Status.ACCEPTED, "validated"))
+                events.append(_event(did, 3, now, "system", Status.ACCEPTED, Status.ASSESSED,
+                                     f"tax assessed: {assessment.total} CNY",
+                                     {"customs_value": str(assessment.customs_value), "duty": str(assessment.duty),
+                                      "consumption_tax": str(assessment.consumption_tax),
+                                      "vat": str(assessment.vat)}))
+        session.execute(insert(GoodsItem), items)
+        session.execute(insert(DeclarationEvent), events)
+        for (idx, _, _), no, reason in zip(fresh, numbers, rejections, strict=True):
+            results[idx] = LodgeResult(no, Status.REJECTED if reason else Status.ASSESSED, True,
+                                       reasons=[reason] if reason else [])
+        laned = [LodgedDeclaration(did, no, d, now, a, known[d.importer_code], known[d.declarant_code])
+                 for did, (_, d, _), no, a, reason in zip(ids, fresh, numbers, assessments, rejections, strict=True)
+                 if reason is None]
+        if laned and self.selectivity is not None:
+            decisions = self.selectivity.decide(session, laned)
+            self._apply_lanes(session, laned, decisions, now, first_seq=4)
+            by_no = {ld.declaration_no: dec for ld, dec in zip(laned, decisions, strict=True)}
+            for r in results:
+                if r is not None and r.created and r.declaration_no in by_no:
+                    dec = by_no[r.declaration_no]
+                    r.lane, r.reasons = dec.lane.value, dec.reasons
+                    r.status = Status.RELEASED if dec.lane == Lane.GREEN else Status.LANE_ASSIGNED
+
+    def _assess(self, d: DeclarationIn) -> Assessment:
+        items = [TaxableItem(i + 1, it.hs_code, it.quantity, it.unit, it.net_mass_kg, it.total_value)
+                 for i, it in enumerate(d.items)]
+        return assess(items, incoterm=d.incoterm, freight=d.freight, insurance=d.insurance,
+                      cny_per_unit=self.rates.rate(d.currency, _naive(d.declared_at).date()), tariff=self.tariff)
+
+    def _apply_lanes(self, session: Session, laned: Sequence[LodgedDeclaration], decisions: list[LaneDecision],
+                     now: datetime, first_seq: int | dict[int, int]) -> None:
+        events, updates = [], []
+        for ld, dec in zip(laned, decisions, strict=True):
+            seq = first_seq if isinstance(first_seq, int) else first_seq[ld.id]
+            detail = {"lane": dec.lane.value, "score": dec.score, "mechanism": dec.mechanism,
+                      "reasons": dec.reasons, **dec.detail}
+            events.append(_event(ld.id, seq, now, "selectivity", Status.ASSESSED, Status.LANE_ASSIGNED,
+                                 f"{dec.lane.value} lane ({dec.mechanism})", detail))
+            status = Status.LANE_ASSIGNED
+            if dec.lane == Lane.GREEN:
+                events.append(_event(ld.id, seq + 1, now, "selectivity", Status.LANE_ASSIGNED, Status.RELEASED,
+                                     "green lane: released without inspection"))
+                status = Status.RELEASED
+            updates.append({"b_id": ld.id, "lane": dec.lane.value, "risk_score": dec.score, "status": status})
+        session.execute(insert(DeclarationEvent), events)
+        from sqlalchemy import bindparam
+        session.connection().execute(
+            update(Declaration.__table__).where(Declaration.__table__.c.id == bindparam("b_id"))
+            .values(lane=bindparam("lane"), risk_score=bindparam("risk_score"), status=bindparam("status")),
+            updates)
+
+    # -- reading -------------------------------------------------------------------------------
+    def _visible(self, who: Principal):
+        if who.role == Role.TRADER:
+            return or_(Declaration.declarant_code == who.enterprise_code,
+                       Declaration.importer_code == who.enterprise_code)
+        return None
+
+    def _load(self, session: Session, who: Principal, no: str) -> Declaration:
+        q = select(Declaration).where(Declaration.declaration_no == no)
+        cond = self._visible(who)
+        if cond is not None:
+            q = q.where(cond)
+        decl = session.scalar(q)
+        if decl is None:  # another enterprise's declaration is as absent as a missing one
+            raise NotFound(f"no declaration {no}")
+        return decl
+
+    def get(self, who: Principal, no: str) -> DeclarationOut:
+        with self.sessions() as session:
+            decl = self._load(session, who, no)
+            items = session.scalars(select(GoodsItem).where(GoodsItem.declaration_id == decl.id)
+                                    .order_by(GoodsItem.item_no)).all()
+            reasons = self._reasons(session, decl)
+            return _out(decl, items, reasons)
+
+    def _reasons(self, session: Session, decl: Declaration) -> list[str]:
+        q = (select(DeclarationEvent.to_status, DeclarationEvent.reason, DeclarationEvent.detail)
+             .where(DeclarationEvent.declaration_id == decl.id,
+                    DeclarationEvent.to_status.in_([Status.REJECTED, Status.LANE_ASSIGNED]))
+             .order_by(DeclarationEvent.seq.desc()).limit(1))
+        row = session.execute(q).first()
+        if row is None:
+            return []
+        if row[0] == Status.REJECTED:
+            return [row[1]]
+        return list((row[2] or {}).get("reasons", []))
+
+    def events(self, who: Principal, no: str) -> list[EventOut]:
+        with self.sessions() as session:
+            decl = self._load(session, who, no)
+            rows = session.scalars(select(DeclarationEvent).where(DeclarationEvent.declaration_id == decl.id)
+                                   .order_by(DeclarationEvent.seq)).all()
+            return [EventOut(seq=e.seq, at=e.at, actor=e.actor, from_status=e.from_status, to_status=e.to_status,
+                             reason=e.reason, detail=e.detail) for e in rows]
+
+    def search(self, who: Principal, *, status: str | None = None, lane: str | None = None,
+               office: str | None = None, importer: str | None = None, limit: int = 50, offset: int = 0,
+               order: str = "-lodged_at") -> list[DeclarationSummary]:
+        q = select(Declaration)
+        cond = self._visible(who)
+        if cond is not None:
+            q = q.where(cond)
+        if status:
+            q = q.where(Declaration.status == status)
+        if lane:
+            q = q.where(Declaration.lane == lane)
+        if office:
+            q = q.where(Declaration.office_code == office)
+        if importer:
+            q = q.where(Declaration.importer_code == importer)
+        col = {"lodged_at": Declaration.lodged_at, "risk_score": Declaration.risk_score,
+               "total_value": Declaration.total_value}.get(order.lstrip("-"), Declaration.lodged_at)
+        q = q.order_by(col.desc() if order.startswith("-") else col.asc(), Declaration.id.desc())
+        with self.sessions() as session:
+            rows = session.scalars(q.limit(min(limit, 500)).offset(offset)).all()
+            return [DeclarationSummary.model_validate(r, from_attributes=True) for r in rows]
+
+    def count_by_status(self, who: Principal) -> dict[str, int]:
+        q = select(Declaration.status, func.count()).group_by(Declaration.status)
+        cond = self._visible(who)
+        if cond is not None:
+            q = q.where(cond)
+        with self.sessions() as session:
+            return dict(session.execute(q).all())
+
+    # -- changes after lodging -----------------------------------------------------------------
+    def _append(self, session: Session, decl: Declaration, to: Status, actor: str, reason: str,
+                detail: dict | None = None, now: datetime | None = None) -> int:
+        if not can_transition(decl.status, to):
+            raise Conflict(f"declaration {decl.declaration_no} is {decl.status}; it cannot become {to}")
+        seq = session.scalar(select(func.max(DeclarationEvent.seq))
+                             .where(DeclarationEvent.declaration_id == decl.id)) or 0
+        session.execute(insert(DeclarationEvent).values(
+            _event(decl.id, seq + 1, now or self.clock(), actor, decl.status, to, reason, detail)))
+        n = session.execute(update(Declaration).where(Declaration.id == decl.id, Declaration.status == decl.status)
+                            .values(status=to).execution_options(synchronize_session=False)).rowcount
+        if n != 1:
+            raise Conflict(f"declaration {decl.declaration_no} changed meanwhile; try again")
+        decl.status = to
+        return seq + 1
+
+    def cancel(self, who: Principal, no: str, reason: str) -> DeclarationOut:
+        with self.sessions() as session, session.begin():
+            decl = self._load(session, who, no)
+            if decl.status not in CANCELLABLE:
+                raise Conflict(f"declaration {no} is {decl.status}; it can no longer be cancelled")
+            self._append(session, decl, Status.CANCELLED, who.username, reason)
+            if who.is_customs:
+                record(session, who, "declaration.cancel", "declaration", no, {"reason": reason})
+        return self.get(who, no)
+
+    def decide(self, who: Principal, no: str, to: str, reason: str) -> DeclarationOut:
+        """An officer moves a held declaration to inspection, release or detention (audited)."""
+        if not who.is_customs:
+            raise Forbidden("only customs officers decide on declarations")
+        with self.sessions() as session, session.begin():
+            decl = self._load(session, who, no)
+            self._append(session, decl, Status(to), who.username, reason)
+            record(session, who, f"declaration.{to}", "declaration", no, {"reason": reason})
+        return self.get(who, no)
+
+    def amend(self, who: Principal, no: str, d: DeclarationIn) -> DeclarationOut:
+        """Replace header and items while allowed; re-validated, re-assessed and re-laned."""
+        now = self.clock()
+        errors = validate(d, self.codes, now)
+        if errors:
+            raise ValidationProblem("the amendment has errors; nothing was changed", errors)
+        d = normalise(d, self.codes)
+        with self.sessions() as session, session.begin():
+            decl = self._load(session, who, no)
+            if decl.client_message_id == d.client_message_id and decl.version > 1:
+                return self._get_in(session, decl)  # the same amendment sent again
+            if decl.status not in AMENDABLE:
+                raise Conflict(f"declaration {no} is {decl.status}; it can no longer be amended")
+            if who.role == Role.TRADER and who.enterprise_code not in (d.declarant_code, d.importer_code):
+                raise Forbidden(f"you act for {who.enterprise_code}: amend as its declarant or importer")
+            known = parties(session, {d.declarant_code, d.importer_code})
+            missing = [c for c in (d.importer_code, d.declarant_code) if c not in known]
+            if missing:
+                raise ValidationProblem("unregistered party", [FieldError(
+                    "importer_code" if missing[0] == d.importer_code else "declarant_code",
+                    f"{missing[0]} is not a registered enterprise")])
+            try:
+                assessment = self._assess(d)
+            except TaxError as exc:
+                raise ValidationProblem(str(exc), [FieldError(exc.field or "items", str(exc))]) from None
+            version = decl.version + 1
+            self._append(session, decl, Status.ACCEPTED, who.username, f"amended to version {version}",
+                         {"previous_total_value": str(decl.total_value)}, now)
+            row = _header_row(d, no, decl.lodged_by, decl.lodged_at, assessment, Status.ACCEPTED)
+            for k in ("declaration_no", "lodged_by", "lodged_at", "status"):
+                row.pop(k)
+            session.execute(update(Declaration).where(Declaration.id == decl.id)
+                            .values(**row, version=version, lane=None, risk_score=None)
+                            .execution_options(synchronize_session=False))
+            session.execute(delete(GoodsItem).where(GoodsItem.declaration_id == decl.id))
+            session.execute(insert(GoodsItem), _item_rows(decl.id, d, assessment))
+            seq = self._append(session, decl, Status.ASSESSED, "system", f"tax assessed: {assessment.total} CNY",
+                               None, now)
+            if self.selectivity is not None:
+                ld = LodgedDeclaration(decl.id, no, d, now, assessment, known[d.importer_code],
+                                       known[d.declarant_code])
+                self._apply_lanes(session, [ld], self.selectivity.decide(session, [ld]), now, seq + 1)
+            session.expire_all()
+            return self._get_in(session, self._load(session, who, no))
+
+    def _get_in(self, session: Session, decl: Declaration) -> DeclarationOut:
+        items = session.scalars(select(GoodsItem).where(GoodsItem.declaration_id == decl.id)
+                                .order_by(GoodsItem.item_no)).all()
+        return _out(decl, items, self._reasons(session, decl))
+
+
+# -- row builders ----------------------------------------------------------------------------------
+def _event(did: int, seq: int, at: datetime, actor: str, frm: Status | None, to: Status, reason: str,
+           detail: dict | None = None) -> dict:
+    return {"declaration_id": did, "seq": seq, "at": at, "actor": actor,
+            "from_status": str(frm) if frm else None, "to_status": str(to), "reason": reason, "detail": detail}
+
+
+def _header_row(d: DeclarationIn, no: str, lodged_by: str, now: datetime, a: Assessment | None,
+                status: Status) -> dict:
+    return {
+        "declaration_no": no, "client_message_id": d.client_message_id, "lodged_by": lodged_by,
+        "declarant_code": d.declarant_code, "importer_code": d.importer_code, "seller_name": d.seller_name,
+        "trade_mode": d.trade_mode, "transport_mode": d.transport_mode, "office_code": d.office_code,
+        "departure_country": d.departure_country, "origin_country": d.origin_country, "currency": d.currency,
+        "incoterm": d.incoterm, "freight": d.freight, "insurance": d.insurance, "gross_mass_kg": d.gross_mass_kg,
+        "net_mass_kg": d.net_mass_kg, "packages": d.packages, "total_value": d.total_value,
+        "declared_at": _naive(d.declared_at), "lodged_at": now, "status": status.value,
+        "customs_value_cny": a.customs_value if a else None, "duty_cny": a.duty if a else None,
+        "consumption_tax_cny": a.consumption_tax if a else None, "vat_cny": a.vat if a else None,
+        "tax_total_cny": a.total if a else None,
+    }
+
+
+def _item_rows(did: int, d: DeclarationIn, a: Assessment | None) -> list[dict]:
+    rows = []
+    for i, it in enumerate(d.items):
+        t = a.items[i] if a else None
+        rows.append({
+            "declaration_id": did, "item_no": i + 1, "hs_code": it.hs_code, "description": it.description,
+            "model_spec": it.model_spec, "quantity": it.quantity, "unit": it.unit, "net_mass_kg": it.net_mass_kg,
+            "unit_price": it.unit_price, "total_value": it.total_value, "origin_country": it.origin_country,
+            "customs_value_cny": t.customs_value if t else None, "duty_cny": t.duty if t else None,
+            "consumption_tax_cny": t.consumption_tax if t else None, "vat_cny": t.vat if t else None,
+        })
+    return rows
+
+
+def _out(decl: Declaration, items: Sequence[GoodsItem], reasons: list[str]) -> DeclarationOut:
+    return DeclarationOut(
+        declaration_no=decl.declaration_no, client_message_id=decl.client_message_id, status=decl.status,
+        lane=decl.lane, risk_score=decl.risk_score, reasons=reasons, version=decl.version,
+        declarant_code=decl.declarant_code, importer_code=decl.importer_code, seller_name=decl.seller_name,
+        trade_mode=decl.trade_mode, transport_mode=decl.transport_mode, office_code=decl.office_code,
+        departure_country=decl.departure_country, origin_country=decl.origin_country, currency=decl.currency,
+        incoterm=decl.incoterm, freight=decl.freight, insurance=decl.insurance, gross_mass_kg=decl.gross_mass_kg,
+        net_mass_kg=decl.net_mass_kg, packages=decl.packages, total_value=decl.total_value,
+        declared_at=decl.declared_at, lodged_at=decl.lodged_at,
+        tax=TaxOut(customs_value_cny=decl.customs_value_cny, duty_cny=decl.duty_cny,
+                   consumption_tax_cny=decl.consumption_tax_cny, vat_cny=decl.vat_cny,
+                   tax_total_cny=decl.tax_total_cny),
+        items=[GoodsItemOut.model_validate(i, from_attributes=True) for i in items],
+    )

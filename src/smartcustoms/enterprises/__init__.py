@@ -1,0 +1,1 @@
+"""Enterprises (importers, declarants, platforms, ...), credit grades, users and API keys."""

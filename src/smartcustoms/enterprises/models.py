@@ -1,0 +1,63 @@
+"""Tables: enterprises, credit-grade history, users, API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from smartcustoms.db import Base
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[str] = mapped_column(String(100))  # comma-separated EnterpriseRole values
+    credit_grade: Mapped[str] = mapped_column(String(30), default="general")
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+class CreditGradeChange(Base):
+    """Append-only history of an enterprise's credit grade."""
+
+    __tablename__ = "credit_grade_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    grade_from: Mapped[str | None] = mapped_column(String(30))
+    grade_to: Mapped[str] = mapped_column(String(30))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+class ApiKey(Base):
+    """An API key: only its prefix (for lookup) and a SHA-256 digest of the whole key are stored."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_prefix", "prefix", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)

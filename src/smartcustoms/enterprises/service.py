@@ -1,0 +1,164 @@
+"""Enterprises, credit grades, users and API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from smartcustoms.audit.service import record, utcnow
+from smartcustoms.enterprises.models import ApiKey, CreditGradeChange, Enterprise, User
+from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseOut, UserIn, UserOut
+from smartcustoms.errors import Conflict, FieldError, NotFound, ValidationProblem
+from smartcustoms.security import (
+    Principal,
+    Role,
+    api_key_digest,
+    api_key_prefix,
+    digests_match,
+    hash_password,
+    new_api_key,
+    verify_password,
+)
+
+
+def enterprise_out(e: Enterprise) -> EnterpriseOut:
+    return EnterpriseOut(code=e.code, name=e.name, roles=e.roles.split(","), credit_grade=e.credit_grade)
+
+
+def create_enterprise(session: Session, data: EnterpriseIn, actor: Principal) -> EnterpriseOut:
+    if session.scalar(select(Enterprise.id).where(Enterprise.code == data.code)) is not None:
+        raise Conflict(f"enterprise {data.code} already exists", [FieldError("code", "already registered")])
+    e = Enterprise(code=data.code, name=data.name, roles=",".join(r.value for r in data.roles),
+                   credit_grade=data.credit_grade.value)
+    session.add(e)
+    session.flush()
+    session.add(CreditGradeChange(enterprise_id=e.id, grade_from=None, grade_to=e.credit_grade, at=utcnow(),
+                                  actor=actor.username, reason="registered"))
+    record(session, actor, "enterprise.create", "enterprise", data.code, {"grade": e.credit_grade})
+    return enterprise_out(e)
+
+
+def get_enterprise(session: Session, code: str) -> Enterprise:
+    e = session.scalar(select(Enterprise).where(Enterprise.code == code))
+    if e is None:
+        raise NotFound(f"no enterprise {code}")
+    return e
+
+
+def list_enterprises(session: Session, limit: int = 500, offset: int = 0) -> list[EnterpriseOut]:
+    rows = session.scalars(select(Enterprise).order_by(Enterprise.code).limit(limit).offset(offset))
+    return [enterprise_out(e) for e in rows]
+
+
+def set_credit_grade(session: Session, code: str, grade: CreditGrade, reason: str, actor: Principal) -> None:
+    """Change a credit grade, keeping its history and an audit entry."""
+    e = get_enterprise(session, code)
+    if e.credit_grade == grade.value:
+        return
+    session.add(CreditGradeChange(enterprise_id=e.id, grade_from=e.credit_grade, grade_to=grade.value,
+                                  at=utcnow(), actor=actor.username, reason=reason))
+    record(session, actor, "enterprise.credit_grade", "enterprise", code,
+           {"from": e.credit_grade, "to": grade.value, "reason": reason})
+    e.credit_grade = grade.value
+
+
+def grade_history(session: Session, code: str) -> list[CreditGradeChange]:
+    e = get_enterprise(session, code)
+    q = select(CreditGradeChange).where(CreditGradeChange.enterprise_id == e.id).order_by(CreditGradeChange.id)
+    return list(session.scalars(q))
+
+
+def create_user(session: Session, data: UserIn, actor: Principal | None = None) -> UserOut:
+    enterprise_id = None
+    if data.role == Role.TRADER:
+        if not data.enterprise_code:
+            raise ValidationProblem("a trader acts for an enterprise",
+                                    [FieldError("enterprise_code", "required for role trader")])
+        enterprise_id = get_enterprise(session, data.enterprise_code).id
+    elif data.enterprise_code:
+        raise ValidationProblem("only traders act for an enterprise",
+                                [FieldError("enterprise_code", f"not allowed for role {data.role}")])
+    user = User(username=data.username, display_name=data.display_name, role=data.role.value,
+                enterprise_id=enterprise_id, password_hash=hash_password(data.password) if data.password else None)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(f"user {data.username} exists", [FieldError("username", "already taken")]) from None
+    if actor is not None:
+        record(session, actor, "user.create", "user", data.username, {"role": data.role.value})
+    return UserOut(username=user.username, display_name=user.display_name, role=user.role,
+                   enterprise_code=data.enterprise_code, active=True)
+
+
+def list_users(session: Session) -> list[UserOut]:
+    q = select(User, Enterprise.code).outerjoin(Enterprise, Enterprise.id == User.enterprise_id).order_by(User.id)
+    return [UserOut(username=u.username, display_name=u.display_name, role=u.role, enterprise_code=code,
+                    active=u.active) for u, code in session.execute(q)]
+
+
+def create_api_key(session: Session, username: str, label: str = "", actor: Principal | None = None) -> str:
+    """Make a key for ``username``; the key itself is returned once and never stored."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user {username}")
+    key, prefix, digest = new_api_key()
+    session.add(ApiKey(user_id=user.id, prefix=prefix, key_hash=digest, label=label))
+    if actor is not None:
+        record(session, actor, "api_key.create", "user", username, {"prefix": prefix, "label": label})
+    return key
+
+
+def revoke_api_key(session: Session, prefix: str, actor: Principal) -> None:
+    n = session.execute(update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+                        .values(revoked_at=utcnow())).rowcount
+    if not n:
+        raise NotFound(f"no active API key {prefix}")
+    record(session, actor, "api_key.revoke", "api_key", prefix)
+
+
+def _principal(user: User, enterprise_code: str | None) -> Principal:
+    return Principal(user_id=user.id, username=user.username, role=Role(user.role),
+                     enterprise_code=enterprise_code)
+
+
+def resolve_api_key(session: Session, key: str) -> Principal | None:
+    """The principal behind a presented key, or None when unknown, revoked or the user is inactive."""
+    prefix = api_key_prefix(key)
+    if prefix is None:
+        return None
+    q = (select(ApiKey.key_hash, User, Enterprise.code)
+         .join(User, User.id == ApiKey.user_id)
+         .outerjoin(Enterprise, Enterprise.id == User.enterprise_id)
+         .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)))
+    row = session.execute(q).first()
+    if row is None or not row[1].active or not digests_match(row[0], api_key_digest(key)):
+        return None
+    return _principal(row[1], row[2])
+
+
+def authenticate(session: Session, username: str, password: str) -> Principal | None:
+    q = (select(User, Enterprise.code).outerjoin(Enterprise, Enterprise.id == User.enterprise_id)
+         .where(User.username == username))
+    row = session.execute(q).first()
+    if row is None or not row[0].active or not verify_password(password, row[0].password_hash):
+        return None
+    return _principal(row[0], row[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    code: str
+    roles: frozenset[str]
+    credit_grade: str
+
+
+def parties(session: Session, codes: set[str]) -> dict[str, Party]:
+    """Registered enterprises among ``codes``."""
+    if not codes:
+        return {}
+    q = select(Enterprise.code, Enterprise.roles, Enterprise.credit_grade).where(Enterprise.code.in_(codes))
+    return {c: Party(c, frozenset(r.split(",")), g) for c, r, g in session.execute(q)}

@@ -1,0 +1,61 @@
+"""Domain errors that adapters turn into RFC 9457 problem details (API) or line/field messages (files)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one field; ``field`` is a path like ``items[0].hs_code``."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class DomainError(Exception):
+    """Base of errors with an HTTP status, a short title and optional field errors."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class ValidationProblem(DomainError):
+    status = 422
+    title = "The declaration is not valid"
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not found"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+
+
+class Conflict(DomainError):
+    status = 409
+    title = "Conflict"
+
+
+def loc_to_path(loc: tuple) -> str:
+    """Pydantic's ``("body", "items", 0, "hs_code")`` as ``items[0].hs_code``."""
+    parts: list[str] = []
+    for p in loc:
+        if p in ("body", "query", "path", "header") and not parts:
+            continue
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts) or "body"

@@ -1,0 +1,55 @@
+"""Wiring: one object holding the engine, code lists, tables and domain services of a deployment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from smartcustoms.codes import CodeLists, code_lists
+from smartcustoms.config import Settings, get_settings
+from smartcustoms.db import make_engine, session_factory, upgrade
+from smartcustoms.declarations.service import DeclarationService, Selectivity
+from smartcustoms.tax.service import (
+    ExchangeRates,
+    TariffTable,
+    load_exchange_rates,
+    load_tariff,
+    replace_tariff,
+    tariff_from_db,
+)
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    codes: CodeLists
+    tariff: TariffTable
+    rates: ExchangeRates
+    declarations: DeclarationService
+
+    def set_selectivity(self, selectivity: Selectivity | None) -> None:
+        self.declarations.selectivity = selectivity
+
+
+def build_platform(settings: Settings | None = None, *, migrate: bool = True,
+                   database_url: str | None = None) -> Platform:
+    """Connect, migrate (all Alembic heads) and build the services."""
+    settings = settings or get_settings()
+    url = database_url or settings.resolved_database_url()
+    if migrate:
+        upgrade(url)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    codes = code_lists()
+    with sessions() as session, session.begin():
+        tariff = tariff_from_db(session)
+        if not tariff.lines:  # first start: seed from SMARTCUSTOMS_TARIFF_CSV or the demo table
+            tariff = load_tariff(settings.tariff_csv)
+            replace_tariff(session, list(tariff.lines.values()))
+    rates = load_exchange_rates()
+    service = DeclarationService(sessions, codes, tariff, rates)
+    return Platform(settings, engine, sessions, codes, tariff, rates, service)

@@ -1,0 +1,5 @@
+"""Seeded generators of realistic declarations (and, in cbec, parcels) with labelled offences."""
+
+from smartcustoms.simulate.declarations import DeclarationSimulator, SimulatedDeclaration, SimulatedEnterprise
+
+__all__ = ["DeclarationSimulator", "SimulatedDeclaration", "SimulatedEnterprise"]

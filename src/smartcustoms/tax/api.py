@@ -1,0 +1,45 @@
+"""REST routes for the tariff table."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Depends, Request
+
+from smartcustoms.db import transaction
+from smartcustoms.errors import FieldError, NotFound, ValidationProblem
+from smartcustoms.platform import Platform
+from smartcustoms.security import Principal, Role
+from smartcustoms.tax.schemas import TariffLineOut
+from smartcustoms.tax.service import TableFormatError, TariffTable, parse_tariff_csv, replace_tariff
+from smartcustoms.web.deps import current_principal, get_platform, require
+
+router = APIRouter(prefix="/api/v1/tariff", tags=["tax"])
+
+
+@router.get("/{hs_code}", response_model=TariffLineOut)
+def tariff_line(hs_code: str, who: Principal = Depends(current_principal),
+                platform: Platform = Depends(get_platform)) -> TariffLineOut:
+    """The tariff line that applies to ``hs_code`` (longest prefix)."""
+    rates = platform.tariff.rates_for(hs_code)
+    if rates is None:
+        raise NotFound(f"no tariff line for HS {hs_code}")
+    return TariffLineOut(**asdict(rates))
+
+
+@router.put("", status_code=200)
+async def upload_tariff(request: Request, who: Principal = Depends(require(Role.ADMIN)),
+                        platform: Platform = Depends(get_platform)) -> dict:
+    """Replace the tariff table with a CSV body (format in docs/tax.md); all or nothing."""
+    text = (await request.body()).decode("utf-8", errors="replace")
+    try:
+        rows = parse_tariff_csv(text)
+    except TableFormatError as exc:
+        raise ValidationProblem(str(exc), [FieldError("body", str(exc))]) from None
+    from smartcustoms.audit.service import record
+
+    with transaction(platform.sessions) as s:
+        replace_tariff(s, rows)
+        record(s, who, "tariff.replace", "tariff", "all", {"lines": len(rows)})
+    platform.tariff.lines = TariffTable.from_rows(rows).lines
+    return {"lines": len(rows)}

@@ -1,0 +1,1 @@
+"""The web adapter: FastAPI app factory, authentication dependencies, problem details."""

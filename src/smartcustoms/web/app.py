@@ -1,0 +1,52 @@
+"""The FastAPI application: every domain's router, problem details, sessions for the web pages."""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+
+from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
+
+from smartcustoms import __version__
+from smartcustoms.platform import Platform, build_platform
+from smartcustoms.web import problems
+from smartcustoms.web.deps import KeyCache
+
+# Each domain's ``api.router``, mounted in this order; a domain not present yet is skipped.
+ROUTERS = (
+    "smartcustoms.enterprises.api",
+    "smartcustoms.codes.api",
+    "smartcustoms.declarations.api",
+    "smartcustoms.tax.api",
+    "smartcustoms.risk.api",
+    "smartcustoms.inspection.api",
+    "smartcustoms.cbec.api",
+    "smartcustoms.web.pages",
+)
+
+
+def create_app(platform: Platform | None = None) -> FastAPI:
+    platform = platform or build_platform()
+    app = FastAPI(title="smartcustoms", version=__version__,
+                  description="Single window, risk targeting, CBEC clearance, tax and AEO.")
+    app.state.platform = platform
+    app.state.key_cache = KeyCache()
+    secret = platform.settings.session_secret or secrets.token_urlsafe(32)
+    app.add_middleware(SessionMiddleware, secret_key=secret, same_site="lax", https_only=False,
+                       session_cookie="smartcustoms_session")
+    problems.install(app)
+    for name in ROUTERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if name.startswith(str(exc.name)):
+                continue
+            raise
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,259 @@
+"""The single window's declaration API, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.support import UNREGISTERED, World, declaration_payload
+
+from smartcustoms.web.app import create_app
+
+
+@pytest.fixture
+def client(world: World):
+    with TestClient(create_app(world.platform)) as c:
+        yield c
+
+
+def h(world: World, user: str) -> dict:
+    return {"X-API-Key": world.keys[user]}
+
+
+def lodge(client, world, user="trader", **overrides):
+    return client.post("/api/v1/declarations", json=declaration_payload(**overrides), headers=h(world, user))
+
+
+def assert_problem(r, status: int, field: str):
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    fields = [e["field"] for e in body.get("errors", [])]
+    assert field in fields, fields
+    assert "Traceback" not in r.text
+    return body
+
+
+def test_lodged_declaration_is_accepted_assessed_and_readable(client, world):
+    r = lodge(client, world)
+    assert r.status_code == 201, r.text
+    d = r.json()
+    assert len(d["declaration_no"]) == 18 and d["declaration_no"].startswith("2248")
+    assert d["status"] == "assessed"
+    # 13 000 USD CIF at 7.18 = 93 340.00; duty 9 % = 8 400.60; VAT per item, rounded to the fen:
+    # (64 620 + 5 815.80) × 13 % = 9 156.65 and (28 720 + 2 584.80) × 13 % = 4 069.62
+    assert d["tax"]["customs_value_cny"] == "93340.00"
+    assert d["tax"]["duty_cny"] == "8400.60"
+    assert d["tax"]["vat_cny"] == "13226.27"
+    assert d["items"][1]["origin_country"] == "ES"  # alpha-3 on input, ISO alpha-2 stored
+    again = client.get(f"/api/v1/declarations/{d['declaration_no']}", headers=h(world, "trader"))
+    assert again.status_code == 200 and again.json()["tax"] == d["tax"]
+    events = client.get(f"/api/v1/declarations/{d['declaration_no']}/events", headers=h(world, "trader")).json()
+    assert [e["to_status"] for e in events] == ["lodged", "accepted", "assessed"]
+    assert events[0]["actor"] == "trader" and events[1]["from_status"] == "lodged"
+
+
+def test_wrong_hs_code_is_rejected_naming_the_item_field(client, world):
+    p = declaration_payload()
+    p["items"][1]["hs_code"] = "9999990000"
+    r = client.post("/api/v1/declarations", json=p, headers=h(world, "trader"))
+    assert_problem(r, 422, "items[1].hs_code")
+
+
+def test_malformed_hs_code_is_rejected_by_format(client, world):
+    p = declaration_payload()
+    p["items"][0]["hs_code"] = "69072"
+    assert_problem(client.post("/api/v1/declarations", json=p, headers=h(world, "trader")), 422, "items[0].hs_code")
+
+
+def test_unknown_country_is_rejected(client, world):
+    assert_problem(lodge(client, world, origin_country="XX"), 422, "origin_country")
+
+
+def test_unknown_currency_and_office_are_rejected_together(client, world):
+    body = assert_problem(lodge(client, world, currency="ABC", office_code="0000"), 422, "currency")
+    assert "office_code" in [e["field"] for e in body["errors"]]
+
+
+def test_item_total_must_be_quantity_times_unit_price(client, world):
+    p = declaration_payload()
+    p["items"][0]["total_value"] = "9100.00"
+    p["total_value"] = "13100.00"
+    assert_problem(client.post("/api/v1/declarations", json=p, headers=h(world, "trader")), 422,
+                   "items[0].total_value")
+
+
+def test_header_total_must_be_the_sum_of_items(client, world):
+    assert_problem(lodge(client, world, total_value="12000.00"), 422, "total_value")
+
+
+def test_negative_quantity_is_rejected(client, world):
+    p = declaration_payload()
+    p["items"][0]["quantity"] = "-5"
+    assert_problem(client.post("/api/v1/declarations", json=p, headers=h(world, "trader")), 422, "items[0].quantity")
+
+
+def test_future_declaration_date_is_rejected(client, world):
+    assert_problem(lodge(client, world, declared_at="2999-01-01T00:00:00"), 422, "declared_at")
+
+
+def test_malformed_json_is_a_problem_not_a_traceback(client, world):
+    r = client.post("/api/v1/declarations", content=b'{"client_message_id": "x", ',
+                    headers={**h(world, "trader"), "Content-Type": "application/json"})
+    body = assert_problem(r, 422, "body")
+    assert "malformed JSON" in body["errors"][0]["message"]
+
+
+def test_invalid_declaration_stores_nothing(client, world):
+    lodge(client, world, total_value="1.00")
+    assert client.get("/api/v1/declarations", headers=h(world, "trader")).json() == []
+
+
+def test_repeated_client_message_id_returns_the_first_result(client, world):
+    p = declaration_payload()
+    first = client.post("/api/v1/declarations", json=p, headers=h(world, "trader"))
+    second = client.post("/api/v1/declarations", json=p, headers=h(world, "trader"))
+    assert first.status_code == 201 and second.status_code == 200
+    assert first.json()["declaration_no"] == second.json()["declaration_no"]
+    listed = client.get("/api/v1/declarations", headers=h(world, "trader")).json()
+    assert len(listed) == 1
+
+
+def test_trader_cannot_read_another_enterprises_declaration(client, world):
+    no = lodge(client, world).json()["declaration_no"]
+    for path in (f"/api/v1/declarations/{no}", f"/api/v1/declarations/{no}/events"):
+        r = client.get(path, headers=h(world, "other"))
+        assert r.status_code == 404
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/api/v1/declarations", headers=h(world, "other")).json() == []
+    # the declarant (customs broker) and customs see it
+    assert client.get(f"/api/v1/declarations/{no}", headers=h(world, "broker")).status_code == 200
+    assert client.get(f"/api/v1/declarations/{no}", headers=h(world, "officer")).status_code == 200
+
+
+def test_trader_may_lodge_only_for_its_own_enterprise(client, world):
+    r = lodge(client, world, user="other")
+    assert_problem(r, 422, "declarant_code")
+
+
+def test_every_call_needs_a_valid_api_key(client, world):
+    assert client.get("/api/v1/declarations").status_code == 401
+    r = client.get("/api/v1/declarations", headers={"X-API-Key": "sck_000000000000_forged"})
+    assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_unregistered_importer_is_lodged_then_rejected_with_reason(client, world):
+    r = lodge(client, world, user="broker", importer_code=UNREGISTERED)
+    assert r.status_code == 201
+    d = r.json()
+    assert d["status"] == "rejected"
+    assert "not a registered enterprise" in d["reasons"][0]
+
+
+def test_full_lifecycle_to_release_with_officer_audit(client, world):
+    no = lodge(client, world).json()["declaration_no"]
+    officer = h(world, "officer")
+    # a trader cannot decide
+    assert client.post(f"/api/v1/declarations/{no}/decision", json={"to_status": "released", "reason": "x"},
+                       headers=h(world, "trader")).status_code == 403
+    # assessed without a lane cannot be released yet
+    r = client.post(f"/api/v1/declarations/{no}/decision", json={"to_status": "released", "reason": "ok"},
+                    headers=officer)
+    assert r.status_code == 409
+    from smartcustoms.declarations.lifecycle import Lane
+    from smartcustoms.declarations.service import LaneDecision
+
+    class RedLane:
+        def decide(self, session, batch):
+            return [LaneDecision(Lane.RED, 0.9, ["test rule"], "rule") for _ in batch]
+
+    world.platform.set_selectivity(RedLane())
+    no = lodge(client, world).json()["declaration_no"]
+    d = client.get(f"/api/v1/declarations/{no}", headers=h(world, "trader")).json()
+    assert d["status"] == "lane_assigned" and d["lane"] == "red" and d["reasons"] == ["test rule"]
+    for to in ("inspection", "released"):
+        r = client.post(f"/api/v1/declarations/{no}/decision", json={"to_status": to, "reason": f"officer: {to}"},
+                        headers=officer)
+        assert r.status_code == 200, r.text
+    events = client.get(f"/api/v1/declarations/{no}/events", headers=officer).json()
+    assert [e["to_status"] for e in events] == ["lodged", "accepted", "assessed", "lane_assigned", "inspection",
+                                               "released"]
+    assert events[-1]["actor"] == "officer"
+    # released is final: no cancellation, no amendment
+    assert client.post(f"/api/v1/declarations/{no}/cancel", json={"reason": "late"},
+                       headers=h(world, "trader")).status_code == 409
+    from smartcustoms.audit.service import entries
+
+    with world.platform.sessions() as s:
+        actions = [e.action for e in entries(s, "declaration", no)]
+    assert actions == ["declaration.released", "declaration.inspection"]
+
+
+def test_green_lane_releases_at_once(client, world):
+    from smartcustoms.declarations.lifecycle import Lane
+    from smartcustoms.declarations.service import LaneDecision
+
+    class Green:
+        def decide(self, session, batch):
+            return [LaneDecision(Lane.GREEN, 0.01, [], "model") for _ in batch]
+
+    world.platform.set_selectivity(Green())
+    d = lodge(client, world).json()
+    assert d["status"] == "released" and d["lane"] == "green"
+
+
+def test_trader_amends_then_cancels(client, world):
+    p = declaration_payload()
+    no = client.post("/api/v1/declarations", json=p, headers=h(world, "trader")).json()["declaration_no"]
+    p2 = declaration_payload(client_message_id=p["client_message_id"] + "-a1", total_value="9000.00",
+                             net_mass_kg="18000")
+    p2["items"] = p2["items"][:1]
+    r = client.put(f"/api/v1/declarations/{no}", json=p2, headers=h(world, "trader"))
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["version"] == 2 and len(d["items"]) == 1 and d["status"] == "assessed"
+    assert d["tax"]["customs_value_cny"] == "64620.00"
+    r = client.post(f"/api/v1/declarations/{no}/cancel", json={"reason": "order cancelled by buyer"},
+                    headers=h(world, "trader"))
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    events = client.get(f"/api/v1/declarations/{no}/events", headers=h(world, "trader")).json()
+    assert [e["to_status"] for e in events] == ["lodged", "accepted", "assessed", "accepted", "assessed",
+                                               "cancelled"]
+    assert events[3]["reason"] == "amended to version 2"
+    # another enterprise cannot cancel it (it does not exist for them)
+    assert client.post(f"/api/v1/declarations/{no}/cancel", json={"reason": "x"},
+                       headers=h(world, "other")).status_code == 404
+
+
+def test_admin_manages_enterprises_grades_users_and_keys(client, world):
+    admin = h(world, "admin")
+    r = client.post("/api/v1/enterprises", headers=admin, json={
+        "code": "91320000MA1XYZ0001", "name": "Suzhou New Importer", "roles": ["importer"]})
+    assert r.status_code == 201 and r.json()["credit_grade"] == "general"
+    r = client.put("/api/v1/enterprises/91320000MA1XYZ0001/credit-grade", headers=admin,
+                   json={"grade": "advanced_certified", "reason": "AEO audit passed"})
+    assert [c["grade_to"] for c in r.json()] == ["general", "advanced_certified"]
+    assert client.post("/api/v1/enterprises", headers=h(world, "officer"), json={
+        "code": "91320000MA1XYZ0002", "name": "x", "roles": ["importer"]}).status_code == 403
+    r = client.post("/api/v1/users", headers=admin, json={"username": "newtrader", "role": "trader",
+                                                          "enterprise_code": "91320000MA1XYZ0001"})
+    assert r.status_code == 201
+    key = client.post("/api/v1/users/newtrader/api-keys", headers=admin, json={"label": "erp"}).json()
+    assert key["api_key"].startswith("sck_")
+    me = client.get("/api/v1/me", headers={"X-API-Key": key["api_key"]}).json()
+    assert me == {"username": "newtrader", "role": "trader", "enterprise_code": "91320000MA1XYZ0001"}
+    assert client.delete(f"/api/v1/api-keys/{key['prefix']}", headers=admin).status_code == 204
+    assert client.get("/api/v1/me", headers={"X-API-Key": key["api_key"]}).status_code == 401
+    r = client.post("/api/v1/enterprises", headers=admin, json={"code": "bad", "name": "x", "roles": []})
+    assert_problem(r, 422, "code")
+
+
+def test_code_lists_and_hs_search(client, world):
+    r = client.get("/api/v1/codes/hs", params={"q": "ceramic tiles"}, headers=h(world, "trader"))
+    assert any(x["code"] == "690722" for x in r.json())
+    r = client.get("/api/v1/codes/hs", params={"q": "6907"}, headers=h(world, "trader"))
+    assert {x["code"] for x in r.json()} >= {"690721", "690722"}
+    modes = client.get("/api/v1/codes/trade-modes", headers=h(world, "trader")).json()
+    assert {"0110", "9610", "1210"} <= {m["code"] for m in modes}
+    assert client.get("/api/v1/codes/nonsense", headers=h(world, "trader")).status_code == 404
+    assert client.get("/api/v1/tariff/2208300000", headers=h(world, "trader")).json()["ct_type"] == "composite"

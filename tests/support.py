@@ -1,0 +1,92 @@
+"""Test support: a seeded world of parties, users and keys, and a valid declaration payload."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from smartcustoms.db import transaction
+from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, UserIn
+from smartcustoms.enterprises.service import create_api_key, create_enterprise, create_user
+from smartcustoms.platform import Platform
+from smartcustoms.security import Principal, Role
+
+SYSTEM = Principal(0, "system", Role.ADMIN)
+
+
+@dataclass
+class World:
+    """A platform with registered parties, users and their API keys."""
+
+    platform: Platform
+    importer: str
+    declarant: str
+    other_importer: str
+    unregistered: str
+    keys: dict[str, str]
+    principals: dict[str, Principal]
+
+
+IMPORTER = "91310000MA1FL8XQ3A"
+DECLARANT = "3122480ABC"
+OTHER_IMPORTER = "91440300MA5F0AAA1B"
+AEO_IMPORTER = "91110000100000000X"
+UNREGISTERED = "91990000ZZZZZZZZZ9"
+
+
+def seed_world(platform: Platform) -> World:
+    with transaction(platform.sessions) as s:
+        for code, name, roles, grade in [
+            (IMPORTER, "Shanghai Example Trading Co., Ltd.", [EnterpriseRole.IMPORTER], CreditGrade.GENERAL),
+            (DECLARANT, "Yangshan Customs Brokerage", [EnterpriseRole.DECLARANT], CreditGrade.GENERAL),
+            (OTHER_IMPORTER, "Shenzhen Other Imports Ltd.", [EnterpriseRole.IMPORTER], CreditGrade.GENERAL),
+            (AEO_IMPORTER, "Beijing Trusted Trader", [EnterpriseRole.IMPORTER], CreditGrade.ADVANCED_CERTIFIED),
+        ]:
+            create_enterprise(s, EnterpriseIn(code=code, name=name, roles=roles, credit_grade=grade), SYSTEM)
+        users = [("trader", Role.TRADER, IMPORTER), ("broker", Role.TRADER, DECLARANT),
+                 ("other", Role.TRADER, OTHER_IMPORTER), ("officer", Role.OFFICER, None),
+                 ("analyst", Role.ANALYST, None), ("admin", Role.ADMIN, None)]
+        for name, role, ent in users:
+            create_user(s, UserIn(username=name, password="correct horse", role=role, enterprise_code=ent), SYSTEM)
+        keys = {name: create_api_key(s, name) for name, _, _ in users}
+    from smartcustoms.enterprises.service import resolve_api_key
+
+    with platform.sessions() as s:
+        principals = {name: resolve_api_key(s, key) for name, key in keys.items()}
+    return World(platform, IMPORTER, DECLARANT, OTHER_IMPORTER, UNREGISTERED, keys, principals)
+
+
+def declaration_payload(**overrides) -> dict:
+    """A valid two-item declaration by DECLARANT for IMPORTER, lodged now."""
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    body = {
+        "client_message_id": f"msg-{uuid.uuid4().hex[:16]}",
+        "declarant_code": DECLARANT,
+        "importer_code": IMPORTER,
+        "seller_name": "Cerámica Levante S.L.",
+        "trade_mode": "0110",
+        "transport_mode": "2",
+        "office_code": "2248",
+        "departure_country": "ES",
+        "origin_country": "ES",
+        "currency": "USD",
+        "incoterm": "CIF",
+        "freight": "0",
+        "insurance": None,
+        "gross_mass_kg": "21000",
+        "net_mass_kg": "20000",
+        "packages": 20,
+        "total_value": "13000.00",
+        "declared_at": now.isoformat(),
+        "items": [
+            {"hs_code": "6907220000", "description": "Glazed ceramic wall tiles", "model_spec": "30x60 cm",
+             "quantity": "18000", "unit": "035", "net_mass_kg": "18000", "unit_price": "0.5",
+             "total_value": "9000.00", "origin_country": "ES"},
+            {"hs_code": "6907220000", "description": "Glazed ceramic floor tiles", "model_spec": "60x60 cm",
+             "quantity": "2000", "unit": "035", "net_mass_kg": "2000", "unit_price": "2",
+             "total_value": "4000.00", "origin_country": "ESP"},
+        ],
+    }
+    body.update(overrides)
+    return body
