@@ -1,0 +1,360 @@
+"""The offence model: seeded LightGBM over the point-in-time features, with reasons in words.
+
+``RiskModel.fit`` takes the feature frame from :func:`smartcustoms.risk.features.build_features`
+and 0/1 offence labels; ``predict_proba`` returns offence probabilities; ``rank_scores`` returns
+either the probability or the expected duty at stake (probability x duty at stake); ``explain``
+turns LightGBM's per-feature contributions (``pred_contrib=True``) into customs-English reasons.
+``to_bytes``/``from_bytes`` serialise model + vocabulary + metadata for a registry table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+
+from smartcustoms.risk.features import CATEGORICAL_FEATURES, FEATURE_NAMES, NUMERIC_FEATURES
+
+MODEL_FORMAT = "smartcustoms.risk.RiskModel/1"
+Ranking = Literal["probability", "duty"]
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "learning_rate": 0.03,
+    "num_leaves": 31,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.6,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "cat_smooth": 10.0,
+    "max_cat_to_onehot": 8,
+    "num_threads": 2,
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbose": -1,
+}
+DEFAULT_ROUNDS = 600
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason a declaration scored high: the feature, its value, its pull on the log-odds."""
+
+    feature: str
+    value: float | str | None
+    contribution: float
+    text: str
+
+
+@dataclass
+class RiskModel:
+    """Gradient-boosted offence model over :data:`~smartcustoms.risk.features.FEATURE_NAMES`."""
+
+    params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
+    num_boost_round: int = DEFAULT_ROUNDS
+    seed: int = 0
+    features: tuple[str, ...] = FEATURE_NAMES
+    metadata: dict[str, Any] = field(default_factory=dict)
+    booster: lgb.Booster | None = None
+    vocabulary: dict[str, list[str]] = field(default_factory=dict)
+
+    # -- encoding -----------------------------------------------------------------------------
+    @property
+    def categorical(self) -> list[str]:
+        return [f for f in self.features if f in CATEGORICAL_FEATURES]
+
+    def _fit_vocabulary(self, frame: pl.DataFrame) -> None:
+        self.vocabulary = {}
+        for name in self.categorical:
+            counts = frame[name].drop_nulls().value_counts(sort=True)
+            # most frequent first; ties broken by value so the encoding is deterministic
+            counts = counts.sort(["count", name], descending=[True, False])
+            self.vocabulary[name] = counts[name].to_list()
+
+    def matrix(self, frame: pl.DataFrame) -> np.ndarray:
+        """The model's float matrix: numeric features as is, categoricals as vocabulary codes."""
+        missing = [f for f in self.features if f not in frame.columns]
+        if missing:
+            raise ValueError(f"feature frame lacks {len(missing)} feature(s), e.g. {missing[:3]}")
+        exprs = []
+        for name in self.features:
+            if name in self.vocabulary:
+                mapping = {v: i for i, v in enumerate(self.vocabulary[name])}
+                exprs.append(pl.col(name).replace_strict(mapping, default=None, return_dtype=pl.Float64))
+            else:
+                exprs.append(pl.col(name).cast(pl.Float64))
+        return frame.select(exprs).to_numpy().astype(np.float64, copy=False)
+
+    # -- training and scoring -----------------------------------------------------------------
+    def fit(
+        self,
+        features: pl.DataFrame,
+        labels: np.ndarray | pl.Series,
+        *,
+        training_window: tuple[str, str] | None = None,
+        weights: np.ndarray | None = None,
+    ) -> RiskModel:
+        """Train on a feature frame and 0/1 offence labels (seeded, deterministic)."""
+        y = np.asarray(labels, dtype=np.float64)
+        if len(y) != features.height:
+            raise ValueError("labels and features differ in length")
+        if np.isnan(y).any():
+            raise ValueError("labels contain nulls; train only on inspected declarations")
+        self._fit_vocabulary(features)
+        x = self.matrix(features)
+        params = {**self.params, "seed": self.seed}
+        data = lgb.Dataset(
+            x,
+            y,
+            weight=weights,
+            feature_name=list(self.features),
+            categorical_feature=self.categorical,
+            free_raw_data=True,
+            params={"verbose": -1},
+        )
+        self.booster = lgb.train(params, data, num_boost_round=self.num_boost_round)
+        self.metadata = {
+            "format": MODEL_FORMAT,
+            "features": list(self.features),
+            "n_features": len(self.features),
+            "training_window": list(training_window) if training_window else None,
+            "n_train": int(len(y)),
+            "train_offence_rate": float(y.mean()) if len(y) else None,
+            "seed": self.seed,
+            "params": params,
+            "num_boost_round": self.num_boost_round,
+            "lightgbm_version": lgb.__version__,
+            **{k: v for k, v in self.metadata.items() if k == "metrics"},
+        }
+        return self
+
+    def _require(self) -> lgb.Booster:
+        if self.booster is None:
+            raise RuntimeError("RiskModel is not fitted")
+        return self.booster
+
+    def predict_proba(self, features: pl.DataFrame) -> np.ndarray:
+        """Offence probability per row."""
+        return self._require().predict(self.matrix(features), num_threads=self.params.get("num_threads", 2))
+
+    def rank_scores(self, features: pl.DataFrame, ranking: Ranking = "probability") -> np.ndarray:
+        """Scores to rank by: offence probability, or expected duty at stake (p x duty at stake)."""
+        p = self.predict_proba(features)
+        if ranking == "probability":
+            return p
+        if ranking == "duty":
+            return p * features["duty_at_stake"].fill_null(0.0).to_numpy()
+        raise ValueError(f"unknown ranking {ranking!r}; use 'probability' or 'duty'")
+
+    def explain(self, features: pl.DataFrame, top: int = 3) -> list[list[Reason]]:
+        """Top ``top`` reasons per row that raised its score, in words, from tree contributions."""
+        booster = self._require()
+        x = self.matrix(features)
+        contrib = booster.predict(x, pred_contrib=True, num_threads=self.params.get("num_threads", 2))
+        contrib = np.asarray(contrib)[:, : len(self.features)]
+        rows = features.to_dicts()
+        out: list[list[Reason]] = []
+        for i, row in enumerate(rows):
+            order = np.argsort(-contrib[i], kind="stable")
+            reasons = []
+            for j in order[: max(top * 3, top)]:
+                c = float(contrib[i, j])
+                if c <= 0 or len(reasons) >= top:
+                    break
+                name = self.features[j]
+                reasons.append(Reason(name, row.get(name), c, describe(name, row)))
+            out.append(reasons)
+        return out
+
+    # -- persistence --------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Serialise booster, vocabulary and metadata (JSON envelope, UTF-8)."""
+        payload = {
+            "format": MODEL_FORMAT,
+            "params": self.params,
+            "num_boost_round": self.num_boost_round,
+            "seed": self.seed,
+            "features": list(self.features),
+            "vocabulary": self.vocabulary,
+            "metadata": self.metadata,
+            "booster": self._require().model_to_string(),
+        }
+        return json.dumps(payload, default=str).encode()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> RiskModel:
+        payload = json.loads(blob.decode())
+        if payload.get("format") != MODEL_FORMAT:
+            raise ValueError(f"not a {MODEL_FORMAT} blob")
+        model = cls(
+            params=payload["params"],
+            num_boost_round=payload["num_boost_round"],
+            seed=payload["seed"],
+            features=tuple(payload["features"]),
+            metadata=payload["metadata"],
+            vocabulary=payload["vocabulary"],
+        )
+        model.booster = lgb.Booster(model_str=payload["booster"])
+        return model
+
+
+# -- reasons in words ---------------------------------------------------------------------------
+_PARTY = {"importer": "importer", "declarant": "declarant", "seller": "seller", "courier": "courier"}
+_CAT_LABELS = {
+    "cat_office": "customs office",
+    "cat_trade_mode": "trade mode",
+    "cat_transport_mode": "mode of transport",
+    "cat_process_type": "process type",
+    "cat_import_type": "import type",
+    "cat_import_use": "import use",
+    "cat_payment_type": "payment type",
+    "cat_origin_indicator": "origin indicator",
+    "cat_tax_type": "tariff type",
+    "cat_origin": "origin",
+    "cat_departure": "departure country",
+    "cat_hs2": "HS chapter",
+}
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f}%"
+
+
+def _goods_label(family: str, row: dict[str, Any]) -> str:
+    hs6, hs4, origin = row.get("hs6") or "?", row.get("hs4") or "?", row.get("origin_country") or "?"
+    return {
+        "hs6": f"HS {hs6}",
+        "hs4": f"HS {hs4}",
+        "hs2": f"HS chapter {hs6[:2]}",
+        "hs6_origin": f"HS {hs6} / {origin}",
+        "origin": f"goods from {origin}",
+        "departure": "goods shipped from this departure country",
+        "route": f"the route to {origin} via this departure country",
+        "office": "this customs office",
+        "tax_type": "this tariff type",
+        "importer_hs6": f"this importer's HS {hs6} declarations",
+        "importer_origin": f"this importer's imports from {origin}",
+        "declarant_importer": "this declarant's declarations for this importer",
+        "seller_importer": "this seller's sales to this importer",
+    }.get(family, family.replace("_", " "))
+
+
+def _split(name: str) -> tuple[str, str]:
+    """Split a history feature name into (family, statistic)."""
+    for fam in sorted(
+        (
+            "importer_hs6",
+            "importer_origin",
+            "declarant_importer",
+            "seller_importer",
+            "hs6_origin",
+            "importer",
+            "declarant",
+            "seller",
+            "courier",
+            "hs6",
+            "hs4",
+            "hs2",
+            "origin",
+            "departure",
+            "route",
+            "office",
+            "tax_type",
+            "global",
+        ),
+        key=len,
+        reverse=True,
+    ):
+        if name.startswith(fam + "_"):
+            return fam, name[len(fam) + 1 :]
+    return "", name
+
+
+def describe(name: str, row: dict[str, Any]) -> str:
+    """A feature's value for one row in customs English (direction included)."""
+    v = row.get(name)
+    hs6, origin = row.get("hs6") or "?", row.get("origin_country") or "?"
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        if name.endswith("_z") or name.endswith("_deviation"):
+            return f"no earlier {name.split('_')[0]} history to compare the value with"
+        return f"{name.replace('_', ' ')} unknown"
+    if name in _CAT_LABELS:
+        return f"{_CAT_LABELS[name]} {v}"
+    if name == "tax_rate":
+        return f"duty rate {v:g}%"
+    if name == "log_duty_at_stake":
+        return f"duty at stake {math.expm1(v):,.0f}"
+    if name in ("log_value", "value"):
+        value = math.expm1(v) if name == "log_value" else v
+        return f"declared value {value:,.0f}"
+    if name in ("log_mass", "net_mass"):
+        mass = math.expm1(v) if name == "log_mass" else v
+        return f"net mass {mass:,.1f} kg"
+    if name == "log_unit_value":
+        return f"unit value {math.exp(v):,.0f} per kg"
+    if name in ("hs6_number", "hs4_number", "hs2_number"):
+        return f"HS {hs6}"
+    if name == "origin_is_departure":
+        return "shipped from the country of origin" if v else "shipped via a third country"
+    family, stat = _split(name)
+    if family == "global":
+        return f"overall offence rate {_pct(v)}" if stat == "offence_rate" else f"{stat.replace('_', ' ')} {v:g}"
+    who = _PARTY.get(family)
+    n_insp = row.get(f"{family}_inspections")
+    if stat == "unit_value_deviation":
+        ratio = math.exp(v) - 1.0
+        where = "below" if ratio < 0 else "above"
+        return f"unit value {abs(ratio) * 100:.0f}% {where} the {_goods_label(family, row)} median"
+    if stat == "value_deviation":
+        ratio = math.exp(v) - 1.0
+        where = "below" if ratio < 0 else "above"
+        return f"value {abs(ratio) * 100:.0f}% {where} the usual for {_goods_label(family, row)}"
+    if stat in ("offence_rate", "critical_rate"):
+        kind = "offence" if stat == "offence_rate" else "critical-offence"
+        insp = f" ({n_insp:.0f} inspections)" if n_insp is not None else ""
+        subject = f"{who}'s" if who else f"{_goods_label(family, row)}:"
+        return f"{subject} past {kind} rate {_pct(v)}{insp}"
+    if stat == "is_new":
+        if family == "importer_hs6":
+            return f"first declaration of HS {hs6} by this importer" if v else f"importer declared HS {hs6} before"
+        if family == "importer_origin":
+            return f"first import from {origin} by this importer" if v else f"importer imported from {origin} before"
+        if family == "declarant_importer":
+            return "first declaration by this declarant for this importer" if v else "known declarant for importer"
+        if family == "seller_importer":
+            return "first purchase from this seller by this importer" if v else "known seller for this importer"
+    if stat == "count":
+        subject = f"this {who}" if who else _goods_label(family, row)
+        return f"no earlier declarations for {subject}" if v == 0 else f"{v:.0f} earlier declarations for {subject}"
+    if stat in ("burst_7d", "burst_30d"):
+        days = stat[6:-1]
+        subject = f"this {who}" if who else _goods_label(family, row)
+        return f"about {v:.0f} declarations for {subject} in the last {days} days"
+    if stat in ("value_z", "unit_value_z"):
+        what = "value" if stat == "value_z" else "unit value"
+        where = "above" if v > 0 else "below"
+        subject = f"this {who}'s usual" if who else f"the {_goods_label(family, row)} usual"
+        return f"{what} {abs(v):.1f} standard deviations {where} {subject}"
+    if stat == "age_days":
+        subject = f"{who}" if who else _goods_label(family, row)
+        return f"{subject} first seen {v:.0f} days ago"
+    if stat == "hs_diversity":
+        return f"{who} has declared {v:.0f} different HS codes"
+    if stat == "inspections":
+        subject = f"this {who}" if who else _goods_label(family, row)
+        return f"{v:.0f} earlier inspections of {subject}"
+    if stat == "offences":
+        subject = f"this {who}" if who else _goods_label(family, row)
+        return f"{v:.0f} earlier offences by {subject}" if who else f"{v:.0f} earlier offences on {subject}"
+    if isinstance(v, float):
+        return f"{name.replace('_', ' ')} {v:.3g}"
+    return f"{name.replace('_', ' ')} {v}"
+
+
+__all__ = ["DEFAULT_PARAMS", "FEATURE_NAMES", "NUMERIC_FEATURES", "Reason", "RiskModel", "describe"]
