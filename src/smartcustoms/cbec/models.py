@@ -1,0 +1,115 @@
+"""CBEC tables. The pipeline writes them with raw SQL (see ``store.py``); the ORM classes describe them.
+
+* ``cbec_message`` — the accepted-message log (one row per document, unique guid), committed before a
+  receipt is sent; the matcher's in-memory state is rebuilt from it after a restart.
+* ``cbec_parcel`` — one row per (platform code, order no): the current decision, tax and quota charge.
+* ``cbec_parcel_event`` — append-only status history of parcels (what CEB622 receipts are made from).
+* ``cbec_quota`` — the annual quota ledger, integer fen per buyer id number and calendar year.
+* ``cbec_rejection`` — messages refused as a whole (malformed, bad code, missing field...).
+* ``cbec_ingest_offset`` — how far each ingested file has been processed (same transaction as its batch).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, Index, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from smartcustoms.db import Base
+
+ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class CbecMessage(Base):
+    __tablename__ = "cbec_message"
+    __table_args__ = (
+        Index("ix_cbec_message_order", "ebp_code", "order_no"),
+        Index("ix_cbec_message_waybill", "logistics_code", "logistics_no"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    guid: Mapped[str] = mapped_column(String(64), unique=True)
+    message_guid: Mapped[str] = mapped_column(String(64))
+    msg_type: Mapped[str] = mapped_column(String(8))
+    app_type: Mapped[int] = mapped_column(SmallInteger)
+    ebp_code: Mapped[str | None] = mapped_column(String(64))
+    order_no: Mapped[str | None] = mapped_column(String(64))
+    logistics_code: Mapped[str | None] = mapped_column(String(64))
+    logistics_no: Mapped[str | None] = mapped_column(String(64))
+    received_ms: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CbecParcel(Base):
+    __tablename__ = "cbec_parcel"
+    __table_args__ = (
+        UniqueConstraint("ebp_code", "order_no", name="uq_cbec_parcel_key"),
+        Index("ix_cbec_parcel_waybill", "logistics_code", "logistics_no"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    ebp_code: Mapped[str] = mapped_column(String(64))
+    order_no: Mapped[str] = mapped_column(String(64))
+    inventory_guid: Mapped[str | None] = mapped_column(String(64))
+    ebc_code: Mapped[str | None] = mapped_column(String(64))
+    logistics_code: Mapped[str | None] = mapped_column(String(64))
+    logistics_no: Mapped[str | None] = mapped_column(String(64))
+    buyer_id_type: Mapped[str | None] = mapped_column(String(8))
+    buyer_id_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    buyer_name: Mapped[str | None] = mapped_column(String(128))
+    buyer_telephone: Mapped[str | None] = mapped_column(String(64))
+    consignee_address: Mapped[str | None] = mapped_column(String(512))
+    quota_year: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[int] = mapped_column(SmallInteger)
+    regime: Mapped[str | None] = mapped_column(String(16))
+    dutiable_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    tariff_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    consumption_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    vat_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    charged_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    risk_score: Mapped[float | None] = mapped_column(Float)
+    info: Mapped[str] = mapped_column(Text, default="")
+    first_ms: Mapped[int] = mapped_column(BigInteger)
+    last_doc_ms: Mapped[int] = mapped_column(BigInteger)
+    decided_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class CbecParcelEvent(Base):
+    __tablename__ = "cbec_parcel_event"
+    __table_args__ = (Index("ix_cbec_parcel_event_key", "ebp_code", "order_no"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    ebp_code: Mapped[str] = mapped_column(String(64))
+    order_no: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(SmallInteger)
+    info: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(64), default="system")
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class CbecQuota(Base):
+    __tablename__ = "cbec_quota"
+
+    buyer_id_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    used_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class CbecRejection(Base):
+    __tablename__ = "cbec_rejection"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    guid: Mapped[str | None] = mapped_column(String(64))
+    msg_type: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[int] = mapped_column(SmallInteger)
+    info: Mapped[str] = mapped_column(Text)
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class CbecIngestOffset(Base):
+    __tablename__ = "cbec_ingest_offset"
+
+    source: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    byte_offset: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,95 @@
+"""Thin raw-DBAPI access for the CBEC hot path (no ORM): SQLite (sqlite3) or PostgreSQL (psycopg 3).
+
+SQL is written once with ``?`` placeholders and rewritten to ``%s`` for psycopg. Transactions are
+explicit: :meth:`Store.begin` takes the SQLite write lock up front (``BEGIN IMMEDIATE``) so that
+read-decide-write sequences (the quota ledger) are serialised between processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+
+class Store:
+    """One database connection of the CBEC pipeline or service."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        u = make_url(url)
+        if u.get_backend_name() == "sqlite":
+            self.dialect = "sqlite"
+            path = u.database or ":memory:"
+            self.conn: Any = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=60000",
+                           "cache_size=-131072", "temp_store=MEMORY"):
+                self.conn.execute(f"PRAGMA {pragma}")
+        elif u.get_backend_name() == "postgresql":
+            import psycopg
+
+            self.dialect = "postgresql"
+            conninfo = u.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.conn = psycopg.connect(conninfo, autocommit=True)
+        else:
+            raise ValueError(f"unsupported database for CBEC: {url}")
+        self._sql: dict[str, str] = {}
+        self.in_tx = False
+
+    def sql(self, text: str) -> str:
+        if self.dialect == "sqlite":
+            return text
+        s = self._sql.get(text)
+        if s is None:
+            s = self._sql[text] = text.replace("%", "%%").replace("?", "%s")
+        return s
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
+        self.in_tx = True
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+        self.in_tx = False
+
+    def rollback(self) -> None:
+        if self.in_tx:
+            self.conn.execute("ROLLBACK")
+            self.in_tx = False
+
+    def execute(self, text: str, params: Sequence[Any] | None = None) -> Any:
+        return self.conn.execute(self.sql(text), params or ())
+
+    def executemany(self, text: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        if self.dialect == "sqlite":
+            self.conn.executemany(text, rows)
+        else:
+            with self.conn.cursor() as cur:
+                cur.executemany(self.sql(text), rows)
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Bulk insert: COPY on PostgreSQL, executemany on SQLite."""
+        if not rows:
+            return
+        if self.dialect == "postgresql":
+            with self.conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+                for r in rows:
+                    cp.write_row(r)
+        else:
+            self.conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+
+    def close(self) -> None:
+        self.rollback()
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
