@@ -98,6 +98,12 @@ FAMILIES: tuple[Family, ...] = (
     Family("hs4", ("hs4",), "goods"),
     Family("hs2", ("hs2",), "goods"),
     Family("hs6_origin", ("hs6", "origin"), "goods"),
+    Family("hs6_departure", ("hs6", "departure"), "pair"),
+    Family("hs6_origin_tax_type", ("hs6", "origin", "tax_type"), "pair"),
+    # repeat consignments: same goods at exactly the same declared value / net mass as before
+    Family("hs6_value", ("hs6", "value"), "pair"),
+    Family("hs6_mass", ("hs6", "mass"), "pair"),
+    Family("value", ("value",), "pair"),
     Family("origin", ("origin",), "place"),
     Family("departure", ("departure",), "place"),
     Family("route", ("departure", "origin"), "place"),
@@ -117,6 +123,8 @@ _KEY_EXPRS: dict[str, pl.Expr] = {
     "departure": pl.col("departure_country"),
     "office": pl.col("office_code"),
     "tax_type": pl.col("tax_type"),
+    "value": pl.col("customs_value").round(2).cast(pl.Utf8),
+    "mass": pl.col("net_mass_kg").round(3).cast(pl.Utf8),
 }
 
 CATEGORICAL_FEATURES: tuple[str, ...] = (

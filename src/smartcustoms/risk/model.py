@@ -242,6 +242,11 @@ def _goods_label(family: str, row: dict[str, Any]) -> str:
         "importer_origin": f"this importer's imports from {origin}",
         "declarant_importer": "this declarant's declarations for this importer",
         "seller_importer": "this seller's sales to this importer",
+        "hs6_departure": f"HS {hs6} shipped from this departure country",
+        "hs6_origin_tax_type": f"HS {hs6} / {origin} under this tariff type",
+        "hs6_value": f"earlier HS {hs6} declarations at exactly this value",
+        "hs6_mass": f"earlier HS {hs6} declarations of exactly this net mass",
+        "value": "earlier declarations at exactly this value",
     }.get(family, family.replace("_", " "))
 
 
@@ -251,6 +256,11 @@ def _split(name: str) -> tuple[str, str]:
         (
             "importer_hs6",
             "importer_origin",
+            "hs6_departure",
+            "hs6_origin_tax_type",
+            "hs6_value",
+            "hs6_mass",
+            "value",
             "declarant_importer",
             "seller_importer",
             "hs6_origin",
