@@ -239,17 +239,12 @@ def _family_feature_names(fam: Family) -> tuple[str, ...]:
         )
     if fam.kind == "place":
         return tuple(
-            f"{p}_{s}"
-            for s in ("count", "burst_7d", "burst_30d", "inspections", "offence_rate", "critical_rate")
+            f"{p}_{s}" for s in ("count", "burst_7d", "burst_30d", "inspections", "offence_rate", "critical_rate")
         )
-    return tuple(
-        f"{p}_{s}" for s in ("count", "is_new", "age_days", "inspections", "offences", "offence_rate")
-    )
+    return tuple(f"{p}_{s}" for s in ("count", "is_new", "age_days", "inspections", "offences", "offence_rate"))
 
 
-NUMERIC_FEATURES: tuple[str, ...] = _ITEM_FEATURES + tuple(
-    n for fam in FAMILIES for n in _family_feature_names(fam)
-)
+NUMERIC_FEATURES: tuple[str, ...] = _ITEM_FEATURES + tuple(n for fam in FAMILIES for n in _family_feature_names(fam))
 #: Every model input, in model order: numeric features then categorical (string) features.
 FEATURE_NAMES: tuple[str, ...] = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 
@@ -343,8 +338,7 @@ def _prepare(frame: pl.DataFrame) -> Prepared:
         pl.when(t_out.is_null()).then(None).otherwise(pl.max_horizontal(t_out, t)).alias("t_out"),
         pl.col("customs_value").clip(lower_bound=0).log1p().alias("lv"),
         (
-            pl.col("customs_value").clip(lower_bound=0).log1p()
-            - pl.col("net_mass_kg").clip(lower_bound=1e-3).log()
+            pl.col("customs_value").clip(lower_bound=0).log1p() - pl.col("net_mass_kg").clip(lower_bound=1e-3).log()
         ).alias("luv"),
         pl.col("offence").cast(pl.Float64).alias("off"),
         (pl.col("critical").fill_null(0) >= 2).cast(pl.Float64).alias("crit"),
@@ -611,9 +605,7 @@ def _window_stats_pairwise(
 ) -> dict[str, np.ndarray]:
     m = len(h)
     if m == 0:
-        empty = {
-            c: np.empty(0) for c in ("n", "first", "prev_t", "slv", "slv2", "sluv", "sluv2", "b7", "b30")
-        }
+        empty = {c: np.empty(0) for c in ("n", "first", "prev_t", "slv", "slv2", "sluv", "sluv2", "b7", "b30")}
         return {**empty, "nd": np.empty(0), "nov": np.empty(0)}
     earlier = (h[:, None] == h[None, :]) & np.tri(m, k=-1, dtype=bool)
     w = earlier.astype(np.float64)
@@ -822,9 +814,7 @@ def _item_features(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col("declared_at").dt.day().cast(pl.Float64).alias("day_of_month"),
         pl.col("declared_at").dt.hour().cast(pl.Float64).alias("hour"),
         (pl.col("declared_at").dt.weekday() >= 6).cast(pl.Float64).alias("is_weekend"),
-        (pl.col("origin_country") == pl.col("departure_country"))
-        .cast(pl.Float64)
-        .alias("origin_is_departure"),
+        (pl.col("origin_country") == pl.col("departure_country")).cast(pl.Float64).alias("origin_is_departure"),
         pl.col("seller_code").is_not_null().cast(pl.Float64).alias("has_seller"),
         pl.col("courier_code").is_not_null().cast(pl.Float64).alias("has_courier"),
         desc.is_not_null().cast(pl.Float64).alias("has_description"),
@@ -882,9 +872,7 @@ def _time_chunks(frame: pl.DataFrame) -> list[pl.DataFrame]:
     return [frame.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def build_features(
-    frame: pl.DataFrame, state: HistoryState | None = None
-) -> tuple[pl.DataFrame, HistoryState]:
+def build_features(frame: pl.DataFrame, state: HistoryState | None = None) -> tuple[pl.DataFrame, HistoryState]:
     """Features of a time-sorted item frame, folding its rows into ``state`` as it goes.
 
     Each row sees the declarations before it and the outcomes (of earlier rows in this frame, or

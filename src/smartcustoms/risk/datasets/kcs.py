@@ -138,9 +138,7 @@ def read_kcs(path: str | Path, outcome_lag: timedelta = DEFAULT_OUTCOME_LAG) -> 
     )
     frame = frame.with_columns(
         (pl.col("offence") * pl.col("customs_value") * pl.col("tax_rate") / 100.0).alias("duty_recovered"),
-        pl.when(pl.col("offence").is_not_null())
-        .then(pl.col("declared_at") + outcome_lag)
-        .alias("outcome_at"),
+        pl.when(pl.col("offence").is_not_null()).then(pl.col("declared_at") + outcome_lag).alias("outcome_at"),
     )
     return time_sorted(conform(frame))
 

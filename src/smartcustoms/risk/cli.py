@@ -1,0 +1,145 @@
+"""``smartcustoms risk ...``: evaluate and replay the offence model on public datasets."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="Risk targeting: evaluate and replay the offence model.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+DATASETS = ("kcs",)
+
+
+def _load(dataset: str, paths: list[Path]):
+    from smartcustoms.risk.datasets.kcs import KcsFormatError, read_kcs_files
+
+    if dataset not in DATASETS:
+        err.print(f"[red]error:[/] unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+        raise typer.Exit(2)
+    try:
+        return read_kcs_files(paths)
+    except KcsFormatError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _steps(enabled: bool = True) -> Iterator:
+    """A Rich progress display on stderr; yields a callable ``say(message)``."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not enabled,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+        yield lambda message: progress.update(task, description=message)
+
+
+@app.command()
+def evaluate(
+    dataset: str = typer.Option("kcs", help="dataset format of the files"),
+    train: list[Path] = typer.Option(..., exists=True, dir_okay=False, help="training file (repeatable)"),
+    test: Path = typer.Option(..., exists=True, dir_okay=False, help="test file"),
+    ranking: str = typer.Option("probability", help="'probability' or 'duty' (expected duty at stake)"),
+    test_outcomes: str = typer.Option("lagged", help="'lagged': test results known after the lag; 'hidden'"),
+    seed: int = typer.Option(0, help="model seed"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+) -> None:
+    """Train on the train files, score the test file, print precision/recall/duty share at k%."""
+    from smartcustoms.risk.evaluate import evaluate as run
+    from smartcustoms.risk.model import RiskModel
+
+    if ranking not in ("probability", "duty") or test_outcomes not in ("lagged", "hidden"):
+        err.print("[red]error:[/] --ranking is probability|duty and --test-outcomes is lagged|hidden")
+        raise typer.Exit(2)
+    with _steps() as say:
+        say("reading files")
+        train_frame = _load(dataset, list(train))
+        test_frame = _load(dataset, [test])
+        result = run(
+            train_frame,
+            test_frame,
+            model=RiskModel(seed=seed),
+            ranking=ranking,  # type: ignore[arg-type]
+            test_outcomes=test_outcomes,
+            progress=say,
+        )  # type: ignore[arg-type]
+    m = result.metrics
+    if as_json:
+        keys = ("precision_at", "recall_at", "duty_share_at", "random", "lift_points_at", "n_test")
+        typer.echo(json.dumps({k: m[k] for k in keys}))
+        return
+    table = Table(title=f"risk evaluation on {test.name} ({m['n_test']:,} declarations, random {m['random']:.3f})")
+    for col in ("k%", "precision", "recall", "duty share caught", "random", "lift (points)"):
+        table.add_column(col, justify="right")
+    for k in m["precision_at"]:
+        table.add_row(
+            f"{k}%",
+            f"{m['precision_at'][k]:.3f}",
+            f"{m['recall_at'][k]:.3f}",
+            f"{m['duty_share_at'][k]:.3f}",
+            f"{m['random']:.3f}",
+            f"{m['lift_points_at'][k]:+.1f}",
+        )
+    out.print(table)
+
+
+@app.command()
+def simulate(
+    dataset: str = typer.Option("kcs", help="dataset format of the files"),
+    train: list[Path] = typer.Option(..., exists=True, dir_okay=False, help="training file (repeatable)"),
+    test: Path = typer.Option(..., exists=True, dir_okay=False, help="test file to replay"),
+    budget: float = typer.Option(0.10, min=0.0, max=1.0, help="share of declarations inspected per day"),
+    exploration: float = typer.Option(0.10, min=0.0, max=1.0, help="share of the budget chosen at random"),
+    seed: int = typer.Option(0, help="seed for model and exploration"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+) -> None:
+    """Week-by-week replay where the model learns only the outcomes of what it inspected."""
+    from smartcustoms.risk.model import RiskModel
+    from smartcustoms.risk.replay import simulate as run
+
+    with _steps() as say:
+        say("reading files")
+        train_frame = _load(dataset, list(train))
+        test_frame = _load(dataset, [test])
+        weeks = run(
+            train_frame,
+            test_frame,
+            budget=budget,
+            exploration=exploration,
+            seed=seed,
+            make_model=lambda: RiskModel(seed=seed),
+            progress=say,
+        )
+    worst = min((w["ratio"] for w in weeks if not math.isnan(w["ratio"])), default=float("nan"))
+    if as_json:
+        typer.echo(json.dumps({"weeks": weeks, "min_ratio": worst, "budget": budget, "exploration": exploration}))
+        return
+    table = Table(title=f"weekly replay of {test.name}: budget {budget:.0%}, exploration {exploration:.0%}")
+    for col in ("week", "n", "inspected", "hits", "hit rate (model)", "hit rate (all)", "random", "ratio"):
+        table.add_column(col, justify="right")
+    for w in weeks:
+        table.add_row(
+            str(w["week"]),
+            f"{w['n']:,}",
+            f"{w['inspected']:,}",
+            f"{w['hits']:,}",
+            f"{w['hit_rate']:.3f}",
+            f"{w['inspected_hit_rate']:.3f}",
+            f"{w['random_rate']:.3f}",
+            f"{w['ratio']:.2f}x",
+        )
+    out.print(table)
+    out.print(f"lowest weekly ratio of model hit rate to random: [bold]{worst:.2f}x[/]")

@@ -1,0 +1,160 @@
+"""Rule profiles: validation (every problem with its field path) and vectorised matching.
+
+A rule's conditions all hold for one goods item; a declaration matches when any of its items does.
+Fields are the item frame's columns, a few declaration-level extras and every model feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from smartcustoms.errors import FieldError
+from smartcustoms.risk.features import FEATURE_NAMES
+from smartcustoms.risk.schemas import Condition, RuleIn
+
+TEXT_FIELDS = frozenset(
+    {
+        "hs_code",
+        "origin_country",
+        "departure_country",
+        "office_code",
+        "trade_mode",
+        "transport_mode",
+        "importer_code",
+        "declarant_code",
+        "seller_code",
+        "currency",
+        "credit_grade",
+        "description",
+    }
+)
+NUMBER_FIELDS = frozenset(
+    {"customs_value", "declaration_value", "net_mass_kg", "quantity", "unit_value", "tax_rate"}
+) | frozenset(FEATURE_NAMES)
+RULE_FIELDS = TEXT_FIELDS | NUMBER_FIELDS
+TEXT_OPS = frozenset({"eq", "ne", "in", "not_in", "prefix"})
+NUMBER_OPS = frozenset({"eq", "ne", "gt", "ge", "lt", "le", "between", "in", "not_in"})
+
+
+def validate_rule(rule: RuleIn) -> list[FieldError]:
+    """Every problem of a rule definition, each naming its field (``criteria[1].value`` ...)."""
+    errs: list[FieldError] = []
+    for i, c in enumerate(rule.criteria):
+        p = f"criteria[{i}]"
+        if c.field not in RULE_FIELDS:
+            errs.append(FieldError(f"{p}.field", f"unknown field {c.field!r}; use a declaration field or a feature"))
+            continue
+        numeric = c.field in NUMBER_FIELDS and c.field not in TEXT_FIELDS
+        ops = NUMBER_OPS if numeric else TEXT_OPS
+        if c.op not in ops:
+            errs.append(
+                FieldError(
+                    f"{p}.op",
+                    f"{c.op!r} does not apply to {'number' if numeric else 'text'} "
+                    f"field {c.field}; use one of {', '.join(sorted(ops))}",
+                )
+            )
+            continue
+        errs.extend(FieldError(f"{p}.value", m) for m in _value_problems(c, numeric))
+    if rule.valid_from and rule.valid_to and rule.valid_to < rule.valid_from:
+        errs.append(FieldError("valid_to", "is before valid_from"))
+    return errs
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _value_problems(c: Condition, numeric: bool) -> list[str]:
+    v = c.value
+    if c.op in ("in", "not_in", "prefix"):
+        if not isinstance(v, list) or not v:
+            return [f"{c.op} needs a non-empty list"]
+        bad = [x for x in v if not (_is_number(x) if numeric else isinstance(x, str))]
+        return [f"every element must be a {'number' if numeric else 'string'}"] if bad else []
+    if c.op == "between":
+        if not (isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v)):
+            return ["between needs [low, high] numbers"]
+        return ["low is above high"] if v[0] > v[1] else []
+    if numeric and not _is_number(v):
+        return [f"{c.op} on {c.field} needs a number"]
+    if not numeric and not isinstance(v, str):
+        return [f"{c.op} on {c.field} needs a string"]
+    return []
+
+
+def _expr(c: Condition) -> pl.Expr:
+    col = pl.col(c.field)
+    v = c.value
+    match c.op:
+        case "eq":
+            return col == v
+        case "ne":
+            return col != v
+        case "in":
+            return col.is_in(v)
+        case "not_in":
+            return ~col.is_in(v)
+        case "prefix":
+            out = col.str.starts_with(v[0])
+            for p in v[1:]:
+                out = out | col.str.starts_with(p)
+            return out
+        case "gt":
+            return col > v
+        case "ge":
+            return col >= v
+        case "lt":
+            return col < v
+        case "le":
+            return col <= v
+        case "between":
+            return col.is_between(v[0], v[1])
+    raise ValueError(c.op)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    id: int
+    name: str
+    description: str
+    lane: str
+    mandatory: bool
+    target_rate: float
+    valid_from: date | None
+    valid_to: date | None
+    expr: pl.Expr
+
+    def in_force(self, on: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= on) and (self.valid_to is None or on <= self.valid_to)
+
+
+def compile_rule(rule_id: int, rule: RuleIn) -> CompiledRule:
+    expr = _expr(rule.criteria[0])
+    for c in rule.criteria[1:]:
+        expr = expr & _expr(c)
+    return CompiledRule(
+        rule_id,
+        rule.name,
+        rule.description,
+        rule.lane,
+        rule.mandatory,
+        rule.target_rate,
+        rule.valid_from,
+        rule.valid_to,
+        expr.fill_null(False),
+    )
+
+
+def match(rules: list[CompiledRule], frame: pl.DataFrame, on: date) -> dict[int, np.ndarray]:
+    """For each rule in force, a boolean per declaration (frame grouped by ``declaration_no``, in order)."""
+    active = [r for r in rules if r.in_force(on)]
+    if not active:
+        return {}
+    hits = frame.select(pl.col("declaration_no"), *[r.expr.alias(f"r{r.id}") for r in active])
+    grouped = hits.group_by("declaration_no", maintain_order=True).agg(pl.all().any())
+    return {r.id: grouped[f"r{r.id}"].to_numpy() for r in active}

@@ -1,0 +1,57 @@
+"""Wire shapes of live risk targeting: rule profiles, decisions, model versions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Operator = Literal["eq", "ne", "in", "not_in", "prefix", "gt", "ge", "lt", "le", "between"]
+
+
+class Condition(BaseModel):
+    """One criterion: ``field op value``; a rule's conditions must all hold for one goods item."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    op: Operator
+    value: Any
+
+
+class RuleIn(BaseModel):
+    """An analyst's risk profile (ASYCUDA-style): criteria, the lane it sends to, validity, target rate."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    description: Annotated[str, StringConstraints(max_length=1000)] = ""
+    criteria: Annotated[list[Condition], Field(min_length=1, max_length=20)]
+    lane: Literal["yellow", "blue", "red"]
+    mandatory: bool = Field(False, description="hold every match (prohibited goods); ignores target rate")
+    target_rate: Annotated[float, Field(gt=0, le=1)] = Field(1.0, description="share of matches to hold")
+    valid_from: date | None = None
+    valid_to: date | None = None
+    active: bool = True
+
+
+class RuleOut(RuleIn):
+    id: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    matches: int = 0
+    selected: int = 0
+    inspected: int = 0
+    hits: int = 0
+
+
+class ModelVersionOut(BaseModel):
+    version: int
+    status: str
+    created_at: datetime
+    trained_by: str
+    training_from: datetime | None
+    training_to: datetime | None
+    metrics: dict
+    promoted_by: str | None
+    promoted_at: datetime | None
