@@ -61,6 +61,9 @@ class CebError(Exception):
     def info(self) -> str:
         return "; ".join(f"{field}: {reason}" for field, reason in self.problems)
 
+    def __reduce__(self) -> tuple:
+        return (CebError, (self.problems, self.kind, self.message_guid, self.doc_guid, self.status))
+
 
 class Document(NamedTuple):
     """One parsed, validated document (values normalised strings keyed by CEB field name)."""
@@ -547,10 +550,14 @@ def parse_receipt(data: bytes) -> Receipt:
     return Receipt(kind, values.get("guid", ""), int(values["returnStatus"]), values.get("returnInfo", ""), ms, keys)
 
 
+_RECEIPT_KEY_FIELDS = {
+    kind: tuple(name for name, _c, _r in RECEIPT_HEADS[rk][1]
+                if name not in ("guid", "returnStatus", "returnTime", "returnInfo"))
+    for kind, rk in RECEIPT_KIND.items()
+}
+
+
 def receipt_keys(doc: Document) -> dict[str, str]:
     """The identifying fields a receipt for ``doc`` carries."""
     h = doc.head
-    kind = RECEIPT_KIND[doc.kind]
-    _tag, fields = RECEIPT_HEADS[kind]
-    return {name: h[name] for name, _c, _r in fields
-            if name in h and name not in ("guid", "returnStatus", "returnTime", "returnInfo")}
+    return {name: h[name] for name in _RECEIPT_KEY_FIELDS[doc.kind] if name in h}

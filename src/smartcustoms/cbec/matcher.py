@@ -1,0 +1,259 @@
+"""Three-document matching (三单对碰): order + payment + waybill against the import inventory.
+
+Documents arrive in any order. Order, payment and inventory are joined on (ebpCode, orderNo); the
+waybill is joined on (logisticsCode, logisticsNo) named by the inventory. When the inventory and all
+three documents are present the parcel is *complete* and :func:`cross_check` lists every disagreement.
+
+The :class:`Matcher` keeps the waiting documents in memory; the database (the accepted-message log)
+is the durable copy, from which :meth:`Matcher.replay` rebuilds the state after a restart and from
+which a ``loader`` fetches documents that are no longer in memory (re-opened or evicted parcels).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from smartcustoms.cbec.messages import INVENTORY, ORDER, PAYMENT, REJECTED, WAYBILL, Document
+
+Key = tuple[str, str]      # (ebpCode, orderNo)
+WaybillKey = tuple[str, str]  # (logisticsCode, logisticsNo)
+TOLERANCE = Decimal("0.01")
+KIND_NAMES = {ORDER: "CEB311 order", PAYMENT: "CEB411 payment", WAYBILL: "CEB511 waybill",
+              INVENTORY: "CEB621 inventory"}
+
+
+def order_key(doc: Document) -> Key:
+    return doc.head["ebpCode"], doc.head["orderNo"]
+
+
+def waybill_key(doc: Document) -> WaybillKey:
+    return doc.head["logisticsCode"], doc.head["logisticsNo"]
+
+
+@dataclass(slots=True)
+class Slot:
+    """The documents of one parcel seen so far."""
+
+    key: Key
+    first_ms: int
+    last_ms: int
+    order: Document | None = None
+    payment: Document | None = None
+    inventory: Document | None = None
+    waybill: Document | None = None
+    inventory_ms: int = 0
+
+    def missing(self) -> list[str]:
+        return [KIND_NAMES[k] for k, d in ((ORDER, self.order), (PAYMENT, self.payment),
+                                           (WAYBILL, self.waybill), (INVENTORY, self.inventory)) if d is None]
+
+
+class Offer:
+    """What happened to an offered document."""
+
+    ACCEPTED, REFUSED = "accepted", "refused"
+
+    __slots__ = ("status", "info", "complete")
+
+    def __init__(self, status: str, info: str = "", complete: Slot | None = None) -> None:
+        self.status, self.info, self.complete = status, info, complete
+
+
+Loader = Callable[[Key | None, WaybillKey | None], dict[str, Document]]
+
+
+class Matcher:
+    """In-memory join of the four documents; decisions are recorded with :meth:`close`."""
+
+    def __init__(self, loader: Loader | None = None) -> None:
+        self.pending: dict[Key, Slot] = {}
+        self.waybills: dict[WaybillKey, tuple[Document, int]] = {}
+        self.waybill_owner: dict[WaybillKey, Key] = {}
+        self.closed: dict[Key, int] = {}
+        self._deadlines: deque[tuple[int, Key]] = deque()
+        self.loader = loader
+
+    # ------------------------------------------------------------------ offering documents
+    def offer(self, doc: Document, now_ms: int) -> Offer:
+        """Add a new (not duplicate) document; returns accepted/refused and the parcel it completes."""
+        app_type = doc.head.get("appType", "1")
+        if app_type == "3":
+            return Offer(Offer.REFUSED, "appType 3 (delete) is not accepted; cancel the inventory instead")
+        if doc.kind == WAYBILL:
+            return self._offer_waybill(doc, now_ms, app_type)
+        key = order_key(doc)
+        status = self.closed.get(key)
+        slot = self.pending.get(key)
+        if status is not None:
+            if status != REJECTED:
+                return Offer(Offer.REFUSED, f"parcel {key[1]} already decided (status {status}); "
+                                            "modification refused")
+            slot = self._reopen(key, now_ms)
+        if slot is None:
+            slot = self.pending[key] = Slot(key, now_ms, now_ms)
+        attr = {ORDER: "order", PAYMENT: "payment", INVENTORY: "inventory"}[doc.kind]
+        if getattr(slot, attr) is not None and app_type != "2" and status is None:
+            return Offer(Offer.REFUSED, f"{KIND_NAMES[doc.kind]} for order {key[1]} already declared; "
+                                        "send appType 2 to modify it")
+        setattr(slot, attr, doc)
+        slot.last_ms = max(slot.last_ms, now_ms)
+        if doc.kind == INVENTORY:
+            wkey = waybill_key(doc)
+            self.waybill_owner[wkey] = key
+            if slot.inventory_ms == 0:
+                slot.inventory_ms = now_ms
+                self._deadlines.append((now_ms, key))
+            held = self.waybills.get(wkey)
+            if held is not None:
+                slot.waybill = held[0]
+                slot.last_ms = max(slot.last_ms, held[1])
+        return Offer(Offer.ACCEPTED, complete=self._complete(slot))
+
+    def _offer_waybill(self, doc: Document, now_ms: int, app_type: str) -> Offer:
+        wkey = waybill_key(doc)
+        key = self.waybill_owner.get(wkey)
+        slot = self.pending.get(key) if key else None
+        if key is not None and slot is None and key in self.closed and self.closed[key] != REJECTED:
+            return Offer(Offer.REFUSED, f"waybill {wkey[1]}: parcel already decided; modification refused")
+        if wkey in self.waybills and app_type != "2":
+            return Offer(Offer.REFUSED, f"waybill {wkey[1]} already declared; send appType 2 to modify it")
+        self.waybills[wkey] = (doc, now_ms)
+        if slot is None and key is not None and self.closed.get(key) == REJECTED:
+            slot = self._reopen(key, now_ms)
+        if slot is None:
+            return Offer(Offer.ACCEPTED)
+        slot.waybill = doc
+        slot.last_ms = max(slot.last_ms, now_ms)
+        return Offer(Offer.ACCEPTED, complete=self._complete(slot))
+
+    def _reopen(self, key: Key, now_ms: int) -> Slot:
+        """A rejected parcel gets a corrected document: bring its other documents back."""
+        del self.closed[key]
+        slot = self.pending.get(key) or Slot(key, now_ms, now_ms)
+        self.pending[key] = slot
+        if self.loader is not None:
+            docs = self.loader(key, None)
+            slot.order = slot.order or docs.get(ORDER)
+            slot.payment = slot.payment or docs.get(PAYMENT)
+            slot.inventory = slot.inventory or docs.get(INVENTORY)
+            if slot.inventory is not None:
+                wkey = waybill_key(slot.inventory)
+                self.waybill_owner[wkey] = key
+                wb = self.waybills.get(wkey)
+                if wb is None:
+                    wdoc = self.loader(None, wkey).get(WAYBILL)
+                    wb = (wdoc, now_ms) if wdoc else None
+                if wb is not None:
+                    self.waybills[wkey] = wb
+                    slot.waybill = wb[0]
+        if slot.inventory is not None and slot.inventory_ms == 0:
+            slot.inventory_ms = now_ms
+            self._deadlines.append((now_ms, key))
+        return slot
+
+    @staticmethod
+    def _complete(slot: Slot) -> Slot | None:
+        if slot.inventory is not None and slot.order is not None and slot.payment is not None \
+                and slot.waybill is not None:
+            return slot
+        return None
+
+    # ------------------------------------------------------------------ decisions and deadlines
+    def close(self, key: Key, status: int) -> None:
+        """Record a decision: the parcel leaves the pending state."""
+        slot = self.pending.pop(key, None)
+        self.closed[key] = status
+        if slot is not None and slot.inventory is not None:
+            wkey = waybill_key(slot.inventory)
+            self.waybills.pop(wkey, None)
+            self.waybill_owner.pop(wkey, None)
+
+    def overdue(self, now_ms: int, deadline_ms: int) -> list[Slot]:
+        """Pending parcels whose inventory arrived more than ``deadline_ms`` ago (oldest first).
+
+        Before a parcel is called incomplete its missing documents are looked up in the store (they
+        may have been evicted from memory); a parcel found complete that way is returned too.
+        """
+        out = []
+        while self._deadlines and self._deadlines[0][0] + deadline_ms <= now_ms:
+            _t, key = self._deadlines.popleft()
+            slot = self.pending.get(key)
+            if slot is None or slot.inventory is None:
+                continue
+            if self.loader is not None and self._complete(slot) is None:
+                docs = self.loader(key, waybill_key(slot.inventory))
+                slot.order = slot.order or docs.get(ORDER)
+                slot.payment = slot.payment or docs.get(PAYMENT)
+                slot.waybill = slot.waybill or docs.get(WAYBILL)
+            out.append(slot)
+        return out
+
+    def evict_orphans(self, now_ms: int, ttl_ms: int) -> int:
+        """Drop documents waiting longer than ``ttl_ms`` without an inventory (they stay in the store)."""
+        old = [k for k, s in self.pending.items() if s.inventory is None and s.last_ms + ttl_ms <= now_ms]
+        for k in old:
+            del self.pending[k]
+        wold = [w for w, (_d, t) in self.waybills.items() if t + ttl_ms <= now_ms and w not in self.waybill_owner]
+        for w in wold:
+            del self.waybills[w]
+        return len(old) + len(wold)
+
+
+# ---------------------------------------------------------------------- cross-document checks
+def _d(v: str | None) -> Decimal:
+    return Decimal(v) if v else Decimal(0)
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return (a or "") == (b or "")
+
+
+def cross_check(order: Document, payment: Document, waybill: Document, inventory: Document) -> list[str]:
+    """Every disagreement between the four documents of a parcel (empty when consistent)."""
+    o, p, w, i = order.head, payment.head, waybill.head, inventory.head
+    failed: list[str] = []
+    for f in ("buyerIdType", "buyerIdNumber", "buyerName"):
+        if not _same(o.get(f), i.get(f)):
+            failed.append(f"order {f} {o.get(f)!r} != inventory {f} {i.get(f)!r}")
+    for of, pf in (("buyerIdType", "payerIdType"), ("buyerIdNumber", "payerIdNumber"), ("buyerName", "payerName")):
+        if not _same(o.get(of), p.get(pf)):
+            failed.append(f"payment {pf} {p.get(pf)!r} != order {of} {o.get(of)!r}")
+    paid, actural = _d(p.get("amountPaid")), _d(o.get("acturalPaid"))
+    if abs(paid - actural) > TOLERANCE:
+        failed.append(f"payment amountPaid {paid} != order acturalPaid {actural}")
+    expected = _d(o.get("goodsValue")) + _d(o.get("freight")) + _d(o.get("taxTotal")) - _d(o.get("discount"))
+    if abs(expected - actural) > TOLERANCE:
+        failed.append(f"order acturalPaid {actural} != goodsValue + freight + taxTotal - discount = {expected}")
+    if not _same(o.get("ebcCode"), i.get("ebcCode")):
+        failed.append(f"order ebcCode {o.get('ebcCode')!r} != inventory ebcCode {i.get('ebcCode')!r}")
+    failed += _compare_lines(order.lines, inventory.lines)
+    if not _same(w.get("orderNo"), i.get("orderNo")):
+        failed.append(f"waybill orderNo {w.get('orderNo')!r} != inventory orderNo {i.get('orderNo')!r}")
+    for wf, of in (("consignee", "consignee"), ("consigneeAddress", "consigneeAddress"),
+                   ("consigneeTelephone", "consigneeTelephone")):
+        if not _same(w.get(wf), o.get(of)):
+            failed.append(f"waybill {wf} {w.get(wf)!r} != order {of} {o.get(of)!r}")
+    return failed
+
+
+def _compare_lines(order_lines: list[dict[str, str]], inv_lines: list[dict[str, str]]) -> list[str]:
+    failed = []
+    if len(order_lines) != len(inv_lines):
+        failed.append(f"order has {len(order_lines)} lines, inventory has {len(inv_lines)}")
+    by_gnum = {ln.get("gnum"): ln for ln in order_lines}
+    for il in inv_lines:
+        g = il.get("gnum")
+        ol = by_gnum.get(g)
+        if ol is None:
+            failed.append(f"inventory line {g} has no order line")
+            continue
+        if not _same(ol.get("itemNo"), il.get("itemNo")):
+            failed.append(f"line {g} itemNo: order {ol.get('itemNo')!r} != inventory {il.get('itemNo')!r}")
+        for f in ("qty", "price", "totalPrice"):
+            a, b = _d(ol.get(f)), _d(il.get(f))
+            if abs(a - b) > TOLERANCE:
+                failed.append(f"line {g} {f}: order {a} != inventory {b}")
+    return failed
