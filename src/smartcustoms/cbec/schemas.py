@@ -1,0 +1,191 @@
+"""Pydantic wire shapes: the JSON form of every CEB message and receipt (field names as in CEB XML).
+
+Values stay strings, exactly as in the XML form; the same validation (codes, amounts, mandatory fields)
+runs on both forms in :mod:`smartcustoms.cbec.messages`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class BaseTransfer(_Wire):
+    copCode: str | None = None
+    copName: str | None = None
+    dxpMode: str | None = None
+    dxpId: str | None = None
+    note: str | None = None
+
+
+class OrderHead(_Wire):
+    guid: str | None = None
+    appType: str | None = None
+    appTime: str | None = None
+    appStatus: str | None = None
+    orderType: str | None = None
+    orderNo: str | None = None
+    ebpCode: str | None = None
+    ebpName: str | None = None
+    ebcCode: str | None = None
+    ebcName: str | None = None
+    goodsValue: str | None = None
+    freight: str | None = None
+    discount: str | None = None
+    taxTotal: str | None = None
+    acturalPaid: str | None = None
+    currency: str | None = None
+    buyerRegNo: str | None = None
+    buyerName: str | None = None
+    buyerTelephone: str | None = None
+    buyerIdType: str | None = None
+    buyerIdNumber: str | None = None
+    payCode: str | None = None
+    payName: str | None = None
+    payTransactionId: str | None = None
+    consignee: str | None = None
+    consigneeTelephone: str | None = None
+    consigneeAddress: str | None = None
+
+
+class OrderList(_Wire):
+    gnum: str | None = None
+    itemNo: str | None = None
+    itemName: str | None = None
+    gmodel: str | None = None
+    unit: str | None = None
+    qty: str | None = None
+    price: str | None = None
+    totalPrice: str | None = None
+    currency: str | None = None
+    country: str | None = None
+
+
+class PaymentHead(_Wire):
+    guid: str | None = None
+    appType: str | None = None
+    appTime: str | None = None
+    appStatus: str | None = None
+    payCode: str | None = None
+    payName: str | None = None
+    payTransactionId: str | None = None
+    orderNo: str | None = None
+    ebpCode: str | None = None
+    payerIdType: str | None = None
+    payerIdNumber: str | None = None
+    payerName: str | None = None
+    amountPaid: str | None = None
+    currency: str | None = None
+    payTime: str | None = None
+
+
+class LogisticsHead(_Wire):
+    guid: str | None = None
+    appType: str | None = None
+    appTime: str | None = None
+    appStatus: str | None = None
+    logisticsCode: str | None = None
+    logisticsName: str | None = None
+    logisticsNo: str | None = None
+    orderNo: str | None = None
+    freight: str | None = None
+    insuredFee: str | None = None
+    currency: str | None = None
+    weight: str | None = None
+    packNo: str | None = None
+    consignee: str | None = None
+    consigneeAddress: str | None = None
+    consigneeTelephone: str | None = None
+
+
+class InventoryHead(_Wire):
+    guid: str | None = None
+    appType: str | None = None
+    appTime: str | None = None
+    appStatus: str | None = None
+    orderNo: str | None = None
+    ebpCode: str | None = None
+    ebcCode: str | None = None
+    logisticsNo: str | None = None
+    logisticsCode: str | None = None
+    copNo: str | None = None
+    preNo: str | None = None
+    invtNo: str | None = None
+    ieFlag: str | None = None
+    declTime: str | None = None
+    customsCode: str | None = None
+    portCode: str | None = None
+    buyerIdType: str | None = None
+    buyerIdNumber: str | None = None
+    buyerName: str | None = None
+    buyerTelephone: str | None = None
+    consigneeAddress: str | None = None
+    agentCode: str | None = None
+    areaCode: str | None = None
+    tradeMode: str | None = None
+    trafMode: str | None = None
+    country: str | None = None
+    freight: str | None = None
+    insuredFee: str | None = None
+    currency: str | None = None
+    grossWeight: str | None = None
+    netWeight: str | None = None
+
+
+class InventoryList(_Wire):
+    gnum: str | None = None
+    itemRecordNo: str | None = None
+    itemNo: str | None = None
+    itemName: str | None = None
+    gcode: str | None = None
+    gname: str | None = None
+    gmodel: str | None = None
+    country: str | None = None
+    currency: str | None = None
+    qty: str | None = None
+    unit: str | None = None
+    qty1: str | None = None
+    unit1: str | None = None
+    price: str | None = None
+    totalPrice: str | None = None
+
+
+class Document(BaseModel):
+    head: dict[str, str | None]
+    lines: list[dict[str, str | None]] = Field(default_factory=list)
+
+
+class CebMessage(BaseModel):
+    """JSON form of a CEB311/411/511/621 message (heads/lines as in :class:`OrderHead` etc.)."""
+
+    type: Literal["CEB311", "CEB411", "CEB511", "CEB621"]
+    guid: str
+    documents: list[Document]
+    baseTransfer: BaseTransfer
+
+
+class ReceiptOut(BaseModel):
+    """JSON form of a CEB312/412/512/622 receipt."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    guid: str
+    returnStatus: str
+    returnTime: str
+    returnInfo: str
+    statusName: str
+
+
+class ReceiptsOut(BaseModel):
+    receipts: list[ReceiptOut]
+
+
+class DecisionIn(BaseModel):
+    status: Literal[100, 399, 500, 501, 502, 503, 599, 700, 800, 899]
+    info: str = Field(default="", max_length=2000)
