@@ -42,7 +42,7 @@ def test_single_item_over_5000_pays_full_general_trade_tax():
 
 
 def test_several_items_over_5000_are_over_the_single_transaction_limit():
-    t = assess([TaxItem("3304990099", D("2600"), D(2))], D(0), D(0), TABLE)
+    t = assess([TaxItem("3304990099", D("5200"), D(2))], D(0), D(0), TABLE)
     assert t.regime == "over_limit"
 
 

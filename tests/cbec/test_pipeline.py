@@ -1,0 +1,183 @@
+"""Matching, checks, quota and release through the pipeline engine (embedded SQLite store)."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from smartcustoms.cbec.messages import INVENTORY, ORDER, PAYMENT, WAYBILL, emit_message, parse_message
+from smartcustoms.cbec.pipeline import parse_batch
+from smartcustoms.cbec.simulate import make_parcel
+
+BUYER = ("110101199003071234", "王芳", "13812345678", "北京市朝阳区建国路1号")
+CREAM = ("3304990099", "Face cream", "011")
+
+
+def parcel(order_no: str, price: str = "150.00", qty: int = 2, buyer=BUYER, hs=CREAM) -> dict:
+    return make_parcel(order_no, rng=random.Random(order_no), buyer=buyer, items=[(*hs, Decimal(price), qty)])
+
+
+def xml(docs: dict, kind: str) -> bytes:
+    g, head, lines, base = docs[kind]
+    return emit_message(kind, g, [(head, lines)], base)
+
+
+def run(engine, *messages: bytes):
+    return engine.process(parse_batch(list(messages)))
+
+
+def status_of(engine, order_no: str) -> tuple[int, str]:
+    return engine.store.execute("SELECT status, info FROM cbec_parcel WHERE order_no = ?", (order_no,)).fetchone()
+
+
+def test_sample_messages_in_any_order_release_the_parcel_with_tax(engine, samples):
+    res = run(engine, samples["inventory"], samples["waybill"])
+    assert [r.status for r in res.receipts] == [120, 120] and not res.decisions
+    res = run(engine, samples["payment"], samples["order"])
+    [d] = res.decisions
+    assert d.status == 800 and d.tax.total == Decimal("71.48") and d.tax.dutiable == Decimal("310.00")
+    final = [r for r in res.receipts if r.kind == "CEB622"]
+    assert final[0].status == 800 and final[0].keys["copNo"] == "COP20260315000001"
+    row = engine.store.execute("SELECT tax_fen, charged_fen, quota_year FROM cbec_parcel").fetchone()
+    assert row == (7148, 31000, 2026)
+
+
+def test_mismatch_is_rejected_listing_every_failed_check(engine):
+    docs = parcel("M1")
+    docs[PAYMENT][1]["payerName"] = "李四"
+    docs[PAYMENT][1]["amountPaid"] = "1.00"
+    docs[INVENTORY][2][0]["qty"] = "3"
+    docs[WAYBILL][1]["consigneeTelephone"] = "13000000000"
+    docs[INVENTORY][1]["ebcCode"] = "9999960999"
+    run(engine, *(xml(docs, k) for k in docs))
+    status, info = status_of(engine, "M1")
+    assert status == 100
+    for expected in ("payment payerName", "payment amountPaid", "line 1 qty", "waybill consigneeTelephone",
+                     "order ebcCode"):
+        assert expected in info
+    assert engine.store.execute("SELECT used_fen FROM cbec_quota").fetchall() == []
+
+
+def test_order_total_must_equal_goods_plus_freight_plus_tax_minus_discount(engine):
+    docs = parcel("M2")
+    docs[ORDER][1]["discount"] = "5.00"
+    run(engine, *(xml(docs, k) for k in docs))
+    status, info = status_of(engine, "M2")
+    assert status == 100 and "goodsValue + freight + taxTotal - discount" in info
+
+
+def test_duplicate_guid_is_acknowledged_and_ignored(engine):
+    docs = parcel("D1")
+    msgs = [xml(docs, k) for k in docs]
+    run(engine, *msgs)
+    res = run(engine, msgs[0], msgs[3])
+    assert res.duplicates == 2 and [r.status for r in res.receipts] == [120, 120]
+    assert "duplicate" in res.receipts[0].info
+    assert engine.store.execute("SELECT count(*) FROM cbec_message").fetchone() == (4,)
+    assert engine.store.execute("SELECT count(*) FROM cbec_parcel_event").fetchone() == (1,)
+
+
+def test_new_version_replaces_a_document_before_release(engine):
+    docs = parcel("R1")
+    docs[PAYMENT][1]["amountPaid"] = "1.00"
+    run(engine, xml(docs, ORDER), xml(docs, PAYMENT), xml(docs, WAYBILL))
+    fixed = parcel("R1")[PAYMENT]
+    fixed[1]["appType"] = "2"
+    fixed[1]["guid"] = "NEW-PAYMENT-GUID"
+    res = run(engine, emit_message(PAYMENT, "NEW-MSG-GUID", [(fixed[1], [])], fixed[3]), xml(docs, INVENTORY))
+    assert [d.status for d in res.decisions] == [800]
+
+
+def test_a_rejected_parcel_is_reopened_by_a_corrected_document(engine):
+    docs = parcel("R2")
+    good = docs[PAYMENT][1]["amountPaid"]
+    docs[PAYMENT][1]["amountPaid"] = "1.00"
+    run(engine, *(xml(docs, k) for k in docs))
+    assert status_of(engine, "R2")[0] == 100
+    engine.warm_start()  # the other documents now come from the store
+    head = dict(docs[PAYMENT][1], appType="2", guid="FIXED-GUID", amountPaid=good)
+    res = run(engine, emit_message(PAYMENT, "FIXED-MSG", [(head, [])], docs[PAYMENT][3]))
+    assert [d.status for d in res.decisions] == [800]
+
+
+def test_modification_after_release_is_refused(engine):
+    docs = parcel("R3")
+    run(engine, *(xml(docs, k) for k in docs))
+    head = dict(docs[INVENTORY][1], appType="2", guid="LATE-GUID")
+    res = run(engine, emit_message(INVENTORY, "LATE-MSG", [(head, docs[INVENTORY][2])], docs[INVENTORY][3]))
+    assert res.receipts[0].status == 100 and "already decided" in res.receipts[0].info
+    assert status_of(engine, "R3")[0] == 800
+
+
+def test_repeat_declaration_without_app_type_2_is_refused(engine):
+    docs = parcel("R4")
+    run(engine, xml(docs, ORDER))
+    again = dict(docs[ORDER][1], guid="OTHER-GUID")
+    res = run(engine, emit_message(ORDER, "OTHER-MSG", [(again, docs[ORDER][2])], docs[ORDER][3]))
+    assert res.receipts[0].status == 100 and "appType 2" in res.receipts[0].info
+
+
+def test_inventory_missing_a_document_after_the_deadline_is_reported_incomplete(engine, clock):
+    docs = parcel("I1")
+    run(engine, xml(docs, INVENTORY), xml(docs, ORDER))
+    clock.t += 59_000
+    assert not run(engine).decisions
+    clock.t += 2_000
+    res = run(engine)
+    [d] = res.decisions
+    assert d.status == 100 and "incomplete after deadline" in d.info and "CEB411 payment" in d.info
+    assert res.receipts[-1].kind == "CEB622" and res.receipts[-1].status == 100
+
+
+def test_over_annual_quota_is_rejected(engine):
+    buyer = ("110101199003079999", "赵重", "13900000000", "上海市黄浦区1号")
+    statuses = []
+    for i in range(6):  # 4,800 + 10 freight each: the sixth would pass 26,000
+        docs = parcel(f"Q{i}", price="4800.00", qty=1, buyer=buyer, hs=("6109100022", "T-shirt", "011"))
+        statuses += [d.status for d in run(engine, *(xml(docs, k) for k in docs)).decisions]
+    assert statuses[:5] == [800] * 5 or all(s in (800, 300, 500) for s in statuses[:5])
+    assert statuses[5] == 100
+    assert "annual CBEC quota" in status_of(engine, "Q5")[1]
+    used = engine.store.execute("SELECT used_fen FROM cbec_quota WHERE buyer_id_number = ?", (buyer[0],)).fetchone()
+    assert used == (5 * 481_000,)
+
+
+def test_several_items_over_5000_are_rejected_but_a_single_item_pays_general_tax(engine):
+    docs = parcel("L1", price="2600.00", qty=2)
+    run(engine, *(xml(docs, k) for k in docs))
+    assert "single-transaction limit" in status_of(engine, "L1")[1]
+    docs = parcel("L2", price="6000.00", qty=1, buyer=("110101199003075555", "孙一", "13700000000", "成都市1号"))
+    [d] = run(engine, *(xml(docs, k) for k in docs)).decisions
+    assert d.tax.regime == "general" and d.status in (800, 300, 500)
+
+
+def test_goods_off_the_positive_list_are_rejected(engine):
+    docs = parcel("P1", hs=("2402100000", "Cigars", "007"))
+    run(engine, *(xml(docs, k) for k in docs))
+    status, info = status_of(engine, "P1")
+    assert status == 100 and "positive list" in info
+
+
+def test_malformed_message_leaves_nothing_stored(engine, samples):
+    res = run(engine, samples["order"][:200])
+    assert res.receipts[0].status == -1 and res.receipts[0].kind == "CEB312"
+    assert engine.store.execute("SELECT count(*) FROM cbec_message").fetchone() == (0,)
+    assert engine.store.execute("SELECT count(*) FROM cbec_rejection").fetchone() == (1,)
+
+
+def test_split_orders_to_one_address_are_held_with_reasons(engine):
+    statuses = []
+    for i in range(7):
+        buyer = (f"11010119900307{i:04d}", f"买家{i}", "13811112222", "深圳市南山区一号仓库")
+        docs = parcel(f"S{i}", price="100.00", qty=1, buyer=buyer, hs=("6109100022", "T-shirt", "011"))
+        statuses += [(d.status, d.info) for d in run(engine, *(xml(docs, k) for k in docs)).decisions]
+    assert statuses[0][0] == 800
+    assert statuses[-1][0] in (300, 500) and "telephone" in statuses[-1][1]
+
+
+def test_state_survives_a_restart(engine, samples):
+    run(engine, samples["order"], samples["payment"], samples["waybill"])
+    engine.warm_start()
+    [d] = run(engine, samples["inventory"]).decisions
+    assert d.status == 800
+    assert parse_message(samples["inventory"])[0].guid == d.slot.inventory.guid
