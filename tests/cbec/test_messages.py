@@ -5,8 +5,20 @@ from __future__ import annotations
 import pytest
 
 from smartcustoms.cbec.messages import (
-    INVENTORY, NOT_PROCESSED, ORDER, CebError, Receipt, document_json, document_from_json, emit_document,
-    emit_receipt, parse_json, parse_message, parse_receipt, split_stream, to_json,
+    INVENTORY,
+    NOT_PROCESSED,
+    ORDER,
+    CebError,
+    Receipt,
+    document_from_json,
+    document_json,
+    emit_document,
+    emit_receipt,
+    parse_json,
+    parse_message,
+    parse_receipt,
+    split_stream,
+    to_json,
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from smartcustoms.cbec.tax import RateTable, Rates, TaxItem, assess
+from smartcustoms.cbec.tax import Rates, RateTable, TaxItem, assess
 
 TABLE = RateTable({"3304": Rates(D("0.10"), D("0.15"), D("0.13"))}, default=Rates(D("0.10"), D("0"), D("0.13")))
 
