@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--db", default=None, help="database URL (default: a fresh SQLite file)")
     ap.add_argument("--workers", type=int, default=2, help="parser processes")
-    ap.add_argument("--batch", type=int, default=2000, help="messages per transaction")
+    ap.add_argument("--batch", type=int, default=1000, help="messages per transaction")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 

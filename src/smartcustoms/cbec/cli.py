@@ -23,7 +23,7 @@ def _url(db: str | None) -> str:
 def ingest(path: Path = typer.Argument(..., exists=True, help="a file of concatenated messages or a directory"),
            db: str | None = typer.Option(None, help="database URL (default: settings)"),
            workers: int = typer.Option(2, help="parser processes (0 = parse inline)"),
-           batch: int = typer.Option(2000, help="messages per transaction"),
+           batch: int = typer.Option(1000, help="messages per transaction"),
            receipts: Path | None = typer.Option(None, help="append receipt XML to this file"),
            flush: bool = typer.Option(False, help="report every still-incomplete inventory at the end"),
            ) -> None:

@@ -66,7 +66,7 @@ class CbecSettings(BaseSettings):
     orphan_ttl_s: float = 86_400.0     # documents without an inventory leave memory after this
     positive_list: Path | None = None  # CSV with an ``hs_prefix`` column
     rates_csv: Path | None = None      # CSV ``hs_prefix,tariff,consumption,vat``
-    batch_size: int = 2000
+    batch_size: int = 1000
     workers: int = 2
 
 
@@ -495,7 +495,7 @@ def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window
     return stats
 
 
-def ingest_path(engine: Engine, path: Path, workers: int = 2, batch_size: int = 2000,
+def ingest_path(engine: Engine, path: Path, workers: int = 2, batch_size: int = 1000,
                 sink: Callable[[list[Receipt]], None] | None = None, flush: bool = False) -> RunStats:
     """Ingest a file of concatenated messages or a directory of ``*.xml`` files, resuming after a crash."""
     files = sorted(p for p in path.rglob("*.xml") if p.is_file()) if path.is_dir() else [path]
