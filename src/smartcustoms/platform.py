@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +21,10 @@ from smartcustoms.tax.service import (
     tariff_from_db,
 )
 
+if TYPE_CHECKING:
+    from smartcustoms.inspection.service import InspectionService
+    from smartcustoms.risk.selectivity import RiskEngine
+
 
 @dataclass
 class Platform:
@@ -30,6 +35,8 @@ class Platform:
     tariff: TariffTable
     rates: ExchangeRates
     declarations: DeclarationService
+    risk: RiskEngine
+    inspections: InspectionService
 
     def set_selectivity(self, selectivity: Selectivity | None) -> None:
         self.declarations.selectivity = selectivity
@@ -51,5 +58,10 @@ def build_platform(settings: Settings | None = None, *, migrate: bool = True,
             tariff = load_tariff(settings.tariff_csv)
             replace_tariff(session, list(tariff.lines.values()))
     rates = load_exchange_rates()
-    service = DeclarationService(sessions, codes, tariff, rates)
-    return Platform(settings, engine, sessions, codes, tariff, rates, service)
+    from smartcustoms.inspection.service import InspectionService
+    from smartcustoms.risk.selectivity import RiskEngine
+
+    risk = RiskEngine(sessions, tariff).load()
+    service = DeclarationService(sessions, codes, tariff, rates, selectivity=risk)
+    return Platform(settings, engine, sessions, codes, tariff, rates, service, risk,
+                    InspectionService(service, risk))

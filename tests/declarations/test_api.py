@@ -6,6 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.support import UNREGISTERED, World, declaration_payload
 
+from smartcustoms.declarations.lifecycle import Lane
+from smartcustoms.declarations.service import LaneDecision
 from smartcustoms.web.app import create_app
 
 
@@ -39,7 +41,8 @@ def test_lodged_declaration_is_accepted_assessed_and_readable(client, world):
     assert r.status_code == 201, r.text
     d = r.json()
     assert len(d["declaration_no"]) == 18 and d["declaration_no"].startswith("2248")
-    assert d["status"] == "assessed"
+    assert d["lane"] in ("green", "yellow", "blue", "red")
+    assert d["status"] == ("released" if d["lane"] == "green" else "lane_assigned")
     # 13 000 USD CIF at 7.18 = 93 340.00; duty 9 % = 8 400.60; VAT per item, rounded to the fen:
     # (64 620 + 5 815.80) × 13 % = 9 156.65 and (28 720 + 2 584.80) × 13 % = 4 069.62
     assert d["tax"]["customs_value_cny"] == "93340.00"
@@ -49,8 +52,9 @@ def test_lodged_declaration_is_accepted_assessed_and_readable(client, world):
     again = client.get(f"/api/v1/declarations/{d['declaration_no']}", headers=h(world, "trader"))
     assert again.status_code == 200 and again.json()["tax"] == d["tax"]
     events = client.get(f"/api/v1/declarations/{d['declaration_no']}/events", headers=h(world, "trader")).json()
-    assert [e["to_status"] for e in events] == ["lodged", "accepted", "assessed"]
+    assert [e["to_status"] for e in events][:4] == ["lodged", "accepted", "assessed", "lane_assigned"]
     assert events[0]["actor"] == "trader" and events[1]["from_status"] == "lodged"
+    assert events[3]["detail"]["lane"] == d["lane"] and events[3]["detail"]["reasons"] == d["reasons"]
 
 
 def test_wrong_hs_code_is_rejected_naming_the_item_field(client, world):
@@ -150,25 +154,22 @@ def test_unregistered_importer_is_lodged_then_rejected_with_reason(client, world
     assert "not a registered enterprise" in d["reasons"][0]
 
 
+class RedLane:
+    """Holds everything on the red lane, so lifecycle tests do not depend on the risk model."""
+
+    def decide(self, session, batch):
+        return [LaneDecision(Lane.RED, 0.9, ["test rule"], "rule") for _ in batch]
+
+
 def test_full_lifecycle_to_release_with_officer_audit(client, world):
-    no = lodge(client, world).json()["declaration_no"]
+    world.platform.set_selectivity(RedLane())
     officer = h(world, "officer")
-    # a trader cannot decide
+    no = lodge(client, world).json()["declaration_no"]
+    # a trader cannot decide; an officer cannot skip the inspection's start... but may release a held one
     assert client.post(f"/api/v1/declarations/{no}/decision", json={"to_status": "released", "reason": "x"},
                        headers=h(world, "trader")).status_code == 403
-    # assessed without a lane cannot be released yet
-    r = client.post(f"/api/v1/declarations/{no}/decision", json={"to_status": "released", "reason": "ok"},
-                    headers=officer)
-    assert r.status_code == 409
-    from smartcustoms.declarations.lifecycle import Lane
-    from smartcustoms.declarations.service import LaneDecision
-
-    class RedLane:
-        def decide(self, session, batch):
-            return [LaneDecision(Lane.RED, 0.9, ["test rule"], "rule") for _ in batch]
-
-    world.platform.set_selectivity(RedLane())
-    no = lodge(client, world).json()["declaration_no"]
+    assert client.post(f"/api/v1/declarations/{no}/decision", json={"to_status": "detained", "reason": "x"},
+                       headers=officer).status_code == 409
     d = client.get(f"/api/v1/declarations/{no}", headers=h(world, "trader")).json()
     assert d["status"] == "lane_assigned" and d["lane"] == "red" and d["reasons"] == ["test rule"]
     for to in ("inspection", "released"):
@@ -190,9 +191,6 @@ def test_full_lifecycle_to_release_with_officer_audit(client, world):
 
 
 def test_green_lane_releases_at_once(client, world):
-    from smartcustoms.declarations.lifecycle import Lane
-    from smartcustoms.declarations.service import LaneDecision
-
     class Green:
         def decide(self, session, batch):
             return [LaneDecision(Lane.GREEN, 0.01, [], "model") for _ in batch]
@@ -203,6 +201,7 @@ def test_green_lane_releases_at_once(client, world):
 
 
 def test_trader_amends_then_cancels(client, world):
+    world.platform.set_selectivity(RedLane())
     p = declaration_payload()
     no = client.post("/api/v1/declarations", json=p, headers=h(world, "trader")).json()["declaration_no"]
     p2 = declaration_payload(client_message_id=p["client_message_id"] + "-a1", total_value="9000.00",
@@ -211,15 +210,15 @@ def test_trader_amends_then_cancels(client, world):
     r = client.put(f"/api/v1/declarations/{no}", json=p2, headers=h(world, "trader"))
     assert r.status_code == 200, r.text
     d = r.json()
-    assert d["version"] == 2 and len(d["items"]) == 1 and d["status"] == "assessed"
+    assert d["version"] == 2 and len(d["items"]) == 1 and d["status"] == "lane_assigned"
     assert d["tax"]["customs_value_cny"] == "64620.00"
     r = client.post(f"/api/v1/declarations/{no}/cancel", json={"reason": "order cancelled by buyer"},
                     headers=h(world, "trader"))
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     events = client.get(f"/api/v1/declarations/{no}/events", headers=h(world, "trader")).json()
-    assert [e["to_status"] for e in events] == ["lodged", "accepted", "assessed", "accepted", "assessed",
-                                               "cancelled"]
-    assert events[3]["reason"] == "amended to version 2"
+    assert [e["to_status"] for e in events] == ["lodged", "accepted", "assessed", "lane_assigned", "accepted",
+                                               "assessed", "lane_assigned", "cancelled"]
+    assert events[4]["reason"] == "amended to version 2"
     # another enterprise cannot cancel it (it does not exist for them)
     assert client.post(f"/api/v1/declarations/{no}/cancel", json={"reason": "x"},
                        headers=h(world, "other")).status_code == 404

@@ -43,7 +43,7 @@ TRANSITIONS: dict[Status | None, frozenset[Status]] = {
     Status.LANE_ASSIGNED: frozenset({Status.INSPECTION, Status.RELEASED, Status.CANCELLED, Status.ACCEPTED}),
     Status.INSPECTION: frozenset({Status.RELEASED, Status.DETAINED}),
     Status.DETAINED: frozenset({Status.RELEASED}),
-    Status.RELEASED: frozenset(),
+    Status.RELEASED: frozenset({Status.RELEASED}),  # a post-clearance audit finding annotates a release
     Status.REJECTED: frozenset(),
     Status.CANCELLED: frozenset(),
 }

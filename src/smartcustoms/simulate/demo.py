@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from rich.progress import Progress
@@ -13,13 +13,15 @@ from sqlalchemy import func, select
 from smartcustoms.audit.service import utcnow
 from smartcustoms.db import transaction
 from smartcustoms.declarations.models import Declaration
-from smartcustoms.declarations.schemas import DeclarationIn
 from smartcustoms.enterprises.models import Enterprise, User
 from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, UserIn
 from smartcustoms.enterprises.service import create_api_key, create_enterprise, create_user
+from smartcustoms.errors import ValidationProblem
 from smartcustoms.platform import Platform
+from smartcustoms.risk.service import promote, train_candidate
 from smartcustoms.security import Principal, Role
 from smartcustoms.simulate.declarations import DeclarationSimulator
+from smartcustoms.simulate.replay import replay_history
 
 SYSTEM = Principal(0, "system", Role.ADMIN)
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo credential, documented in the README
@@ -32,9 +34,31 @@ class DemoAccess:
     example_payload: dict
 
 
-def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7, batch: int = 500,
+def replay_demo_history(platform: Platform, sim: DeclarationSimulator, n: int, now: datetime) -> None:
+    """Sixty days of history: the first 60 % under random control only, then a model trained on
+    those findings and promoted, then the rest selected by it."""
+    first = int(n * 0.6)
+    cut = now - timedelta(days=20)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("replaying demo history", total=n)
+        step = lambda k: progress.advance(task, k)  # noqa: E731
+        replay_history(platform, sim.generate(first, now - timedelta(days=60), cut), progress=step)
+        with transaction(platform.sessions) as s:
+            try:
+                v = train_candidate(s, SYSTEM, holdout_days=7, now=cut, num_boost_round=150)
+                promote(s, v.version, SYSTEM)
+            except ValidationProblem:
+                v = None  # too few findings to learn from: random control continues
+        if v is not None:
+            with platform.sessions() as s:
+                platform.risk.reload_model(s)
+        replay_history(platform, sim.generate(n - first, cut + timedelta(minutes=1), now - timedelta(minutes=5)),
+                       progress=step)
+
+
+def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7,
               example_path: Path | None = None) -> DemoAccess:
-    """Create demo enterprises, users and declarations (once), then fresh API keys for each demo user."""
+    """Create demo enterprises, users and a replayed history (once), then fresh API keys for each user."""
     sim = DeclarationSimulator(seed)
     with platform.sessions() as s:
         have = s.scalar(select(func.count()).select_from(Enterprise))
@@ -54,13 +78,7 @@ def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7, batch
         lodged = s.scalar(select(func.count()).select_from(Declaration))
     now = utcnow()
     if not lodged and declarations:
-        sims = sim.generate(declarations, now - timedelta(days=30), now - timedelta(minutes=5))
-        with Progress(transient=True) as progress:
-            task = progress.add_task("lodging demo declarations", total=len(sims))
-            for i in range(0, len(sims), batch):
-                chunk = [DeclarationIn.model_validate(d.payload) for d in sims[i:i + batch]]
-                platform.declarations.lodge_many(SYSTEM, chunk)
-                progress.advance(task, len(chunk))
+        replay_demo_history(platform, sim, declarations, now)
     keys = {}
     with transaction(platform.sessions) as s:
         for name in s.scalars(select(User.username).order_by(User.id)):

@@ -1,0 +1,1 @@
+"""Inspection results recorded by officers, fed back to risk targeting."""

@@ -1,0 +1,37 @@
+"""Wire shapes of inspection results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+OFFENCE_TYPES = ("undervaluation", "misclassification", "false_origin", "quantity", "prohibited", "other")
+
+
+class InspectionResultIn(BaseModel):
+    """What the officer found."""
+
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["no_offence", "offence"]
+    offence_type: Literal[OFFENCE_TYPES] | None = None  # type: ignore[valid-type]
+    critical: bool = False
+    duty_recovered: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)] = Decimal(0)
+    notes: Annotated[str, Field(max_length=2000)] = ""
+
+    @model_validator(mode="after")
+    def offence_needs_a_type(self) -> InspectionResultIn:
+        if self.outcome == "offence" and self.offence_type is None:
+            raise ValueError("an offence needs an offence_type")
+        if self.outcome == "no_offence" and (self.offence_type or self.duty_recovered or self.critical):
+            raise ValueError("no offence: leave offence_type, critical and duty_recovered empty")
+        return self
+
+
+class InspectionResultOut(InspectionResultIn):
+    declaration_no: str
+    recorded_at: datetime
+    officer: str
+    status: str

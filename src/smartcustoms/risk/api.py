@@ -1,0 +1,81 @@
+"""REST routes of live risk targeting: rules, model registry, statistics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from smartcustoms.db import transaction
+from smartcustoms.platform import Platform
+from smartcustoms.risk import service
+from smartcustoms.risk.schemas import ModelVersionOut, RuleIn, RuleOut
+from smartcustoms.security import Principal, Role
+from smartcustoms.web.deps import get_platform, require
+
+router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
+analyst = require(Role.ANALYST, Role.ADMIN)
+customs = require(Role.OFFICER, Role.ANALYST, Role.ADMIN)
+
+
+@router.get("/rules", response_model=list[RuleOut])
+def list_rules(who: Principal = Depends(customs), platform: Platform = Depends(get_platform)):
+    with platform.sessions() as s:
+        return service.list_rules(s)
+
+
+@router.post("/rules", response_model=RuleOut, status_code=201)
+def create_rule(body: RuleIn, who: Principal = Depends(analyst), platform: Platform = Depends(get_platform)):
+    """Add a risk profile; a bad definition is a 422 naming each wrong field, and nothing is saved."""
+    with transaction(platform.sessions) as s:
+        out = service.save_rule(s, body, who)
+    with platform.sessions() as s:
+        platform.risk.reload_rules(s)
+    return out
+
+
+@router.put("/rules/{rule_id}", response_model=RuleOut)
+def replace_rule(rule_id: int, body: RuleIn, who: Principal = Depends(analyst),
+                 platform: Platform = Depends(get_platform)):
+    with transaction(platform.sessions) as s:
+        out = service.save_rule(s, body, who, rule_id)
+    with platform.sessions() as s:
+        platform.risk.reload_rules(s)
+    return out
+
+
+@router.get("/models", response_model=list[ModelVersionOut])
+def list_models(who: Principal = Depends(customs), platform: Platform = Depends(get_platform)):
+    with platform.sessions() as s:
+        return service.list_models(s)
+
+
+@router.post("/models/train", response_model=ModelVersionOut, status_code=201)
+def train(holdout_days: int = 14, who: Principal = Depends(analyst), platform: Platform = Depends(get_platform)):
+    """Train a candidate and compare it with the live model on the most recent period."""
+    with transaction(platform.sessions) as s:
+        return service.train_candidate(s, who, holdout_days=holdout_days)
+
+
+@router.post("/models/{version}/promote", response_model=ModelVersionOut)
+def promote(version: int, who: Principal = Depends(analyst), platform: Platform = Depends(get_platform)):
+    with transaction(platform.sessions) as s:
+        out = service.promote(s, version, who)
+    with platform.sessions() as s:
+        platform.risk.reload_model(s)
+    return out
+
+
+@router.post("/models/rollback", response_model=ModelVersionOut)
+def rollback(who: Principal = Depends(analyst), platform: Platform = Depends(get_platform)):
+    with transaction(platform.sessions) as s:
+        out = service.rollback(s, who)
+    with platform.sessions() as s:
+        platform.risk.reload_model(s)
+    return out
+
+
+@router.get("/stats")
+def stats(who: Principal = Depends(customs), platform: Platform = Depends(get_platform)) -> dict:
+    """Hit rates per mechanism (exploration is the random baseline) and lane shares per office."""
+    with platform.sessions() as s:
+        return {"hit_rates": service.hit_rates(s), "lane_shares": service.lane_shares(s),
+                "budget": platform.risk.config.budget, "exploration": platform.risk.config.exploration}

@@ -1,0 +1,245 @@
+"""Live selectivity: rules and model combined into a lane under per-office budgets.
+
+For each batch of newly assessed declarations the engine builds the canonical item frame, computes
+point-in-time features from the in-memory :class:`HistoryState` (no rescan of history), scores
+them with the live model in one call, matches the rule profiles, and chooses a lane:
+
+1. a mandatory rule (prohibited goods) holds every match;
+2. other rules hold their matches at their target rate;
+3. the model holds a declaration whose score ranks in the top ``budget × (1 − exploration)`` of
+   its office's recent scores, scaled by the importer's credit grade (AEO lower, discredited higher);
+4. exploration holds a random share so that inspections keep teaching the model where it does not
+   look; everything else is released (green).
+
+Every decision stores its score, lane, mechanism and human-readable reasons.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from smartcustoms.audit.service import utcnow
+from smartcustoms.declarations.lifecycle import Lane
+from smartcustoms.declarations.service import LaneDecision, LodgedDeclaration
+from smartcustoms.risk.features import HistoryState
+from smartcustoms.risk.model import RiskModel
+from smartcustoms.risk.models import RiskDecision, RiskDecisionRule, RiskModelVersion, RiskRule
+from smartcustoms.risk.rules import CompiledRule, compile_rule, match
+from smartcustoms.risk.schemas import RuleIn
+from smartcustoms.tax.service import TariffTable
+
+GRADE_FACTOR = {"advanced_certified": 0.2, "general_certified": 0.6, "general": 1.0, "discredited": 3.0}
+GRADE_WORDS = {"advanced_certified": "advanced-certified enterprise (AEO): reduced inspection rate",
+               "discredited": "discredited enterprise: increased inspection rate"}
+
+
+@dataclass
+class SelectivityConfig:
+    budget: float = 0.10  # share of declarations an office holds for control, per day
+    exploration: float = 0.10  # share of that budget chosen at random
+    office_budget: dict[str, float] = field(default_factory=dict)
+    window: int = 2000  # recent scores per office that thresholds are taken from
+    seed: int = 0
+    reasons: int = 3
+
+    def budget_for(self, office: str) -> float:
+        return self.office_budget.get(office, self.budget)
+
+
+def item_frame(batch: Sequence[LodgedDeclaration], tariff: TariffTable) -> pl.DataFrame:
+    """The canonical item frame (plus rule extras) of lodged declarations, at their lodging time."""
+    rows = []
+    for ld in batch:
+        d = ld.data
+        for i, it in enumerate(d.items):
+            tax = ld.assessment.items[i]
+            rates = tariff.rates_for(it.hs_code)
+            value = float(tax.customs_value)
+            mass = float(it.net_mass_kg)
+            rows.append({
+                "declaration_no": ld.declaration_no, "item_no": i + 1, "declared_at": ld.lodged_at,
+                "office_code": d.office_code, "trade_mode": d.trade_mode, "transport_mode": d.transport_mode,
+                "declarant_code": d.declarant_code, "importer_code": d.importer_code, "seller_code": d.seller_name,
+                "hs_code": it.hs_code, "origin_country": it.origin_country, "departure_country": d.departure_country,
+                "tax_rate": float(rates.duty_rate * 100) if rates else 0.0, "net_mass_kg": mass,
+                "quantity": float(it.quantity), "customs_value": value, "description": it.description,
+                "currency": d.currency, "credit_grade": ld.importer.credit_grade,
+                "declaration_value": float(ld.assessment.customs_value),
+                "unit_value": value / mass if mass > 0 else None,
+            })
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+class RiskEngine:
+    """The live :class:`~smartcustoms.declarations.service.Selectivity` of a deployment."""
+
+    def __init__(self, sessions: sessionmaker[Session], tariff: TariffTable,
+                 config: SelectivityConfig | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+        self.sessions = sessions
+        self.tariff = tariff
+        self.config = config or SelectivityConfig()
+        self.clock = clock
+        self.state = HistoryState()
+        self.model: RiskModel | None = None
+        self.model_version: int | None = None
+        self.rules: list[CompiledRule] = []
+        self.windows: dict[str, deque[float]] = {}
+        self.rng = np.random.default_rng(self.config.seed)
+        self.lock = threading.RLock()
+
+    # -- loading -------------------------------------------------------------------------------
+    def load(self) -> RiskEngine:
+        """Load the live model, the rules and the history aggregates from the database."""
+        from smartcustoms.risk.service import history_frame
+
+        with self.sessions() as s:
+            self.reload_model(s)
+            self.reload_rules(s)
+            declarations, outcomes = history_frame(s)
+        with self.lock:
+            if declarations.height:
+                self.state.observe_declarations(declarations)
+            if outcomes.height:
+                self.state.observe_outcomes(outcomes)
+        return self
+
+    def reload_model(self, session: Session) -> None:
+        row = session.execute(select(RiskModelVersion.version, RiskModelVersion.blob)
+                              .where(RiskModelVersion.status == "live")).first()
+        with self.lock:
+            if row is None:
+                self.model, self.model_version = None, None
+                self.windows.clear()
+            elif row[0] != self.model_version:
+                self.model, self.model_version = RiskModel.from_bytes(row[1]), row[0]
+                self.windows.clear()  # thresholds come from the scores of the model in force
+
+    def reload_rules(self, session: Session) -> None:
+        rules = []
+        for r in session.scalars(select(RiskRule).where(RiskRule.active.is_(True))):
+            spec = RuleIn(name=r.name, description=r.description, criteria=r.criteria, lane=r.lane,
+                          mandatory=r.mandatory, target_rate=r.target_rate, valid_from=r.valid_from,
+                          valid_to=r.valid_to)
+            rules.append(compile_rule(r.id, spec))
+        with self.lock:
+            self.rules = rules
+
+    # -- scoring -------------------------------------------------------------------------------
+    def score(self, frame: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame, np.ndarray]:
+        """Per-declaration score, the item features, and the index of each declaration's riskiest item."""
+        feats = self.state.features_for(frame)
+        p = self.model.predict_proba(feats) if self.model is not None else np.zeros(frame.height)
+        groups = frame.select(pl.col("declaration_no").rle_id()).to_series().to_numpy()
+        n = int(groups[-1]) + 1 if len(groups) else 0
+        best = np.zeros(n, dtype=np.int64)
+        score = np.full(n, -1.0)
+        for i, (g, v) in enumerate(zip(groups, p, strict=True)):
+            if v > score[g]:
+                score[g], best[g] = v, i
+        return score, feats, best
+
+    def decide(self, session: Session, batch: Sequence[LodgedDeclaration]) -> list[LaneDecision]:
+        frame = item_frame(batch, self.tariff)
+        now = self.clock()
+        with self.lock:
+            score, feats, best = self.score(frame)
+            self.state.observe_declarations(frame)
+            rule_frame = pl.concat([frame, feats.select([c for c in feats.columns if c not in frame.columns])],
+                                   how="horizontal")
+            matched = match(self.rules, rule_frame, now.date())
+            decisions = self._choose(batch, score, matched, feats, best)
+        self._store(session, batch, decisions, matched, now)
+        return decisions
+
+    def _choose(self, batch, score, matched, feats, best) -> list[LaneDecision]:
+        cfg = self.config
+        rules = {r.id: r for r in self.rules}
+        explain_rows: list[int] = []
+        out: list[LaneDecision | None] = [None] * len(batch)
+        percentile = np.zeros(len(batch))
+        by_office: dict[str, list[int]] = {}
+        for i, ld in enumerate(batch):
+            by_office.setdefault(ld.data.office_code, []).append(i)
+        for office, idx in by_office.items():
+            window = self.windows.setdefault(office, deque(maxlen=cfg.window))
+            ref = np.sort(np.concatenate([np.fromiter(window, float), score[idx]]))
+            percentile[idx] = np.searchsorted(ref, score[idx], side="left") / max(len(ref), 1)
+            if self.model is not None:
+                window.extend(score[idx].tolist())
+        for i, ld in enumerate(batch):
+            grade = ld.importer.credit_grade
+            factor = GRADE_FACTOR.get(grade, 1.0)
+            budget = min(0.9, cfg.budget_for(ld.data.office_code) * factor)
+            model_share = budget * (1 - cfg.exploration)
+            hit_rules = [rules[rid] for rid, m in matched.items() if m[i]]
+            mandatory = [r for r in hit_rules if r.mandatory]
+            sampled = [r for r in hit_rules if not r.mandatory and self.rng.random() < r.target_rate]
+            detail = {"model_version": self.model_version, "percentile": round(float(percentile[i]), 4),
+                      "rules": [r.id for r in hit_rules], "selected_rules": [r.id for r in mandatory + sampled],
+                      "credit_grade": grade}
+            s = float(max(score[i], 0.0))
+            if mandatory:
+                r = mandatory[0]
+                words = f"mandatory hold, rule '{r.name}': {r.description}".rstrip(": ")
+                out[i] = LaneDecision(Lane(r.lane), s, [words], "mandatory", detail)
+            elif sampled:
+                r = max(sampled, key=lambda r: ["yellow", "blue", "red"].index(r.lane))
+                out[i] = LaneDecision(Lane(r.lane), s, [f"rule '{x.name}': {x.description}".rstrip(": ")
+                                                        for x in sampled], "rule", detail)
+            elif self.model is not None and percentile[i] >= 1 - model_share:
+                top = 1 - percentile[i]
+                lane = Lane.RED if top <= model_share * 0.3 else Lane.BLUE if top <= model_share * 0.6 else Lane.YELLOW
+                out[i] = LaneDecision(lane, s, [f"risk score {s:.2f}, in the top {max(top, 0.001):.1%} at office "
+                                                f"{ld.data.office_code}"], "model", detail)
+                explain_rows.append(i)
+            else:
+                explore = budget * cfg.exploration if self.model is not None else budget
+                p_explore = explore / max(1e-9, 1 - (budget - explore))
+                if self.rng.random() < p_explore:
+                    out[i] = LaneDecision(Lane.RED, s, ["chosen at random for control: exploration keeps the "
+                                                        "model learning where it does not look"], "exploration",
+                                          detail)
+                else:
+                    words = [f"risk score {s:.2f} below the office's selection threshold"] if self.model else \
+                        ["no live model yet: released unless a rule or random control selects it"]
+                    if grade in GRADE_WORDS:
+                        words.append(GRADE_WORDS[grade])
+                    out[i] = LaneDecision(Lane.GREEN, s, words, "model" if self.model else "none", detail)
+        if explain_rows and self.model is not None:
+            rows = feats[best[explain_rows].tolist()]
+            for i, reasons in zip(explain_rows, self.model.explain(rows, top=self.config.reasons), strict=True):
+                dec = out[i]
+                dec.reasons.extend(r.text for r in reasons)
+                if batch[i].importer.credit_grade in GRADE_WORDS:
+                    dec.reasons.append(GRADE_WORDS[batch[i].importer.credit_grade])
+        return out  # type: ignore[return-value]
+
+    def _store(self, session, batch, decisions, matched, now) -> None:
+        rows = [{"declaration_id": ld.id, "decided_at": now, "office_code": ld.data.office_code,
+                 "importer_code": ld.data.importer_code, "credit_grade": ld.importer.credit_grade,
+                 "score": d.score, "lane": d.lane.value, "mechanism": d.mechanism, "reasons": d.reasons,
+                 "model_version": self.model_version} for ld, d in zip(batch, decisions, strict=True)]
+        stmt = insert(RiskDecision).returning(RiskDecision.id, sort_by_parameter_order=True)
+        ids = [r[0] for r in session.execute(stmt, rows)]
+        links = []
+        for did, d in zip(ids, decisions, strict=True):
+            chosen = set(d.detail.get("selected_rules", []))
+            links.extend({"decision_id": did, "rule_id": rid, "selected": rid in chosen}
+                         for rid in d.detail.get("rules", []))
+        if links:
+            session.execute(insert(RiskDecisionRule), links)
+
+    # -- feedback ------------------------------------------------------------------------------
+    def observe_outcomes(self, frame: pl.DataFrame) -> None:
+        """Inspection results (item rows with labels) enter the history aggregates at once."""
+        with self.lock:
+            self.state.observe_outcomes(frame)
