@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from tests.support import World, seed_world
 
 from smartcustoms.config import Settings
 from smartcustoms.platform import build_platform
+from tests.support import World, seed_world
 
 REPO = Path(__file__).resolve().parents[1]
 KCS_DIR = REPO.parent / "shared" / "data" / "kcs"

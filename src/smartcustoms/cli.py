@@ -107,13 +107,13 @@ def ingest(path: Path = typer.Argument(..., exists=True, dir_okay=False, help=".
             if r.errors:
                 bad += 1
                 for e in r.errors:
-                    err.print(f"{path}:{r.line}: {e.field}: {e.message}")
+                    typer.echo(f"{path}:{r.line}: {e.field}: {e.message}", err=True)
         results = platform.declarations.lodge_many(SYSTEM, [r.declaration for r in good])
         for r, res in zip(good, results, strict=True):
             if res.errors:
                 bad += 1
                 for e in res.errors:
-                    err.print(f"{path}:{r.line}: {e.field}: {e.message}")
+                    typer.echo(f"{path}:{r.line}: {e.field}: {e.message}", err=True)
             elif res.created:
                 ok += 1
             else:

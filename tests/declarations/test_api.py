@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.support import UNREGISTERED, World, declaration_payload
 
 from smartcustoms.declarations.lifecycle import Lane
 from smartcustoms.declarations.service import LaneDecision
 from smartcustoms.web.app import create_app
+from tests.support import UNREGISTERED, World, declaration_payload
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
-from tests.support import World, declaration_payload
 
 from smartcustoms.declarations.schemas import DeclarationIn
 from smartcustoms.risk.rules import compile_rule, match, validate_rule
 from smartcustoms.risk.schemas import RuleIn
 from smartcustoms.web.app import create_app
+from tests.support import World, declaration_payload
 
 TILES_FROM_SPAIN = {
     "name": "Spanish tiles above 50,000 CNY",

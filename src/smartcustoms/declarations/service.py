@@ -196,6 +196,7 @@ class DeclarationService:
                 by_lodger.setdefault(who.enterprise_code or d.declarant_code, []).append((idx, d))
             fresh: list[tuple[int, DeclarationIn, str]] = []
             seen_in_batch: dict[tuple[str, str], int] = {}
+            repeats: list[tuple[int, int]] = []  # (index, index of its first occurrence in this batch)
             for lodged_by, group in by_lodger.items():
                 ids = {d.client_message_id for _, d in group}
                 q = select(Declaration.client_message_id, Declaration.declaration_no, Declaration.status,
@@ -208,13 +209,15 @@ class DeclarationService:
                     if hit is not None:
                         results[idx] = LodgeResult(hit[1], hit[2], False, lane=hit[3])
                     elif key in seen_in_batch:
-                        results[idx] = LodgeResult(None, None, False, [FieldError(
-                            "client_message_id", "repeated within the same batch")])
+                        repeats.append((idx, seen_in_batch[key]))
                     else:
                         seen_in_batch[key] = idx
                         fresh.append((idx, d, lodged_by))
             if fresh:
                 self._insert_new(session, who, fresh, results, now)
+            for idx, first in repeats:
+                f = results[first]
+                results[idx] = LodgeResult(f.declaration_no, f.status, False, lane=f.lane, reasons=list(f.reasons))
         return results  # type: ignore[return-value]
 
     def _allocate_numbers(self, session: Session, fresh: list[tuple[int, DeclarationIn, str]],

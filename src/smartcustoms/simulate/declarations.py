@@ -196,10 +196,12 @@ class DeclarationSimulator:
                     offence = "undervaluation"
                 elif offence == "false_origin":
                     truth["origin_country"] = item_origin
-                    item_origin = str(rng.choice(FALSE_ORIGIN_COVER))
+                    item_origin = str(rng.choice([c for c in FALSE_ORIGIN_COVER if c != item_origin]))
                 elif offence == "quantity":
+                    qty = max(qty, 2.0)
+                    mass = qty * prod.kg_per_unit * float(rng.uniform(0.95, 1.05))
                     truth["quantity"] = qty
-                    qty = float(max(1, round(qty * float(rng.uniform(0.5, 0.8)))))
+                    qty = float(min(qty - 1, max(1, int(qty * float(rng.uniform(0.5, 0.8))))))
                 elif offence == "prohibited":
                     prod = PROHIBITED[int(rng.integers(len(PROHIBITED)))]
                     hs, desc = prod.hs_code, prod.description
