@@ -1,0 +1,330 @@
+"""Read-only queries behind the web pages (SQLAlchemy Core over the stored tables).
+
+Optional tables (risk decisions and rules, inspection results, CBEC parcels) are looked up in the
+database itself, so a page shows what exists and leaves out what a deployment does not have yet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Date, MetaData, Table, and_, case, cast, func, inspect, or_, select
+from sqlalchemy.engine import Connection, Engine
+
+HELD_STATUSES = ("lane_assigned", "inspection")
+LANES = ("green", "yellow", "blue", "red")
+MECHANISMS = ("model", "rule", "exploration", "mandatory")
+SCORE_BINS = 10
+
+
+class Tables:
+    """Reflected tables of one database; a missing table is ``None`` (looked for again after a while)."""
+
+    RETRY_SECONDS = 30.0
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.meta = MetaData()
+        self._found: dict[str, Table] = {}
+        self._missing: dict[str, float] = {}
+
+    def get(self, name: str) -> Table | None:
+        if name in self._found:
+            return self._found[name]
+        if time.monotonic() - self._missing.get(name, -1e9) < self.RETRY_SECONDS:
+            return None
+        if not inspect(self.engine).has_table(name):
+            self._missing[name] = time.monotonic()
+            return None
+        t = Table(name, self.meta, autoload_with=self.engine)
+        self._found[name] = t
+        return t
+
+    def __getitem__(self, name: str) -> Table:
+        t = self.get(name)
+        if t is None:
+            raise LookupError(f"table {name} does not exist")
+        return t
+
+
+_TABLES: dict[int, Tables] = {}
+
+
+def tables(engine: Engine) -> Tables:
+    """The (cached) reflected tables of ``engine``."""
+    t = _TABLES.get(id(engine))
+    if t is None or t.engine is not engine:
+        t = _TABLES[id(engine)] = Tables(engine)
+    return t
+
+
+def _day(conn: Connection, col):
+    return func.date(col) if conn.dialect.name == "sqlite" else cast(col, Date)
+
+
+# -- officer: hold queue -------------------------------------------------------------------------
+@dataclass
+class HoldQueue:
+    rows: list[dict]
+    counts: dict[tuple[str, str], int]  # (office, lane) -> held declarations
+    total: int
+
+
+def hold_queue(conn: Connection, t: Tables, *, lane: str | None = None, office: str | None = None,
+               order: str = "-risk_score", limit: int = 100, offset: int = 0) -> HoldQueue:
+    """Held declarations (lane assigned or under inspection), highest score or oldest first."""
+    d = t["declarations"]
+    cond = [d.c.status.in_(HELD_STATUSES)]
+    if lane:
+        cond.append(d.c.lane == lane)
+    if office:
+        cond.append(d.c.office_code == office)
+    col = d.c.risk_score if order.lstrip("-") == "risk_score" else d.c.lodged_at
+    ordering = col.desc() if order.startswith("-") else col.asc()
+    q = (select(d.c.declaration_no, d.c.status, d.c.lane, d.c.risk_score, d.c.importer_code, d.c.office_code,
+                d.c.total_value, d.c.currency, d.c.lodged_at, d.c.tax_total_cny)
+         .where(*cond).order_by(ordering, d.c.id).limit(limit).offset(offset))
+    rows = [dict(r._mapping) for r in conn.execute(q)]
+    counts = {(o, ln): n for o, ln, n in conn.execute(
+        select(d.c.office_code, d.c.lane, func.count()).where(d.c.status.in_(HELD_STATUSES))
+        .group_by(d.c.office_code, d.c.lane))}
+    total = sum(n for (o, ln), n in counts.items() if (not lane or ln == lane) and (not office or o == office))
+    return HoldQueue(rows, counts, total)
+
+
+# -- officer: a declaration's context ------------------------------------------------------------
+def declaration_id(conn: Connection, t: Tables, no: str) -> int | None:
+    d = t["declarations"]
+    return conn.scalar(select(d.c.id).where(d.c.declaration_no == no))
+
+
+def risk_decision(conn: Connection, t: Tables, did: int) -> dict | None:
+    """The latest selectivity decision of a declaration (score, lane, mechanism, reasons)."""
+    rd = t.get("risk_decisions")
+    if rd is None:
+        return None
+    row = conn.execute(select(rd).where(rd.c.declaration_id == did).order_by(rd.c.id.desc()).limit(1)).first()
+    return dict(row._mapping) if row else None
+
+
+def inspection_result(conn: Connection, t: Tables, did: int) -> dict | None:
+    ir = t.get("inspection_results")
+    if ir is None:
+        return None
+    row = conn.execute(select(ir).where(ir.c.declaration_id == did)).first()
+    return dict(row._mapping) if row else None
+
+
+@dataclass
+class PartyHistory:
+    declarations: int = 0
+    held: int = 0
+    inspected: int = 0
+    offences: int = 0
+    duty_recovered: float = 0.0
+    recent: list[dict] = field(default_factory=list)
+
+    @property
+    def hit_rate(self) -> float | None:
+        return self.offences / self.inspected if self.inspected else None
+
+
+def party_history(conn: Connection, t: Tables, importer: str, exclude_id: int | None = None,
+                  recent: int = 10) -> PartyHistory:
+    """An importer's record: declarations, holds, inspections, offences and its latest declarations."""
+    d, ir = t["declarations"], t.get("inspection_results")
+    where = [d.c.importer_code == importer]
+    if exclude_id is not None:
+        where.append(d.c.id != exclude_id)
+    held = func.sum(case((d.c.lane.in_(LANES[1:]), 1), else_=0))
+    n, n_held = conn.execute(select(func.count(), held).where(*where)).one()
+    h = PartyHistory(declarations=int(n), held=int(n_held or 0))
+    cols = [d.c.declaration_no, d.c.status, d.c.lane, d.c.risk_score, d.c.lodged_at, d.c.total_value, d.c.currency]
+    q = select(*cols).where(*where)
+    if ir is not None:
+        row = conn.execute(select(func.count(), func.sum(case((ir.c.outcome == "offence", 1), else_=0)),
+                                  func.sum(ir.c.duty_recovered))
+                           .select_from(d.join(ir, ir.c.declaration_id == d.c.id)).where(*where)).one()
+        h.inspected, h.offences, h.duty_recovered = int(row[0]), int(row[1] or 0), float(row[2] or 0)
+        q = (select(*cols, ir.c.outcome, ir.c.offence_type)
+             .select_from(d.outerjoin(ir, ir.c.declaration_id == d.c.id)).where(*where))
+    h.recent = [dict(r._mapping) for r in conn.execute(q.order_by(d.c.lodged_at.desc()).limit(recent))]
+    return h
+
+
+def similar_cases(conn: Connection, t: Tables, did: int, hs_codes: list[str], origin: str,
+                  limit: int = 10) -> list[dict]:
+    """Past declarations with goods of the same HS subheading and origin, inspected ones first."""
+    d, g, ir = t["declarations"], t["goods_items"], t.get("inspection_results")
+    hs6 = sorted({h[:6] for h in hs_codes})
+    if not hs6:
+        return []
+    # a range per subheading keeps the hs_code index usable (digits sort before ":")
+    same_hs = or_(*[and_(g.c.hs_code >= h, g.c.hs_code < h + ":") for h in hs6])
+    ids = (select(g.c.declaration_id).where(same_hs, g.c.origin_country == origin, g.c.declaration_id != did)
+           .distinct().scalar_subquery())
+    cols = [d.c.declaration_no, d.c.importer_code, d.c.status, d.c.lane, d.c.risk_score, d.c.lodged_at,
+            d.c.total_value, d.c.currency]
+    if ir is not None:
+        q = (select(*cols, ir.c.outcome, ir.c.offence_type, ir.c.duty_recovered)
+             .select_from(d.outerjoin(ir, ir.c.declaration_id == d.c.id))
+             .where(d.c.id.in_(ids)).order_by(case((ir.c.id.is_(None), 1), else_=0), d.c.lodged_at.desc()))
+    else:
+        q = select(*cols).where(d.c.id.in_(ids)).order_by(d.c.lodged_at.desc())
+    return [dict(r._mapping) for r in conn.execute(q.limit(limit))]
+
+
+# -- analyst dashboard ---------------------------------------------------------------------------
+@dataclass
+class HitRates:
+    totals: dict[str, dict[str, float]]  # mechanism -> decisions, held, inspected, hits, hit_rate
+    weeks: list[str]  # ISO week labels, oldest first
+    by_week: dict[str, list[float | None]]  # mechanism -> hit rate per week (None: nothing inspected)
+    inspected_by_week: dict[str, list[int]]
+
+
+def hit_rates(conn: Connection, t: Tables, weeks: int = 12, now: datetime | None = None) -> HitRates | None:
+    """Hit rate per selection mechanism, overall and per week; exploration is the random baseline."""
+    rd, ir = t.get("risk_decisions"), t.get("inspection_results")
+    if rd is None:
+        return None
+    totals: dict[str, dict[str, float]] = {}
+    for mech, n, held in conn.execute(select(rd.c.mechanism, func.count(),
+                                             func.sum(case((rd.c.lane != "green", 1), else_=0)))
+                                      .group_by(rd.c.mechanism)):
+        totals[mech] = {"decisions": int(n), "held": int(held or 0), "inspected": 0, "hits": 0, "hit_rate": 0.0}
+    now = now or datetime.now()
+    start = (now - timedelta(weeks=weeks - 1)).date()
+    start = start - timedelta(days=start.weekday())
+    labels = [(start + timedelta(weeks=i)).isoformat() for i in range(weeks)]
+    counts: dict[str, list[list[int]]] = defaultdict(lambda: [[0, 0] for _ in labels])
+    if ir is not None:
+        q = (select(rd.c.mechanism, ir.c.recorded_at, ir.c.outcome)
+             .select_from(rd.join(ir, ir.c.declaration_id == rd.c.declaration_id)))
+        for mech, at, outcome in conn.execute(q):
+            tot = totals.setdefault(mech, {"decisions": 0, "held": 0, "inspected": 0, "hits": 0, "hit_rate": 0.0})
+            tot["inspected"] += 1
+            tot["hits"] += outcome == "offence"
+            k = (at.date() - start).days // 7 if at is not None else -1
+            if 0 <= k < weeks:
+                counts[mech][k][0] += 1
+                counts[mech][k][1] += outcome == "offence"
+        for tot in totals.values():
+            tot["hit_rate"] = tot["hits"] / tot["inspected"] if tot["inspected"] else 0.0
+    by_week = {m: [h / n if n else None for n, h in c] for m, c in counts.items()}
+    inspected = {m: [n for n, _ in c] for m, c in counts.items()}
+    return HitRates(totals, labels, by_week, inspected)
+
+
+def lane_shares(conn: Connection, t: Tables) -> dict[str, dict[str, int]]:
+    """Declarations per office and lane (all that received a lane)."""
+    d = t["declarations"]
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for office, lane, n in conn.execute(select(d.c.office_code, d.c.lane, func.count())
+                                        .where(d.c.lane.is_not(None)).group_by(d.c.office_code, d.c.lane)):
+        out[office][lane] = int(n)
+    return dict(sorted(out.items()))
+
+
+def score_histogram(conn: Connection, t: Tables, bins: int = SCORE_BINS) -> list[int]:
+    """How many declarations fall in each of ``bins`` equal score ranges over [0, 1]."""
+    d = t["declarations"]
+    s = d.c.risk_score
+    cols = [func.sum(case((and_(s >= i / bins, s < (i + 1) / bins if i < bins - 1 else s <= 1), 1), else_=0))
+            for i in range(bins)]
+    row = conn.execute(select(*cols).where(s.is_not(None))).one()
+    return [int(x or 0) for x in row]
+
+
+def top_rules(conn: Connection, t: Tables, limit: int = 10) -> list[dict]:
+    """Risk rules with their matches, selections, inspections and hits, most hits first."""
+    rr, rdr, rd, ir = (t.get(n) for n in ("risk_rules", "risk_decision_rules", "risk_decisions",
+                                          "inspection_results"))
+    if rr is None or rdr is None or rd is None:
+        return []
+    sel = rdr.c.selected.is_(True)
+    hit = (ir.c.outcome == "offence") if ir is not None else None
+    cols = [rr.c.id, rr.c.name, rr.c.lane, rr.c.active, func.count(rdr.c.rule_id).label("matches"),
+            func.sum(case((sel, 1), else_=0)).label("selected")]
+    j = rr.outerjoin(rdr, rdr.c.rule_id == rr.c.id).outerjoin(rd, rd.c.id == rdr.c.decision_id)
+    if ir is not None:
+        j = j.outerjoin(ir, ir.c.declaration_id == rd.c.declaration_id)
+        cols += [func.sum(case((and_(sel, ir.c.id.is_not(None)), 1), else_=0)).label("inspected"),
+                 func.sum(case((and_(sel, hit), 1), else_=0)).label("hits")]
+    q = select(*cols).select_from(j).group_by(rr.c.id, rr.c.name, rr.c.lane, rr.c.active)
+    rows = []
+    for r in conn.execute(q):
+        m = dict(r._mapping)
+        for k in ("matches", "selected", "inspected", "hits"):
+            m[k] = int(m.get(k) or 0)
+        m["hit_rate"] = m["hits"] / m["inspected"] if m["inspected"] else None
+        rows.append(m)
+    rows.sort(key=lambda m: (-m["hits"], -m["selected"], m["name"]))
+    return rows[:limit]
+
+
+def tax_by_day(conn: Connection, t: Tables, days: int = 30, now: datetime | None = None) -> list[dict]:
+    """Declarations assessed and tax (CNY) per lodging day over the last ``days`` days."""
+    d = t["declarations"]
+    since = (now or datetime.now()) - timedelta(days=days)
+    day = _day(conn, d.c.lodged_at).label("day")
+    q = (select(day, func.count(), func.sum(d.c.tax_total_cny), func.sum(d.c.duty_cny))
+         .where(d.c.lodged_at >= since, d.c.tax_total_cny.is_not(None)).group_by(day).order_by(day))
+    return [{"day": str(r[0]), "declarations": int(r[1]), "tax": float(r[2] or 0), "duty": float(r[3] or 0)}
+            for r in conn.execute(q)]
+
+
+@dataclass
+class CbecSummary:
+    status_counts: dict[int, int]
+    hours: list[str]
+    per_hour: list[int]
+
+
+def cbec_summary(conn: Connection, t: Tables, hours: int = 24, now_ms: int | None = None) -> CbecSummary | None:
+    """CBEC parcels by receipt status and decided per hour (last ``hours``), when the tables exist."""
+    p = t.get("cbec_parcel")
+    if p is None:
+        return None
+    counts = {int(s): int(n) for s, n in conn.execute(select(p.c.status, func.count()).group_by(p.c.status))}
+    now_ms = now_ms or int(time.time() * 1000)
+    hour = 3_600_000
+    first = now_ms // hour - hours + 1
+    bucket = (p.c.decided_ms / hour).label("h") if conn.dialect.name == "sqlite" else \
+        func.floor(p.c.decided_ms / hour).label("h")
+    per = dict.fromkeys(range(first, first + hours), 0)
+    for h, n in conn.execute(select(bucket, func.count()).where(p.c.decided_ms >= first * hour).group_by(bucket)):
+        if int(h) in per:
+            per[int(h)] += int(n)
+    labels = [datetime.fromtimestamp(h * 3600).strftime("%H:00") for h in per]
+    return CbecSummary(counts, labels, list(per.values()))
+
+
+# -- admin ---------------------------------------------------------------------------------------
+def api_keys(conn: Connection, t: Tables) -> list[dict]:
+    """Every API key's prefix, label, owner and dates (never the key or its digest)."""
+    k, u = t["api_keys"], t["users"]
+    q = (select(k.c.prefix, k.c.label, k.c.created_at, k.c.revoked_at, u.c.username, u.c.role)
+         .select_from(k.join(u, u.c.id == k.c.user_id)).order_by(k.c.id.desc()).limit(500))
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def enterprises(conn: Connection, t: Tables, q: str = "", limit: int = 100) -> tuple[list[dict], int]:
+    """Enterprises whose code or name contains ``q``, and how many there are in all."""
+    e = t["enterprises"]
+    where = [or_(e.c.code.contains(q.upper()), e.c.name.contains(q))] if q else []
+    rows = conn.execute(select(e.c.code, e.c.name, e.c.roles, e.c.credit_grade).where(*where)
+                        .order_by(e.c.code).limit(limit))
+    total = conn.scalar(select(func.count()).select_from(e).where(*where))
+    return [dict(r._mapping) for r in rows], int(total or 0)
+
+
+def tariff_lines(conn: Connection, t: Tables, limit: int = 50) -> tuple[list[dict], int]:
+    tl = t.get("tariff_lines")
+    if tl is None:
+        return [], 0
+    rows = [dict(r._mapping) for r in conn.execute(select(tl).limit(limit))]
+    return rows, int(conn.scalar(select(func.count()).select_from(tl)) or 0)
