@@ -509,6 +509,8 @@ def dashboard(request: Request) -> Response:
         rules = queries.top_rules(conn, tables)
         tax = queries.tax_by_day(conn, tables)
         cbec = queries.cbec_summary(conn, tables)
+    if cbec is not None and not cbec.status_counts:
+        cbec = None  # the tables exist but no parcel has been cleared yet
     risk = getattr(platform, "risk", None)
     config = getattr(risk, "config", None)
     budget = {o: config.budget_for(o) for o in lanes} if config is not None else {}

@@ -1,0 +1,160 @@
+"""A live smartcustoms server on a temporary SQLite database, and Debian's chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from smartcustoms.config import Settings
+from smartcustoms.db import transaction
+from smartcustoms.declarations.schemas import DeclarationIn
+from smartcustoms.platform import build_platform
+from tests.support import SYSTEM, World, declaration_payload, seed_world
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "correct horse"
+
+
+@dataclass
+class Site:
+    """The running server: its base URL, the seeded world and a few declarations to work on."""
+
+    url: str
+    world: World
+    held: list[str]  # declaration numbers held in the red lane by the tiles rule
+    released: list[str]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _seed(world: World) -> tuple[list[str], list[str]]:
+    """A rule that holds ceramic tiles, then held and released declarations with a few inspection results."""
+    from smartcustoms.inspection.schemas import InspectionResultIn
+    from smartcustoms.risk import service as risk_service
+    from smartcustoms.risk.schemas import RuleIn
+
+    platform = world.platform
+    with transaction(platform.sessions) as s:
+        risk_service.save_rule(s, RuleIn(name="ceramic tiles", description="tiles are often undervalued",
+                                         criteria=[{"field": "hs_code", "op": "prefix", "value": ["6907"]}],
+                                         lane="red"), SYSTEM)
+    with platform.sessions() as s:
+        platform.risk.reload_rules(s)
+    tiles = [DeclarationIn.model_validate(declaration_payload()) for _ in range(6)]
+    other = []
+    for i in range(6):
+        p = declaration_payload(total_value=f"{1000 + i}.00", net_mass_kg="100", gross_mass_kg="110")
+        p["items"] = [{"hs_code": "8471300000", "description": "Laptop computers", "quantity": "1", "unit": "035",
+                       "net_mass_kg": "100", "unit_price": f"{1000 + i}", "total_value": f"{1000 + i}.00",
+                       "origin_country": "VN"}]
+        other.append(DeclarationIn.model_validate(p))
+    results = platform.declarations.lodge_many(SYSTEM, tiles + other)
+    held = [r.declaration_no for r in results if r.lane == "red"]
+    released = [r.declaration_no for r in results if r.lane == "green"]
+    officer = world.principals["officer"]
+    platform.inspections.record(officer, held[0], InspectionResultIn(outcome="no_offence"))
+    platform.inspections.record(officer, held[1], InspectionResultIn(
+        outcome="offence", offence_type="undervaluation", duty_recovered=Decimal("880.00"), notes="invoice split"))
+    return held[2:], released
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Iterator[Site]:
+    import uvicorn
+
+    from smartcustoms.web.app import create_app
+
+    tmp = tmp_path_factory.mktemp("web")
+    platform = build_platform(Settings(data_dir=tmp, session_secret="test-session-secret"),
+                              database_url=f"sqlite:///{tmp / 'smartcustoms.db'}")
+    world = seed_world(platform)
+    held, released = _seed(world)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield Site(f"http://127.0.0.1:{port}", world, held, released)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        platform.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory):
+    """Headless chromium with a fresh profile directory and no background networking."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (make browser installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900}, locale="en-GB")
+        context.set_default_timeout(10_000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@dataclass
+class Browser:
+    """One page of the shared browser with the console errors and page errors it has seen."""
+
+    page: object
+    site: Site
+    errors: list[str]
+
+    def unexpected_errors(self, *statuses: int) -> list[str]:
+        """Console and page errors, less chromium's notes of the HTTP statuses a test expects."""
+        return [e for e in self.errors if not any(f"status of {s}" in e for s in statuses)]
+
+    def login(self, username: str) -> None:
+        page = self.page
+        page.goto(f"{self.site.url}/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form[action='/login'] button[type=submit]")
+        page.wait_for_selector("[data-testid=user]")
+
+    def goto(self, path: str) -> None:
+        self.page.goto(f"{self.site.url}{path}")
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def browser(browser_context, site) -> Iterator[Browser]:
+    browser_context.clear_cookies()
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    try:
+        yield Browser(page, site, errors)
+    finally:
+        page.close()
