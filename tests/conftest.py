@@ -72,7 +72,7 @@ def world(db_url, tmp_path) -> Iterator[World]:
     try:
         yield seed_world(platform)
     finally:
-        platform.engine.dispose()
+        platform.close()
 
 
 @pytest.fixture
@@ -81,6 +81,6 @@ def sqlite_world(fresh_sqlite_url, tmp_path) -> Iterator[World]:
     try:
         yield seed_world(platform)
     finally:
-        platform.engine.dispose()
+        platform.close()
 
 

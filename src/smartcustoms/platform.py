@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from smartcustoms.codes import CodeLists, code_lists
 from smartcustoms.config import Settings, get_settings
 from smartcustoms.db import make_engine, session_factory, upgrade
+from smartcustoms.declarations.batcher import LodgeBatcher
 from smartcustoms.declarations.service import DeclarationService, Selectivity
 from smartcustoms.tax.service import (
     ExchangeRates,
@@ -37,9 +38,14 @@ class Platform:
     declarations: DeclarationService
     risk: RiskEngine
     inspections: InspectionService
+    lodging: LodgeBatcher
 
     def set_selectivity(self, selectivity: Selectivity | None) -> None:
         self.declarations.selectivity = selectivity
+
+    def close(self) -> None:
+        self.lodging.close()
+        self.engine.dispose()
 
 
 def build_platform(settings: Settings | None = None, *, migrate: bool = True,
@@ -64,4 +70,4 @@ def build_platform(settings: Settings | None = None, *, migrate: bool = True,
     risk = RiskEngine(sessions, tariff).load()
     service = DeclarationService(sessions, codes, tariff, rates, selectivity=risk)
     return Platform(settings, engine, sessions, codes, tariff, rates, service, risk,
-                    InspectionService(service, risk))
+                    InspectionService(service, risk), LodgeBatcher(service))

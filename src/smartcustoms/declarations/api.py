@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Depends, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from smartcustoms.declarations.schemas import (
     CancelIn,
@@ -12,6 +15,7 @@ from smartcustoms.declarations.schemas import (
     DeclarationSummary,
     EventOut,
 )
+from smartcustoms.errors import ValidationProblem
 from smartcustoms.platform import Platform
 from smartcustoms.security import Principal, Role
 from smartcustoms.web.deps import current_principal, get_platform, require
@@ -21,11 +25,18 @@ router = APIRouter(prefix="/api/v1/declarations", tags=["declarations"])
 
 @router.post("", response_model=DeclarationOut, status_code=201,
              responses={200: {"description": "a repeat of an earlier message: the first result"}})
-def lodge(body: DeclarationIn, response: Response, who: Principal = Depends(current_principal),
-          platform: Platform = Depends(get_platform)) -> DeclarationOut:
-    """Lodge a declaration. A repeated ``client_message_id`` returns the first result with 200."""
-    out, created = platform.declarations.lodge(who, body)
-    response.status_code = 201 if created else 200
+async def lodge(body: DeclarationIn, response: Response, who: Principal = Depends(current_principal),
+                platform: Platform = Depends(get_platform)) -> DeclarationOut:
+    """Lodge a declaration: validated, stored, tax-assessed and routed to a lane before the answer.
+
+    A repeated ``client_message_id`` returns the first result with 200. Concurrent requests are
+    lodged together in micro-batches (one transaction, one scoring call).
+    """
+    res = await asyncio.wrap_future(platform.lodging.submit(who, body))
+    if res.errors:
+        raise ValidationProblem("the declaration has errors; nothing was stored", res.errors)
+    out = await run_in_threadpool(platform.declarations.get, who, res.declaration_no)
+    response.status_code = 201 if res.created else 200
     response.headers["Location"] = f"/api/v1/declarations/{out.declaration_no}"
     return out
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -265,8 +265,10 @@ class DeclarationService:
             assessments.append(assessment)
             headers.append(_header_row(d, no, lodged_by, now, assessment,
                                        Status.REJECTED if reason else Status.ASSESSED))
-        returning = insert(Declaration).returning(Declaration.id, sort_by_parameter_order=True)
-        ids = [r[0] for r in session.execute(returning, headers)]
+        conn = session.connection()  # Core executemany: no per-row ORM work on the hot path
+        decl_table = Declaration.__table__
+        returning = decl_table.insert().returning(decl_table.c.id, sort_by_parameter_order=True)
+        ids = [r[0] for r in conn.execute(returning, headers)]
         items, events = [], []
         actor = who.username
         for did, (_, d, _), assessment, reason in zip(ids, fresh, assessments, rejections, strict=True):
@@ -281,8 +283,8 @@ class DeclarationService:
                                      {"customs_value": str(assessment.customs_value), "duty": str(assessment.duty),
                                       "consumption_tax": str(assessment.consumption_tax),
                                       "vat": str(assessment.vat)}))
-        session.execute(insert(GoodsItem), items)
-        session.execute(insert(DeclarationEvent), events)
+        conn.execute(GoodsItem.__table__.insert(), items)
+        conn.execute(DeclarationEvent.__table__.insert(), events)
         for (idx, _, _), no, reason in zip(fresh, numbers, rejections, strict=True):
             results[idx] = LodgeResult(no, Status.REJECTED if reason else Status.ASSESSED, True,
                                        reasons=[reason] if reason else [])
@@ -320,9 +322,9 @@ class DeclarationService:
                                      "green lane: released without inspection"))
                 status = Status.RELEASED
             updates.append({"b_id": ld.id, "lane": dec.lane.value, "risk_score": dec.score, "status": status})
-        session.execute(insert(DeclarationEvent), events)
-        from sqlalchemy import bindparam
-        session.connection().execute(
+        conn = session.connection()
+        conn.execute(DeclarationEvent.__table__.insert(), events)
+        conn.execute(
             update(Declaration.__table__).where(Declaration.__table__.c.id == bindparam("b_id"))
             .values(lane=bindparam("lane"), risk_score=bindparam("risk_score"), status=bindparam("status")),
             updates)
@@ -473,7 +475,7 @@ class DeclarationService:
                             .values(**row, version=version, lane=None, risk_score=None)
                             .execution_options(synchronize_session=False))
             session.execute(delete(GoodsItem).where(GoodsItem.declaration_id == decl.id))
-            session.execute(insert(GoodsItem), _item_rows(decl.id, d, assessment))
+            session.connection().execute(GoodsItem.__table__.insert(), _item_rows(decl.id, d, assessment))
             seq = self._append(session, decl, Status.ASSESSED, "system", f"tax assessed: {assessment.total} CNY",
                                None, now)
             if self.selectivity is not None:

@@ -24,7 +24,7 @@ from datetime import datetime
 
 import numpy as np
 import polars as pl
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from smartcustoms.audit.service import utcnow
@@ -228,15 +228,16 @@ class RiskEngine:
                  "importer_code": ld.data.importer_code, "credit_grade": ld.importer.credit_grade,
                  "score": d.score, "lane": d.lane.value, "mechanism": d.mechanism, "reasons": d.reasons,
                  "model_version": self.model_version} for ld, d in zip(batch, decisions, strict=True)]
-        stmt = insert(RiskDecision).returning(RiskDecision.id, sort_by_parameter_order=True)
-        ids = [r[0] for r in session.execute(stmt, rows)]
+        conn = session.connection()
+        table = RiskDecision.__table__
+        ids = [r[0] for r in conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows)]
         links = []
         for did, d in zip(ids, decisions, strict=True):
             chosen = set(d.detail.get("selected_rules", []))
             links.extend({"decision_id": did, "rule_id": rid, "selected": rid in chosen}
                          for rid in d.detail.get("rules", []))
         if links:
-            session.execute(insert(RiskDecisionRule), links)
+            conn.execute(RiskDecisionRule.__table__.insert(), links)
 
     # -- feedback ------------------------------------------------------------------------------
     def observe_outcomes(self, frame: pl.DataFrame) -> None:

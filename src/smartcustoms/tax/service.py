@@ -76,24 +76,20 @@ class ItemTax:
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
+    """Per-item taxes of a declaration and their totals (CNY)."""
+
     items: tuple[ItemTax, ...]
     exchange_rate: Decimal
+    customs_value: Decimal
+    duty: Decimal
+    consumption_tax: Decimal
+    vat: Decimal
 
-    @property
-    def customs_value(self) -> Decimal:
-        return sum((i.customs_value for i in self.items), ZERO)
-
-    @property
-    def duty(self) -> Decimal:
-        return sum((i.duty for i in self.items), ZERO)
-
-    @property
-    def consumption_tax(self) -> Decimal:
-        return sum((i.consumption_tax for i in self.items), ZERO)
-
-    @property
-    def vat(self) -> Decimal:
-        return sum((i.vat for i in self.items), ZERO)
+    @classmethod
+    def of(cls, items: Sequence[ItemTax], exchange_rate: Decimal) -> Assessment:
+        return cls(tuple(items), exchange_rate, sum((i.customs_value for i in items), ZERO),
+                   sum((i.duty for i in items), ZERO), sum((i.consumption_tax for i in items), ZERO),
+                   sum((i.vat for i in items), ZERO))
 
     @property
     def total(self) -> Decimal:
@@ -198,7 +194,7 @@ def assess(
         cq = levy_quantity(rates.ct_unit, item.quantity, item.unit, item.net_mass_kg)
         c = consumption_tax(value, d, cq, rates)
         out.append(ItemTax(item.item_no, value, d, c, import_vat(value, d, c, rates.vat_rate)))
-    return Assessment(tuple(out), cny_per_unit)
+    return Assessment.of(out, cny_per_unit)
 
 
 # -- tables ---------------------------------------------------------------------------------
