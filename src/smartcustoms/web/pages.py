@@ -32,6 +32,7 @@ from smartcustoms.declarations.service import validate
 from smartcustoms.enterprises import service as enterprises
 from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, UserIn
 from smartcustoms.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, loc_to_path
+from smartcustoms.inspection.schemas import OFFENCE_TYPES, InspectionResultIn
 from smartcustoms.platform import Platform
 from smartcustoms.security import Principal, Role
 from smartcustoms.web import queries, svg
@@ -42,7 +43,6 @@ STATIC = (HERE / "static").resolve()
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 CUSTOMS = (Role.OFFICER, Role.ANALYST, Role.ADMIN)
 HOME = {Role.TRADER: "/declarations", Role.OFFICER: "/queue", Role.ANALYST: "/dashboard", Role.ADMIN: "/admin"}
-OFFENCE_TYPES = ("undervaluation", "misclassification", "false_origin", "quantity", "prohibited", "other")
 UPLOAD_BATCH = 200
 
 
@@ -347,8 +347,6 @@ async def record_inspection(no: str, request: Request) -> Response:
     who = login(request, Role.OFFICER, Role.ADMIN)
     form = await checked_form(request)
     platform = platform_of(request)
-    from smartcustoms.inspection.schemas import InspectionResultIn
-
     outcome = str(form.get("outcome", ""))
     body = {"outcome": outcome, "notes": str(form.get("notes", "")).strip()}
     if outcome == "offence":
