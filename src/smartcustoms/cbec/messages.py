@@ -229,35 +229,51 @@ _HEAD_TAG = {k: _C + s.head_tag for k, s in SPECS.items()}
 _LIST_TAG = {k: _C + s.list_tag if s.list_tag else None for k, s in SPECS.items()}
 _BASE_TAG = _C + "BaseTransfer"
 
+# Clark tag -> CEB field name, for every field of every message
+_SHORT: dict[str, str] = {
+    _C + name: name
+    for fields in (ORDER_HEAD, ORDER_LIST, PAYMENT_HEAD, WAYBILL_HEAD, INVENTORY_HEAD, INVENTORY_LIST,
+                   BASE_TRANSFER, *(f for _t, f in RECEIPT_HEADS.values()))
+    for name, _c, _r in fields
+}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, remove_pis=True,
                           huge_tree=False, load_dtd=False)
 
 
 # ---------------------------------------------------------------------------- parsing
 def _leaves(el: Any) -> dict[str, str]:
-    """Child element text by local name: trimmed, empty elements dropped, other namespaces ignored."""
+    """Child element text by local name: trimmed, empty elements dropped, unknown elements ignored."""
     out: dict[str, str] = {}
+    short = _SHORT.get
     for child in el:
         text = child.text
         if text is not None:
-            text = text.strip()
-            if text:
-                tag = child.tag
-                if tag.startswith(_C):
-                    out[tag[len(_C):]] = text
+            name = short(child.tag)
+            if name is not None:
+                text = text.strip()
+                if text:
+                    out[name] = text
     return out
 
 
-def _validate(fields: tuple[FieldSpec, ...], raw: dict[str, Any], path: str,
+def _clean(raw: dict[str, Any]) -> dict[str, str]:
+    """JSON-form values as the XML path sees them: strings, trimmed, empty ones absent."""
+    out = {}
+    for k, v in raw.items():
+        if v is not None:
+            v = (v if isinstance(v, str) else str(v)).strip()
+            if v:
+                out[k] = v
+    return out
+
+
+def _validate(fields: tuple[FieldSpec, ...], raw: dict[str, str], path: str,
               problems: list[tuple[str, str]]) -> dict[str, str]:
     out: dict[str, str] = {}
+    get = raw.get
     for name, check, required in fields:
-        value = raw.get(name)
-        if value is not None and not isinstance(value, str):
-            value = str(value)
-        if value is not None:
-            value = value.strip()
-        if not value:
+        value = get(name)
+        if value is None:
             if required:
                 problems.append((f"{path}/ceb:{name}", "missing mandatory field"))
             continue
@@ -385,7 +401,7 @@ def parse_json(obj: dict[str, Any]) -> list[Document]:
     for d in docs or []:
         if not isinstance(d, dict) or not isinstance(d.get("head") or {}, dict):
             raise CebError([("documents", "each document must be an object with head and lines")], kind, guid)
-        raw_docs.append((d.get("head") or {}, [x for x in d.get("lines") or [] if isinstance(x, dict)]))
+        raw_docs.append((_clean(d.get("head") or {}), [_clean(x) for x in d.get("lines") or [] if isinstance(x, dict)]))
     spec = SPECS[kind]
     if not raw_docs:
         problems.append((f"ceb:{spec.doc_tag}", "missing mandatory element"))
@@ -393,6 +409,7 @@ def parse_json(obj: dict[str, Any]) -> list[Document]:
     if not isinstance(base_raw, dict):
         problems.append(("ceb:BaseTransfer", "missing mandatory element"))
         base_raw = {}
+    base_raw = _clean(base_raw)
     return _build(spec, guid, raw_docs, base_raw, problems)
 
 
@@ -514,8 +531,20 @@ def format_time(ms: int) -> str:
 
 
 def receipt_fields(r: Receipt) -> dict[str, str]:
-    values = dict(r.keys)
-    values.update(guid=r.guid, returnStatus=str(r.status), returnTime=r.return_time, returnInfo=r.info)
+    """The receipt's CEB fields in order (``keys`` may be a whole document head: only key fields are used)."""
+    keys = r.keys
+    values = {}
+    for name, _c, _r in RECEIPT_HEADS[r.kind][1]:
+        if name == "guid":
+            values[name] = r.guid
+        elif name == "returnStatus":
+            values[name] = str(r.status)
+        elif name == "returnTime":
+            values[name] = r.return_time
+        elif name == "returnInfo":
+            values[name] = r.info
+        elif name in keys:
+            values[name] = keys[name]
     return values
 
 
@@ -563,3 +592,16 @@ def receipt_keys(doc: Document) -> dict[str, str]:
     """The identifying fields a receipt for ``doc`` carries."""
     h = doc.head
     return {name: h[name] for name in _RECEIPT_KEY_FIELDS[doc.kind] if name in h}
+
+
+def parse_batch_payloads(raws: Sequence[bytes]) -> list[tuple[list[Document], list[bytes]] | CebError]:
+    """Parse many messages and encode each document's log payload (runs in worker processes)."""
+    out: list[tuple[list[Document], list[bytes]] | CebError] = []
+    for raw in raws:
+        try:
+            docs = parse_message(raw)
+        except CebError as exc:
+            out.append(exc)
+            continue
+        out.append((docs, [document_json(d) for d in docs]))
+    return out

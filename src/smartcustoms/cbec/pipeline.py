@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
+import orjson
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartcustoms.cbec import quota
@@ -47,8 +48,8 @@ from smartcustoms.cbec.messages import (
     Receipt,
     document_from_json,
     document_json,
+    parse_batch_payloads,
     parse_message,
-    receipt_keys,
 )
 from smartcustoms.cbec.risk_seam import ParcelHistory, ParcelSelectivity, RuleSelectivity
 from smartcustoms.cbec.store import Store
@@ -112,7 +113,7 @@ class BatchResult:
     accepted_messages: int = 0
 
 
-ParseResult = list[Document] | CebError
+ParseResult = list[Document] | tuple[list[Document], list[bytes]] | CebError
 
 
 def parse_batch(raws: Sequence[bytes]) -> list[ParseResult]:
@@ -214,11 +215,9 @@ class Engine:
             for (g,) in self.store.execute("SELECT guid FROM cbec_message WHERE guid = ANY(?)", (guids,)):
                 found.add(g)
             return found
-        for i in range(0, len(guids), 5000):
-            chunk = guids[i:i + 5000]
-            for (g,) in self.store.execute(
-                    f"SELECT guid FROM cbec_message WHERE guid IN ({','.join('?' * len(chunk))})", chunk):
-                found.add(g)
+        for (g,) in self.store.execute("SELECT guid FROM cbec_message WHERE guid IN "
+                                       "(SELECT value FROM json_each(?))", (orjson.dumps(guids).decode(),)):
+            found.add(g)
         return found
 
     # ------------------------------------------------------------------ the batch
@@ -232,7 +231,7 @@ class Engine:
             arrivals = [arrivals or now] * len(parsed)
         res = BatchResult()
         rejections: list[tuple] = []
-        candidates: list[tuple[Document, int]] = []
+        candidates: list[tuple[Document, bytes | None, int]] = []
         for item, arr in zip(parsed, arrivals, strict=True):
             if isinstance(item, CebError):
                 guid = item.doc_guid or item.message_guid or ""
@@ -240,33 +239,35 @@ class Engine:
                 res.receipts.append(Receipt(kind, guid, item.status, item.info, now, {}))
                 rejections.append((guid or None, item.kind, item.status, item.info[:4000], now))
                 res.rejected_messages += 1
+            elif isinstance(item, tuple):
+                candidates.extend((d, p, arr) for d, p in zip(item[0], item[1], strict=True))
             else:
-                candidates.extend((d, arr) for d in item)
-        existing = self._existing_guids([d.guid for d, _ in candidates])
+                candidates.extend((d, None, arr) for d in item)
+        existing = self._existing_guids([c[0].guid for c in candidates])
         seen: set[str] = set()
         msg_rows: list[tuple] = []
         completes: dict[Key, Slot] = {s.key: s for s in getattr(self, "_carry", [])}
         self._carry = []
         try:
-            for doc, arr in candidates:
+            for doc, payload, arr in candidates:
                 rkind = RECEIPT_KIND[doc.kind]
                 if doc.guid in existing or doc.guid in seen:
                     res.receipts.append(Receipt(rkind, doc.guid, ENTERED, "duplicate message (same guid) "
-                                                "already accepted; ignored", now, receipt_keys(doc)))
+                                                "already accepted; ignored", now, doc.head))
                     res.duplicates += 1
                     continue
                 seen.add(doc.guid)
                 offer = self.matcher.offer(doc, arr)
                 if offer.status == offer.REFUSED:
-                    res.receipts.append(Receipt(rkind, doc.guid, REJECTED, offer.info, now, receipt_keys(doc)))
+                    res.receipts.append(Receipt(rkind, doc.guid, REJECTED, offer.info, now, doc.head))
                     rejections.append((doc.guid, doc.kind, REJECTED, offer.info, now))
                     res.rejected_messages += 1
                     continue
                 h = doc.head
                 msg_rows.append((doc.guid, doc.message_guid, doc.kind, int(h.get("appType", "1")), h.get("ebpCode"),
                                  h.get("orderNo"), h.get("logisticsCode"), h.get("logisticsNo"), arr,
-                                 document_json(doc)))
-                res.receipts.append(Receipt(rkind, doc.guid, ENTERED, "entered customs", now, receipt_keys(doc)))
+                                 payload or document_json(doc)))
+                res.receipts.append(Receipt(rkind, doc.guid, ENTERED, "entered customs", now, h))
                 res.accepted_messages += 1
                 if offer.complete is not None:
                     completes[offer.complete.key] = offer.complete
@@ -360,7 +361,7 @@ class Engine:
             if inv is None:
                 continue
             self.history.observe(inv, d.year, d.status)
-            res.receipts.append(Receipt("CEB622", inv.guid, d.status, d.info, done, receipt_keys(inv)))
+            res.receipts.append(Receipt("CEB622", inv.guid, d.status, d.info, done, inv.head))
             if Matcher._complete(d.slot) is not None:
                 res.latencies_ms.append(done - d.slot.last_ms)
         res.decisions = decisions
@@ -480,7 +481,8 @@ def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window
 
     for chunk in chunks:
         arrival = engine.clock()
-        job = pool.apply_async(parse_batch, (chunk.raws,)) if pool is not None else parse_batch(chunk.raws)
+        job = (pool.apply_async(parse_batch_payloads, (chunk.raws,)) if pool is not None
+               else parse_batch_payloads(chunk.raws))
         inflight.append((job, chunk, arrival))
         while len(inflight) >= (window if pool is not None else 1):
             drain_one()

@@ -36,6 +36,7 @@ LOGISTICS = [("1101980201", "Swift Express"), ("3120980202", "Blue Whale Logisti
 PAYERS = [("1101990301", "Easy Pay"), ("3120990302", "Cloud Pay")]
 ORIGINS = ["116", "133", "502", "304", "305", "601", "110"]
 CITIES = ["北京市朝阳区", "上海市浦东新区", "广州市天河区", "深圳市南山区", "杭州市西湖区", "成都市武侯区"]
+STREETS = ["人民路", "解放路", "中山路", "建设路", "和平路", "长江路", "黄河路", "新华路", "友谊路", "光明路"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平"
 
@@ -61,6 +62,10 @@ def _id_number(rng: random.Random) -> str:
            f"{rng.randint(100, 999)}{rng.choice('0123456789X')}"
 
 
+def _address(rng: random.Random) -> str:
+    return f"{rng.choice(CITIES)}{rng.choice(STREETS)}{rng.randint(1, 999)}号{rng.randint(1, 30)}栋{rng.randint(101, 2999)}室"
+
+
 def make_parcel(order_no: str, *, rng: random.Random | None = None, buyer: tuple[str, str, str, str] | None = None,
                 items: list[tuple[str, str, str, Decimal, int]] | None = None, year: int = 2026,
                 freight: Decimal = Decimal("10.00"), discount: Decimal = Decimal("0.00"),
@@ -74,7 +79,7 @@ def make_parcel(order_no: str, *, rng: random.Random | None = None, buyer: tuple
     rng = rng or random.Random(order_no)
     if buyer is None:
         buyer = (_id_number(rng), rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
-                 f"13{rng.randint(100000000, 999999999)}", f"{rng.choice(CITIES)}{rng.randint(1, 999)}号")
+                 f"13{rng.randint(100000000, 999999999)}", _address(rng))
     if items is None:
         items = []
         for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
@@ -181,7 +186,7 @@ def generate(n: int, seed: int = 42, config: SimConfig | None = None) -> Iterato
             if b not in buyers and len(buyers) < 50_000:
                 br = random.Random(seed * 7919 + b)
                 buyers[b] = (_id_number(br), br.choice(SURNAMES) + br.choice(GIVEN),
-                             f"13{br.randint(10**8, 10**9 - 1)}", f"{br.choice(CITIES)}{br.randint(1, 999)}号")
+                             f"13{br.randint(10**8, 10**9 - 1)}", _address(br))
             if b in buyers:
                 kw["buyer"] = buyers[b]
         r2 = rng.random()

@@ -8,6 +8,7 @@ read-decide-write sequences (the quota ledger) are serialised between processes.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -25,8 +26,14 @@ class Store:
             path = u.database or ":memory:"
             self.conn: Any = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=60000",
-                           "cache_size=-131072", "temp_store=MEMORY"):
+                           "cache_size=-131072", "temp_store=MEMORY", "wal_autocheckpoint=0"):
                 self.conn.execute(f"PRAGMA {pragma}")
+            self._stop = threading.Event()
+            self._checkpointer: threading.Thread | None = None
+            if path != ":memory:":
+                self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(path,), daemon=True,
+                                                      name="cbec-wal-checkpoint")
+                self._checkpointer.start()
         elif u.get_backend_name() == "postgresql":
             import psycopg
 
@@ -37,6 +44,15 @@ class Store:
             raise ValueError(f"unsupported database for CBEC: {url}")
         self._sql: dict[str, str] = {}
         self.in_tx = False
+
+    def _checkpoint_loop(self, path: str) -> None:
+        """Copy the WAL into the database file off the writer's thread (the writer never waits on fsync)."""
+        conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+        try:
+            while not self._stop.wait(0.5):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
 
     def sql(self, text: str) -> str:
         if self.dialect == "sqlite":
@@ -86,6 +102,11 @@ class Store:
 
     def close(self) -> None:
         self.rollback()
+        if self.dialect == "sqlite" and self._checkpointer is not None:
+            self._stop.set()
+            self._checkpointer.join()
+            self._checkpointer = None
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.conn.close()
 
     def __enter__(self) -> Store:
