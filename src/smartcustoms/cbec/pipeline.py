@@ -17,6 +17,7 @@ Parsing is CPU-heavy and runs in a pool of worker processes; a single writer doe
 from __future__ import annotations
 
 import csv
+import gc
 import multiprocessing as mp
 import os
 import time
@@ -465,6 +466,8 @@ def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window
                sink: Callable[[list[Receipt]], None] | None = None, flush: bool = False) -> RunStats:
     """Parse chunks in ``workers`` processes (0 = inline) and process them in order on this writer."""
     stats = RunStats()
+    gc.freeze()  # the warm-started state is long-lived: keep it out of collections
+    gc.set_threshold(100_000, 50, 100)
     t0 = time.perf_counter()
     inflight: deque = deque()
     pool = _pool(workers) if workers > 0 else None

@@ -63,7 +63,8 @@ def _id_number(rng: random.Random) -> str:
 
 
 def _address(rng: random.Random) -> str:
-    return f"{rng.choice(CITIES)}{rng.choice(STREETS)}{rng.randint(1, 999)}号{rng.randint(1, 30)}栋{rng.randint(101, 2999)}室"
+    return (f"{rng.choice(CITIES)}{rng.choice(STREETS)}{rng.randint(1, 999)}号"
+            f"{rng.randint(1, 30)}栋{rng.randint(101, 2999)}室")
 
 
 def make_parcel(order_no: str, *, rng: random.Random | None = None, buyer: tuple[str, str, str, str] | None = None,
