@@ -1,0 +1,67 @@
+"""The CBEC HTTP API: messages in (XML or JSON), receipts out, problem+json for refused messages."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from smartcustoms.cbec.messages import parse_message, parse_receipt, to_json
+from smartcustoms.web.app import create_app
+
+
+@pytest.fixture
+def client(sqlite_world):
+    with TestClient(create_app(sqlite_world.platform)) as c:
+        yield c, sqlite_world.keys
+
+
+def test_messages_are_accepted_and_the_parcel_is_released(client, samples):
+    c, keys = client
+    h = {"X-API-Key": keys["trader"], "Content-Type": "application/xml"}
+    r = c.post("/api/v1/cbec/messages", content=samples["order"] + samples["payment"], headers=h)
+    assert r.status_code == 200
+    assert [x["returnStatus"] for x in r.json()["receipts"]] == ["120", "120"]
+    as_json = to_json(parse_message(samples["waybill"]))
+    r = c.post("/api/v1/cbec/messages", json=as_json, headers={"X-API-Key": keys["trader"]})
+    assert r.json()["receipts"][0]["type"] == "CEB512"
+    r = c.post("/api/v1/cbec/messages", content=samples["inventory"],
+               headers={**h, "Accept": "application/xml"})
+    receipts = [parse_receipt(b"<?xml" + part) for part in r.content.split(b"<?xml")[1:]]
+    assert [(x.kind, x.status) for x in receipts] == [("CEB622", 120), ("CEB622", 800)]
+    parcel = c.get("/api/v1/cbec/parcels/1101980001/ORD20260315000001", headers={"X-API-Key": keys["officer"]})
+    assert parcel.json()["status"] == 800 and parcel.json()["tax_fen"] == 7148
+    q = c.get("/api/v1/cbec/quota/110101199003071234/2026", headers={"X-API-Key": keys["officer"]}).json()
+    assert q["used"] == "310.00" and q["remaining"] == "25690.00"
+
+
+def test_a_refused_message_is_a_problem_naming_the_field(client, samples):
+    c, keys = client
+    bad = samples["order"].replace(b"<ceb:currency>142</ceb:currency>", b"<ceb:currency>XYZ</ceb:currency>", 1)
+    r = c.post("/api/v1/cbec/messages", content=bad,
+               headers={"X-API-Key": keys["trader"], "Content-Type": "application/xml"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"][0]["field"] == "ceb:Order/ceb:OrderHead/ceb:currency"
+
+
+def test_messages_need_an_api_key_and_decisions_need_an_officer(client, samples):
+    c, keys = client
+    assert c.post("/api/v1/cbec/messages", content=samples["order"]).status_code == 401
+    r = c.post("/api/v1/cbec/parcels/1101980001/ORD1/decision", json={"status": 800},
+               headers={"X-API-Key": keys["trader"]})
+    assert r.status_code == 403
+
+
+def test_a_returned_parcel_gives_its_quota_back(client, samples):
+    c, keys = client
+    body = b"".join(samples[k] for k in ("order", "payment", "waybill", "inventory"))
+    c.post("/api/v1/cbec/messages", content=body, headers={"X-API-Key": keys["trader"],
+                                                           "Content-Type": "application/xml"})
+    officer = {"X-API-Key": keys["officer"]}
+    r = c.post("/api/v1/cbec/parcels/1101980001/ORD20260315000001/decision",
+               json={"status": 700, "info": "refused by buyer"}, headers=officer)
+    assert r.status_code == 200 and r.json()["status"] == 700 and r.json()["charged_fen"] == 0
+    q = c.get("/api/v1/cbec/quota/110101199003071234/2026", headers=officer).json()
+    assert q["used"] == "0.00"
+    again = c.post("/api/v1/cbec/parcels/1101980001/ORD20260315000001/decision", json={"status": 800},
+                   headers=officer)
+    assert again.status_code == 409
