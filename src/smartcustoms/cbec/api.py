@@ -3,7 +3,7 @@
 Messages come as ``application/xml`` (one CEB message or several concatenated) or ``application/json``
 (one message in its JSON form, or a list). The answer lists the receipts in JSON, or in CEB XML when
 the caller sends ``Accept: application/xml``. A request whose messages are all refused gets a 422
-``application/problem+json`` naming the fields, with the receipts attached.
+``application/problem+json`` whose ``errors`` name each offending field (``ceb:Order/ceb:OrderHead/...``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from smartcustoms.cbec.messages import CebError, emit_receipt, receipt_json, split_stream
 from smartcustoms.cbec.schemas import DecisionIn, ReceiptsOut
@@ -58,14 +59,12 @@ async def post_messages(request: Request, who: Principal = Depends(senders),
     if not body.strip():
         raise ValidationProblem("empty request body", [FieldError("body", "no message")])
     items = _items(body, request.headers.get("content-type", ""))
-    receipts = svc.submit(items)
+    receipts = await run_in_threadpool(svc.submit, items)
     if "xml" in request.headers.get("accept", ""):
         return Response(b"".join(emit_receipt(r) for r in receipts), media_type="application/xml")
     refused = [r for r in receipts if r.status < 0 or (r.status == 100 and r.kind != "CEB622")]
     if refused and len(refused) == len(items) and all(r.info for r in refused):
-        exc = MessagesRefused("; ".join(r.info for r in refused)[:2000], _field_errors(refused))
-        exc.receipts = [receipt_json(r) for r in receipts]  # type: ignore[attr-defined]
-        raise exc
+        raise MessagesRefused("; ".join(r.info for r in refused)[:2000], _field_errors(refused))
     return Response(orjson.dumps({"receipts": [receipt_json(r) for r in receipts]}), media_type="application/json")
 
 
