@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     session_secret: str | None = None
     tariff_csv: Path | None = None
     customs_offices_csv: Path | None = None
+    risk_budget: float = 0.10  # share of declarations an office holds for control
+    risk_exploration: float = 0.10  # share of that budget chosen at random
+    risk_ranking: str = "probability"  # or "duty": probability × duty at stake
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded SQLite file under ``data_dir`` by default."""

@@ -65,9 +65,11 @@ def build_platform(settings: Settings | None = None, *, migrate: bool = True,
             replace_tariff(session, list(tariff.lines.values()))
     rates = load_exchange_rates()
     from smartcustoms.inspection.service import InspectionService
-    from smartcustoms.risk.selectivity import RiskEngine
+    from smartcustoms.risk.selectivity import RiskEngine, SelectivityConfig
 
-    risk = RiskEngine(sessions, tariff).load()
+    config = SelectivityConfig(budget=settings.risk_budget, exploration=settings.risk_exploration,
+                               ranking=settings.risk_ranking)
+    risk = RiskEngine(sessions, tariff, config).load()
     service = DeclarationService(sessions, codes, tariff, rates, selectivity=risk)
     return Platform(settings, engine, sessions, codes, tariff, rates, service, risk,
                     InspectionService(service, risk), LodgeBatcher(service))

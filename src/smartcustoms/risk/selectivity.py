@@ -50,6 +50,7 @@ class SelectivityConfig:
     window: int = 2000  # recent scores per office that thresholds are taken from
     seed: int = 0
     reasons: int = 3
+    ranking: str = "probability"  # or "duty": offence probability × duty at stake
 
     def budget_for(self, office: str) -> float:
         return self.office_budget.get(office, self.budget)
@@ -137,7 +138,7 @@ class RiskEngine:
     def score(self, frame: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame, np.ndarray]:
         """Per-declaration score, the item features, and the index of each declaration's riskiest item."""
         feats = self.state.features_for(frame)
-        p = self.model.predict_proba(feats) if self.model is not None else np.zeros(frame.height)
+        p = self.model.rank_scores(feats, self.config.ranking) if self.model is not None else np.zeros(frame.height)
         groups = frame.select(pl.col("declaration_no").rle_id()).to_series().to_numpy()
         n = int(groups[-1]) + 1 if len(groups) else 0
         best = np.zeros(n, dtype=np.int64)
