@@ -499,16 +499,10 @@ def dashboard(request: Request) -> Response:
     login(request, *CUSTOMS)
     platform = platform_of(request)
     t = translator(language_of(request))
-    tables = queries.tables(platform.engine)
-    with platform.engine.connect() as conn:
-        rates = queries.hit_rates(conn, tables)
-        lanes = queries.lane_shares(conn, tables)
-        hist = queries.score_histogram(conn, tables)
-        rules = queries.top_rules(conn, tables)
-        tax = queries.tax_by_day(conn, tables)
-        cbec = queries.cbec_summary(conn, tables)
-    if cbec is not None and not cbec.status_counts:
-        cbec = None  # the tables exist but no parcel has been cleared yet
+    snap = queries.dashboard(platform.engine)
+    rates, lanes, hist, tax = snap.rates, snap.profile.lanes, snap.profile.histogram, snap.profile.tax
+    rules = snap.rules[:10]
+    cbec = snap.cbec if snap.cbec is not None and snap.cbec.status_counts else None  # no parcel cleared yet
     risk = getattr(platform, "risk", None)
     config = getattr(risk, "config", None)
     budget = {o: config.budget_for(o) for o in lanes} if config is not None else {}
@@ -534,7 +528,7 @@ def dashboard(request: Request) -> Response:
     from smartcustoms.cbec.messages import STATUS_NAMES
     return render(request, "dashboard.html", rates=rates, lanes=lanes, held=held, budget=budget, hist=hist,
                   bins=bins, rules=rules, tax=tax, cbec=cbec, plots=plots, mechanisms=queries.MECHANISMS,
-                  cbec_names=STATUS_NAMES, exploration=getattr(config, "exploration", None))
+                  cbec_names=STATUS_NAMES, as_of=snap.at)
 
 
 def _rule_fields() -> tuple[list[str], frozenset[str]]:

@@ -6,12 +6,13 @@ database itself, so a page shows what exists and leaves out what a deployment do
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Date, MetaData, Table, and_, case, cast, func, inspect, or_, select
+from sqlalchemy import Date, Integer, MetaData, Table, and_, case, cast, func, inspect, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 HELD_STATUSES = ("lane_assigned", "inspection")
@@ -186,25 +187,39 @@ class HitRates:
     inspected_by_week: dict[str, list[int]]
 
 
-def hit_rates(conn: Connection, t: Tables, weeks: int = 12, now: datetime | None = None) -> HitRates | None:
-    """Hit rate per selection mechanism, overall and per week; exploration is the random baseline."""
+def decision_counts(conn: Connection, t: Tables) -> dict[str, tuple[int, int]] | None:
+    """Per selection mechanism: decisions and how many of them were held (one pass over decisions)."""
+    rd = t.get("risk_decisions")
+    if rd is None:
+        return None
+    q = select(rd.c.mechanism, func.count(), func.sum(case((rd.c.lane != "green", 1), else_=0))).group_by(
+        rd.c.mechanism)
+    return {m: (int(n), int(h or 0)) for m, n, h in conn.execute(q)}
+
+
+def hit_rates(conn: Connection, t: Tables, weeks: int = 12, now: datetime | None = None,
+              decisions: dict[str, tuple[int, int]] | None = None) -> HitRates | None:
+    """Hit rate per selection mechanism, overall and per week; exploration is the random baseline.
+
+    ``decisions`` (from :func:`decision_counts`) may be passed in when already known."""
     rd, ir = t.get("risk_decisions"), t.get("inspection_results")
     if rd is None:
         return None
-    totals: dict[str, dict[str, float]] = {}
-    for mech, n, held in conn.execute(select(rd.c.mechanism, func.count(),
-                                             func.sum(case((rd.c.lane != "green", 1), else_=0)))
-                                      .group_by(rd.c.mechanism)):
-        totals[mech] = {"decisions": int(n), "held": int(held or 0), "inspected": 0, "hits": 0, "hit_rate": 0.0}
+    decisions = decision_counts(conn, t) if decisions is None else decisions
+    totals = {m: {"decisions": n, "held": h, "inspected": 0, "hits": 0, "hit_rate": 0.0}
+              for m, (n, h) in decisions.items()}
     now = now or datetime.now()
     start = (now - timedelta(weeks=weeks - 1)).date()
     start = start - timedelta(days=start.weekday())
     labels = [(start + timedelta(weeks=i)).isoformat() for i in range(weeks)]
     counts: dict[str, list[list[int]]] = defaultdict(lambda: [[0, 0] for _ in labels])
     if ir is not None:
+        # a left join from the inspection results makes SQLite walk them, not every decision
         q = (select(rd.c.mechanism, ir.c.recorded_at, ir.c.outcome)
-             .select_from(rd.join(ir, ir.c.declaration_id == rd.c.declaration_id)))
+             .select_from(ir.outerjoin(rd, ir.c.declaration_id == rd.c.declaration_id)))
         for mech, at, outcome in conn.execute(q):
+            if mech is None:
+                continue
             tot = totals.setdefault(mech, {"decisions": 0, "held": 0, "inspected": 0, "hits": 0, "hit_rate": 0.0})
             tot["inspected"] += 1
             tot["hits"] += outcome == "offence"
@@ -219,24 +234,40 @@ def hit_rates(conn: Connection, t: Tables, weeks: int = 12, now: datetime | None
     return HitRates(totals, labels, by_week, inspected)
 
 
-def lane_shares(conn: Connection, t: Tables) -> dict[str, dict[str, int]]:
-    """Declarations per office and lane (all that received a lane)."""
-    d = t["declarations"]
-    out: dict[str, dict[str, int]] = defaultdict(dict)
-    for office, lane, n in conn.execute(select(d.c.office_code, d.c.lane, func.count())
-                                        .where(d.c.lane.is_not(None)).group_by(d.c.office_code, d.c.lane)):
-        out[office][lane] = int(n)
-    return dict(sorted(out.items()))
+@dataclass
+class DeclarationProfile:
+    lanes: dict[str, dict[str, int]]  # office -> lane -> declarations
+    histogram: list[int]  # declarations per score range, SCORE_BINS equal ranges over [0, 1]
+    tax: list[dict]  # per lodging day: declarations, tax, duty (CNY)
 
 
-def score_histogram(conn: Connection, t: Tables, bins: int = SCORE_BINS) -> list[int]:
-    """How many declarations fall in each of ``bins`` equal score ranges over [0, 1]."""
+def declaration_profile(conn: Connection, t: Tables, days: int = 30, bins: int = SCORE_BINS,
+                        now: datetime | None = None) -> DeclarationProfile:
+    """Lane shares per office, the score distribution and tax per day, from one pass over declarations."""
     d = t["declarations"]
-    s = d.c.risk_score
-    cols = [func.sum(case((and_(s >= i / bins, s < (i + 1) / bins if i < bins - 1 else s <= 1), 1), else_=0))
-            for i in range(bins)]
-    row = conn.execute(select(*cols).where(s.is_not(None))).one()
-    return [int(x or 0) for x in row]
+    scaled = d.c.risk_score * bins
+    bin_ = cast(scaled, Integer) if conn.dialect.name == "sqlite" else cast(func.floor(scaled), Integer)
+    day = _day(conn, d.c.lodged_at)
+    q = (select(d.c.office_code, d.c.lane, bin_, day, func.count(), func.sum(d.c.tax_total_cny), func.sum(d.c.duty_cny))
+         .group_by(d.c.office_code, d.c.lane, bin_, day))
+    since = str(((now or datetime.now()) - timedelta(days=days)).date())
+    lanes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    histogram = [0] * bins
+    tax: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for office, lane, b, on, n, tax_total, duty in conn.execute(q):
+        n = int(n)
+        if lane is not None:
+            lanes[office][lane] += n
+        if b is not None:
+            histogram[min(max(int(b), 0), bins - 1)] += n
+        if tax_total is not None and str(on) >= since:
+            acc = tax[str(on)]
+            acc[0] += n
+            acc[1] += float(tax_total)
+            acc[2] += float(duty or 0)
+    return DeclarationProfile({o: dict(v) for o, v in sorted(lanes.items())}, histogram,
+                              [{"day": k, "declarations": v[0], "tax": v[1], "duty": v[2]}
+                               for k, v in sorted(tax.items())])
 
 
 def top_rules(conn: Connection, t: Tables, limit: int = 10) -> list[dict]:
@@ -264,17 +295,6 @@ def top_rules(conn: Connection, t: Tables, limit: int = 10) -> list[dict]:
         rows.append(m)
     rows.sort(key=lambda m: (-m["hits"], -m["selected"], m["name"]))
     return rows[:limit]
-
-
-def tax_by_day(conn: Connection, t: Tables, days: int = 30, now: datetime | None = None) -> list[dict]:
-    """Declarations assessed and tax (CNY) per lodging day over the last ``days`` days."""
-    d = t["declarations"]
-    since = (now or datetime.now()) - timedelta(days=days)
-    day = _day(conn, d.c.lodged_at).label("day")
-    q = (select(day, func.count(), func.sum(d.c.tax_total_cny), func.sum(d.c.duty_cny))
-         .where(d.c.lodged_at >= since, d.c.tax_total_cny.is_not(None)).group_by(day).order_by(day))
-    return [{"day": str(r[0]), "declarations": int(r[1]), "tax": float(r[2] or 0), "duty": float(r[3] or 0)}
-            for r in conn.execute(q)]
 
 
 @dataclass
@@ -328,3 +348,93 @@ def tariff_lines(conn: Connection, t: Tables, limit: int = 50) -> tuple[list[dic
         return [], 0
     rows = [dict(r._mapping) for r in conn.execute(select(tl).limit(limit))]
     return rows, int(conn.scalar(select(func.count()).select_from(tl)) or 0)
+
+
+# -- the dashboard's figures, recomputed when the data change -----------------------------------------
+@dataclass
+class Dashboard:
+    at: datetime
+    rates: HitRates | None
+    profile: DeclarationProfile
+    rules: list[dict]
+    cbec: CbecSummary | None
+
+
+def data_version(conn: Connection, t: Tables) -> tuple[tuple, tuple]:
+    """Cheap probes (indexed maxima) of what the dashboard shows: (lodging activity, results and rules)."""
+    ev, ir, rr, pe = (t.get(n) for n in ("declaration_events", "inspection_results", "risk_rules",
+                                         "cbec_parcel_event"))
+    activity = (conn.scalar(select(func.max(ev.c.id))) if ev is not None else None,
+                conn.scalar(select(func.max(pe.c.id))) if pe is not None else None)
+    judged = (conn.scalar(select(func.max(ir.c.id))) if ir is not None else None,
+              tuple(conn.execute(select(func.count(), func.max(rr.c.updated_at))).one()) if rr is not None else None)
+    return activity, judged
+
+
+class DashboardCache:
+    """The dashboard's figures, kept while the data do not change.
+
+    Inspection results and rule edits show at the next load (the parts they touch are cheap and are
+    recomputed at once). The passes over all declarations and decisions are refreshed in a background
+    thread when declarations or CBEC parcels have arrived and the figures are older than ``max_lag``
+    seconds, so no page load waits for them except the very first; the page says as of when.
+    """
+
+    def __init__(self, engine: Engine, max_lag: float = 10.0) -> None:
+        self.engine = engine
+        self.max_lag = max_lag
+        self.lock = threading.Lock()
+        self.value: Dashboard | None = None
+        self.version: tuple[tuple, tuple] | None = None
+        self.decisions: dict[str, tuple[int, int]] | None = None
+        self.computed = 0.0
+        self.refreshing = False
+
+    def _full(self, conn: Connection, t: Tables, version: tuple[tuple, tuple]) -> None:
+        self.decisions = decision_counts(conn, t)
+        self.value = Dashboard(datetime.now(), hit_rates(conn, t, decisions=self.decisions),
+                               declaration_profile(conn, t), top_rules(conn, t), cbec_summary(conn, t))
+        self.version, self.computed = version, time.monotonic()
+
+    def _refresh(self) -> None:
+        try:
+            t = tables(self.engine)
+            with self.engine.connect() as conn:
+                version = data_version(conn, t)
+                decisions = decision_counts(conn, t)
+                profile, cbec = declaration_profile(conn, t), cbec_summary(conn, t)
+                rates, rules = hit_rates(conn, t, decisions=decisions), top_rules(conn, t)
+            with self.lock:
+                self.decisions = decisions
+                self.value = Dashboard(datetime.now(), rates, profile, rules, cbec)
+                self.version, self.computed = version, time.monotonic()
+        finally:
+            self.refreshing = False
+
+    def get(self) -> Dashboard:
+        t = tables(self.engine)
+        with self.lock, self.engine.connect() as conn:
+            version = data_version(conn, t)
+            if self.value is None or self.version is None:
+                self._full(conn, t, version)
+                return self.value
+            if version[1] != self.version[1]:  # a new inspection result or rule edit: show it now
+                self.value = Dashboard(self.value.at, hit_rates(conn, t, decisions=self.decisions),
+                                       self.value.profile, top_rules(conn, t), self.value.cbec)
+                self.version = (self.version[0], version[1])
+            if (version[0] != self.version[0] and not self.refreshing
+                    and time.monotonic() - self.computed >= self.max_lag):
+                self.refreshing = True
+                threading.Thread(target=self._refresh, daemon=True, name="dashboard-refresh").start()
+            return self.value
+
+
+_DASHBOARDS: dict[int, DashboardCache] = {}
+
+
+def dashboard(engine: Engine) -> Dashboard:
+    """The dashboard's figures for ``engine``'s database (see :class:`DashboardCache`)."""
+    cache = _DASHBOARDS.get(id(engine))
+    if cache is None or cache.engine is not engine:
+        cache = _DASHBOARDS[id(engine)] = DashboardCache(engine)
+    return cache.get()
