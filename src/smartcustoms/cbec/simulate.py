@@ -86,7 +86,7 @@ def make_parcel(order_no: str, *, rng: random.Random | None = None, buyer: tuple
         for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
             hs, name, unit, price = rng.choice(CATALOGUE)
             p = (Decimal(price) * Decimal(rng.randint(70, 130)) / 100).quantize(Decimal("0.01"))
-            items.append((hs, name, unit, p, rng.choice((1, 1, 1, 2, 3))))
+            items.append((hs, name, unit, p, 1 if price >= 1000 else rng.choice((1, 1, 1, 2, 3))))
     id_number, name, tel, address = buyer
     ebp_code, ebp_name = platform
     ebc_code, ebc_name = rng.choice(SELLERS)
