@@ -21,7 +21,7 @@ run: install
 
 ## browser: Debian's chromium for the browser tests (installed when missing)
 browser:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) \
 	  || echo "chromium could not be installed: browser tests will skip"
 
 ## test: install and run the whole suite
