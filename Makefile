@@ -21,8 +21,9 @@ run: install
 
 ## browser: Debian's chromium for the browser tests (installed when missing)
 browser:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) \
-	  || echo "chromium could not be installed: browser tests will skip"
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'wqy\|noto sans cjk'; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) \
+	  || echo "chromium could not be installed: browser tests will skip"; fi
 
 ## test: install and run the whole suite
 test: install browser
