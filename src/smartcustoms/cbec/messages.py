@@ -594,14 +594,20 @@ def receipt_keys(doc: Document) -> dict[str, str]:
     return {name: h[name] for name in _RECEIPT_KEY_FIELDS[doc.kind] if name in h}
 
 
-def parse_batch_payloads(raws: Sequence[bytes]) -> list[tuple[list[Document], list[bytes]] | CebError]:
-    """Parse many messages and encode each document's log payload (runs in worker processes)."""
-    out: list[tuple[list[Document], list[bytes]] | CebError] = []
+class Encoded(NamedTuple):
+    """A parsed, validated message as the log payloads of its documents (cheap to pass between processes)."""
+
+    payloads: list[bytes]
+
+
+def parse_batch_encoded(raws: Sequence[bytes]) -> list[Encoded | CebError]:
+    """Parse many messages, each to :class:`Encoded` or its :class:`CebError` (runs in worker processes)."""
+    out: list[Encoded | CebError] = []
     for raw in raws:
         try:
             docs = parse_message(raw)
         except CebError as exc:
             out.append(exc)
             continue
-        out.append((docs, [document_json(d) for d in docs]))
+        out.append(Encoded([document_json(d) for d in docs]))
     return out

@@ -46,10 +46,11 @@ from smartcustoms.cbec.messages import (
     WAYBILL,
     CebError,
     Document,
+    Encoded,
     Receipt,
     document_from_json,
     document_json,
-    parse_batch_payloads,
+    parse_batch_encoded,
     parse_message,
 )
 from smartcustoms.cbec.risk_seam import ParcelHistory, ParcelSelectivity, RuleSelectivity
@@ -114,7 +115,7 @@ class BatchResult:
     accepted_messages: int = 0
 
 
-ParseResult = list[Document] | tuple[list[Document], list[bytes]] | CebError
+ParseResult = list[Document] | Encoded | CebError
 
 
 def parse_batch(raws: Sequence[bytes]) -> list[ParseResult]:
@@ -240,8 +241,8 @@ class Engine:
                 res.receipts.append(Receipt(kind, guid, item.status, item.info, now, {}))
                 rejections.append((guid or None, item.kind, item.status, item.info[:4000], now))
                 res.rejected_messages += 1
-            elif isinstance(item, tuple):
-                candidates.extend((d, p, arr) for d, p in zip(item[0], item[1], strict=True))
+            elif isinstance(item, Encoded):
+                candidates.extend((document_from_json(p), p, arr) for p in item.payloads)
             else:
                 candidates.extend((d, None, arr) for d in item)
         existing = self._existing_guids([c[0].guid for c in candidates])
@@ -484,8 +485,8 @@ def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window
 
     for chunk in chunks:
         arrival = engine.clock()
-        job = (pool.apply_async(parse_batch_payloads, (chunk.raws,)) if pool is not None
-               else parse_batch_payloads(chunk.raws))
+        job = (pool.apply_async(parse_batch_encoded, (chunk.raws,)) if pool is not None
+               else parse_batch_encoded(chunk.raws))
         inflight.append((job, chunk, arrival))
         while len(inflight) >= (window if pool is not None else 1):
             drain_one()
