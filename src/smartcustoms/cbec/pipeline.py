@@ -463,7 +463,7 @@ class RunStats:
         self.latencies_ms.extend(res.latencies_ms)
 
 
-def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window: int = 4,
+def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window: int = 3,
                sink: Callable[[list[Receipt]], None] | None = None, flush: bool = False) -> RunStats:
     """Parse chunks in ``workers`` processes (0 = inline) and process them in order on this writer."""
     stats = RunStats()
