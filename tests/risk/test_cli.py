@@ -22,8 +22,7 @@ def _slice(src, dst, rows):
 def test_evaluate_json_on_a_kcs_slice_beats_random(kcs_dir, tmp_path):
     train = _slice(kcs_dir / "train.csv", tmp_path / "train.csv", 12000)
     test = _slice(kcs_dir / "valid.csv", tmp_path / "valid.csv", 2500)
-    result = runner.invoke(app, ["evaluate", "--dataset", "kcs", "--train", str(train), "--test", str(test),
-                                 "--json"])
+    result = runner.invoke(app, ["evaluate", "--dataset", "kcs", "--train", str(train), "--test", str(test), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert set(report) == KEYS
@@ -51,8 +50,9 @@ def test_malformed_file_gives_an_error_not_a_traceback(tmp_path):
 
 @pytest.mark.slow
 def test_full_kcs_evaluation_meets_the_issue_targets(kcs_dir):
-    result = runner.invoke(app, ["evaluate", "--train", str(kcs_dir / "train.csv"),
-                                 "--test", str(kcs_dir / "valid.csv"), "--json"])
+    result = runner.invoke(
+        app, ["evaluate", "--train", str(kcs_dir / "train.csv"), "--test", str(kcs_dir / "valid.csv"), "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["precision_at"]["5"] >= 0.95

@@ -59,8 +59,13 @@ def test_undervalued_goods_are_explained_as_below_the_median():
 
 
 def test_party_history_reasons_name_rate_and_inspections():
-    row = {"importer_offence_rate": 0.42, "importer_inspections": 12.0, "hs6": "851712", "hs4": "8517",
-           "importer_hs6_is_new": 1.0}
+    row = {
+        "importer_offence_rate": 0.42,
+        "importer_inspections": 12.0,
+        "hs6": "851712",
+        "hs4": "8517",
+        "importer_hs6_is_new": 1.0,
+    }
     assert describe("importer_offence_rate", row) == "importer's past offence rate 42% (12 inspections)"
     assert describe("importer_hs6_is_new", row) == "first declaration of HS 851712 by this importer"
 

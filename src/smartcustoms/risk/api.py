@@ -33,8 +33,9 @@ def create_rule(body: RuleIn, who: Principal = Depends(analyst), platform: Platf
 
 
 @router.put("/rules/{rule_id}", response_model=RuleOut)
-def replace_rule(rule_id: int, body: RuleIn, who: Principal = Depends(analyst),
-                 platform: Platform = Depends(get_platform)):
+def replace_rule(
+    rule_id: int, body: RuleIn, who: Principal = Depends(analyst), platform: Platform = Depends(get_platform)
+):
     with transaction(platform.sessions) as s:
         out = service.save_rule(s, body, who, rule_id)
     with platform.sessions() as s:
@@ -77,5 +78,9 @@ def rollback(who: Principal = Depends(analyst), platform: Platform = Depends(get
 def stats(who: Principal = Depends(customs), platform: Platform = Depends(get_platform)) -> dict:
     """Hit rates per mechanism (exploration is the random baseline) and lane shares per office."""
     with platform.sessions() as s:
-        return {"hit_rates": service.hit_rates(s), "lane_shares": service.lane_shares(s),
-                "budget": platform.risk.config.budget, "exploration": platform.risk.config.exploration}
+        return {
+            "hit_rates": service.hit_rates(s),
+            "lane_shares": service.lane_shares(s),
+            "budget": platform.risk.config.budget,
+            "exploration": platform.risk.config.exploration,
+        }

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import polars as pl
@@ -249,6 +250,9 @@ NUMERIC_FEATURES: tuple[str, ...] = _ITEM_FEATURES + tuple(n for fam in FAMILIES
 FEATURE_NAMES: tuple[str, ...] = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 
 
+OVERLAY_LIMIT = 4096  # new keys wait in a small sorted overlay; merged into the main table beyond this
+
+
 class _Table:
     """Aggregates keyed by 64-bit key hashes: a sorted main array plus a small sorted overlay."""
 
@@ -306,7 +310,7 @@ class _Table:
             vals = np.concatenate([self.ovals, rows])
             order = np.argsort(keys, kind="stable")
             self.okeys, self.ovals = keys[order], vals[order]
-            if len(self.okeys) > max(2048, len(self.keys) // 8):
+            if len(self.okeys) > OVERLAY_LIMIT:
                 self._merge()
 
     def _merge(self) -> None:
@@ -329,8 +333,9 @@ def _combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return x * np.uint64(0xBF58476D1CE4E5B9) ^ (x >> np.uint64(27))
 
 
-def _prepare(frame: pl.DataFrame) -> Prepared:
-    """Numeric time, log value / unit value, labels and per-family key hashes, as NumPy arrays."""
+@cache
+def _prepare_exprs() -> list[pl.Expr]:
+    """Expressions of :func:`_prepare`, built once (live scoring latency)."""
     t = pl.col("declared_at").dt.epoch("us").cast(pl.Float64) / DAY_US
     t_out = pl.col("outcome_at").dt.epoch("us").cast(pl.Float64) / DAY_US
     exprs: list[pl.Expr] = [
@@ -346,7 +351,12 @@ def _prepare(frame: pl.DataFrame) -> Prepared:
     ]
     for part, e in _KEY_EXPRS.items():
         exprs += [e.hash(HASH_SEED).alias(f"k_{part}"), (e.str.len_bytes() > 0).fill_null(False).alias(f"n_{part}")]
-    df = frame.select(exprs)
+    return exprs
+
+
+def _prepare(frame: pl.DataFrame) -> Prepared:
+    """Numeric time, log value / unit value, labels and per-family key hashes, as NumPy arrays."""
+    df = frame.select(_prepare_exprs())
     out: Prepared = {c: df[c].to_numpy() for c in ("t", "lv", "luv", "dr", "crit")}
     out["t_out"] = df["t_out"].fill_null(np.nan).to_numpy()
     out["off"] = df["off"].fill_null(np.nan).to_numpy()
@@ -549,6 +559,7 @@ class HistoryState:
 
 
 SMALL_BATCH = 64  # up to this many rows, in-batch scans are done pairwise in NumPy (live scoring)
+PAIRWISE_LIMIT = 200_000  # rows x events below which visible outcomes are counted pairwise
 
 
 def _window_stats(
@@ -563,35 +574,50 @@ def _window_stats(
     """Aggregates over *earlier rows of the same batch* with the same key (exclusive scans)."""
     cols = fam.decl_cols
     nov = novel_pairs[idx].astype(np.float64) if ("nd" in cols and novel_pairs is not None) else None
-    if len(h) <= SMALL_BATCH:
+    m = len(h)
+    if m <= SMALL_BATCH:
         return _window_stats_pairwise(h, t, lv, luv, cols, nov)
-    t0 = float(t.min())
-    df = pl.DataFrame({"h": h, "t": t, "lv": lv, "luv": luv})
-    exprs = [
-        pl.int_range(pl.len()).over("h").cast(pl.Float64).alias("n"),
-        pl.col("t").first().over("h").alias("first"),
-        pl.col("t").shift(1).over("h").alias("prev_t"),
-    ]
-    sums = {
-        "slv": pl.col("lv"),
-        "slv2": pl.col("lv") ** 2,
-        "sluv": pl.col("luv"),
-        "sluv2": pl.col("luv") ** 2,
-    }
-    for c, e in sums.items():
+    # segmented exclusive scans: stable sort by key keeps time order inside each key
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    start = np.ones(m, bool)
+    start[1:] = hs[1:] != hs[:-1]
+    gstart = np.maximum.accumulate(np.where(start, np.arange(m), 0))
+
+    def unsort(x_sorted: np.ndarray) -> np.ndarray:
+        out = np.empty(m)
+        out[order] = x_sorted
+        return out
+
+    def exclusive(x: np.ndarray) -> np.ndarray:
+        xs = x[order]
+        ex = np.cumsum(xs) - xs
+        return unsort(ex - ex[gstart])
+
+    ts = t[order]
+    n = unsort((np.arange(m) - gstart).astype(np.float64))
+    prev = np.empty(m)
+    prev[0] = np.nan
+    prev[1:] = ts[:-1]
+    prev[start] = np.nan
+    out = {"n": n, "first": np.where(n > 0, unsort(ts[gstart]), np.nan), "prev_t": unsort(prev)}
+    for c, x in (("slv", lv), ("slv2", lv * lv), ("sluv", luv), ("sluv2", luv * luv)):
         if c in cols:
-            exprs.append((e.cum_sum().over("h") - e).alias(c))
-    for c, tau in (("b7", 7.0), ("b30", 30.0)):
-        if c in cols:
+            out[c] = exclusive(x)
+    if nov is not None:
+        out["nov"] = nov
+        out["nd"] = exclusive(nov)
+    decays = [(c, tau) for c, tau in (("b7", 7.0), ("b30", 30.0)) if c in cols]
+    if decays:
+        # decayed sums need a true segmented scan (a global cumsum would cancel catastrophically)
+        t0 = float(t.min())
+        exprs = []
+        for c, tau in decays:
             e = ((pl.col("t") - t0) / tau).exp()
             exprs.append(((e.cum_sum().over("h") - e) * (-(pl.col("t") - t0) / tau).exp()).alias(c))
-    if nov is not None:
-        df = df.with_columns(pl.Series("nov", nov))
-        exprs.append((pl.col("nov").cum_sum().over("h") - pl.col("nov")).alias("nd"))
-    res = df.with_columns(exprs)
-    out = {c: res[c].to_numpy() for c in res.columns if c not in ("h", "t", "lv", "luv", "prev_t")}
-    out["prev_t"] = res["prev_t"].fill_null(np.nan).to_numpy()
-    out["first"] = np.where(out["n"] > 0, out["first"], np.nan)
+        res = pl.DataFrame({"h": h, "t": t}).select(exprs)
+        for c, _ in decays:
+            out[c] = res[c].to_numpy()
     return out
 
 
@@ -604,9 +630,11 @@ def _window_stats_pairwise(
     nov: np.ndarray | None,
 ) -> dict[str, np.ndarray]:
     m = len(h)
-    if m == 0:
-        empty = {c: np.empty(0) for c in ("n", "first", "prev_t", "slv", "slv2", "sluv", "sluv2", "b7", "b30")}
-        return {**empty, "nd": np.empty(0), "nov": np.empty(0)}
+    if m <= 1:
+        # nothing earlier in the batch
+        zero, nan = np.zeros(m), np.full(m, np.nan)
+        keys = ("n", "slv", "slv2", "sluv", "sluv2", "b7", "b30", "nd")
+        return {**{c: zero for c in keys}, "first": nan, "prev_t": nan, "nov": nov if nov is not None else zero}
     earlier = (h[:, None] == h[None, :]) & np.tri(m, k=-1, dtype=bool)
     w = earlier.astype(np.float64)
     n = w.sum(axis=1)
@@ -617,17 +645,17 @@ def _window_stats_pairwise(
         "n": n,
         "first": np.where(has, t[first_j], np.nan),
         "prev_t": np.where(has, t[last_j], np.nan),
-        "slv": w @ lv,
-        "slv2": w @ (lv * lv),
-        "sluv": w @ luv,
-        "sluv2": w @ (luv * luv),
+        "slv": (w * lv).sum(axis=1),
+        "slv2": (w * (lv * lv)).sum(axis=1),
+        "sluv": (w * luv).sum(axis=1),
+        "sluv2": (w * (luv * luv)).sum(axis=1),
     }
     for c, tau in (("b7", 7.0), ("b30", 30.0)):
         if c in cols:
             out[c] = (w * np.exp(-np.maximum(t[:, None] - t[None, :], 0.0) / tau)).sum(axis=1)
     if nov is not None:
         out["nov"] = nov
-        out["nd"] = w @ nov
+        out["nd"] = (w * nov).sum(axis=1)
     return out
 
 
@@ -672,43 +700,42 @@ def _outcome_counts(
     zeros = {c: np.zeros(len(h)) for c in _OUT_COLS}
     if events is None or not len(h):
         return zeros
-    valid = events[f"v_{fam.name}"]
+    valid = events[f"v_{fam.name}"].copy()
     if not valid.any():
         return zeros
-    eh, et, es = events[f"h_{fam.name}"][valid], events["t_out"][valid], events["seq"][valid]
+    eh = events[f"h_{fam.name}"]
+    valid &= np.isin(eh, h)  # only events of keys in this batch can be visible
+    if not valid.any():
+        return zeros
+    eh, et, es = eh[valid], events["t_out"][valid], events["seq"][valid]
     values = {
         "ni": np.ones(len(eh)),
         "no": events["off"][valid],
         "nc": events["crit"][valid],
         "dr": events["dr"][valid],
     }
-    if len(h) * len(eh) <= 200_000:
+    if len(h) * len(eh) <= PAIRWISE_LIMIT:
         seen = (h[:, None] == eh[None, :]) & (
             (et[None, :] < t[:, None]) | ((et[None, :] == t[:, None]) & (es[None, :] < seq[:, None]))
         )
-        w = seen.astype(np.float64)
-        return {c: w @ v for c, v in values.items()}
-    q = pl.DataFrame(
-        {
-            "h": h,
-            "t": t,
-            "seq": seq,
-            "kind": np.zeros(len(h), np.int8),
-            "qi": np.arange(len(h)),
-            **{c: np.zeros(len(h)) for c in _OUT_COLS},
-        }
-    )
-    ev = pl.DataFrame(
-        {"h": eh, "t": et, "seq": es, "kind": np.ones(len(eh), np.int8), "qi": np.full(len(eh), -1), **values}
-    )
-    merged = (
-        pl.concat([q, ev])
-        .sort(["h", "t", "seq", "kind"])
-        .with_columns(pl.col(c).cum_sum().over("h") for c in _OUT_COLS)
-        .filter(pl.col("qi") >= 0)
-        .sort("qi")
-    )
-    return {c: merged[c].to_numpy() for c in _OUT_COLS}
+        # elementwise sums, not BLAS: tiny products must not wake a thread pool (latency)
+        return {c: np.where(seen, v[None, :], 0.0).sum(axis=1) for c, v in values.items()}
+    # one global order of (time, seq, kind) over events and queries; queries before events on ties
+    ne, nq = len(eh), len(h)
+    rank = np.empty(ne + nq, np.int64)
+    rank[np.lexsort((np.r_[np.ones(ne), np.zeros(nq)], np.r_[es, seq], np.r_[et, t]))] = np.arange(ne + nq)
+    _, gid = np.unique(np.r_[eh, h], return_inverse=True)
+    comp = gid.astype(np.int64) * (ne + nq) + rank
+    ecomp, qcomp = comp[:ne], comp[ne:]
+    eorder = np.argsort(ecomp, kind="stable")
+    ecs = ecomp[eorder]
+    below = np.searchsorted(ecs, qcomp)  # events strictly before each query, all keys up to it
+    gbase = np.searchsorted(ecs, gid[ne:].astype(np.int64) * (ne + nq))  # first event of the query's key
+    out = {}
+    for c, v in values.items():
+        cs = np.r_[0.0, np.cumsum(v[eorder])]
+        out[c] = cs[below] - cs[gbase]
+    return out
 
 
 def _family_features(
@@ -789,8 +816,9 @@ def _family_features(
     }
 
 
-def _item_features(frame: pl.DataFrame) -> pl.DataFrame:
-    """Features of the declaration's own fields (no history)."""
+@cache
+def _item_exprs() -> list[pl.Expr]:
+    """Expressions of :func:`_item_features`, built once."""
     value = pl.col("customs_value").clip(lower_bound=0)
     mass = pl.col("net_mass_kg").clip(lower_bound=0)
     duty = value * pl.col("tax_rate") / 100.0
@@ -835,7 +863,12 @@ def _item_features(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col("origin_country"),
         duty.alias("duty_at_stake"),
     ]
-    return frame.select(exprs).with_columns(pl.col(c).cast(pl.Float64) for c in _ITEM_FEATURES)
+    return [e.cast(pl.Float64) if e.meta.output_name() in _ITEM_FEATURES else e for e in exprs]
+
+
+def _item_features(frame: pl.DataFrame) -> pl.DataFrame:
+    """Features of the declaration's own fields (no history)."""
+    return frame.select(_item_exprs())
 
 
 def _assemble(frame: pl.DataFrame, history: dict[str, np.ndarray]) -> pl.DataFrame:

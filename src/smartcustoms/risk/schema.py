@@ -87,6 +87,8 @@ LABEL_SCHEMA: dict[str, pl.DataType] = {
 
 FULL_SCHEMA: dict[str, pl.DataType] = {**ITEM_SCHEMA, **LABEL_SCHEMA}
 
+_FULL_POLARS_SCHEMA = pl.Schema(FULL_SCHEMA)
+
 #: Columns that must be present and non-null in every item frame.
 REQUIRED_NON_NULL = ("declaration_no", "declared_at", "hs_code", "customs_value", "net_mass_kg", "tax_rate")
 
@@ -101,6 +103,11 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
     Missing optional columns (and all label columns) are added as nulls; missing required columns
     or nulls in them raise :class:`ItemFrameError`. Extra columns are dropped.
     """
+    if frame.schema == _FULL_POLARS_SCHEMA:  # already canonical: only the null check remains
+        nulls = [c for c in REQUIRED_NON_NULL if frame[c].null_count()]
+        if nulls:
+            raise ItemFrameError(f"item frame has nulls in required column(s): {', '.join(nulls)}")
+        return frame
     missing = [c for c in REQUIRED_NON_NULL if c not in frame.columns]
     if missing:
         raise ItemFrameError(f"item frame lacks required column(s): {', '.join(missing)}")

@@ -38,8 +38,10 @@ from smartcustoms.risk.schemas import RuleIn
 from smartcustoms.tax.service import TariffTable
 
 GRADE_FACTOR = {"advanced_certified": 0.2, "general_certified": 0.6, "general": 1.0, "discredited": 3.0}
-GRADE_WORDS = {"advanced_certified": "advanced-certified enterprise (AEO): reduced inspection rate",
-               "discredited": "discredited enterprise: increased inspection rate"}
+GRADE_WORDS = {
+    "advanced_certified": "advanced-certified enterprise (AEO): reduced inspection rate",
+    "discredited": "discredited enterprise: increased inspection rate",
+}
 
 
 @dataclass
@@ -66,25 +68,44 @@ def item_frame(batch: Sequence[LodgedDeclaration], tariff: TariffTable) -> pl.Da
             rates = tariff.rates_for(it.hs_code)
             value = float(tax.customs_value)
             mass = float(it.net_mass_kg)
-            rows.append({
-                "declaration_no": ld.declaration_no, "item_no": i + 1, "declared_at": ld.lodged_at,
-                "office_code": d.office_code, "trade_mode": d.trade_mode, "transport_mode": d.transport_mode,
-                "declarant_code": d.declarant_code, "importer_code": d.importer_code, "seller_code": d.seller_name,
-                "hs_code": it.hs_code, "origin_country": it.origin_country, "departure_country": d.departure_country,
-                "tax_rate": float(rates.duty_rate * 100) if rates else 0.0, "net_mass_kg": mass,
-                "quantity": float(it.quantity), "customs_value": value, "description": it.description,
-                "currency": d.currency, "credit_grade": ld.importer.credit_grade,
-                "declaration_value": float(ld.assessment.customs_value),
-                "unit_value": value / mass if mass > 0 else None,
-            })
+            rows.append(
+                {
+                    "declaration_no": ld.declaration_no,
+                    "item_no": i + 1,
+                    "declared_at": ld.lodged_at,
+                    "office_code": d.office_code,
+                    "trade_mode": d.trade_mode,
+                    "transport_mode": d.transport_mode,
+                    "declarant_code": d.declarant_code,
+                    "importer_code": d.importer_code,
+                    "seller_code": d.seller_name,
+                    "hs_code": it.hs_code,
+                    "origin_country": it.origin_country,
+                    "departure_country": d.departure_country,
+                    "tax_rate": float(rates.duty_rate * 100) if rates else 0.0,
+                    "net_mass_kg": mass,
+                    "quantity": float(it.quantity),
+                    "customs_value": value,
+                    "description": it.description,
+                    "currency": d.currency,
+                    "credit_grade": ld.importer.credit_grade,
+                    "declaration_value": float(ld.assessment.customs_value),
+                    "unit_value": value / mass if mass > 0 else None,
+                }
+            )
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
 class RiskEngine:
     """The live :class:`~smartcustoms.declarations.service.Selectivity` of a deployment."""
 
-    def __init__(self, sessions: sessionmaker[Session], tariff: TariffTable,
-                 config: SelectivityConfig | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        tariff: TariffTable,
+        config: SelectivityConfig | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.sessions = sessions
         self.tariff = tariff
         self.config = config or SelectivityConfig()
@@ -114,8 +135,9 @@ class RiskEngine:
         return self
 
     def reload_model(self, session: Session) -> None:
-        row = session.execute(select(RiskModelVersion.version, RiskModelVersion.blob)
-                              .where(RiskModelVersion.status == "live")).first()
+        row = session.execute(
+            select(RiskModelVersion.version, RiskModelVersion.blob).where(RiskModelVersion.status == "live")
+        ).first()
         with self.lock:
             if row is None:
                 self.model, self.model_version = None, None
@@ -127,9 +149,16 @@ class RiskEngine:
     def reload_rules(self, session: Session) -> None:
         rules = []
         for r in session.scalars(select(RiskRule).where(RiskRule.active.is_(True))):
-            spec = RuleIn(name=r.name, description=r.description, criteria=r.criteria, lane=r.lane,
-                          mandatory=r.mandatory, target_rate=r.target_rate, valid_from=r.valid_from,
-                          valid_to=r.valid_to)
+            spec = RuleIn(
+                name=r.name,
+                description=r.description,
+                criteria=r.criteria,
+                lane=r.lane,
+                mandatory=r.mandatory,
+                target_rate=r.target_rate,
+                valid_from=r.valid_from,
+                valid_to=r.valid_to,
+            )
             rules.append(compile_rule(r.id, spec))
         with self.lock:
             self.rules = rules
@@ -154,8 +183,9 @@ class RiskEngine:
         with self.lock:
             score, feats, best = self.score(frame)
             self.state.observe_declarations(frame)
-            rule_frame = pl.concat([frame, feats.select([c for c in feats.columns if c not in frame.columns])],
-                                   how="horizontal")
+            rule_frame = pl.concat(
+                [frame, feats.select([c for c in feats.columns if c not in frame.columns])], how="horizontal"
+            )
             matched = match(self.rules, rule_frame, now.date())
             decisions = self._choose(batch, score, matched, feats, best)
         self._store(session, batch, decisions, matched, now)
@@ -184,9 +214,13 @@ class RiskEngine:
             hit_rules = [rules[rid] for rid, m in matched.items() if m[i]]
             mandatory = [r for r in hit_rules if r.mandatory]
             sampled = [r for r in hit_rules if not r.mandatory and self.rng.random() < r.target_rate]
-            detail = {"model_version": self.model_version, "percentile": round(float(percentile[i]), 4),
-                      "rules": [r.id for r in hit_rules], "selected_rules": [r.id for r in mandatory + sampled],
-                      "credit_grade": grade}
+            detail = {
+                "model_version": self.model_version,
+                "percentile": round(float(percentile[i]), 4),
+                "rules": [r.id for r in hit_rules],
+                "selected_rules": [r.id for r in mandatory + sampled],
+                "credit_grade": grade,
+            }
             s = float(max(score[i], 0.0))
             if mandatory:
                 r = mandatory[0]
@@ -194,24 +228,37 @@ class RiskEngine:
                 out[i] = LaneDecision(Lane(r.lane), s, [words], "mandatory", detail)
             elif sampled:
                 r = max(sampled, key=lambda r: ["yellow", "blue", "red"].index(r.lane))
-                out[i] = LaneDecision(Lane(r.lane), s, [f"rule '{x.name}': {x.description}".rstrip(": ")
-                                                        for x in sampled], "rule", detail)
+                out[i] = LaneDecision(
+                    Lane(r.lane), s, [f"rule '{x.name}': {x.description}".rstrip(": ") for x in sampled], "rule", detail
+                )
             elif self.model is not None and percentile[i] >= 1 - model_share:
                 top = 1 - percentile[i]
                 lane = Lane.RED if top <= model_share * 0.3 else Lane.BLUE if top <= model_share * 0.6 else Lane.YELLOW
-                out[i] = LaneDecision(lane, s, [f"risk score {s:.2f}, in the top {max(top, 0.001):.1%} at office "
-                                                f"{ld.data.office_code}"], "model", detail)
+                out[i] = LaneDecision(
+                    lane,
+                    s,
+                    [f"risk score {s:.2f}, in the top {max(top, 0.001):.1%} at office {ld.data.office_code}"],
+                    "model",
+                    detail,
+                )
                 explain_rows.append(i)
             else:
                 explore = budget * cfg.exploration if self.model is not None else budget
                 p_explore = explore / max(1e-9, 1 - (budget - explore))
                 if self.rng.random() < p_explore:
-                    out[i] = LaneDecision(Lane.RED, s, ["chosen at random for control: exploration keeps the "
-                                                        "model learning where it does not look"], "exploration",
-                                          detail)
+                    out[i] = LaneDecision(
+                        Lane.RED,
+                        s,
+                        ["chosen at random for control: exploration keeps the model learning where it does not look"],
+                        "exploration",
+                        detail,
+                    )
                 else:
-                    words = [f"risk score {s:.2f} below the office's selection threshold"] if self.model else \
-                        ["no live model yet: released unless a rule or random control selects it"]
+                    words = (
+                        [f"risk score {s:.2f} below the office's selection threshold"]
+                        if self.model
+                        else ["no live model yet: released unless a rule or random control selects it"]
+                    )
                     if grade in GRADE_WORDS:
                         words.append(GRADE_WORDS[grade])
                     out[i] = LaneDecision(Lane.GREEN, s, words, "model" if self.model else "none", detail)
@@ -225,18 +272,30 @@ class RiskEngine:
         return out  # type: ignore[return-value]
 
     def _store(self, session, batch, decisions, matched, now) -> None:
-        rows = [{"declaration_id": ld.id, "decided_at": now, "office_code": ld.data.office_code,
-                 "importer_code": ld.data.importer_code, "credit_grade": ld.importer.credit_grade,
-                 "score": d.score, "lane": d.lane.value, "mechanism": d.mechanism, "reasons": d.reasons,
-                 "model_version": self.model_version} for ld, d in zip(batch, decisions, strict=True)]
+        rows = [
+            {
+                "declaration_id": ld.id,
+                "decided_at": now,
+                "office_code": ld.data.office_code,
+                "importer_code": ld.data.importer_code,
+                "credit_grade": ld.importer.credit_grade,
+                "score": d.score,
+                "lane": d.lane.value,
+                "mechanism": d.mechanism,
+                "reasons": d.reasons,
+                "model_version": self.model_version,
+            }
+            for ld, d in zip(batch, decisions, strict=True)
+        ]
         conn = session.connection()
         table = RiskDecision.__table__
         ids = [r[0] for r in conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows)]
         links = []
         for did, d in zip(ids, decisions, strict=True):
             chosen = set(d.detail.get("selected_rules", []))
-            links.extend({"decision_id": did, "rule_id": rid, "selected": rid in chosen}
-                         for rid in d.detail.get("rules", []))
+            links.extend(
+                {"decision_id": did, "rule_id": rid, "selected": rid in chosen} for rid in d.detail.get("rules", [])
+            )
         if links:
             conn.execute(RiskDecisionRule.__table__.insert(), links)
 

@@ -25,20 +25,37 @@ from smartcustoms.security import Principal
 
 # -- history as the canonical item frame -----------------------------------------------------------
 def _items_query():
-    tax_rate = case((GoodsItem.customs_value_cny > 0, GoodsItem.duty_cny * 100 / GoodsItem.customs_value_cny),
-                    else_=0)
-    return (select(Declaration.id.label("declaration_id"), Declaration.declaration_no, GoodsItem.item_no,
-                   Declaration.lodged_at.label("declared_at"), Declaration.office_code, Declaration.trade_mode,
-                   Declaration.transport_mode, Declaration.declarant_code, Declaration.importer_code,
-                   Declaration.seller_name.label("seller_code"), GoodsItem.hs_code, GoodsItem.origin_country,
-                   Declaration.departure_country, tax_rate.label("tax_rate"), GoodsItem.net_mass_kg,
-                   GoodsItem.quantity, GoodsItem.customs_value_cny.label("customs_value"), GoodsItem.description,
-                   InspectionResult.outcome, InspectionResult.critical, InspectionResult.duty_recovered,
-                   InspectionResult.recorded_at)
-            .join(GoodsItem, GoodsItem.declaration_id == Declaration.id)
-            .outerjoin(InspectionResult, InspectionResult.declaration_id == Declaration.id)
-            .where(Declaration.customs_value_cny.is_not(None))
-            .order_by(Declaration.lodged_at, Declaration.id, GoodsItem.item_no))
+    tax_rate = case((GoodsItem.customs_value_cny > 0, GoodsItem.duty_cny * 100 / GoodsItem.customs_value_cny), else_=0)
+    return (
+        select(
+            Declaration.id.label("declaration_id"),
+            Declaration.declaration_no,
+            GoodsItem.item_no,
+            Declaration.lodged_at.label("declared_at"),
+            Declaration.office_code,
+            Declaration.trade_mode,
+            Declaration.transport_mode,
+            Declaration.declarant_code,
+            Declaration.importer_code,
+            Declaration.seller_name.label("seller_code"),
+            GoodsItem.hs_code,
+            GoodsItem.origin_country,
+            Declaration.departure_country,
+            tax_rate.label("tax_rate"),
+            GoodsItem.net_mass_kg,
+            GoodsItem.quantity,
+            GoodsItem.customs_value_cny.label("customs_value"),
+            GoodsItem.description,
+            InspectionResult.outcome,
+            InspectionResult.critical,
+            InspectionResult.duty_recovered,
+            InspectionResult.recorded_at,
+        )
+        .join(GoodsItem, GoodsItem.declaration_id == Declaration.id)
+        .outerjoin(InspectionResult, InspectionResult.declaration_id == Declaration.id)
+        .where(Declaration.customs_value_cny.is_not(None))
+        .order_by(Declaration.lodged_at, Declaration.id, GoodsItem.item_no)
+    )
 
 
 def labelled_frame(session: Session, declaration_ids: list[int] | None = None) -> pl.DataFrame:
@@ -51,16 +68,25 @@ def labelled_frame(session: Session, declaration_ids: list[int] | None = None) -
     raw = pl.DataFrame([tuple(r) for r in rows], schema=cols, orient="row", infer_schema_length=None)
     if not raw.height:
         return raw
-    return raw.with_columns(
-        pl.col(c).cast(pl.Float64) for c in ("tax_rate", "net_mass_kg", "quantity", "customs_value", "duty_recovered")
-    ).with_columns(
-        pl.when(pl.col("outcome").is_null()).then(None)
-        .otherwise((pl.col("outcome") == "offence").cast(pl.Int8)).alias("offence"),
-        pl.when(pl.col("outcome").is_null()).then(None)
-        .otherwise(pl.when(pl.col("critical")).then(2).when(pl.col("outcome") == "offence").then(1).otherwise(0))
-        .cast(pl.Int8).alias("critical"),
-        pl.col("recorded_at").alias("outcome_at"),
-    ).drop("outcome", "recorded_at")
+    return (
+        raw.with_columns(
+            pl.col(c).cast(pl.Float64)
+            for c in ("tax_rate", "net_mass_kg", "quantity", "customs_value", "duty_recovered")
+        )
+        .with_columns(
+            pl.when(pl.col("outcome").is_null())
+            .then(None)
+            .otherwise((pl.col("outcome") == "offence").cast(pl.Int8))
+            .alias("offence"),
+            pl.when(pl.col("outcome").is_null())
+            .then(None)
+            .otherwise(pl.when(pl.col("critical")).then(2).when(pl.col("outcome") == "offence").then(1).otherwise(0))
+            .cast(pl.Int8)
+            .alias("critical"),
+            pl.col("recorded_at").alias("outcome_at"),
+        )
+        .drop("outcome", "recorded_at")
+    )
 
 
 def history_frame(session: Session) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -74,21 +100,41 @@ def history_frame(session: Session) -> tuple[pl.DataFrame, pl.DataFrame]:
 # -- rule profiles -----------------------------------------------------------------------------
 def _rule_out(r: RiskRule, stats: dict[int, tuple[int, int, int, int]]) -> RuleOut:
     m, s, i, h = stats.get(r.id, (0, 0, 0, 0))
-    return RuleOut(id=r.id, name=r.name, description=r.description, criteria=r.criteria, lane=r.lane,
-                   mandatory=r.mandatory, target_rate=r.target_rate, valid_from=r.valid_from, valid_to=r.valid_to,
-                   active=r.active, created_by=r.created_by, created_at=r.created_at, updated_at=r.updated_at,
-                   matches=m, selected=s, inspected=i, hits=h)
+    return RuleOut(
+        id=r.id,
+        name=r.name,
+        description=r.description,
+        criteria=r.criteria,
+        lane=r.lane,
+        mandatory=r.mandatory,
+        target_rate=r.target_rate,
+        valid_from=r.valid_from,
+        valid_to=r.valid_to,
+        active=r.active,
+        created_by=r.created_by,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        matches=m,
+        selected=s,
+        inspected=i,
+        hits=h,
+    )
 
 
 def rule_stats(session: Session) -> dict[int, tuple[int, int, int, int]]:
     """Per rule: matches, declarations it selected, of those inspected, and hits."""
-    q = (select(RiskDecisionRule.rule_id, func.count(),
-                func.sum(case((RiskDecisionRule.selected, 1), else_=0)),
-                func.sum(case((RiskDecisionRule.selected & InspectionResult.id.is_not(None), 1), else_=0)),
-                func.sum(case((RiskDecisionRule.selected & (InspectionResult.outcome == "offence"), 1), else_=0)))
-         .join(RiskDecision, RiskDecision.id == RiskDecisionRule.decision_id)
-         .outerjoin(InspectionResult, InspectionResult.declaration_id == RiskDecision.declaration_id)
-         .group_by(RiskDecisionRule.rule_id))
+    q = (
+        select(
+            RiskDecisionRule.rule_id,
+            func.count(),
+            func.sum(case((RiskDecisionRule.selected, 1), else_=0)),
+            func.sum(case((RiskDecisionRule.selected & InspectionResult.id.is_not(None), 1), else_=0)),
+            func.sum(case((RiskDecisionRule.selected & (InspectionResult.outcome == "offence"), 1), else_=0)),
+        )
+        .join(RiskDecision, RiskDecision.id == RiskDecisionRule.decision_id)
+        .outerjoin(InspectionResult, InspectionResult.declaration_id == RiskDecision.declaration_id)
+        .group_by(RiskDecisionRule.rule_id)
+    )
     return {r[0]: (int(r[1]), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0)) for r in session.execute(q)}
 
 
@@ -119,16 +165,30 @@ def save_rule(session: Session, rule: RuleIn, who: Principal, rule_id: int | Non
             session.flush()
     except IntegrityError:
         raise Conflict(f"a rule named {rule.name!r} exists", [FieldError("name", "already used")]) from None
-    record(session, who, "risk.rule.save", "risk_rule", str(r.id), values | {"valid_from": str(rule.valid_from),
-                                                                           "valid_to": str(rule.valid_to)})
+    record(
+        session,
+        who,
+        "risk.rule.save",
+        "risk_rule",
+        str(r.id),
+        values | {"valid_from": str(rule.valid_from), "valid_to": str(rule.valid_to)},
+    )
     return _rule_out(r, {})
 
 
 # -- model registry ----------------------------------------------------------------------------
 def _version_out(v: RiskModelVersion) -> ModelVersionOut:
-    return ModelVersionOut(version=v.version, status=v.status, created_at=v.created_at, trained_by=v.trained_by,
-                           training_from=v.training_from, training_to=v.training_to, metrics=v.metrics,
-                           promoted_by=v.promoted_by, promoted_at=v.promoted_at)
+    return ModelVersionOut(
+        version=v.version,
+        status=v.status,
+        created_at=v.created_at,
+        trained_by=v.trained_by,
+        training_from=v.training_from,
+        training_to=v.training_to,
+        metrics=v.metrics,
+        promoted_by=v.promoted_by,
+        promoted_at=v.promoted_at,
+    )
 
 
 def list_models(session: Session) -> list[ModelVersionOut]:
@@ -136,24 +196,28 @@ def list_models(session: Session) -> list[ModelVersionOut]:
 
 
 def live_model(session: Session) -> tuple[int, RiskModel] | None:
-    row = session.execute(select(RiskModelVersion.version, RiskModelVersion.blob)
-                          .where(RiskModelVersion.status == "live")).first()
+    row = session.execute(
+        select(RiskModelVersion.version, RiskModelVersion.blob).where(RiskModelVersion.status == "live")
+    ).first()
     return (row[0], RiskModel.from_bytes(row[1])) if row else None
 
 
 MIN_LABELS = 50
 
 
-def train_candidate(session: Session, who: Principal, *, holdout_days: int = 14, num_boost_round: int = 300,
-                    now: datetime | None = None) -> ModelVersionOut:
+def train_candidate(
+    session: Session, who: Principal, *, holdout_days: int = 14, num_boost_round: int = 300, now: datetime | None = None
+) -> ModelVersionOut:
     """Train a candidate on inspected declarations before the holdout window and compare it with the
     live model on the most recent ``holdout_days`` (the same point-in-time features for both)."""
     now = now or utcnow()
     frame = labelled_frame(session)
     labelled = frame.filter(pl.col("offence").is_not_null()) if frame.height else frame
     if labelled.height < MIN_LABELS or labelled["offence"].sum() < 5:
-        raise ValidationProblem(f"not enough inspection results to train: {labelled.height} labelled items "
-                                f"(need {MIN_LABELS} with at least 5 offences)")
+        raise ValidationProblem(
+            f"not enough inspection results to train: {labelled.height} labelled items "
+            f"(need {MIN_LABELS} with at least 5 offences)"
+        )
     feats, _ = build_features(frame)
     y = frame["offence"].to_numpy()
     known = ~np.isnan(y.astype(np.float64))
@@ -167,8 +231,12 @@ def train_candidate(session: Session, who: Principal, *, holdout_days: int = 14,
     tr_idx = np.flatnonzero(train)
     window = (str(frame["declared_at"][int(tr_idx[0])]), str(frame["declared_at"][int(tr_idx[-1])]))
     model.fit(feats[tr_idx.tolist()], y[train].astype(np.float64), training_window=window)
-    metrics: dict = {"n_train": int(train.sum()), "train_offence_rate": float(y[train].astype(float).mean()),
-                     "holdout_days": holdout_days, "n_holdout": int(test.sum())}
+    metrics: dict = {
+        "n_train": int(train.sum()),
+        "train_offence_rate": float(y[train].astype(float).mean()),
+        "holdout_days": holdout_days,
+        "n_holdout": int(test.sum()),
+    }
     if test.sum() >= 20:
         te = np.flatnonzero(test).tolist()
         metrics["candidate"] = metrics_at(model.predict_proba(feats[te]), y[test].astype(float), ks=(5, 10, 20))
@@ -178,9 +246,17 @@ def train_candidate(session: Session, who: Principal, *, holdout_days: int = 14,
             metrics["live_version"] = live[0]
     model.metadata["metrics"] = metrics
     version = (session.scalar(select(func.max(RiskModelVersion.version))) or 0) + 1
-    v = RiskModelVersion(version=version, status="candidate", created_at=now, trained_by=who.username,
-                         training_from=datetime.fromisoformat(window[0]), training_to=datetime.fromisoformat(window[1]),
-                         metrics=metrics, features=list(model.features), blob=model.to_bytes())
+    v = RiskModelVersion(
+        version=version,
+        status="candidate",
+        created_at=now,
+        trained_by=who.username,
+        training_from=datetime.fromisoformat(window[0]),
+        training_to=datetime.fromisoformat(window[1]),
+        metrics=metrics,
+        features=list(model.features),
+        blob=model.to_bytes(),
+    )
     session.add(v)
     session.flush()
     record(session, who, "risk.model.train", "risk_model", str(version), {"metrics": metrics})
@@ -206,10 +282,16 @@ def rollback(session: Session, who: Principal) -> ModelVersionOut:
     live = session.scalar(select(RiskModelVersion).where(RiskModelVersion.status == "live"))
     if live is None:
         raise Conflict("no live model to roll back")
-    previous = session.scalar(select(RiskModelVersion)
-                              .where(RiskModelVersion.status == "retired", RiskModelVersion.promoted_at.is_not(None),
-                                     RiskModelVersion.version != live.version)
-                              .order_by(RiskModelVersion.promoted_at.desc()).limit(1))
+    previous = session.scalar(
+        select(RiskModelVersion)
+        .where(
+            RiskModelVersion.status == "retired",
+            RiskModelVersion.promoted_at.is_not(None),
+            RiskModelVersion.version != live.version,
+        )
+        .order_by(RiskModelVersion.promoted_at.desc())
+        .limit(1)
+    )
     if previous is None:
         raise Conflict(f"model {live.version} has no predecessor to roll back to")
     live.status = "rolled_back"
@@ -228,28 +310,41 @@ def hit_rates(session: Session, since: datetime | None = None) -> dict[str, dict
     """
     held = RiskDecision.lane != "green"
     inspected = held & InspectionResult.id.is_not(None)
-    q = (select(RiskDecision.mechanism, func.count(), func.sum(case((held, 1), else_=0)),
-                func.sum(case((inspected, 1), else_=0)),
-                func.sum(case((inspected & (InspectionResult.outcome == "offence"), 1), else_=0)),
-                func.sum(case((~held & InspectionResult.id.is_not(None), 1), else_=0)),
-                func.sum(case((~held & (InspectionResult.outcome == "offence"), 1), else_=0)))
-         .outerjoin(InspectionResult, InspectionResult.declaration_id == RiskDecision.declaration_id)
-         .group_by(RiskDecision.mechanism))
+    q = (
+        select(
+            RiskDecision.mechanism,
+            func.count(),
+            func.sum(case((held, 1), else_=0)),
+            func.sum(case((inspected, 1), else_=0)),
+            func.sum(case((inspected & (InspectionResult.outcome == "offence"), 1), else_=0)),
+            func.sum(case((~held & InspectionResult.id.is_not(None), 1), else_=0)),
+            func.sum(case((~held & (InspectionResult.outcome == "offence"), 1), else_=0)),
+        )
+        .outerjoin(InspectionResult, InspectionResult.declaration_id == RiskDecision.declaration_id)
+        .group_by(RiskDecision.mechanism)
+    )
     if since is not None:
         q = q.where(RiskDecision.decided_at >= since)
     out = {}
     for mech, n, n_held, n_insp, hits, n_aud, aud_hits in session.execute(q):
         n_insp, hits = int(n_insp or 0), int(hits or 0)
-        out[mech] = {"decisions": int(n), "held": int(n_held or 0), "inspected": n_insp, "hits": hits,
-                     "hit_rate": hits / n_insp if n_insp else 0.0, "audited": int(n_aud or 0),
-                     "audit_hits": int(aud_hits or 0)}
+        out[mech] = {
+            "decisions": int(n),
+            "held": int(n_held or 0),
+            "inspected": n_insp,
+            "hits": hits,
+            "hit_rate": hits / n_insp if n_insp else 0.0,
+            "audited": int(n_aud or 0),
+            "audit_hits": int(aud_hits or 0),
+        }
     return out
 
 
 def lane_shares(session: Session, since: datetime | None = None) -> list[dict]:
     """Per office: decisions, share per lane, and the held share."""
-    q = select(RiskDecision.office_code, RiskDecision.lane, func.count()).group_by(RiskDecision.office_code,
-                                                                                   RiskDecision.lane)
+    q = select(RiskDecision.office_code, RiskDecision.lane, func.count()).group_by(
+        RiskDecision.office_code, RiskDecision.lane
+    )
     if since is not None:
         q = q.where(RiskDecision.decided_at >= since)
     per: dict[str, dict[str, int]] = {}
@@ -258,13 +353,21 @@ def lane_shares(session: Session, since: datetime | None = None) -> list[dict]:
     out = []
     for office, lanes in sorted(per.items()):
         total = sum(lanes.values())
-        out.append({"office_code": office, "decisions": total,
-                    **{f"{k}_share": lanes.get(k, 0) / total for k in ("green", "yellow", "blue", "red")},
-                    "held_share": 1 - lanes.get("green", 0) / total})
+        out.append(
+            {
+                "office_code": office,
+                "decisions": total,
+                **{f"{k}_share": lanes.get(k, 0) / total for k in ("green", "yellow", "blue", "red")},
+                "held_share": 1 - lanes.get("green", 0) / total,
+            }
+        )
     return out
 
 
 def decision_for(session: Session, declaration_id: int) -> RiskDecision | None:
-    return session.scalar(select(RiskDecision).where(RiskDecision.declaration_id == declaration_id)
-                          .order_by(RiskDecision.id.desc()).limit(1))
-
+    return session.scalar(
+        select(RiskDecision)
+        .where(RiskDecision.declaration_id == declaration_id)
+        .order_by(RiskDecision.id.desc())
+        .limit(1)
+    )
