@@ -51,8 +51,8 @@ CV_FOLDS = [
     (datetime(2020, 10, 1), datetime(2021, 1, 1)),
 ]
 CV_CONFIGS = {
-    "default (600 rounds, 31 leaves)": {},
-    "300 rounds": {"rounds": 300},
+    "600 rounds, 31 leaves": {"rounds": 600},
+    "300 rounds (default)": {"rounds": 300},
     "15 leaves": {"params": {"num_leaves": 15}},
     "63 leaves": {"params": {"num_leaves": 63}},
 }
@@ -88,7 +88,7 @@ def run_cv(train_csv: Path) -> dict:
     out = {}
     for name, cfg in CV_CONFIGS.items():
         params = {**DEFAULT_PARAMS, **cfg.get("params", {})}
-        rounds = cfg.get("rounds", 600)
+        rounds = cfg.get("rounds", 300)
         folds = time_cv(
             frame,
             CV_FOLDS,
