@@ -181,3 +181,28 @@ def test_state_survives_a_restart(engine, samples):
     [d] = run(engine, samples["inventory"]).decisions
     assert d.status == 800
     assert parse_message(samples["inventory"])[0].guid == d.slot.inventory.guid
+
+
+def test_waiting_documents_beyond_the_memory_cap_are_reloaded_from_the_store(db_url, clock):
+    from smartcustoms.cbec.pipeline import CbecSettings, Engine
+    from smartcustoms.cbec.store import Store
+
+    engine = Engine(Store(db_url), CbecSettings(deadline_s=60, max_pending=2), clock=clock)
+    engine.warm_start()
+    parcels = [parcel(f"E{i}", buyer=(f"11010119900307{i:04d}", f"买家{i}", f"1390000{i:04d}", f"杭州市{i}号"))
+               for i in range(8)]
+    for p in parcels:  # the first three documents of every parcel: 8 waiting parcels, only 2 fit in memory
+        run(engine, xml(p, ORDER), xml(p, PAYMENT), xml(p, WAYBILL))
+    assert len(engine.matcher.pending) <= 2 and engine.matcher.evicted
+    decided = []
+    for p in parcels:
+        decided += [d.status for d in run(engine, xml(p, INVENTORY)).decisions]
+    assert decided == [800] * 8
+    p = parcel("E9", buyer=("110101199003079898", "迟到", "13900009898", "杭州市9号"))
+    run(engine, xml(p, INVENTORY), xml(p, ORDER))
+    for i in range(3):
+        q = parcel(f"F{i}", buyer=(f"11010119900308{i:04d}", f"等{i}", f"1380000{i:04d}", f"苏州市{i}号"))
+        run(engine, xml(q, ORDER))
+    clock.t += 61_000
+    [d] = run(engine).decisions
+    assert d.slot.key[1] == "E9" and "incomplete after deadline" in d.info

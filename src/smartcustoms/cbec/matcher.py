@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 
 from smartcustoms.cbec.messages import INVENTORY, ORDER, PAYMENT, REJECTED, WAYBILL, Document
 
@@ -68,7 +69,10 @@ Loader = Callable[[Key | None, WaybillKey | None], dict[str, Document]]
 class Matcher:
     """In-memory join of the four documents; decisions are recorded with :meth:`close`."""
 
-    def __init__(self, loader: Loader | None = None) -> None:
+    def __init__(self, loader: Loader | None = None, max_pending: int | None = None) -> None:
+        self.max_pending = max_pending
+        self.evicted: set[Key] = set()
+        self.evicted_waybills: set[WaybillKey] = set()
         self.pending: dict[Key, Slot] = {}
         self.waybills: dict[WaybillKey, tuple[Document, int]] = {}
         self.waybill_owner: dict[WaybillKey, Key] = {}
@@ -92,6 +96,8 @@ class Matcher:
                 return Offer(Offer.REFUSED, f"parcel {key[1]} already decided (status {status}); "
                                             "modification refused")
             slot = self._reopen(key, now_ms)
+        elif slot is None and key in self.evicted:
+            slot = self._restore(key, now_ms)
         if slot is None:
             slot = self.pending[key] = Slot(key, now_ms, now_ms)
         attr = {ORDER: "order", PAYMENT: "payment", INVENTORY: "inventory"}[doc.kind]
@@ -106,11 +112,53 @@ class Matcher:
             if slot.inventory_ms == 0:
                 slot.inventory_ms = now_ms
                 self._deadlines.append((now_ms, key))
-            held = self.waybills.get(wkey)
+            held = self._waybill(wkey, now_ms)
             if held is not None:
                 slot.waybill = held[0]
                 slot.last_ms = max(slot.last_ms, held[1])
         return Offer(Offer.ACCEPTED, complete=self._complete(slot))
+
+    def _waybill(self, wkey: WaybillKey, now_ms: int) -> tuple[Document, int] | None:
+        held = self.waybills.get(wkey)
+        if held is None and wkey in self.evicted_waybills and self.loader is not None:
+            self.evicted_waybills.discard(wkey)
+            doc = self.loader(None, wkey).get(WAYBILL)
+            if doc is not None:
+                held = self.waybills[wkey] = (doc, now_ms)
+        return held
+
+    def _restore(self, key: Key, now_ms: int) -> Slot:
+        """Bring an evicted parcel's documents back from the store."""
+        self.evicted.discard(key)
+        slot = self.pending[key] = Slot(key, now_ms, now_ms)
+        if self.loader is not None:
+            docs = self.loader(key, None)
+            slot.order, slot.payment, slot.inventory = docs.get(ORDER), docs.get(PAYMENT), docs.get(INVENTORY)
+            if slot.inventory is not None:
+                slot.inventory_ms = now_ms  # its deadline entry is still queued
+                wkey = waybill_key(slot.inventory)
+                self.waybill_owner[wkey] = key
+                held = self._waybill(wkey, now_ms)
+                if held is not None:
+                    slot.waybill = held[0]
+        return slot
+
+    def shrink(self) -> int:
+        """Keep at most ``max_pending`` parcels (and waybills) in memory; the oldest go back to the store."""
+        if not self.max_pending:
+            return 0
+        dropped = 0
+        if len(self.pending) > self.max_pending:
+            for key in list(islice(self.pending, len(self.pending) - self.max_pending * 9 // 10)):
+                del self.pending[key]
+                self.evicted.add(key)
+                dropped += 1
+        if len(self.waybills) > self.max_pending:
+            for wkey in list(islice(self.waybills, len(self.waybills) - self.max_pending * 9 // 10)):
+                del self.waybills[wkey]
+                self.evicted_waybills.add(wkey)
+                dropped += 1
+        return dropped
 
     def _offer_waybill(self, doc: Document, now_ms: int, app_type: str) -> Offer:
         wkey = waybill_key(doc)
@@ -118,6 +166,8 @@ class Matcher:
         slot = self.pending.get(key) if key else None
         if key is not None and slot is None and key in self.closed and self.closed[key] != REJECTED:
             return Offer(Offer.REFUSED, f"waybill {wkey[1]}: parcel already decided; modification refused")
+        if key is not None and slot is None and key in self.evicted:
+            slot = self._restore(key, now_ms)
         if wkey in self.waybills and app_type != "2":
             return Offer(Offer.REFUSED, f"waybill {wkey[1]} already declared; send appType 2 to modify it")
         self.waybills[wkey] = (doc, now_ms)
@@ -165,6 +215,7 @@ class Matcher:
     def close(self, key: Key, status: int) -> None:
         """Record a decision: the parcel leaves the pending state."""
         slot = self.pending.pop(key, None)
+        self.evicted.discard(key)
         self.closed[key] = status
         if slot is not None and slot.inventory is not None:
             wkey = waybill_key(slot.inventory)
@@ -181,6 +232,8 @@ class Matcher:
         while self._deadlines and self._deadlines[0][0] + deadline_ms <= now_ms:
             _t, key = self._deadlines.popleft()
             slot = self.pending.get(key)
+            if slot is None and key in self.evicted:
+                slot = self._restore(key, now_ms)
             if slot is None or slot.inventory is None:
                 continue
             if self.loader is not None and self._complete(slot) is None:

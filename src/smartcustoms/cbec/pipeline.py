@@ -71,6 +71,7 @@ class CbecSettings(BaseSettings):
     rates_csv: Path | None = None      # CSV ``hs_prefix,tariff,consumption,vat``
     batch_size: int = 1000
     workers: int = 2
+    max_pending: int = 200_000         # parcels kept in memory; older waiting ones are reloaded from the store
 
 
 class PositiveList:
@@ -160,7 +161,7 @@ class Engine:
                                else RateTable())
         self.positive = positive or PositiveList.from_csv(self.settings.positive_list)
         self.clock = clock
-        self.matcher = Matcher(loader=self._load)
+        self.matcher = Matcher(loader=self._load, max_pending=self.settings.max_pending)
         self.history = ParcelHistory()
         self._dirty = False
         self._last_evict = 0
@@ -168,7 +169,7 @@ class Engine:
     # ------------------------------------------------------------------ state
     def warm_start(self) -> None:
         """Rebuild the in-memory state (decided keys, history, waiting documents) from the store."""
-        self.matcher = Matcher(loader=self._load)
+        self.matcher = Matcher(loader=self._load, max_pending=self.settings.max_pending)
         self.history = ParcelHistory()
         for ebp, order, status, buyer, year, addr, phone, lc in self.store.execute(
                 "SELECT ebp_code, order_no, status, buyer_id_number, quota_year, consignee_address, "
@@ -280,6 +281,7 @@ class Engine:
         except BaseException:
             self._dirty = True
             raise
+        self.matcher.shrink()
         if now - self._last_evict > 60_000:
             self._last_evict = now
             self.matcher.evict_orphans(now, int(self.settings.orphan_ttl_s * 1000))
