@@ -306,18 +306,20 @@ class _Table:
         if new.any():
             rows = np.tile(self.default, (int(new.sum()), 1))
             rows[:, cols] = values[new]
-            keys = np.concatenate([self.okeys, h[new]])
-            vals = np.concatenate([self.ovals, rows])
-            order = np.argsort(keys, kind="stable")
-            self.okeys, self.ovals = keys[order], vals[order]
+            added = h[new]
+            order = np.argsort(added, kind="stable")
+            added, rows = added[order], rows[order]
+            pos = np.searchsorted(self.okeys, added)
+            self.okeys = np.insert(self.okeys, pos, added)
+            self.ovals = np.insert(self.ovals, pos, rows, axis=0)
             if len(self.okeys) > OVERLAY_LIMIT:
                 self._merge()
 
     def _merge(self) -> None:
-        keys = np.concatenate([self.keys, self.okeys])
-        vals = np.concatenate([self.vals, self.ovals])
-        order = np.argsort(keys, kind="stable")
-        self.keys, self.vals = keys[order], vals[order]
+        # both sides are sorted and disjoint: a linear insert, not a re-sort of the main table
+        pos = np.searchsorted(self.keys, self.okeys)
+        self.keys = np.insert(self.keys, pos, self.okeys)
+        self.vals = np.insert(self.vals, pos, self.ovals, axis=0)
         self.okeys = np.empty(0, np.uint64)
         self.ovals = np.empty((0, len(self.cols)))
 
