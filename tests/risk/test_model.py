@@ -78,3 +78,15 @@ def test_explanation_of_a_constructed_undervaluation_points_at_unit_value():
     texts = [r.text for rs in model.explain(low, top=3) for r in rs]
     assert any("below" in t for t in texts)
     assert not any("above the" in t and "median" in t for t in texts)
+
+
+def test_every_feature_has_a_worded_description():
+    from smartcustoms.risk.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+
+    row = {name: 0.5 for name in NUMERIC_FEATURES}
+    row.update({name: "X" for name in CATEGORICAL_FEATURES}, hs6="851712", hs4="8517", origin_country="CN")
+    assert describe("hs6_value_deviation", row) == "value 65% above the usual for HS 851712"
+    assert describe("hs6_value_offence_rate", row).startswith("earlier HS 851712 declarations at exactly this value:")
+    for name in (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES):
+        text = describe(name, row)
+        assert text and "_" not in text, (name, text)

@@ -18,7 +18,13 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from smartcustoms.risk.features import CATEGORICAL_FEATURES, FEATURE_NAMES, NUMERIC_FEATURES
+from smartcustoms.risk.features import (
+    CATEGORICAL_FEATURES,
+    FAMILIES,
+    FEATURE_NAMES,
+    NUMERIC_FEATURES,
+    _family_feature_names,
+)
 
 MODEL_FORMAT = "smartcustoms.risk.RiskModel/1"
 Ranking = Literal["probability", "duty"]
@@ -262,40 +268,14 @@ def _goods_label(family: str, row: dict[str, Any]) -> str:
     }.get(family, family.replace("_", " "))
 
 
+_FAMILY_OF: dict[str, tuple[str, str]] = {
+    feature: (fam.name, feature[len(fam.name) + 1 :]) for fam in FAMILIES for feature in _family_feature_names(fam)
+}
+
+
 def _split(name: str) -> tuple[str, str]:
-    """Split a history feature name into (family, statistic)."""
-    for fam in sorted(
-        (
-            "importer_hs6",
-            "importer_origin",
-            "hs6_departure",
-            "hs6_origin_tax_type",
-            "hs6_value",
-            "hs6_mass",
-            "value",
-            "declarant_importer",
-            "seller_importer",
-            "hs6_origin",
-            "importer",
-            "declarant",
-            "seller",
-            "courier",
-            "hs6",
-            "hs4",
-            "hs2",
-            "origin",
-            "departure",
-            "route",
-            "office",
-            "tax_type",
-            "global",
-        ),
-        key=len,
-        reverse=True,
-    ):
-        if name.startswith(fam + "_"):
-            return fam, name[len(fam) + 1 :]
-    return "", name
+    """Split a history feature name into (family, statistic); ("", name) for item features."""
+    return _FAMILY_OF.get(name, ("", name))
 
 
 def describe(name: str, row: dict[str, Any]) -> str:
