@@ -77,4 +77,14 @@ def test_demo_loads_history_once_and_prints_keys(tmp_path, monkeypatch):
     from smartcustoms.simulate.demo import SYSTEM
 
     assert sum(platform.declarations.count_by_status(SYSTEM).values()) == 300
+    platform.close()
+    # the registry: a candidate is trained and compared, promoted, rolled back
+    r = runner.invoke(app, ["risk", "retrain", "--holdout-days", "5", "--rounds", "30"])
+    assert r.exit_code == 0, r.output
+    version = int(r.output.split("candidate version ")[1].split(":")[0])
+    assert runner.invoke(app, ["risk", "promote", str(version)]).output.strip() == f"model {version} is live"
+    listing = runner.invoke(app, ["risk", "models"]).output
+    assert f"{version:4d}  live" in listing
+    r = runner.invoke(app, ["risk", "rollback"])
+    assert r.exit_code == 0 and f"model {version} is live" not in r.output
     get_settings.cache_clear()

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(help="Risk targeting: evaluate and replay the offence model.", no_args_is_help=True)
+app = typer.Typer(help="Risk targeting: evaluate and replay the offence model; the live model registry.",
+                  no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
 DATASETS = ("kcs",)
@@ -143,3 +144,70 @@ def simulate(
         )
     out.print(table)
     out.print(f"lowest weekly ratio of model hit rate to random: [bold]{worst:.2f}x[/]")
+
+
+# -- the live model registry ----------------------------------------------------------------------
+def _registry_call(fn):
+    """Run ``fn(session, who)`` in one transaction on the configured database, errors as messages."""
+    from smartcustoms.db import transaction
+    from smartcustoms.errors import DomainError
+    from smartcustoms.platform import build_platform
+    from smartcustoms.security import Principal, Role
+
+    platform = build_platform()
+    who = Principal(0, "cli", Role.ANALYST)
+    try:
+        with transaction(platform.sessions) as s:
+            return fn(s, who)
+    except DomainError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def retrain(holdout_days: int = typer.Option(14, help="most recent days held out to compare candidate and live"),
+            rounds: int = typer.Option(300, help="boosting rounds")) -> None:
+    """Train a candidate on inspection results and compare it with the live model on the latest period."""
+    from smartcustoms.risk.service import train_candidate
+
+    v = _registry_call(lambda s, who: train_candidate(s, who, holdout_days=holdout_days, num_boost_round=rounds))
+    typer.echo(f"candidate version {v.version}: trained on {v.metrics['n_train']} labelled items "
+               f"({v.training_from} .. {v.training_to})")
+    for name in ("candidate", "live"):
+        m = v.metrics.get(name)
+        if m:
+            p = m["precision_at"]
+            typer.echo(f"  {name:9s} on the last {holdout_days} days ({m['n_test']} inspected items, random "
+                       f"{m['random']:.3f}): P@5% {p['5']:.3f}  P@10% {p['10']:.3f}  P@20% {p['20']:.3f}")
+    if not v.metrics.get("candidate"):
+        typer.echo("  too few recent inspection results to compare on a holdout period")
+    typer.echo(f"promote it with: smartcustoms risk promote {v.version}")
+
+
+@app.command()
+def promote(version: int) -> None:
+    """Make a model version the live one (the running server picks it up on restart or via the API)."""
+    from smartcustoms.risk.service import promote as do_promote
+
+    v = _registry_call(lambda s, who: do_promote(s, version, who))
+    typer.echo(f"model {v.version} is live")
+
+
+@app.command()
+def rollback() -> None:
+    """Retire the live model and bring back the one promoted before it."""
+    from smartcustoms.risk.service import rollback as do_rollback
+
+    v = _registry_call(lambda s, who: do_rollback(s, who))
+    typer.echo(f"model {v.version} is live again")
+
+
+@app.command()
+def models() -> None:
+    """The model registry."""
+    from smartcustoms.risk.service import list_models
+
+    for v in _registry_call(lambda s, who: list_models(s)):
+        p = (v.metrics.get("candidate") or {}).get("precision_at", {})
+        typer.echo(f"{v.version:4d}  {v.status:11s}  trained {v.created_at:%Y-%m-%d %H:%M} by {v.trained_by}"
+                   f"  P@10% {p.get('10', float('nan')):.3f}")
