@@ -7,6 +7,7 @@ read-decide-write sequences (the quota ledger) are serialised between processes.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,8 @@ class Store:
                            "cache_size=-131072", "temp_store=MEMORY", "wal_autocheckpoint=0"):
                 self.conn.execute(f"PRAGMA {pragma}")
             self._stop = threading.Event()
+            self._commits = 0
+            self._wal = f"{path}-wal"
             self._checkpointer: threading.Thread | None = None
             if path != ":memory:":
                 self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(path,), daemon=True,
@@ -66,9 +69,16 @@ class Store:
         self.conn.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
         self.in_tx = True
 
+    WAL_RESTART_BYTES = 128 << 20
+
     def commit(self) -> None:
         self.conn.execute("COMMIT")
         self.in_tx = False
+        if self.dialect == "sqlite" and self._checkpointer is not None:
+            self._commits += 1
+            if self._commits % 16 == 0 and os.path.getsize(self._wal) > self.WAL_RESTART_BYTES:
+                # the background checkpoint has copied most frames; make the WAL start over from the top
+                self.conn.execute("PRAGMA wal_checkpoint(RESTART)")
 
     def rollback(self) -> None:
         if self.in_tx:
