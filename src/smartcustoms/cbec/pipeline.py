@@ -71,7 +71,7 @@ class CbecSettings(BaseSettings):
     rates_csv: Path | None = None      # CSV ``hs_prefix,tariff,consumption,vat``
     batch_size: int = 1000
     workers: int = 2
-    max_pending: int = 200_000         # parcels kept in memory; older waiting ones are reloaded from the store
+    max_pending: int = 50_000          # parcels kept in memory; older waiting ones are reloaded from the store
 
 
 class PositiveList:

@@ -31,6 +31,7 @@ class Store:
                 self.conn.execute(f"PRAGMA {pragma}")
             self._stop = threading.Event()
             self._commits = 0
+            self._ckpt_lock = threading.Lock()
             self._wal = f"{path}-wal"
             self._checkpointer: threading.Thread | None = None
             if path != ":memory:":
@@ -53,7 +54,8 @@ class Store:
         conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
         try:
             while not self._stop.wait(0.5):
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                with self._ckpt_lock:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             conn.close()
 
@@ -78,7 +80,8 @@ class Store:
             self._commits += 1
             if self._commits % 16 == 0 and os.path.getsize(self._wal) > self.WAL_RESTART_BYTES:
                 # the background checkpoint has copied most frames; make the WAL start over from the top
-                self.conn.execute("PRAGMA wal_checkpoint(RESTART)")
+                with self._ckpt_lock:
+                    self.conn.execute("PRAGMA wal_checkpoint(RESTART)")
 
     def rollback(self) -> None:
         if self.in_tx:
