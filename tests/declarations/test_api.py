@@ -57,6 +57,15 @@ def test_lodged_declaration_is_accepted_assessed_and_readable(client, world):
     assert events[3]["detail"]["lane"] == d["lane"] and events[3]["detail"]["reasons"] == d["reasons"]
 
 
+def test_lodge_answer_is_what_a_read_returns(client, world):
+    # the answer is read back in the lodging transaction, not by a second request; it must not differ
+    for overrides in ({}, {"importer_code": UNREGISTERED}):
+        r = lodge(client, world, user="officer", **overrides)
+        assert r.status_code == 201, r.text
+        again = client.get(f"/api/v1/declarations/{r.json()['declaration_no']}", headers=h(world, "officer"))
+        assert again.status_code == 200 and again.json() == r.json()
+
+
 def test_wrong_hs_code_is_rejected_naming_the_item_field(client, world):
     p = declaration_payload()
     p["items"][1]["hs_code"] = "9999990000"

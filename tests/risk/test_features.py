@@ -139,6 +139,26 @@ def test_batch_and_incremental_give_identical_features(items):
     assert state.n_keys() == batch_state.n_keys()
 
 
+def test_score_and_observe_equals_features_for_then_observe_declarations(items):
+    _, two_pass = build_features(items[:300])
+    _, one_pass = build_features(items[:300])
+    for start, size in ((300, 1), (301, 7), (308, 1), (309, 40), (349, 51)):
+        chunk = items.slice(start, size)
+        expected = two_pass.features_for(chunk)
+        two_pass.observe_declarations(chunk)
+        _assert_same(one_pass.score_and_observe(chunk), expected)
+        two_pass.observe_outcomes(chunk)
+        one_pass.observe_outcomes(chunk)
+    assert one_pass.n_keys() == two_pass.n_keys()
+    assert one_pass.n_declarations == two_pass.n_declarations and one_pass.clock == two_pass.clock
+    for name, table in one_pass.tables.items():
+        other = two_pass.tables[name]
+        for mine, theirs in ((table.keys, other.keys), (table.okeys, other.okeys)):
+            np.testing.assert_array_equal(mine, theirs)
+        for mine, theirs in ((table.vals, other.vals), (table.ovals, other.ovals)):
+            np.testing.assert_array_equal(mine, theirs)
+
+
 def test_chunked_batches_match_one_batch(items):
     whole, _ = build_features(items)
     state, parts = None, []

@@ -35,7 +35,8 @@ async def lodge(body: DeclarationIn, response: Response, who: Principal = Depend
     res = await asyncio.wrap_future(platform.lodging.submit(who, body))
     if res.errors:
         raise ValidationProblem("the declaration has errors; nothing was stored", res.errors)
-    out = await run_in_threadpool(platform.declarations.get, who, res.declaration_no)
+    # a new declaration comes back read in the lodging transaction; a repeat is read now
+    out = res.out or await run_in_threadpool(platform.declarations.get, who, res.declaration_no)
     response.status_code = 201 if res.created else 200
     response.headers["Location"] = f"/api/v1/declarations/{out.declaration_no}"
     return out

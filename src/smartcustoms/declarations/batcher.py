@@ -79,7 +79,7 @@ class LodgeBatcher:
             groups.setdefault(who, []).append((declaration, fut))
         for who, items in groups.items():
             try:
-                results = self.service.lodge_many(who, [d for d, _ in items])
+                results = self.service.lodge_many(who, [d for d, _ in items], read_back=True)
             except Exception as exc:  # noqa: BLE001 - handed to each waiting request
                 for _, fut in items:
                     fut.set_exception(exc)

@@ -136,6 +136,7 @@ class LodgeResult:
     errors: list[FieldError] = field(default_factory=list)
     lane: str | None = None
     reasons: list[str] = field(default_factory=list)
+    out: DeclarationOut | None = None  # the stored declaration as read back, when asked for (read_back)
 
 
 def _naive(dt: datetime) -> datetime:
@@ -158,22 +159,27 @@ class DeclarationService:
     # -- lodging -------------------------------------------------------------------------------
     def lodge(self, who: Principal, d: DeclarationIn) -> tuple[DeclarationOut, bool]:
         """Lodge one declaration; a repeated client message id returns the first result."""
-        res = self.lodge_many(who, [d])[0]
+        res = self.lodge_many(who, [d], read_back=True)[0]
         if res.errors:
             raise ValidationProblem("the declaration has errors; nothing was stored", res.errors)
-        return self.get(who, res.declaration_no), res.created
+        return res.out if res.out is not None else self.get(who, res.declaration_no), res.created
 
-    def lodge_many(self, who: Principal, batch: Sequence[DeclarationIn]) -> list[LodgeResult]:
-        """Validate and store a batch in one transaction; invalid ones come back with their errors."""
+    def lodge_many(self, who: Principal, batch: Sequence[DeclarationIn], *,
+                   read_back: bool = False) -> list[LodgeResult]:
+        """Validate and store a batch in one transaction; invalid ones come back with their errors.
+
+        With ``read_back`` each newly created declaration is read back in the same transaction (two
+        queries for the whole batch) into ``LodgeResult.out``, exactly as :meth:`get` would show it.
+        """
         for attempt in range(3):
             try:
-                return self._lodge_many(who, batch)
+                return self._lodge_many(who, batch, read_back)
             except IntegrityError:
                 if attempt == 2:
                     raise  # a third clash on a unique key is not a race any more
         raise AssertionError("unreachable")
 
-    def _lodge_many(self, who: Principal, batch: Sequence[DeclarationIn]) -> list[LodgeResult]:
+    def _lodge_many(self, who: Principal, batch: Sequence[DeclarationIn], read_back: bool = False) -> list[LodgeResult]:
         now = self.clock()
         results: list[LodgeResult | None] = [None] * len(batch)
         valid: list[tuple[int, DeclarationIn]] = []
@@ -215,6 +221,8 @@ class DeclarationService:
                         fresh.append((idx, d, lodged_by))
             if fresh:
                 self._insert_new(session, who, fresh, results, now)
+                if read_back:
+                    self._read_back(session, [results[idx] for idx, _, _ in fresh])
             for idx, first in repeats:
                 f = results[first]
                 results[idx] = LodgeResult(f.declaration_no, f.status, False, lane=f.lane, reasons=list(f.reasons))
@@ -300,6 +308,20 @@ class DeclarationService:
                     dec = by_no[r.declaration_no]
                     r.lane, r.reasons = dec.lane.value, dec.reasons
                     r.status = Status.RELEASED if dec.lane == Lane.GREEN else Status.LANE_ASSIGNED
+
+    def _read_back(self, session: Session, created: list[LodgeResult]) -> None:
+        """Fill ``out`` of newly created results from the stored rows (what :meth:`get` returns)."""
+        by_no = {r.declaration_no: r for r in created}
+        decls = session.scalars(select(Declaration).where(Declaration.declaration_no.in_(by_no))).all()
+        items: dict[int, list[GoodsItem]] = {d.id: [] for d in decls}
+        q = (select(GoodsItem).where(GoodsItem.declaration_id.in_(items))
+             .order_by(GoodsItem.declaration_id, GoodsItem.item_no))
+        for it in session.scalars(q):
+            items[it.declaration_id].append(it)
+        for decl in decls:
+            res = by_no[decl.declaration_no]
+            # the reasons get() reads from the last rejection / lane event are the ones just recorded
+            res.out = _out(decl, items[decl.id], list(res.reasons))
 
     def _assess(self, d: DeclarationIn) -> Assessment:
         items = [TaxableItem(i + 1, it.hs_code, it.quantity, it.unit, it.net_mass_kg, it.total_value)

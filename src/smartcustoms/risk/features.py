@@ -19,7 +19,8 @@ Two entry points share the same code:
   NumPy), no per-row Python.
 * :class:`HistoryState` — incremental, for live scoring: :meth:`HistoryState.features_for` scores
   new rows without changing the state, :meth:`HistoryState.observe_declarations` and
-  :meth:`HistoryState.observe_outcomes` fold in new declarations and officers' results.
+  :meth:`HistoryState.observe_outcomes` fold in new declarations and officers' results;
+  :meth:`HistoryState.score_and_observe` does the first two in one pass (the live path).
 
 Aggregates live in sorted ``uint64``-keyed NumPy tables (64-bit hashes of the key values) with a
 small sorted overlay for new keys, so a lookup is a binary search and history is never rescanned.
@@ -420,6 +421,17 @@ class HistoryState:
             return self._run(frame, commit_declarations=False, own_outcomes=False)
         raise ValueError("features_for takes rows spanning < MAX_SPAN_DAYS; use build_features")
 
+    def score_and_observe(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Features of new, time-sorted rows, then the rows folded in: one pass for live scoring.
+
+        Same features as :meth:`features_for` and same resulting state as a following
+        :meth:`observe_declarations` (features are computed before any of the rows is committed).
+        """
+        frame = _conform_sorted(frame)
+        if len(_time_chunks(frame)) > 1:
+            raise ValueError("score_and_observe takes rows spanning < MAX_SPAN_DAYS; use build_features")
+        return self._run(frame, commit_declarations=True, own_outcomes=False)
+
     def observe_declarations(self, frame: pl.DataFrame) -> None:
         """Fold new, time-sorted declarations (labels ignored) into the state."""
         frame = _conform_sorted(frame)
@@ -510,10 +522,8 @@ class HistoryState:
                     agg[c] = s[c] + win[c]
             for c, tau in (("b7", 7.0), ("b30", 30.0)):
                 if c in cols:
-                    with np.errstate(invalid="ignore"):
-                        carried = np.where(
-                            np.isnan(s["last"]), 0.0, s[c] * np.exp(-(ti - np.nan_to_num(s["last"])) / tau)
-                        )
+                    # never-seen keys (last = NaN) carry nothing; exp(NaN) stays NaN without a warning
+                    carried = np.where(np.isnan(s["last"]), 0.0, s[c] * np.exp(-(ti - s["last"]) / tau))
                     agg[c] = carried + win[c]
             if fam.kind in ("pair", "presence"):
                 flag = np.zeros(n, bool)
@@ -529,12 +539,16 @@ class HistoryState:
                 base_rate = (agg["no"] + 1.0) / (agg["ni"] + 2.0)
                 base_crit = (agg["nc"] + 0.1) / (agg["ni"] + 2.0)
             if want_features:
+                every = len(idx) == n
                 for name, values in _family_features(
                     fam, agg, ti, lvi, luvi, base_rate[idx], base_crit[idx], self.prior_strength
                 ).items():
-                    col = np.full(n, np.nan)
-                    col[idx] = values
-                    out[name] = col
+                    if every:
+                        out[name] = values
+                    else:
+                        col = np.full(n, np.nan)
+                        col[idx] = values
+                        out[name] = col
         if commit_declarations:
             for fam, h, incl in commits:
                 _commit(self.tables[fam.name], fam, h, incl)
@@ -549,8 +563,13 @@ class HistoryState:
     def _events(self, prep: Prepared, own_outcomes: bool) -> Prepared | None:
         """Outcome events that may be visible to this batch: pending ones and the batch's own."""
         ev = None
-        if self.pending is not None and len(self.pending["t"]):
-            ev = dict(self.pending, seq=np.full(len(self.pending["t"]), -1.0))
+        if self.pending is not None and len(self.pending["t"]) and len(prep["t"]):
+            # a pending outcome is visible to a row only if its outcome_at <= the row's declared_at
+            soon = self.pending["t_out"] <= prep["t"].max()
+            if soon.all():
+                ev = dict(self.pending, seq=np.full(len(self.pending["t"]), -1.0))
+            elif soon.any():
+                ev = dict(_take(self.pending, soon), seq=np.full(int(soon.sum()), -1.0))
         if own_outcomes:
             mask = ~np.isnan(prep["off"]) & ~np.isnan(prep["t_out"])
             if mask.any():
@@ -896,7 +915,7 @@ def _conform_sorted(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _time_chunks(frame: pl.DataFrame) -> list[pl.DataFrame]:
     """Split a sorted frame into pieces spanning less than ``MAX_SPAN_DAYS`` (for decay numerics)."""
-    if frame.height == 0:
+    if frame.height <= 1:
         return [frame]
     t = frame["declared_at"].dt.epoch("us").to_numpy() / DAY_US
     bucket = np.floor((t - t[0]) / MAX_SPAN_DAYS).astype(np.int64)

@@ -151,10 +151,14 @@ def compile_rule(rule_id: int, rule: RuleIn) -> CompiledRule:
 
 
 def match(rules: list[CompiledRule], frame: pl.DataFrame, on: date) -> dict[int, np.ndarray]:
-    """For each rule in force, a boolean per declaration (frame grouped by ``declaration_no``, in order)."""
+    """For each rule in force, a boolean per declaration (rows of a declaration are contiguous, in order)."""
     active = [r for r in rules if r.in_force(on)]
     if not active:
         return {}
-    hits = frame.select(pl.col("declaration_no"), *[r.expr.alias(f"r{r.id}") for r in active])
-    grouped = hits.group_by("declaration_no", maintain_order=True).agg(pl.all().any())
-    return {r.id: grouped[f"r{r.id}"].to_numpy() for r in active}
+    hits = frame.select(*[r.expr.alias(f"r{r.id}") for r in active])
+    # declarations are contiguous runs of rows: any() per run
+    no = frame["declaration_no"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, no[1:] != no[:-1]]) if len(no) else np.empty(0, np.int64)
+    if len(starts) == len(no):
+        return {r.id: hits[f"r{r.id}"].to_numpy() for r in active}
+    return {r.id: np.logical_or.reduceat(hits[f"r{r.id}"].to_numpy(), starts) for r in active}

@@ -34,6 +34,7 @@ from smartcustoms.risk.features import HistoryState
 from smartcustoms.risk.model import RiskModel
 from smartcustoms.risk.models import RiskDecision, RiskDecisionRule, RiskModelVersion, RiskRule
 from smartcustoms.risk.rules import CompiledRule, compile_rule, match
+from smartcustoms.risk.schema import FULL_SCHEMA
 from smartcustoms.risk.schemas import RuleIn
 from smartcustoms.tax.service import TariffTable
 
@@ -58,8 +59,23 @@ class SelectivityConfig:
         return self.office_budget.get(office, self.budget)
 
 
+#: Declaration-level columns of the live item frame beyond the canonical ones (rule fields).
+RULE_EXTRAS: dict[str, pl.DataType] = {
+    "currency": pl.Utf8(),
+    "credit_grade": pl.Utf8(),
+    "declaration_value": pl.Float64(),
+    "unit_value": pl.Float64(),
+}
+_LIVE_SCHEMA = {**FULL_SCHEMA, **RULE_EXTRAS}
+
+
 def item_frame(batch: Sequence[LodgedDeclaration], tariff: TariffTable) -> pl.DataFrame:
-    """The canonical item frame (plus rule extras) of lodged declarations, at their lodging time."""
+    """The canonical item frame (plus rule extras) of lodged declarations, at their lodging time.
+
+    Columns: :data:`~smartcustoms.risk.schema.FULL_SCHEMA` in canonical order (labels null), then
+    :data:`RULE_EXTRAS`, with explicit dtypes (no inference, and the feature pipeline's schema
+    check passes without a cast: live latency).
+    """
     rows = []
     for ld in batch:
         d = ld.data
@@ -93,7 +109,13 @@ def item_frame(batch: Sequence[LodgedDeclaration], tariff: TariffTable) -> pl.Da
                     "unit_value": value / mass if mass > 0 else None,
                 }
             )
-    return pl.DataFrame(rows, infer_schema_length=None)
+    return pl.from_dicts(rows, schema=_LIVE_SCHEMA)
+
+
+def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
+    """The canonical columns of a live item frame (a projection: no copy, no expression engine)."""
+    names = list(FULL_SCHEMA)
+    return frame[names] if frame.width > len(names) and frame.columns[: len(names)] == names else frame
 
 
 class RiskEngine:
@@ -164,11 +186,16 @@ class RiskEngine:
             self.rules = rules
 
     # -- scoring -------------------------------------------------------------------------------
-    def score(self, frame: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame, np.ndarray]:
-        """Per-declaration score, the item features, and the index of each declaration's riskiest item."""
-        feats = self.state.features_for(frame)
+    def score(self, frame: pl.DataFrame, observe: bool = False) -> tuple[np.ndarray, pl.DataFrame, np.ndarray]:
+        """Per-declaration score, the item features, and the index of each declaration's riskiest item.
+
+        With ``observe`` the rows are folded into the history in the same pass (after their features).
+        """
+        canonical = _canonical(frame)
+        feats = self.state.score_and_observe(canonical) if observe else self.state.features_for(canonical)
         p = self.model.rank_scores(feats, self.config.ranking) if self.model is not None else np.zeros(frame.height)
-        groups = frame.select(pl.col("declaration_no").rle_id()).to_series().to_numpy()
+        no = frame["declaration_no"].to_numpy()
+        groups = np.cumsum(np.r_[False, no[1:] != no[:-1]]) if len(no) else np.empty(0, np.int64)
         n = int(groups[-1]) + 1 if len(groups) else 0
         best = np.zeros(n, dtype=np.int64)
         score = np.full(n, -1.0)
@@ -178,18 +205,25 @@ class RiskEngine:
         return score, feats, best
 
     def decide(self, session: Session, batch: Sequence[LodgedDeclaration]) -> list[LaneDecision]:
-        frame = item_frame(batch, self.tariff)
         now = self.clock()
-        with self.lock:
-            score, feats, best = self.score(frame)
-            self.state.observe_declarations(frame)
-            rule_frame = pl.concat(
-                [frame, feats.select([c for c in feats.columns if c not in frame.columns])], how="horizontal"
-            )
-            matched = match(self.rules, rule_frame, now.date())
-            decisions = self._choose(batch, score, matched, feats, best)
+        decisions, matched = self.assign(batch, now)
         self._store(session, batch, decisions, matched, now)
         return decisions
+
+    def assign(
+        self, batch: Sequence[LodgedDeclaration], now: datetime
+    ) -> tuple[list[LaneDecision], dict[int, np.ndarray]]:
+        """Lanes of a batch (features, model, rules, budgets) with the history updated; nothing stored.
+
+        Returns the decisions and, per rule in force, which declarations matched it.
+        """
+        frame = item_frame(batch, self.tariff)
+        with self.lock:
+            score, feats, best = self.score(frame, observe=True)
+            rule_frame = frame.hstack([c for c in feats.get_columns() if c.name not in frame.columns])
+            matched = match(self.rules, rule_frame, now.date())
+            decisions = self._choose(batch, score, matched, feats, best)
+        return decisions, matched
 
     def _choose(self, batch, score, matched, feats, best) -> list[LaneDecision]:
         cfg = self.config
