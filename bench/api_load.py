@@ -26,12 +26,15 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import new_platform, percentiles, served  # noqa: E402
 
+KEEPALIVE_EXPIRY = 2.0  # seconds an idle connection is reused (uvicorn closes idle ones after 5 s)
+
 
 class _Conn:
     """One keep-alive HTTP/1.1 connection: a request written, its response read (Content-Length)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.idle_since = time.perf_counter()
 
     async def request(self, head: bytes, body: bytes) -> int:
         self.writer.write(head + body)
@@ -68,9 +71,17 @@ async def open_loop_raw(url: str, headers: dict, rate: float, bodies: list[dict]
             body = json.dumps(bodies[i]).encode()
             head = (f"POST /api/v1/declarations HTTP/1.1\r\nHost: {host}\r\n{extra}"
                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
-        conn = idle.pop() if idle else _Conn(*await asyncio.open_connection(host, int(port)))
+        conn = None
+        while idle and conn is None:
+            conn = idle.pop()
+            if time.perf_counter() - conn.idle_since > KEEPALIVE_EXPIRY:
+                conn.writer.close()  # the server may be closing it (uvicorn keeps idle ones 5 s)
+                conn = None
+        if conn is None:
+            conn = _Conn(*await asyncio.open_connection(host, int(port)))
         try:
             status: int | str = await conn.request(head, body)
+            conn.idle_since = time.perf_counter()
             idle.append(conn)
         except (OSError, asyncio.IncompleteReadError) as exc:  # counted, not hidden
             status = type(exc).__name__

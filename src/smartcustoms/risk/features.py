@@ -917,7 +917,10 @@ def _time_chunks(frame: pl.DataFrame) -> list[pl.DataFrame]:
     """Split a sorted frame into pieces spanning less than ``MAX_SPAN_DAYS`` (for decay numerics)."""
     if frame.height <= 1:
         return [frame]
-    t = frame["declared_at"].dt.epoch("us").to_numpy() / DAY_US
+    at = frame["declared_at"]
+    if (at[-1] - at[0]).total_seconds() < MAX_SPAN_DAYS * 86_400.0:  # sorted: first and last bound the span
+        return [frame]
+    t = at.dt.epoch("us").to_numpy() / DAY_US
     bucket = np.floor((t - t[0]) / MAX_SPAN_DAYS).astype(np.int64)
     if bucket[-1] == 0:
         return [frame]

@@ -128,6 +128,7 @@ class CompiledRule:
     valid_from: date | None
     valid_to: date | None
     expr: pl.Expr
+    columns: frozenset[str] = frozenset()  # the fields the criteria read
 
     def in_force(self, on: date) -> bool:
         return (self.valid_from is None or self.valid_from <= on) and (self.valid_to is None or on <= self.valid_to)
@@ -147,6 +148,7 @@ def compile_rule(rule_id: int, rule: RuleIn) -> CompiledRule:
         rule.valid_from,
         rule.valid_to,
         expr.fill_null(False),
+        frozenset(c.field for c in rule.criteria),
     )
 
 

@@ -118,6 +118,13 @@ def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
     return frame[names] if frame.width > len(names) and frame.columns[: len(names)] == names else frame
 
 
+def _rule_frame(rules: list[CompiledRule], frame: pl.DataFrame, feats: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """The item frame plus the features that the rules in force refer to (not all ~200 of them)."""
+    have = set(frame.columns)
+    wanted = {c for r in rules if r.in_force(now.date()) for c in r.columns if c not in have}
+    return frame.hstack([feats.get_column(c) for c in feats.columns if c in wanted]) if wanted else frame
+
+
 class RiskEngine:
     """The live :class:`~smartcustoms.declarations.service.Selectivity` of a deployment."""
 
@@ -220,8 +227,7 @@ class RiskEngine:
         frame = item_frame(batch, self.tariff)
         with self.lock:
             score, feats, best = self.score(frame, observe=True)
-            rule_frame = frame.hstack([c for c in feats.get_columns() if c.name not in frame.columns])
-            matched = match(self.rules, rule_frame, now.date())
+            matched = match(self.rules, _rule_frame(self.rules, frame, feats, now), now.date())
             decisions = self._choose(batch, score, matched, feats, best)
         return decisions, matched
 
