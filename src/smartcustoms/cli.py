@@ -85,7 +85,7 @@ def serve(host: str = typer.Option(None, help="default SMARTCUSTOMS_HOST or 127.
         demo()
     else:
         console.print(f"smartcustoms: [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run("smartcustoms.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("smartcustoms.web.app:serve_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning")
 
 

@@ -892,16 +892,23 @@ def _item_features(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(_item_exprs())
 
 
+ASSEMBLE_AS_ARRAY = 64  # up to this many rows the history block goes through one Array column
+
+
 def _assemble(frame: pl.DataFrame, history: dict[str, np.ndarray]) -> pl.DataFrame:
     items = _item_features(frame)
     names = [name for name in NUMERIC_FEATURES if name in history]
-    matrix = np.column_stack([history[name] for name in names]) if names else np.empty((frame.height, 0))
-    # one Array column unnested is much cheaper than building ~170 Series (live scoring latency)
-    hist = (
-        pl.DataFrame({"_h": pl.Series(np.ascontiguousarray(matrix))})
-        .select(pl.col("_h").arr.to_struct(fields=names))
-        .unnest("_h")
-    )
+    if frame.height > ASSEMBLE_AS_ARRAY:
+        # large frames: each NumPy column becomes a Series without a copy
+        hist = pl.DataFrame({name: history[name] for name in names})
+    else:
+        # small frames: one Array column unnested is much cheaper than building ~170 Series (live latency)
+        matrix = np.column_stack([history[name] for name in names]) if names else np.empty((frame.height, 0))
+        hist = (
+            pl.DataFrame({"_h": pl.Series(np.ascontiguousarray(matrix))})
+            .select(pl.col("_h").arr.to_struct(fields=names))
+            .unnest("_h")
+        )
     combined = items.hstack(hist.get_columns())
     return combined[[*CONTEXT_COLUMNS, *NUMERIC_FEATURES, *CATEGORICAL_FEATURES]]
 

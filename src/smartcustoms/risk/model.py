@@ -69,6 +69,8 @@ class RiskModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     booster: lgb.Booster | None = None
     vocabulary: dict[str, list[str]] = field(default_factory=dict)
+    #: threads for scoring and explaining (training uses ``params["num_threads"]``); None = the same
+    predict_threads: int | None = field(default=None, compare=False)
     _codes: dict[str, dict[str, float]] | None = field(default=None, repr=False, compare=False)
 
     # -- encoding -----------------------------------------------------------------------------
@@ -157,9 +159,12 @@ class RiskModel:
             raise RuntimeError("RiskModel is not fitted")
         return self.booster
 
+    def _predict_threads(self) -> int:
+        return self.predict_threads or self.params.get("num_threads", 1)
+
     def predict_proba(self, features: pl.DataFrame) -> np.ndarray:
         """Offence probability per row."""
-        return self._require().predict(self.matrix(features), num_threads=self.params.get("num_threads", 1))
+        return self._require().predict(self.matrix(features), num_threads=self._predict_threads())
 
     def rank_scores(self, features: pl.DataFrame, ranking: Ranking = "probability") -> np.ndarray:
         """Scores to rank by: offence probability, or expected duty at stake (p x duty at stake)."""
@@ -174,7 +179,7 @@ class RiskModel:
         """Top ``top`` reasons per row that raised its score, in words, from tree contributions."""
         booster = self._require()
         x = self.matrix(features)
-        contrib = booster.predict(x, pred_contrib=True, num_threads=self.params.get("num_threads", 1))
+        contrib = booster.predict(x, pred_contrib=True, num_threads=self._predict_threads())
         contrib = np.asarray(contrib)[:, : len(self.features)]
         rows = features.to_dicts()
         out: list[list[Reason]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import secrets
 
@@ -49,4 +50,18 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     def healthz() -> dict:
         return {"status": "ok", "version": __version__}
 
+    return app
+
+
+def serve_app() -> FastAPI:
+    """The app as ``smartcustoms serve`` runs it: built, then its long-lived objects frozen.
+
+    Building the platform loads the history state, the model and the code lists: objects that live as
+    long as the process. ``gc.freeze`` moves them out of the collector's generations, so full
+    collections during lodging do not walk them again and again (pauses that every queued request
+    waits for).
+    """
+    app = create_app()
+    gc.collect()
+    gc.freeze()
     return app
