@@ -35,7 +35,7 @@ from smartcustoms.risk.model import RiskModel
 from smartcustoms.risk.models import RiskDecision, RiskDecisionRule, RiskModelVersion, RiskRule
 from smartcustoms.risk.rules import CompiledRule, compile_rule, match
 from smartcustoms.risk.schema import FULL_SCHEMA
-from smartcustoms.risk.schemas import RuleIn
+from smartcustoms.risk.service import history_frame, rule_spec
 from smartcustoms.tax.service import TariffTable
 
 GRADE_FACTOR = {"advanced_certified": 0.2, "general_certified": 0.6, "general": 1.0, "discredited": 3.0}
@@ -150,8 +150,6 @@ class RiskEngine:
     # -- loading -------------------------------------------------------------------------------
     def load(self) -> RiskEngine:
         """Load the live model, the rules and the history aggregates from the database."""
-        from smartcustoms.risk.service import history_frame
-
         with self.sessions() as s:
             self.reload_model(s)
             self.reload_rules(s)
@@ -178,17 +176,7 @@ class RiskEngine:
     def reload_rules(self, session: Session) -> None:
         rules = []
         for r in session.scalars(select(RiskRule).where(RiskRule.active.is_(True))):
-            spec = RuleIn(
-                name=r.name,
-                description=r.description,
-                criteria=r.criteria,
-                lane=r.lane,
-                mandatory=r.mandatory,
-                target_rate=r.target_rate,
-                valid_from=r.valid_from,
-                valid_to=r.valid_to,
-            )
-            rules.append(compile_rule(r.id, spec))
+            rules.append(compile_rule(r.id, rule_spec(r)))
         with self.lock:
             self.rules = rules
 

@@ -98,27 +98,16 @@ def history_frame(session: Session) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 # -- rule profiles -----------------------------------------------------------------------------
+def rule_spec(r: RiskRule) -> RuleIn:
+    """A stored rule as its definition."""
+    return RuleIn(name=r.name, description=r.description, criteria=r.criteria, lane=r.lane, mandatory=r.mandatory,
+                  target_rate=r.target_rate, valid_from=r.valid_from, valid_to=r.valid_to, active=r.active)
+
+
 def _rule_out(r: RiskRule, stats: dict[int, tuple[int, int, int, int]]) -> RuleOut:
     m, s, i, h = stats.get(r.id, (0, 0, 0, 0))
-    return RuleOut(
-        id=r.id,
-        name=r.name,
-        description=r.description,
-        criteria=r.criteria,
-        lane=r.lane,
-        mandatory=r.mandatory,
-        target_rate=r.target_rate,
-        valid_from=r.valid_from,
-        valid_to=r.valid_to,
-        active=r.active,
-        created_by=r.created_by,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-        matches=m,
-        selected=s,
-        inspected=i,
-        hits=h,
-    )
+    return RuleOut(**rule_spec(r).model_dump(), id=r.id, created_by=r.created_by, created_at=r.created_at,
+                   updated_at=r.updated_at, matches=m, selected=s, inspected=i, hits=h)
 
 
 def rule_stats(session: Session) -> dict[int, tuple[int, int, int, int]]:
