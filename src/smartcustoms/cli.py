@@ -82,7 +82,7 @@ def serve(host: str = typer.Option(None, help="default SMARTCUSTOMS_HOST or 127.
     host, port = host or settings.host, port or settings.port
     if demo_data:
         settings.host, settings.port = host, port
-        demo()
+        demo(declarations=3000, seed=7)
     else:
         console.print(f"smartcustoms: [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
     uvicorn.run("smartcustoms.web.app:serve_app", factory=True, host=host, port=port, workers=workers,
