@@ -90,3 +90,8 @@ def declaration_payload(**overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+def key_header(world: World, user: str) -> dict:
+    """The ``X-API-Key`` header of one of the world's users."""
+    return {"X-API-Key": world.keys[user]}

@@ -9,16 +9,13 @@ from smartcustoms.declarations.lifecycle import Lane
 from smartcustoms.declarations.service import LaneDecision
 from smartcustoms.web.app import create_app
 from tests.support import UNREGISTERED, World, declaration_payload
+from tests.support import key_header as h
 
 
 @pytest.fixture
 def client(world: World):
     with TestClient(create_app(world.platform)) as c:
         yield c
-
-
-def h(world: World, user: str) -> dict:
-    return {"X-API-Key": world.keys[user]}
 
 
 def lodge(client, world, user="trader", **overrides):

@@ -11,6 +11,7 @@ from smartcustoms.risk.rules import compile_rule, match, validate_rule
 from smartcustoms.risk.schemas import RuleIn
 from smartcustoms.web.app import create_app
 from tests.support import World, declaration_payload
+from tests.support import key_header as h
 
 TILES_FROM_SPAIN = {
     "name": "Spanish tiles above 50,000 CNY",
@@ -26,10 +27,6 @@ TILES_FROM_SPAIN = {
 def client(sqlite_world: World):
     with TestClient(create_app(sqlite_world.platform)) as c:
         yield c
-
-
-def h(world: World, user: str) -> dict:
-    return {"X-API-Key": world.keys[user]}
 
 
 def test_rule_conditions_must_all_hold_for_one_item():
@@ -120,7 +117,7 @@ def test_officer_result_changes_the_importers_history_for_the_next_declaration(c
         d = normalise(DeclarationIn.model_validate(declaration_payload()), w.platform.codes)
         with w.platform.sessions() as s:
             known = parties(s, {d.importer_code, d.declarant_code})
-        a = w.platform.declarations._assess(d)
+        a = w.platform.declarations.assess_declaration(d)
         ld = LodgedDeclaration(0, "probe", d, w.platform.declarations.clock(), a, known[d.importer_code],
                                known[d.declarant_code])
         f = engine.state.features_for(item_frame([ld], w.platform.tariff))

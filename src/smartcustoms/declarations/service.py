@@ -266,7 +266,7 @@ class DeclarationService:
             assessment = None
             if reason is None:
                 try:
-                    assessment = self._assess(d)
+                    assessment = self.assess_declaration(d)
                 except TaxError as exc:
                     reason = f"tax cannot be assessed: {exc}"
             rejections.append(reason)
@@ -323,7 +323,8 @@ class DeclarationService:
             # the reasons get() reads from the last rejection / lane event are the ones just recorded
             res.out = _out(decl, items[decl.id], list(res.reasons))
 
-    def _assess(self, d: DeclarationIn) -> Assessment:
+    def assess_declaration(self, d: DeclarationIn) -> Assessment:
+        """Tax of a declaration at the exchange rate in force on its declared date."""
         items = [TaxableItem(i + 1, it.hs_code, it.quantity, it.unit, it.net_mass_kg, it.total_value)
                  for i, it in enumerate(d.items)]
         return assess(items, incoterm=d.incoterm, freight=d.freight, insurance=d.insurance,
@@ -358,7 +359,8 @@ class DeclarationService:
                        Declaration.importer_code == who.enterprise_code)
         return None
 
-    def _load(self, session: Session, who: Principal, no: str) -> Declaration:
+    def load_visible(self, session: Session, who: Principal, no: str) -> Declaration:
+        """The declaration ``no`` if ``who`` may see it; NotFound otherwise (also for other enterprises')."""
         q = select(Declaration).where(Declaration.declaration_no == no)
         cond = self._visible(who)
         if cond is not None:
@@ -370,7 +372,7 @@ class DeclarationService:
 
     def get(self, who: Principal, no: str) -> DeclarationOut:
         with self.sessions() as session:
-            decl = self._load(session, who, no)
+            decl = self.load_visible(session, who, no)
             items = session.scalars(select(GoodsItem).where(GoodsItem.declaration_id == decl.id)
                                     .order_by(GoodsItem.item_no)).all()
             reasons = self._reasons(session, decl)
@@ -390,7 +392,7 @@ class DeclarationService:
 
     def events(self, who: Principal, no: str) -> list[EventOut]:
         with self.sessions() as session:
-            decl = self._load(session, who, no)
+            decl = self.load_visible(session, who, no)
             rows = session.scalars(select(DeclarationEvent).where(DeclarationEvent.declaration_id == decl.id)
                                    .order_by(DeclarationEvent.seq)).all()
             return [EventOut(seq=e.seq, at=e.at, actor=e.actor, from_status=e.from_status, to_status=e.to_status,
@@ -427,8 +429,9 @@ class DeclarationService:
             return dict(session.execute(q).all())
 
     # -- changes after lodging -----------------------------------------------------------------
-    def _append(self, session: Session, decl: Declaration, to: Status, actor: str, reason: str,
-                detail: dict | None = None, now: datetime | None = None) -> int:
+    def append_event(self, session: Session, decl: Declaration, to: Status, actor: str, reason: str,
+                     detail: dict | None = None, now: datetime | None = None) -> int:
+        """Append a lifecycle event and move the status projection, in the caller's transaction."""
         if not can_transition(decl.status, to):
             raise Conflict(f"declaration {decl.declaration_no} is {decl.status}; it cannot become {to}")
         seq = session.scalar(select(func.max(DeclarationEvent.seq))
@@ -444,10 +447,10 @@ class DeclarationService:
 
     def cancel(self, who: Principal, no: str, reason: str) -> DeclarationOut:
         with self.sessions() as session, session.begin():
-            decl = self._load(session, who, no)
+            decl = self.load_visible(session, who, no)
             if decl.status not in CANCELLABLE:
                 raise Conflict(f"declaration {no} is {decl.status}; it can no longer be cancelled")
-            self._append(session, decl, Status.CANCELLED, who.username, reason)
+            self.append_event(session, decl, Status.CANCELLED, who.username, reason)
             if who.is_customs:
                 record(session, who, "declaration.cancel", "declaration", no, {"reason": reason})
         return self.get(who, no)
@@ -457,8 +460,8 @@ class DeclarationService:
         if not who.is_customs:
             raise Forbidden("only customs officers decide on declarations")
         with self.sessions() as session, session.begin():
-            decl = self._load(session, who, no)
-            self._append(session, decl, Status(to), who.username, reason)
+            decl = self.load_visible(session, who, no)
+            self.append_event(session, decl, Status(to), who.username, reason)
             record(session, who, f"declaration.{to}", "declaration", no, {"reason": reason})
         return self.get(who, no)
 
@@ -470,7 +473,7 @@ class DeclarationService:
             raise ValidationProblem("the amendment has errors; nothing was changed", errors)
         d = normalise(d, self.codes)
         with self.sessions() as session, session.begin():
-            decl = self._load(session, who, no)
+            decl = self.load_visible(session, who, no)
             if decl.client_message_id == d.client_message_id and decl.version > 1:
                 return self._get_in(session, decl)  # the same amendment sent again
             if decl.status not in AMENDABLE:
@@ -484,11 +487,11 @@ class DeclarationService:
                     "importer_code" if missing[0] == d.importer_code else "declarant_code",
                     f"{missing[0]} is not a registered enterprise")])
             try:
-                assessment = self._assess(d)
+                assessment = self.assess_declaration(d)
             except TaxError as exc:
                 raise ValidationProblem(str(exc), [FieldError(exc.field or "items", str(exc))]) from None
             version = decl.version + 1
-            self._append(session, decl, Status.ACCEPTED, who.username, f"amended to version {version}",
+            self.append_event(session, decl, Status.ACCEPTED, who.username, f"amended to version {version}",
                          {"previous_total_value": str(decl.total_value)}, now)
             row = _header_row(d, no, decl.lodged_by, decl.lodged_at, assessment, Status.ACCEPTED)
             for k in ("declaration_no", "lodged_by", "lodged_at", "status"):
@@ -498,14 +501,14 @@ class DeclarationService:
                             .execution_options(synchronize_session=False))
             session.execute(delete(GoodsItem).where(GoodsItem.declaration_id == decl.id))
             session.connection().execute(GoodsItem.__table__.insert(), _item_rows(decl.id, d, assessment))
-            seq = self._append(session, decl, Status.ASSESSED, "system", f"tax assessed: {assessment.total} CNY",
+            seq = self.append_event(session, decl, Status.ASSESSED, "system", f"tax assessed: {assessment.total} CNY",
                                None, now)
             if self.selectivity is not None:
                 ld = LodgedDeclaration(decl.id, no, d, now, assessment, known[d.importer_code],
                                        known[d.declarant_code])
                 self._apply_lanes(session, [ld], self.selectivity.decide(session, [ld]), now, seq + 1)
             session.expire_all()
-            return self._get_in(session, self._load(session, who, no))
+            return self._get_in(session, self.load_visible(session, who, no))
 
     def _get_in(self, session: Session, decl: Declaration) -> DeclarationOut:
         items = session.scalars(select(GoodsItem).where(GoodsItem.declaration_id == decl.id)

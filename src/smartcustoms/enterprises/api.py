@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from smartcustoms.db import transaction
 from smartcustoms.enterprises import service
+from smartcustoms.enterprises.models import User
 from smartcustoms.enterprises.schemas import (
     ApiKeyOut,
     EnterpriseIn,
@@ -91,8 +93,8 @@ def create_key(username: str, body: KeyIn, who: Principal = Depends(admin),
     """Make an API key; it is shown in this response only."""
     with transaction(platform.sessions) as s:
         key = service.create_api_key(s, username, body.label, who)
-        user = next(u for u in service.list_users(s) if u.username == username)
-    return ApiKeyOut(api_key=key, prefix=key.split("_")[1], username=username, role=user.role)
+        role = s.scalar(select(User.role).where(User.username == username))
+    return ApiKeyOut(api_key=key, prefix=key.split("_")[1], username=username, role=role)
 
 
 @router.delete("/api-keys/{prefix}", status_code=204)

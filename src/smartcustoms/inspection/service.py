@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from smartcustoms.audit.service import record
@@ -27,7 +27,7 @@ class InspectionService:
         svc = self.declarations
         now = svc.clock()
         with svc.sessions() as session, session.begin():
-            decl = svc._load(session, who, no)
+            decl = svc.load_visible(session, who, no)
             if decl.status not in (Status.LANE_ASSIGNED, Status.INSPECTION, Status.RELEASED):
                 raise Conflict(f"declaration {no} is {decl.status}: there is nothing to inspect")
             try:
@@ -41,12 +41,12 @@ class InspectionService:
             words = "no offence found" if result.outcome == "no_offence" else \
                 f"offence found: {result.offence_type}, duty recovered {result.duty_recovered} CNY"
             if decl.status == Status.LANE_ASSIGNED:
-                svc._append(session, decl, Status.INSPECTION, who.username, "inspection started", None, now)
+                svc.append_event(session, decl, Status.INSPECTION, who.username, "inspection started", None, now)
             if decl.status == Status.INSPECTION:
                 to = Status.RELEASED if result.outcome == "no_offence" else Status.DETAINED
-                svc._append(session, decl, to, who.username, words, detail, now)
+                svc.append_event(session, decl, to, who.username, words, detail, now)
             else:  # already released: a post-clearance audit finding annotates the release
-                svc._append(session, decl, Status.RELEASED, who.username, f"post-clearance audit: {words}", detail,
+                svc.append_event(session, decl, Status.RELEASED, who.username, f"post-clearance audit: {words}", detail,
                             now)
             record(session, who, "inspection.result", "declaration", no, detail)
             status = decl.status
@@ -58,10 +58,3 @@ class InspectionService:
             self.risk.observe_outcomes(frame)
         return InspectionResultOut(**result.model_dump(), declaration_no=no, recorded_at=now,
                                    officer=who.username, status=status)
-
-    def get(self, who: Principal, no: str) -> InspectionResult | None:
-        svc = self.declarations
-        with svc.sessions() as session:
-            decl = svc._load(session, who, no)
-            return session.scalar(select(InspectionResult).where(InspectionResult.declaration_id == decl.id))
-

@@ -25,17 +25,18 @@ def list_rules(who: Principal = Depends(customs), platform: Platform = Depends(g
 @router.post("/rules", response_model=RuleOut, status_code=201)
 def create_rule(body: RuleIn, who: Principal = Depends(analyst), platform: Platform = Depends(get_platform)):
     """Add a risk profile; a bad definition is a 422 naming each wrong field, and nothing is saved."""
-    with transaction(platform.sessions) as s:
-        out = service.save_rule(s, body, who)
-    with platform.sessions() as s:
-        platform.risk.reload_rules(s)
-    return out
+    return _save_rule(platform, body, who, None)
 
 
 @router.put("/rules/{rule_id}", response_model=RuleOut)
 def replace_rule(
     rule_id: int, body: RuleIn, who: Principal = Depends(analyst), platform: Platform = Depends(get_platform)
 ):
+    return _save_rule(platform, body, who, rule_id)
+
+
+def _save_rule(platform: Platform, body: RuleIn, who: Principal, rule_id: int | None) -> RuleOut:
+    """Save (validated, audited), then let the live engine match with the new rule set at once."""
     with transaction(platform.sessions) as s:
         out = service.save_rule(s, body, who, rule_id)
     with platform.sessions() as s:
