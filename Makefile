@@ -7,7 +7,7 @@ export SMARTCUSTOMS_DATA_DIR ?= var
 
 .PHONY: run test install lint bench browser clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/smartcustoms/cbec/_cebscan.pyx
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

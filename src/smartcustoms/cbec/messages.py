@@ -311,7 +311,22 @@ def sniff(data: bytes) -> tuple[str | None, str | None]:
 
 
 def parse_message(data: bytes | str) -> list[Document]:
-    """Parse one CEB message (XML) into its documents, or raise :class:`CebError` naming the fields."""
+    """Parse one CEB message (XML) into its documents, or raise :class:`CebError` naming the fields.
+
+    A valid message in the plain form senders use is read by the compiled scanner; everything else (and every
+    refused message) goes through :func:`parse_message_lxml`, the reference, which gives the same result.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if _FAST is not None and type(data) is bytes:
+        docs = _FAST.documents(data)
+        if docs is not None:
+            return docs
+    return parse_message_lxml(data)
+
+
+def parse_message_lxml(data: bytes | str) -> list[Document]:
+    """:func:`parse_message` through lxml only (the reference behaviour; exact error messages)."""
     if isinstance(data, str):
         data = data.encode("utf-8")
     try:
@@ -522,12 +537,27 @@ class Receipt(NamedTuple):
         return format_time(self.time_ms)
 
 
-def format_time(ms: int) -> str:
-    """``yyyyMMddHHmmssfff`` in China Standard Time (UTC+8)."""
+def _format_time(ms: int) -> str:
     import datetime as dt
 
     t = dt.datetime.fromtimestamp(ms / 1000, dt.timezone(dt.timedelta(hours=8)))
     return t.strftime("%Y%m%d%H%M%S") + f"{ms % 1000:03d}"
+
+
+_TIME_CACHE: dict[int, str] = {}
+
+
+def format_time(ms: int) -> str:
+    """``yyyyMMddHHmmssfff`` in China Standard Time (UTC+8); memoised per millisecond (receipts share it)."""
+    if type(ms) is not int:
+        return _format_time(ms)
+    s = _TIME_CACHE.get(ms)
+    if s is None:
+        s = _format_time(ms)
+        if len(_TIME_CACHE) >= 4096:
+            _TIME_CACHE.clear()
+        _TIME_CACHE[ms] = s
+    return s
 
 
 def receipt_fields(r: Receipt) -> dict[str, str]:
@@ -548,13 +578,52 @@ def receipt_fields(r: Receipt) -> dict[str, str]:
     return values
 
 
+class _ReceiptTemplate(NamedTuple):
+    """Fixed text of one receipt kind around its values."""
+
+    open: str                                # XML declaration ... ``guid="``
+    mid: str                                 # ``" version=... ><ceb:OrderReturn>``
+    keys: tuple[tuple[str, str, str], ...]   # (field, ``<ceb:field>``, ``</ceb:field>``) between guid and status
+    close: str
+
+
+def _receipt_template(kind: str) -> _ReceiptTemplate:
+    tag, fields = RECEIPT_HEADS[kind]
+    names = [name for name, _c, _r in fields]
+    tail = ["returnStatus", "returnTime", "returnInfo"]
+    assert names[0] == "guid" and names[-3:] == tail, kind  # the layout emit_receipt writes
+    return _ReceiptTemplate(f'{_DECL}<ceb:{kind}Message guid="', f'" version="1.0" xmlns:ceb="{NS}"><ceb:{tag}>',
+                            tuple((n, f"<ceb:{n}>", f"</ceb:{n}>") for n in names[1:-3]),
+                            f"</ceb:{tag}></ceb:{kind}Message>")
+
+
+_RECEIPT_TEMPLATES = {kind: _receipt_template(kind) for kind in RECEIPT_HEADS}
+
+
 def emit_receipt(r: Receipt) -> bytes:
-    """CEB XML of a receipt, e.g. ``ceb:CEB622Message/ceb:InventoryReturn``."""
-    tag, fields = RECEIPT_HEADS[r.kind]
-    out = [_DECL, f'<ceb:{r.kind}Message guid="{_esc(r.guid)}" version="1.0" xmlns:ceb="{NS}"><ceb:{tag}>']
-    _fields_xml(fields, receipt_fields(r), out)
-    out.append(f"</ceb:{tag}></ceb:{r.kind}Message>")
+    """CEB XML of a receipt, e.g. ``ceb:CEB622Message/ceb:InventoryReturn`` (fixed text per kind)."""
+    kind, guid, status, info, time_ms, keys = r
+    tpl = _RECEIPT_TEMPLATES[kind]
+    g = _esc(guid)
+    out = [tpl.open, g, tpl.mid]
+    if guid is not None and guid != "":
+        out += ("<ceb:guid>", g if type(guid) is str else _esc(str(guid)), "</ceb:guid>")
+    get = keys.get
+    for name, open_tag, close_tag in tpl.keys:
+        v = get(name)
+        if v is not None and v != "":
+            out += (open_tag, _esc(v if type(v) is str else str(v)), close_tag)
+    out += ("<ceb:returnStatus>", _esc(str(status)), "</ceb:returnStatus><ceb:returnTime>", format_time(time_ms),
+            "</ceb:returnTime>")
+    if info is not None and info != "":
+        out += ("<ceb:returnInfo>", _esc(info if type(info) is str else str(info)), "</ceb:returnInfo>")
+    out.append(tpl.close)
     return "".join(out).encode("utf-8")
+
+
+def emit_receipts(receipts: Iterable[Receipt]) -> bytes:
+    """The concatenated XML of many receipts (what a receipt file or stream holds)."""
+    return b"".join(map(emit_receipt, receipts))
 
 
 def receipt_json(r: Receipt) -> dict[str, Any]:
@@ -603,11 +672,42 @@ class Encoded(NamedTuple):
 def parse_batch_encoded(raws: Sequence[bytes]) -> list[Encoded | CebError]:
     """Parse many messages, each to :class:`Encoded` or its :class:`CebError` (runs in worker processes)."""
     out: list[Encoded | CebError] = []
+    encode = _FAST.encode if _FAST is not None else None
     for raw in raws:
+        if encode is not None and type(raw) is bytes:
+            payloads = encode(raw)
+            if payloads is not None:
+                out.append(Encoded(payloads))
+                continue
         try:
-            docs = parse_message(raw)
+            docs = parse_message_lxml(raw)
         except CebError as exc:
             out.append(exc)
             continue
         out.append(Encoded([document_json(d) for d in docs]))
     return out
+
+
+def parse_batch_encoded_lxml(raws: Sequence[bytes]) -> list[Encoded | CebError]:
+    """:func:`parse_batch_encoded` through lxml only (the reference, for tests and benchmarks)."""
+    out: list[Encoded | CebError] = []
+    for raw in raws:
+        try:
+            docs = parse_message_lxml(raw)
+        except CebError as exc:
+            out.append(exc)
+            continue
+        out.append(Encoded([document_json(d) for d in docs]))
+    return out
+
+
+def _fast_scanner() -> Any:
+    """The compiled scanner (:mod:`smartcustoms.cbec._cebscan`), or ``None`` when it is not built."""
+    try:
+        from smartcustoms.cbec import _cebscan
+    except ImportError:  # pragma: no cover - `pip install -e .` builds it; lxml alone still gives every answer
+        return None
+    return _cebscan.Scanner(list(SPECS.values()), BASE_TRANSFER, (_dec, _int, _time), Document, orjson.dumps)
+
+
+_FAST = _fast_scanner()

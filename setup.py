@@ -1,0 +1,11 @@
+"""Build of the compiled CEB scanner (``smartcustoms.cbec._cebscan``); all other metadata is in pyproject.toml."""
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=cythonize(
+        [Extension("smartcustoms.cbec._cebscan", ["src/smartcustoms/cbec/_cebscan.pyx"], extra_compile_args=["-O2"])],
+        language_level=3,
+    ),
+)

@@ -1,0 +1,296 @@
+"""The compiled CEB scanner (``_cebscan``) against the lxml reference path, and receipts against the old emitter.
+
+The fast path may only ever *decline* (the lxml path then answers); whenever it answers, it must answer exactly
+what the reference does: the same documents, payload bytes and :class:`CebError` problems.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from smartcustoms.cbec import messages as M
+from smartcustoms.cbec.messages import CebError, Receipt
+from smartcustoms.cbec.simulate import generate
+
+NS = M.NS
+
+
+def outcome(fn: Callable[[Any], Any], raw: Any) -> tuple:
+    """Result or refusal of ``fn(raw)`` in a comparable form."""
+    try:
+        return ("ok", fn(raw))
+    except CebError as exc:
+        return ("refused", exc.problems, exc.kind, exc.message_guid, exc.doc_guid, exc.status, str(exc))
+
+
+def comparable(results: list) -> list:
+    return [("refused", r.problems, r.kind, r.message_guid, r.doc_guid, r.status) if isinstance(r, CebError)
+            else ("ok", r) for r in results]
+
+
+def assert_same(raws: list[bytes]) -> None:
+    for raw in raws:
+        assert outcome(M.parse_message, raw) == outcome(M.parse_message_lxml, raw), raw
+    assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))
+
+
+def test_the_compiled_scanner_is_in_use():
+    """`pip install -e .` builds the extension; CI must not silently run the slow path."""
+    from smartcustoms.cbec import _cebscan
+
+    assert _cebscan.__file__.endswith((".so", ".pyd"))
+    assert M._FAST is not None
+
+
+def test_samples_take_the_fast_path_and_match_lxml(samples):
+    for name, raw in samples.items():
+        assert M._FAST.documents(raw) is not None, name
+        assert M._FAST.encode(raw) == [M.document_json(d) for d in M.parse_message_lxml(raw)], name
+    assert_same(list(samples.values()))
+
+
+def test_thousands_of_simulated_messages_are_identical():
+    raws = list(generate(3000, 11))
+    assert len(raws) >= 12000
+    assert all(M._FAST.encode(r) is not None for r in raws[:2000])
+    assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))
+    for raw in raws[:1500]:
+        assert M.parse_message(raw) == M.parse_message_lxml(raw)
+
+
+# ---------------------------------------------------------------------------- mutations
+LEAF = re.compile(rb"<ceb:(\w+)>([^<]*)</ceb:\1>")
+
+
+def _sub_value(raw: bytes, field: str, value: bytes, count: int = 1) -> bytes:
+    return re.sub(rb"<ceb:" + field.encode() + rb">[^<]*</ceb:" + field.encode() + rb">",
+                  b"<ceb:" + field.encode() + b">" + value + b"</ceb:" + field.encode() + b">", raw, count=count)
+
+
+CODE_FIELDS = ["country", "currency", "unit", "unit1", "trafMode", "gcode", "ieFlag", "appType", "tradeMode",
+               "buyerIdType", "payerIdType"]
+NUMERIC_FIELDS = ["goodsValue", "freight", "qty", "price", "totalPrice", "amountPaid", "weight", "packNo", "gnum",
+                  "appTime", "declTime", "payTime", "grossWeight", "insuredFee"]
+VALUES = [b"XX", b"-1", b"1e5", b"NaN", b"Infinity", b"abc", b"\xef\xbc\x91\xef\xbc\x92", b"\xc2\xb2", b"1_000",
+          b"1.", b".5", b"0.10", b"+1", b"-0", b"12345678", b"20260315120000", b"20260315120000123", b"jp", b"JPN",
+          b"CNY", b"usd", b"AIR", b"7", b" 7 ", b"011", b"0", b"1", b"2", b"3", b"E", b"i", b"9610", b"1239",
+          b"3304990099", b"9999999999", b"33049900", b"A&amp;B", b"1&#48;", b"&#x31;&#x34;&#x32;", b"\xe3\x80\x80142"]
+WHITESPACE = [b"  %s  ", b"\n\t%s\r\n", b"\r%s\r", b"\xe3\x80\x80%s\xc2\xa0", b"\xc2\x85%s", b"%s<!-- c -->",
+              b"<!--c-->%s", b"%s&#13;", b"&#x3000;%s", b"&#32;%s&#9;"]
+
+
+def root_attr(raw: bytes, extra: bytes) -> bytes:
+    """``raw`` with ``extra`` added after the root's guid attribute."""
+    return re.sub(rb'(Message guid="[^"]*")', lambda m: m.group(1) + extra, raw, count=1)
+
+
+def mutations(raw: bytes) -> Iterator[tuple[str, bytes, bool]]:
+    """``(label, variant, fast)``: ``fast`` says the scanner must read it itself (not decline)."""
+    leaves = [m.group(1).decode() for m in LEAF.finditer(raw)]
+    for i in range(0, len(raw), max(1, len(raw) // 60)):
+        yield f"truncated@{i}", raw[:i], False
+    yield "truncated-1", raw.rstrip()[:-1], False
+    yield "wrong namespace", raw.replace(NS.encode(), b"http://example.com/ceb"), False
+    yield "namespace with a slash", raw.replace(NS.encode(), NS.encode() + b"/"), False
+    yield "other prefix", raw.replace(b"ceb:", b"c:").replace(b"xmlns:c=", b"xmlns:c="), False
+    yield "default namespace", raw.replace(b"ceb:", b"").replace(b"xmlns:", b"xmlns").replace(b"xmlnsceb", b"xmlns"), \
+        False
+    yield "unbound prefix", raw.replace(b' xmlns:ceb="' + NS.encode() + b'"', b""), False
+    yield "no declaration", raw[raw.index(b"?>") + 2:].lstrip(), True
+    yield "single-quoted declaration", raw.replace(b'<?xml version="1.0" encoding="UTF-8"?>',
+                                                   b"<?xml version='1.0' encoding='utf-8' standalone='yes' ?>"), True
+    yield "declaration without blank", raw.replace(b'"1.0" encoding', b'"1.0"encoding'), False
+    yield "version 1.1", raw.replace(b'version="1.0" encoding', b'version="1.1" encoding'), False
+    yield "GBK declared", raw.replace(b'encoding="UTF-8"', b'encoding="GBK"'), False
+    yield "latin-1 declared", raw.replace(b'encoding="UTF-8"', b'encoding="ISO-8859-1"'), False
+    yield "BOM", b"\xef\xbb\xbf" + raw, True
+    yield "blank before declaration", b" " + raw, False
+    yield "comment before root", raw.replace(b"?>", b"?>\n<!-- from the sender -->\n", 1), True
+    yield "comments after root", raw.rstrip() + b"\n<!-- end -->\n\n", True
+    yield "bad comment", raw.replace(b"?>", b"?><!-- a -- b -->", 1), False
+    yield "comment ending --->", raw.replace(b"?>", b"?><!-- a --->", 1), False
+    yield "processing instruction", raw.replace(b"?>", b"?><?pi data?>", 1), False
+    yield "doctype", raw.replace(b"?>", b'?><!DOCTYPE x [<!ENTITY e "v">]>', 1), False
+    yield "trailing garbage", raw.rstrip() + b"<x/>", False
+    yield "trailing text", raw.rstrip() + b"text", False
+    yield "NUL", raw.replace(b"</ceb:guid>", b"\x00</ceb:guid>", 1), False
+    yield "control char", raw.replace(b"</ceb:guid>", b"\x01</ceb:guid>", 1), False
+    yield "U+FFFE", raw.replace(b"</ceb:guid>", b"\xef\xbf\xbe</ceb:guid>", 1), False
+    yield "latin-1 byte", raw.replace(b"</ceb:guid>", b"\xe9</ceb:guid>", 1), False
+    yield "overlong UTF-8", raw.replace(b"</ceb:guid>", b"\xc0\xaf</ceb:guid>", 1), False
+    yield "surrogate UTF-8", raw.replace(b"</ceb:guid>", b"\xed\xa0\x80</ceb:guid>", 1), False
+    yield "4-byte UTF-8", raw.replace(b"</ceb:consigneeAddress>", b"\xf0\x9f\x98\x80</ceb:consigneeAddress>", 1), True
+    yield "root attributes", root_attr(raw, b' sender="x&gt;" b = \'2\''), False
+    yield "root attribute with >", root_attr(raw, b' sender="a>b"'), True
+    yield "duplicate attribute", root_attr(raw, b' version="2"'), False
+    yield "duplicate xmlns:ceb", root_attr(raw, b' xmlns:ceb="' + NS.encode() + b'"'), \
+        False
+    yield "schemaLocation", root_attr(raw, b' xmlns:xsi="http://www.w3.org/2001/'
+                                        b'XMLSchema-instance" xsi:schemaLocation="x y"'), False
+    yield "unused prefix declared", root_attr(raw, b' xmlns:x="urn:x"'), True
+    yield "prefix declared, not a URI", root_attr(raw, b' xmlns:x="a b %%"'), False
+    yield "prefix declared, URI with query", root_attr(raw, b' xmlns:x="http://x/y?z=1#f"'), False
+    yield "prefix declared, relative URI", root_attr(raw, b' xmlns:x="rel/path"'), True
+    yield "empty prefix declaration", root_attr(raw, b' xmlns:x=""'), False
+    yield "xml prefix declared", root_attr(raw, b' xmlns:xml="urn:x"'), False
+    yield "prefix bound to xmlns", root_attr(raw, b' xmlns:x="http://www.w3.org/2000/'
+                                               b'xmlns/"'), False
+    yield "prefixed attribute", root_attr(raw, b' xmlns:x="urn:x" x:a="1"'), False
+    yield "guid with blanks", re.sub(rb'guid="([^"]*)"', rb'guid="  \1 "', raw, count=1), True
+    yield "guid with tab", re.sub(rb'guid="([^"]*)"', rb'guid="\t\1"', raw, count=1), False
+    yield "guid with entity", re.sub(rb'guid="([^"]*)"', rb'guid="\1&amp;"', raw, count=1), False
+    yield "empty guid", re.sub(rb'guid="([^"]*)"', b'guid=" "', raw, count=1), False
+    yield "no guid", re.sub(rb' guid="([^"]*)"', b"", raw, count=1), False
+    yield "attribute on a leaf", raw.replace(b"<ceb:guid>", b'<ceb:guid a="1">', 1), False
+    yield "blank in tags", raw.replace(b"<ceb:orderNo>", b"<ceb:orderNo >").replace(b"</ceb:orderNo>",
+                                                                                    b"</ceb:orderNo\n>"), True
+    yield "mismatched end tag", raw.replace(b"</ceb:orderNo>", b"</ceb:orderNO>", 1), False
+    yield "end tag prefix", raw.replace(b"</ceb:orderNo>", b"</ceb:orderNo2>", 1), False
+    yield "self-closing root", raw[:raw.index(b">", raw.index(b"Message")) ] + b"/>", False
+    for tag in (b"Order", b"OrderHead", b"OrderList", b"Payment", b"PaymentHead", b"Logistics", b"LogisticsHead",
+                b"Inventory", b"InventoryHead", b"InventoryList", b"BaseTransfer"):
+        if b"<ceb:" + tag + b">" in raw:
+            start = raw.index(b"<ceb:" + tag + b">")
+            end = raw.index(b"</ceb:" + tag + b">") + len(tag) + 7
+            yield f"self-closing {tag.decode()}", raw[:start] + b"<ceb:" + tag + b"/>" + raw[end:], False
+            yield f"without {tag.decode()}", raw[:start] + raw[end:], False
+            yield f"twice {tag.decode()}", raw[:start] + raw[start:end] * 2 + raw[end:], tag != b"OrderList" and \
+                tag != b"InventoryList" and not tag.endswith(b"Head") and tag != b"BaseTransfer"
+            yield f"{tag.decode()} in CDATA", raw[:start] + b"<![CDATA[" + raw[start:end] + b"]]>" + raw[end:], False
+    yield "other-namespace element", raw.replace(b"</ceb:BaseTransfer>", b'</ceb:BaseTransfer><ds:Signature xmlns:'
+                                                 b'ds="http://www.w3.org/2000/09/xmldsig#">x</ds:Signature>'), False
+    yield "unknown ceb element", raw.replace(b"<ceb:guid>", b"<ceb:extra><ceb:x>1</ceb:x></ceb:extra><ceb:guid>", 1), \
+        True
+    yield "text between elements", raw.replace(b"<ceb:guid>", b"loose text &amp; more<ceb:guid>", 1), True
+    yield "bad text between elements", raw.replace(b"<ceb:guid>", b"a]]>b<ceb:guid>", 1), False
+    yield "deep nesting", raw.replace(b"<ceb:guid>", b"<ceb:a>" * 40 + b"</ceb:a>" * 40 + b"<ceb:guid>", 1), False
+    for name in sorted(set(leaves)):
+        field = name.encode()
+        yield f"without {name}", re.sub(rb"<ceb:" + field + rb">[^<]*</ceb:" + field + rb">", b"", raw), False
+        yield f"empty {name}", re.sub(rb"<ceb:" + field + rb">[^<]*</ceb:" + field + rb">",
+                                      b"<ceb:" + field + b"/>", raw), False
+        yield f"blank {name}", re.sub(rb"<ceb:" + field + rb">[^<]*</ceb:" + field + rb">",
+                                      b"<ceb:" + field + b">  \n </ceb:" + field + b">", raw), False
+        nested = rb"<ceb:" + field + rb">\1<ceb:x>y</ceb:x>z</ceb:" + field + rb">"
+        yield f"nested in {name}", re.sub(rb"<ceb:" + field + rb">([^<]*)</ceb:" + field + rb">", nested, raw), False
+        yield f"repeated {name}", re.sub(rb"(<ceb:" + field + rb">[^<]*</ceb:" + field + rb">)", rb"\1\1", raw), False
+        yield f"repeated empty {name}", re.sub(rb"(<ceb:" + field + rb">[^<]*</ceb:" + field + rb">)",
+                                               rb"\1<ceb:" + field + rb"/>", raw), False
+        yield f"CDATA {name}", re.sub(rb"<ceb:" + field + rb">([^<]*)</ceb:" + field + rb">",
+                                      rb"<ceb:" + field + rb"><![CDATA[\1]]></ceb:" + field + rb">", raw), False
+        yield f"entities in {name}", _sub_value(raw, name, b"A&amp;B &lt;x&gt; &quot;q&quot; &apos;s&apos; "
+                                                b"&#20013;&#x6587;&#x1F600;", 9), False
+        for bad in (b"&foo;", b"&#0;", b"&#xFFFE;", b"&#X41;", b"&", b"&#;", b"&#x110000;", b"&#99999999999;",
+                    b"&lt", b"a]]>b", b"a\rb\r\nc&#13;d"):
+            yield f"{bad!r} in {name}", _sub_value(raw, name, b"x" + bad), False
+        for ws in WHITESPACE:
+            m = re.search(rb"<ceb:" + field + rb">([^<]*)</ceb:" + field + rb">", raw)
+            if m:
+                yield f"{ws!r} around {name}", _sub_value(raw, name, ws.replace(b"%s", m.group(1))), False
+    for name in CODE_FIELDS + NUMERIC_FIELDS:
+        if f"<ceb:{name}>" in raw.decode():
+            for value in VALUES:
+                yield f"{name}={value!r}", _sub_value(raw, name, value), False
+
+
+def _variants(samples: dict[str, bytes]) -> list[tuple[str, bytes, bool]]:
+    bases = list(samples.values()) + list(itertools.islice(generate(3, 5), 12))[::3]
+    return [v for raw in bases for v in mutations(raw)]
+
+
+def test_mutated_and_malformed_messages_give_identical_results(samples):
+    variants = _variants(samples)
+    assert len(variants) > 3000
+    fast_read = 0
+    for label, raw, must_be_fast in variants:
+        got, want = outcome(M.parse_message, raw), outcome(M.parse_message_lxml, raw)
+        assert got == want, label
+        if M._FAST.documents(raw) is not None:
+            fast_read += 1
+            assert want[0] == "ok", label  # the scanner never accepts what the reference refuses
+        elif must_be_fast:
+            pytest.fail(f"the scanner declined a message it should read: {label}")
+    assert fast_read > len(variants) // 4  # the scanner does read most well-formed variants itself
+    raws = [raw for _label, raw, _f in variants]
+    assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))
+
+
+def test_str_input_and_other_types_behave_as_before(samples):
+    text = samples["order"].decode("utf-8")
+    assert M.parse_message(text) == M.parse_message_lxml(text)
+    assert outcome(M.parse_message, bytearray(samples["order"])) == outcome(M.parse_message_lxml,
+                                                                            bytearray(samples["order"]))
+
+
+def test_code_caches_do_not_change_answers(samples):
+    """The same value in another field or message is normalised (or refused) the same way every time."""
+    raw = samples["inventory"]
+    for value in (b"JP", b"jp", b"JPN", b"116", b"XX", b"JP"):
+        variant = _sub_value(raw, "country", value, count=2)
+        for _ in range(2):
+            assert outcome(M.parse_message, variant) == outcome(M.parse_message_lxml, variant)
+
+
+# ---------------------------------------------------------------------------- receipts
+def _old_format_time(ms: int) -> str:
+    import datetime as dt
+
+    t = dt.datetime.fromtimestamp(ms / 1000, dt.timezone(dt.timedelta(hours=8)))
+    return t.strftime("%Y%m%d%H%M%S") + f"{ms % 1000:03d}"
+
+
+def _old_fields_xml(fields: Any, values: dict[str, Any], out: list[str]) -> None:
+    for name, _check, _req in fields:
+        v = values.get(name)
+        if v is not None and v != "":
+            out.append(f"<ceb:{name}>{M._esc(str(v))}</ceb:{name}>")
+
+
+def _old_receipt_fields(r: Receipt) -> dict[str, str]:
+    keys = r.keys
+    values = {}
+    for name, _c, _r in M.RECEIPT_HEADS[r.kind][1]:
+        if name == "guid":
+            values[name] = r.guid
+        elif name == "returnStatus":
+            values[name] = str(r.status)
+        elif name == "returnTime":
+            values[name] = _old_format_time(r.time_ms)
+        elif name == "returnInfo":
+            values[name] = r.info
+        elif name in keys:
+            values[name] = keys[name]
+    return values
+
+
+def old_emit_receipt(r: Receipt) -> bytes:
+    """The emitter before the templates (reference)."""
+    tag, fields = M.RECEIPT_HEADS[r.kind]
+    out = [M._DECL, f'<ceb:{r.kind}Message guid="{M._esc(r.guid)}" version="1.0" xmlns:ceb="{NS}"><ceb:{tag}>']
+    _old_fields_xml(fields, _old_receipt_fields(r), out)
+    out.append(f"</ceb:{tag}></ceb:{r.kind}Message>")
+    return "".join(out).encode("utf-8")
+
+
+def test_receipts_are_byte_identical_to_the_previous_emitter(samples):
+    heads = [d.head for raw in samples.values() for d in M.parse_message(raw)]
+    heads += [d.head for raw in itertools.islice(generate(50, 3), 200) for d in M.parse_message(raw)]
+    heads += [{}, {"ebpCode": "", "copNo": "A&B<\"x\">", "orderNo": 12, "payCode": None, "logisticsNo": "物流"}]
+    infos = ["", "entered customs", 'bad "HS" code <9999> & more', "放行", "x" * 300]
+    guids = ["", "G-1", 'g&"<>', "收"]
+    times = [0, 1, 999, 1_773_000_000_000, 1_773_000_000_999, 1_773_000_001_000, 4_102_444_800_123, -1500]
+    receipts = []
+    for i, (kind, status, info, guid, t) in enumerate(itertools.product(
+            list(M.RECEIPT_HEADS), sorted(M.STATUS_NAMES), infos, guids, times)):
+        receipts.append(Receipt(kind, guid, status, info, t, heads[i % len(heads)]))
+    assert len(receipts) > 10_000
+    for r in receipts:
+        assert M.emit_receipt(r) == old_emit_receipt(r), r
+        assert M.format_time(r.time_ms) == _old_format_time(r.time_ms)
+    assert M.emit_receipts(receipts[:500]) == b"".join(old_emit_receipt(r) for r in receipts[:500])
+    assert M.parse_receipt(M.emit_receipt(receipts[7])).status == receipts[7].status
