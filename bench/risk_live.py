@@ -15,8 +15,9 @@ Timed, one declaration at a time, on declarations lodged after the history:
 * storing that decision (``RiskEngine._store``: risk_decisions and rule links, one transaction),
   reported separately;
 * baseline in the same run, on a second engine warmed identically: the two-pass composition
-  (``features_for`` then model then ``observe_declarations`` then rules and lane), the live path
-  before ``score_and_observe``. Both engines see the same declarations; their scores are compared.
+  (``features_for`` then model then ``observe_declarations`` then rules and lane) on the columnar
+  frame path (``ROWWISE_ROWS = 0``), the live path before ``score_and_observe`` and
+  ``risk/rowwise.py``. Both engines see the same declarations; their scores are compared.
 
 Then ``assign`` on batches of ``--batch`` declarations (declarations/s).
 """
@@ -55,7 +56,7 @@ def lodged(platform, sims, first_id: int):
     for i, d in enumerate(data):
         out.append(
             LodgedDeclaration(
-                first_id + i, f"B{first_id + i:012d}", d, _naive(d.declared_at), svc._assess(d),
+                first_id + i, f"B{first_id + i:012d}", d, _naive(d.declared_at), svc.assess_declaration(d),
                 known[d.importer_code], known[d.declarant_code],
             )
         )
@@ -80,13 +81,19 @@ def outcomes(frame: pl.DataFrame, sims, rng: np.random.Generator, lag: timedelta
 
 def two_pass(engine, batch, now):
     """Baseline: the live path before score_and_observe (features_for, then observe_declarations)."""
+    from smartcustoms.risk import features
     from smartcustoms.risk.rules import match
     from smartcustoms.risk.selectivity import item_frame
 
     frame = item_frame(batch, engine.tariff)
+    columnar, features.ROWWISE_ROWS = features.ROWWISE_ROWS, 0  # the columnar frame path, as before risk/rowwise.py
+    try:
+        with engine.lock:
+            score, feats, best = engine.score(frame)
+            engine.state.observe_declarations(frame)
+    finally:
+        features.ROWWISE_ROWS = columnar
     with engine.lock:
-        score, feats, best = engine.score(frame)
-        engine.state.observe_declarations(frame)
         rule_frame = pl.concat(
             [frame, feats.select([c for c in feats.columns if c not in frame.columns])], how="horizontal"
         )

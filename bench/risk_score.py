@@ -6,10 +6,10 @@ All on seeded synthetic item frames (``smartcustoms.risk.synthetic.item_frame``)
    outcomes (live warm start: ``observe_declarations`` + ``observe_outcomes`` in chunks); process RSS
    is read from /proc afterwards (target <= 1 GiB);
 2. model: a ``RiskModel`` (default settings, 600 rounds) trained on ``--train-rows`` point-in-time rows;
-3. single declaration: ``state.score_and_observe(row)`` + ``model.predict_proba`` (the live path) for
-   every other one of ``--singles`` new declarations, one at a time, p50 / p99 (target p99 <= 10 ms);
-   the others take the two-pass path it replaced (``features_for`` + model, then
-   ``observe_declarations``); baseline in the same run: the same history statistics by rescanning a
+3. single declaration: ``state.score_rows(row, observe=True)`` + ``model.predict_proba`` (the live
+   row-wise path) for every other one of ``--singles`` new declarations, one at a time, p50 / p99
+   (target p99 <= 10 ms); the others take the two-pass columnar path (``features_for`` + model, then
+   ``observe_declarations``, frames); baseline in the same run: the same history statistics by rescanning a
    Polars history frame; (the full live decision, rules and lane included: ``bench/risk_live.py``)
 4. batch: ``build_features`` + ``predict_proba`` over ``--batch`` new rows (target >= 50,000/s),
    the model also timed on 2 threads (``RiskModel.predict_threads``);
@@ -30,6 +30,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
+from smartcustoms.risk import features
 from smartcustoms.risk.evaluate import hide_labels
 from smartcustoms.risk.features import HistoryState, build_features
 from smartcustoms.risk.model import RiskModel
@@ -134,19 +135,22 @@ def main() -> None:
     # declarations alternate between the live one-pass path and the two-pass path it replaced (same
     # state stream, each row observed once)
     singles, two_pass, observe, rescans = [], [], [], []
+    rowwise_rows = features.ROWWISE_ROWS
     for i in range(args.singles):
         row = new.slice(i, 1)
         if i % 2 == 0:
             t = time.perf_counter()
-            model.predict_proba(state.score_and_observe(row))
+            model.predict_proba(state.score_rows(row.to_dicts(), observe=True))
             singles.append(time.perf_counter() - t)
         else:
+            features.ROWWISE_ROWS = 0  # the columnar frame path
             t = time.perf_counter()
             model.predict_proba(state.features_for(row))
             t_mid = time.perf_counter()
             state.observe_declarations(row)
             two_pass.append(time.perf_counter() - t)
             observe.append(time.perf_counter() - t_mid)
+            features.ROWWISE_ROWS = rowwise_rows
         if i < 200:
             t = time.perf_counter()
             rescan_baseline(hist_small, row)

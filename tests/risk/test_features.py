@@ -203,3 +203,55 @@ def test_columnar_and_pairwise_paths_agree(items, monkeypatch):
     pairwise, _ = build_features(items)
     _assert_same(default, columnar)
     _assert_same(default, pairwise)
+
+
+def test_rowwise_live_path_gives_the_columnar_features_nulls_and_state(items, monkeypatch):
+    from smartcustoms.risk import features as pipeline
+
+    texts = [None, "", "Used phone parts", "GIFT for personal use", "replica  brand", "Ünïcode sample", "copy-cat"]
+    items = items.with_columns(
+        pl.Series("description", [texts[i % len(texts)] for i in range(items.height)]),
+        pl.when(pl.int_range(pl.len()) % 5 == 0).then(None).otherwise(pl.col("quantity")).alias("quantity"),
+        pl.when(pl.int_range(pl.len()) == 333).then(pl.lit("8517AB")).otherwise(pl.col("hs_code")).alias("hs_code"),
+    )
+    _, rowwise = build_features(items[:300])
+    _, columnar = build_features(items[:300])
+    got, expected = [], []
+    for start, size in ((300, 1), (301, 3), (304, 16), (320, 1), (321, 9), (330, 1), (331, 5), (336, 1)):
+        chunk = items.slice(start, size)
+        assert chunk.height <= pipeline.ROWWISE_ROWS
+        got.append(rowwise.score_and_observe(chunk))
+        monkeypatch.setattr(pipeline, "ROWWISE_ROWS", 0)
+        expected.append(columnar.score_and_observe(chunk))
+        monkeypatch.undo()
+        rowwise.observe_outcomes(chunk)  # results arrive between batches: pending, then folded in
+        columnar.observe_outcomes(chunk)
+    a, b = pl.concat(got), pl.concat(expected)
+    assert a.schema == b.schema
+    _assert_same(a, b)
+    assert a.null_count().equals(b.null_count())  # null (item fields) and NaN (history) where the frame path has them
+    assert a.select("declaration_no", "item_no", "hs6", "hs4", "origin_country").equals(
+        b.select("declaration_no", "item_no", "hs6", "hs4", "origin_country")
+    )
+    assert rowwise.n_keys() == columnar.n_keys() and rowwise.clock == columnar.clock
+    for name, table in rowwise.tables.items():
+        np.testing.assert_array_equal(
+            np.sort(np.r_[table.keys, table.okeys]),
+            np.sort(np.r_[columnar.tables[name].keys, columnar.tables[name].okeys]),
+        )
+        mine = table.get(np.r_[table.keys, table.okeys])
+        theirs = columnar.tables[name].get(np.r_[table.keys, table.okeys])
+        np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
+def test_rowwise_features_feed_the_model_as_the_frame_does(items):
+    from smartcustoms.risk.model import RiskModel
+
+    features, state = build_features(items[:350])
+    model = RiskModel(num_boost_round=20).fit(features, items[:350]["offence"].to_numpy())
+    rows = items[350:354].to_dicts()
+    live = state.score_rows(rows, observe=False)
+    frame = live.to_frame()
+    np.testing.assert_array_equal(model.matrix(live), model.matrix(frame))
+    assert [r.text for r in model.explain(live)[0]] == [r.text for r in model.explain(frame)[0]]
+    assert state.n_declarations == 350

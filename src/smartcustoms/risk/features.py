@@ -31,18 +31,26 @@ small sorted overlay for new keys, so a lookup is a binary search and history is
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from smartcustoms.risk.schema import conform
 
+if TYPE_CHECKING:
+    from smartcustoms.risk.rowwise import LiveFeatures
+
 HASH_SEED = 0x5C0DE
 DAY_US = 86_400_000_000.0
 PRIOR_STRENGTH = 5.0  # Bayesian smoothing of offence rates toward the global (point-in-time) rate
 MAX_SPAN_DAYS = 1500.0  # batches are processed in chunks of at most this span (decay numerics)
+MAX_SPAN_SECONDS = MAX_SPAN_DAYS * 86_400.0
+FLUSH_ROWWISE = 8  # up to this many due outcomes are folded in key by key (cheaper than the vector path)
+ROWWISE_ROWS = 16  # up to this many rows, live calls take the row-wise path (risk/rowwise.py): no frames
 TEXT_KEYWORDS = {
     "gift": r"(?i)\bgifts?\b",
     "sample": r"(?i)\bsamples?\b",
@@ -291,6 +299,33 @@ class _Table:
                 out[found] = vals[pos[found]]
         return out
 
+    def get_one(self, h: int) -> list[float]:
+        """The aggregate row of one key, as a new list (defaults when unseen): the row-wise path."""
+        k = np.uint64(h)
+        for keys, vals in ((self.keys, self.vals), (self.okeys, self.ovals)):
+            if len(keys):
+                pos = int(keys.searchsorted(k))
+                if pos < len(keys) and keys[pos] == k:
+                    return vals[pos].tolist()
+        return self.default.tolist()
+
+    def put_one(self, h: int, values: list[float], start: int = 0) -> None:
+        """Set columns ``start:start + len(values)`` of one key (an unseen key starts at defaults)."""
+        k, end = np.uint64(h), start + len(values)
+        for keys, vals in ((self.keys, self.vals), (self.okeys, self.ovals)):
+            if len(keys):
+                pos = int(keys.searchsorted(k))
+                if pos < len(keys) and keys[pos] == k:
+                    vals[pos, start:end] = values
+                    return
+        row = self.default.copy()
+        row[start:end] = values
+        pos = int(self.okeys.searchsorted(k))
+        self.okeys = np.insert(self.okeys, pos, k)
+        self.ovals = np.insert(self.ovals, pos, row, axis=0)
+        if len(self.okeys) > OVERLAY_LIMIT:
+            self._merge()
+
     def put(self, h: np.ndarray, cols: list[int], values: np.ndarray) -> None:
         """Set columns ``cols`` of unique keys ``h`` to ``values``; unseen keys start at defaults."""
         pos, found = self._find(self.keys, h)
@@ -411,15 +446,27 @@ class HistoryState:
         self.clock = -math.inf  # latest declared_at seen, in epoch days
         self.n_declarations = 0
         self.n_outcomes = 0
+        self._hasher_cache: Any = None
+
+    @property
+    def _hasher(self) -> Any:
+        """Cached key hashes of the row-wise path (:class:`smartcustoms.risk.rowwise._Hasher`)."""
+        if getattr(self, "_hasher_cache", None) is None:
+            from smartcustoms.risk.rowwise import _Hasher
+
+            self._hasher_cache = _Hasher()
+        return self._hasher_cache
 
     # -- public API -------------------------------------------------------------------------
     def features_for(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Features of new, time-sorted rows; the state is not modified."""
         frame = _conform_sorted(frame)
         chunks = _time_chunks(frame)
-        if len(chunks) == 1:
-            return self._run(frame, commit_declarations=False, own_outcomes=False)
-        raise ValueError("features_for takes rows spanning < MAX_SPAN_DAYS; use build_features")
+        if len(chunks) > 1:
+            raise ValueError("features_for takes rows spanning < MAX_SPAN_DAYS; use build_features")
+        if frame.height <= ROWWISE_ROWS:
+            return self.score_rows(frame.to_dicts(), observe=False).to_frame()
+        return self._run(frame, commit_declarations=False, own_outcomes=False)
 
     def score_and_observe(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Features of new, time-sorted rows, then the rows folded in: one pass for live scoring.
@@ -430,11 +477,31 @@ class HistoryState:
         frame = _conform_sorted(frame)
         if len(_time_chunks(frame)) > 1:
             raise ValueError("score_and_observe takes rows spanning < MAX_SPAN_DAYS; use build_features")
+        if frame.height <= ROWWISE_ROWS:
+            return self.score_rows(frame.to_dicts(), observe=True).to_frame()
         return self._run(frame, commit_declarations=True, own_outcomes=False)
+
+    def score_rows(self, rows: Sequence[Mapping[str, Any]], *, observe: bool) -> LiveFeatures:
+        """The live path for a few rows: :meth:`score_and_observe` (``observe``) or :meth:`features_for`.
+
+        ``rows`` are time-sorted item rows as mappings of the canonical columns (missing optional
+        columns count as null); the features come back as :class:`~smartcustoms.risk.rowwise.LiveFeatures`
+        (no Polars frame is built). Same features as the columnar path (``risk/rowwise.py``).
+        """
+        from smartcustoms.risk.rowwise import run_rows
+
+        if len(rows) > 1 and (rows[-1]["declared_at"] - rows[0]["declared_at"]).total_seconds() >= MAX_SPAN_SECONDS:
+            raise ValueError("score_rows takes rows spanning < MAX_SPAN_DAYS; use build_features")
+        return run_rows(self, rows, commit=observe)  # type: ignore[return-value]
 
     def observe_declarations(self, frame: pl.DataFrame) -> None:
         """Fold new, time-sorted declarations (labels ignored) into the state."""
         frame = _conform_sorted(frame)
+        if frame.height <= ROWWISE_ROWS:
+            from smartcustoms.risk.rowwise import run_rows
+
+            run_rows(self, frame.to_dicts(), commit=True, want_features=False)
+            return
         for chunk in _time_chunks(frame):
             self._run(chunk, commit_declarations=True, own_outcomes=False, want_features=False)
 
@@ -448,6 +515,10 @@ class HistoryState:
         prep["t_out"] = np.where(np.isnan(prep["t_out"]), now, prep["t_out"])
         self.n_outcomes += frame.height
         self.pending = _concat(self.pending, prep)
+        t_out = self.pending["t_out"]
+        if len(t_out) > 1 and not (t_out[1:] >= t_out[:-1]).all():
+            # kept sorted by outcome time, so the due ones are a prefix (sliced as views, not copied)
+            self.pending = _take(self.pending, np.argsort(t_out, kind="stable"))
         self._flush_pending()
 
     @property
@@ -463,11 +534,14 @@ class HistoryState:
         """Fold pending outcomes with ``outcome_at <= clock`` into the tables."""
         if self.pending is None or not len(self.pending["t"]):
             return
-        due = self.pending["t_out"] <= self.clock
-        if not due.any():
+        k = int(np.searchsorted(self.pending["t_out"], self.clock, side="right"))  # pending is sorted
+        if not k:
             return
-        ev = _take(self.pending, due)
-        self.pending = _take(self.pending, ~due)
+        ev = {c: v[:k] for c, v in self.pending.items()}
+        self.pending = {c: v[k:] for c, v in self.pending.items()}
+        if k <= FLUSH_ROWWISE:
+            self._fold_outcomes_rowwise(ev)
+            return
         for fam in FAMILIES:
             if fam.kind not in _HAS_OUTCOMES:
                 continue
@@ -482,6 +556,20 @@ class HistoryState:
             table = self.tables[fam.name]
             idx = [fam.cols.index(c) for c in _OUT_COLS]
             table.put(keys, idx, table.get(keys)[:, idx] + add)
+
+    def _fold_outcomes_rowwise(self, ev: Prepared) -> None:
+        """:meth:`_flush_pending` for a few events: one key at a time (live: an officer's result)."""
+        offs, crits, drs = ev["off"].tolist(), ev["crit"].tolist(), ev["dr"].tolist()
+        for fam in FAMILIES:
+            if fam.kind not in _HAS_OUTCOMES:
+                continue
+            table, start = self.tables[fam.name], len(fam.decl_cols)
+            for h, ok, off, crit, dr in zip(
+                ev[f"h_{fam.name}"].tolist(), ev[f"v_{fam.name}"].tolist(), offs, crits, drs, strict=True
+            ):
+                if ok:
+                    ni, no, nc, rec = table.get_one(h)[start:]
+                    table.put_one(h, [ni + 1.0, no + off, nc + crit, rec + dr], start)
 
     def _run(
         self,
@@ -565,11 +653,10 @@ class HistoryState:
         ev = None
         if self.pending is not None and len(self.pending["t"]) and len(prep["t"]):
             # a pending outcome is visible to a row only if its outcome_at <= the row's declared_at
-            soon = self.pending["t_out"] <= prep["t"].max()
-            if soon.all():
-                ev = dict(self.pending, seq=np.full(len(self.pending["t"]), -1.0))
-            elif soon.any():
-                ev = dict(_take(self.pending, soon), seq=np.full(int(soon.sum()), -1.0))
+            k = int(np.searchsorted(self.pending["t_out"], prep["t"].max(), side="right"))  # pending is sorted
+            if k:
+                ev = {c: v[:k] for c, v in self.pending.items()}
+                ev["seq"] = np.full(k, -1.0)
         if own_outcomes:
             mask = ~np.isnan(prep["off"]) & ~np.isnan(prep["t_out"])
             if mask.any():

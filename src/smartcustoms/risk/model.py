@@ -25,6 +25,7 @@ from smartcustoms.risk.features import (
     NUMERIC_FEATURES,
     _family_feature_names,
 )
+from smartcustoms.risk.rowwise import NUMERIC_INDEX, LiveFeatures
 
 MODEL_FORMAT = "smartcustoms.risk.RiskModel/1"
 Ranking = Literal["probability", "duty"]
@@ -86,14 +87,16 @@ class RiskModel:
             counts = counts.sort(["count", name], descending=[True, False])
             self.vocabulary[name] = counts[name].to_list()
 
-    def matrix(self, frame: pl.DataFrame) -> np.ndarray:
+    def matrix(self, frame: pl.DataFrame | LiveFeatures) -> np.ndarray:
         """The model's float matrix: numeric features as is, categoricals as vocabulary codes."""
+        if self._codes is None or set(self._codes) != set(self.vocabulary):
+            self._codes = {name: {v: float(i) for i, v in enumerate(vs)} for name, vs in self.vocabulary.items()}
+        if isinstance(frame, LiveFeatures):
+            return self._live_matrix(frame)
         present = set(frame.columns)
         missing = [f for f in self.features if f not in present]
         if missing:
             raise ValueError(f"feature frame lacks {len(missing)} feature(s), e.g. {missing[:3]}")
-        if self._codes is None or set(self._codes) != set(self.vocabulary):
-            self._codes = {name: {v: float(i) for i, v in enumerate(vs)} for name, vs in self.vocabulary.items()}
         x = np.empty((frame.height, len(self.features)))
         numeric = [i for i, f in enumerate(self.features) if f not in self._codes]
         if numeric:
@@ -109,6 +112,21 @@ class RiskModel:
                 x[:, i] = [codes.get(v, np.nan) for v in frame[name].to_list()]
             else:
                 x[:, i] = frame[name].replace_strict(codes, default=None, return_dtype=pl.Float64).to_numpy()
+        return x
+
+    def _live_matrix(self, feats: LiveFeatures) -> np.ndarray:
+        """:meth:`matrix` of row-wise features: columns taken from their float matrix, no frame."""
+        assert self._codes is not None
+        numeric = [(i, NUMERIC_INDEX[f]) for i, f in enumerate(self.features) if f in NUMERIC_INDEX]
+        other = [f for f in self.features if f not in NUMERIC_INDEX and f not in self._codes]
+        if other:
+            raise ValueError(f"feature frame lacks {len(other)} feature(s), e.g. {other[:3]}")
+        x = np.empty((feats.height, len(self.features)))
+        x[:, [i for i, _ in numeric]] = feats.numeric[:, [j for _, j in numeric]]
+        for i, name in enumerate(self.features):
+            codes = self._codes.get(name)
+            if codes is not None:
+                x[:, i] = [codes.get(v, np.nan) for v in feats.values(name)]
         return x
 
     # -- training and scoring -----------------------------------------------------------------
@@ -162,11 +180,11 @@ class RiskModel:
     def _predict_threads(self) -> int:
         return self.predict_threads or self.params.get("num_threads", 1)
 
-    def predict_proba(self, features: pl.DataFrame) -> np.ndarray:
+    def predict_proba(self, features: pl.DataFrame | LiveFeatures) -> np.ndarray:
         """Offence probability per row."""
         return self._require().predict(self.matrix(features), num_threads=self._predict_threads())
 
-    def rank_scores(self, features: pl.DataFrame, ranking: Ranking = "probability") -> np.ndarray:
+    def rank_scores(self, features: pl.DataFrame | LiveFeatures, ranking: Ranking = "probability") -> np.ndarray:
         """Scores to rank by: offence probability, or expected duty at stake (p x duty at stake)."""
         p = self.predict_proba(features)
         if ranking == "probability":
@@ -175,7 +193,7 @@ class RiskModel:
             return p * features["duty_at_stake"].fill_null(0.0).to_numpy()
         raise ValueError(f"unknown ranking {ranking!r}; use 'probability' or 'duty'")
 
-    def explain(self, features: pl.DataFrame, top: int = 3) -> list[list[Reason]]:
+    def explain(self, features: pl.DataFrame | LiveFeatures, top: int = 3) -> list[list[Reason]]:
         """Top ``top`` reasons per row that raised its score, in words, from tree contributions."""
         booster = self._require()
         x = self.matrix(features)

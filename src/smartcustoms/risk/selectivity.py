@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -30,9 +31,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from smartcustoms.audit.service import utcnow
 from smartcustoms.declarations.lifecycle import Lane
 from smartcustoms.declarations.service import LaneDecision, LodgedDeclaration
-from smartcustoms.risk.features import HistoryState
+from smartcustoms.risk.features import ROWWISE_ROWS, HistoryState
 from smartcustoms.risk.model import RiskModel
 from smartcustoms.risk.models import RiskDecision, RiskDecisionRule, RiskModelVersion, RiskRule
+from smartcustoms.risk.rowwise import LiveFeatures
 from smartcustoms.risk.rules import CompiledRule, compile_rule, match
 from smartcustoms.risk.schema import FULL_SCHEMA
 from smartcustoms.risk.service import history_frame, rule_spec
@@ -76,6 +78,11 @@ def item_frame(batch: Sequence[LodgedDeclaration], tariff: TariffTable) -> pl.Da
     :data:`RULE_EXTRAS`, with explicit dtypes (no inference, and the feature pipeline's schema
     check passes without a cast: live latency).
     """
+    return pl.from_dicts(item_rows(batch, tariff), schema=_LIVE_SCHEMA)
+
+
+def item_rows(batch: Sequence[LodgedDeclaration], tariff: TariffTable) -> list[dict]:
+    """The rows of :func:`item_frame` as dicts (what the row-wise live path reads)."""
     rows = []
     for ld in batch:
         d = ld.data
@@ -109,7 +116,7 @@ def item_frame(batch: Sequence[LodgedDeclaration], tariff: TariffTable) -> pl.Da
                     "unit_value": value / mass if mass > 0 else None,
                 }
             )
-    return pl.from_dicts(rows, schema=_LIVE_SCHEMA)
+    return rows
 
 
 def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
@@ -118,7 +125,9 @@ def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
     return frame[names] if frame.width > len(names) and frame.columns[: len(names)] == names else frame
 
 
-def _rule_frame(rules: list[CompiledRule], frame: pl.DataFrame, feats: pl.DataFrame, now: datetime) -> pl.DataFrame:
+def _rule_frame(
+    rules: list[CompiledRule], frame: pl.DataFrame, feats: pl.DataFrame | LiveFeatures, now: datetime
+) -> pl.DataFrame:
     """The item frame plus the features that the rules in force refer to (not all ~200 of them)."""
     have = set(frame.columns)
     wanted = {c for r in rules if r.in_force(now.date()) for c in r.columns if c not in have}
@@ -188,16 +197,25 @@ class RiskEngine:
         """
         canonical = _canonical(frame)
         feats = self.state.score_and_observe(canonical) if observe else self.state.features_for(canonical)
-        p = self.model.rank_scores(feats, self.config.ranking) if self.model is not None else np.zeros(frame.height)
-        no = frame["declaration_no"].to_numpy()
-        groups = np.cumsum(np.r_[False, no[1:] != no[:-1]]) if len(no) else np.empty(0, np.int64)
-        n = int(groups[-1]) + 1 if len(groups) else 0
-        best = np.zeros(n, dtype=np.int64)
-        score = np.full(n, -1.0)
-        for i, (g, v) in enumerate(zip(groups, p, strict=True)):
-            if v > score[g]:
-                score[g], best[g] = v, i
-        return score, feats, best
+        return self._per_declaration(frame["declaration_no"].to_list(), feats)
+
+    def score_rows(self, rows: list[dict]) -> tuple[np.ndarray, LiveFeatures, np.ndarray]:
+        """:meth:`score` with ``observe`` for a few item rows, on the row-wise path (no frames)."""
+        feats = self.state.score_rows(rows, observe=True)
+        return self._per_declaration([r["declaration_no"] for r in rows], feats)
+
+    def _per_declaration(self, numbers: list[str], feats) -> tuple[np.ndarray, Any, np.ndarray]:
+        """Model scores of item rows; per declaration (contiguous rows) the riskiest item's score and row."""
+        p = self.model.rank_scores(feats, self.config.ranking) if self.model is not None else np.zeros(len(numbers))
+        best: list[int] = []
+        score: list[float] = []
+        for i, (no, v) in enumerate(zip(numbers, p.tolist(), strict=True)):
+            if i == 0 or no != numbers[i - 1]:
+                best.append(i)
+                score.append(v)
+            elif v > score[-1]:
+                score[-1], best[-1] = v, i
+        return np.array(score, dtype=np.float64), feats, np.array(best, dtype=np.int64)
 
     def decide(self, session: Session, batch: Sequence[LodgedDeclaration]) -> list[LaneDecision]:
         now = self.clock()
@@ -212,10 +230,16 @@ class RiskEngine:
 
         Returns the decisions and, per rule in force, which declarations matched it.
         """
-        frame = item_frame(batch, self.tariff)
+        rows = item_rows(batch, self.tariff)
         with self.lock:
-            score, feats, best = self.score(frame, observe=True)
-            matched = match(self.rules, _rule_frame(self.rules, frame, feats, now), now.date())
+            if len(rows) <= ROWWISE_ROWS:  # live micro-batches: the row-wise path, no feature frame
+                score, feats, best = self.score_rows(rows)
+                in_force = any(r.in_force(now.date()) for r in self.rules)
+                frame = pl.from_dicts(rows, schema=_LIVE_SCHEMA) if in_force else None
+            else:
+                frame = pl.from_dicts(rows, schema=_LIVE_SCHEMA)
+                score, feats, best = self.score(frame, observe=True)
+            matched = {} if frame is None else match(self.rules, _rule_frame(self.rules, frame, feats, now), now.date())
             decisions = self._choose(batch, score, matched, feats, best)
         return decisions, matched
 

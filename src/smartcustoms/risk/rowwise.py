@@ -1,0 +1,519 @@
+"""The row-wise live path of the feature pipeline: a few rows scored without building Polars frames.
+
+Live scoring sees one declaration (or a micro-batch of a few) at a time. For such batches the
+columnar pipeline of :mod:`smartcustoms.risk.features` is dominated by fixed costs (some 80 Polars
+expressions and ~2,000 NumPy calls on one-element arrays). This module computes the *same features*
+(same formulas, same point-in-time rules, same state tables and key hashes) with plain Python
+floats, one row after the other:
+
+* each row reads its families' aggregates from the state tables (one binary search per table), adds
+  what earlier rows of the same batch contributed (kept in a per-batch overlay, so
+  ``features_for`` leaves the state untouched), and the outcomes still pending whose
+  ``outcome_at`` is at or before its own time;
+* key hashes are Polars' seeded hashes, as in the columnar path: string keys are cached, values
+  not seen before are hashed in one Polars call per batch.
+
+Tests check that it gives the frame path's features (``tests/risk/test_features.py``). Sums are
+taken in a different order (sequentially rather than pairwise), so values agree to rounding, not
+always bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from smartcustoms.risk.features import (
+    _CAT_SOURCES,
+    _HAS_OUTCOMES,
+    _ITEM_FEATURES,
+    _KEY_EXPRS,
+    _OUT_COLS,
+    CATEGORICAL_FEATURES,
+    CONTEXT_COLUMNS,
+    DAY_US,
+    FAMILIES,
+    HASH_SEED,
+    NUMERIC_FEATURES,
+    TEXT_KEYWORDS,
+    HistoryState,
+    _family_feature_names,
+    _Table,
+)
+from smartcustoms.risk.schema import FULL_SCHEMA, REQUIRED_NON_NULL, ItemFrameError
+
+NAN = math.nan
+_M64 = (1 << 64) - 1
+_MIX = 0x9E3779B97F4A7C15
+_MIX2 = 0xBF58476D1CE4E5B9
+_EPOCH = datetime(1970, 1, 1)
+_US = timedelta(microseconds=1)
+_KEYWORDS = [re.compile(p) for p in TEXT_KEYWORDS.values()]
+#: source column of each key part (the column its Polars key expression reads)
+_PART_SOURCE = {
+    "importer": "importer_code",
+    "declarant": "declarant_code",
+    "seller": "seller_code",
+    "courier": "courier_code",
+    "hs6": "hs_code",
+    "hs4": "hs_code",
+    "hs2": "hs_code",
+    "origin": "origin_country",
+    "departure": "departure_country",
+    "office": "office_code",
+    "tax_type": "tax_type",
+    "value": "customs_value",
+    "mass": "net_mass_kg",
+}
+_STRING_PARTS = tuple(p for p in _KEY_EXPRS if FULL_SCHEMA[_PART_SOURCE[p]] == pl.Utf8())
+_FLOAT_PARTS = tuple(p for p in _KEY_EXPRS if p not in _STRING_PARTS)
+_FLOAT_DECIMALS = {"value": 2, "mass": 3}  # as rounded by _KEY_EXPRS before the cast to text
+_HASH_CACHE_LIMIT = 200_000
+NUMERIC_INDEX: dict[str, int] = {name: i for i, name in enumerate(NUMERIC_FEATURES)}
+_N_ITEM = len(_ITEM_FEATURES)
+_CAT_INDEX = {name: i for i, name in enumerate(CATEGORICAL_FEATURES)}
+_CONTEXT_INDEX = {name: i for i, name in enumerate(CONTEXT_COLUMNS)}
+_CONTEXT_DTYPES = {
+    "declaration_no": pl.Utf8(),
+    "item_no": pl.Int64(),
+    "hs6": pl.Utf8(),
+    "hs4": pl.Utf8(),
+    "origin_country": pl.Utf8(),
+    "duty_at_stake": pl.Float64(),
+}
+_FAMILY_WIDTH = {fam.name: len(_family_feature_names(fam)) for fam in FAMILIES}
+
+
+class _Hasher:
+    """Polars' seeded hashes of key parts, string values cached (the columnar path's exact keys)."""
+
+    def __init__(self) -> None:
+        self.cache: dict[tuple[str, str], int] = {}
+
+    def hashes(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, int | None]]:
+        """Per row, part -> hash (None when the part is missing: null or empty)."""
+        out: list[dict[str, int | None]] = [{} for _ in rows]
+        missing: dict[str, list[int]] = {}
+        cache = self.cache
+        for i, r in enumerate(rows):
+            o = out[i]
+            for part in _STRING_PARTS:
+                v = r.get(_PART_SOURCE[part])
+                if not v:
+                    o[part] = None
+                    continue
+                if part == "hs6":
+                    v = v[:6]
+                elif part == "hs4":
+                    v = v[:4]
+                elif part == "hs2":
+                    v = v[:2]
+                h = cache.get((part, v))
+                if h is None:
+                    missing.setdefault(part, []).append(i)
+                o[part] = h
+            for part in _FLOAT_PARTS:
+                v = r.get(_PART_SOURCE[part])
+                o[part] = None
+                if v is not None:
+                    missing.setdefault(part, []).append(i)
+        if missing:
+            self._compute(rows, out, missing)
+        return out
+
+    def _compute(
+        self, rows: Sequence[Mapping[str, Any]], out: list[dict[str, int | None]], missing: dict[str, list[int]]
+    ) -> None:
+        # eager Series operations, not a frame and a query: same values as _KEY_EXPRS, a fraction of the cost
+        if len(self.cache) > _HASH_CACHE_LIMIT:
+            self.cache.clear()
+        for part, idx in missing.items():
+            source = _PART_SOURCE[part]
+            if part in _STRING_PARTS:
+                keys = [_sliced(part, rows[i][source]) for i in idx]
+                values = pl.Series(keys, dtype=pl.Utf8()).hash(HASH_SEED).to_list()
+                for i, key, h in zip(idx, keys, values, strict=True):
+                    out[i][part] = h
+                    self.cache[(part, key)] = h
+            else:
+                series = pl.Series([float(rows[i][source]) for i in idx], dtype=pl.Float64())
+                values = series.round(_FLOAT_DECIMALS[part]).cast(pl.Utf8()).hash(HASH_SEED).to_list()
+                for i, h in zip(idx, values, strict=True):
+                    out[i][part] = h
+
+
+def _sliced(part: str, v: str) -> str:
+    return v[:6] if part == "hs6" else v[:4] if part == "hs4" else v[:2] if part == "hs2" else v
+
+
+def _combine(a: int, b: int) -> int:
+    """:func:`smartcustoms.risk.features._combine` on Python ints."""
+    x = ((a * _MIX + b) & _M64) ^ (b >> 31)
+    return ((x * _MIX2) & _M64) ^ (x >> 27)
+
+
+_HS_NUMBER_CACHE: dict[str, float | None] = {}
+
+
+def _hs_number(s: str) -> float | None:
+    """``str.cast(Float64, strict=False)`` of an HS prefix (Polars itself for anything but plain digits)."""
+    if s.isascii() and s.isdigit():
+        return float(s)
+    if s not in _HS_NUMBER_CACHE:
+        _HS_NUMBER_CACHE[s] = pl.Series([s]).cast(pl.Float64, strict=False)[0]
+    return _HS_NUMBER_CACHE[s]
+
+
+def _item_values(r: Mapping[str, Any], at: datetime) -> tuple[list[float | None], float]:
+    """The item features of one row (None where the frame path gives null) and its duty at stake."""
+    value = max(float(r["customs_value"]), 0.0)
+    mass = max(float(r["net_mass_kg"]), 0.0)
+    rate = float(r["tax_rate"])
+    duty = value * rate / 100.0
+    lvalue = math.log1p(value)
+    q = r.get("quantity")
+    hs = r["hs_code"]
+    desc = r.get("description")
+    origin, departure = r.get("origin_country"), r.get("departure_country")
+    wd = at.isoweekday()
+    out: list[float | None] = [
+        value,
+        lvalue,
+        mass,
+        math.log1p(mass),
+        lvalue - math.log(max(mass, 1e-3)),
+        rate,
+        math.log1p(max(duty, 0.0)),
+        None if q is None else float(q),
+        None if q is None else lvalue - math.log(max(float(q), 1e-3)),
+        _hs_number(hs[:6]),
+        _hs_number(hs[:4]),
+        _hs_number(hs[:2]),
+        float(wd),
+        float(at.month),
+        float(at.day),
+        float(at.hour),
+        1.0 if wd >= 6 else 0.0,
+        None if origin is None or departure is None else float(origin == departure),
+        0.0 if r.get("seller_code") is None else 1.0,
+        0.0 if r.get("courier_code") is None else 1.0,
+        0.0 if desc is None else 1.0,
+    ]
+    if desc is None:
+        out += [None] * (2 + len(_KEYWORDS))
+    else:
+        out += [float(len(desc)), float(len(desc.split(" ")))]
+        out += [1.0 if k.search(desc) else 0.0 for k in _KEYWORDS]
+    return out, duty
+
+
+class LiveFeatures:
+    """Features of a few rows from the row-wise path: a float matrix plus the non-numeric columns.
+
+    Quacks like the feature frame where live scoring reads it (``height``, ``columns``,
+    ``get_column``, ``[name]``, ``[rows]``, ``to_dicts``); :meth:`to_frame` gives the frame itself.
+    """
+
+    __slots__ = ("numeric", "item_null", "categorical", "context")
+
+    def __init__(
+        self,
+        numeric: np.ndarray,
+        item_null: list[tuple[int, ...]],
+        categorical: list[list[str | None]],
+        context: list[list[Any]],
+    ) -> None:
+        self.numeric = numeric  # (rows, len(NUMERIC_FEATURES)), NaN where missing
+        self.item_null = item_null  # per row, item-feature columns that are null (not NaN) in the frame path
+        self.categorical = categorical  # per row, CATEGORICAL_FEATURES values
+        self.context = context  # per row, CONTEXT_COLUMNS values
+
+    @property
+    def height(self) -> int:
+        return len(self.context)
+
+    def __len__(self) -> int:
+        return self.height
+
+    @property
+    def columns(self) -> list[str]:
+        return [*CONTEXT_COLUMNS, *NUMERIC_FEATURES, *CATEGORICAL_FEATURES]
+
+    def values(self, name: str) -> list[Any]:
+        """One column as a Python list (None for nulls)."""
+        if name in NUMERIC_INDEX:
+            j = NUMERIC_INDEX[name]
+            col = self.numeric[:, j].tolist()
+            if j < _N_ITEM:
+                col = [None if j in nulls else v for v, nulls in zip(col, self.item_null, strict=True)]
+            return col
+        if name in _CAT_INDEX:
+            return [row[_CAT_INDEX[name]] for row in self.categorical]
+        if name in _CONTEXT_INDEX:
+            return [row[_CONTEXT_INDEX[name]] for row in self.context]
+        raise KeyError(name)
+
+    def get_column(self, name: str) -> pl.Series:
+        if name in NUMERIC_INDEX and NUMERIC_INDEX[name] >= _N_ITEM:
+            return pl.Series(name, self.numeric[:, NUMERIC_INDEX[name]])
+        dtype = pl.Utf8() if name in _CAT_INDEX else _CONTEXT_DTYPES.get(name, pl.Float64())
+        return pl.Series(name, self.values(name), dtype=dtype)
+
+    def __getitem__(self, key: str | Sequence[int]) -> Any:
+        if isinstance(key, str):
+            return self.get_column(key)
+        rows = list(key)
+        return LiveFeatures(
+            self.numeric[rows],
+            [self.item_null[i] for i in rows],
+            [self.categorical[i] for i in rows],
+            [self.context[i] for i in rows],
+        )
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        out = []
+        for i in range(self.height):
+            nums = self.numeric[i].tolist()
+            for j in self.item_null[i]:
+                nums[j] = None
+            row = dict(zip(CONTEXT_COLUMNS, self.context[i], strict=True))
+            row.update(zip(NUMERIC_FEATURES, nums, strict=True))
+            row.update(zip(CATEGORICAL_FEATURES, self.categorical[i], strict=True))
+            out.append(row)
+        return out
+
+    def to_frame(self) -> pl.DataFrame:
+        """The feature frame the columnar path gives for the same rows."""
+        return pl.DataFrame([self.get_column(c) for c in self.columns])
+
+
+def _check(rows: Sequence[Mapping[str, Any]]) -> list[datetime]:
+    nulls = [c for c in REQUIRED_NON_NULL if any(r.get(c) is None for r in rows)]
+    if nulls:
+        raise ItemFrameError(f"item frame has nulls in required column(s): {', '.join(nulls)}")
+    at = [r["declared_at"] for r in rows]
+    if any(b < a for a, b in zip(at, at[1:], strict=False)):
+        raise ValueError("item frame must be sorted by declared_at (use schema.time_sorted)")
+    return at
+
+
+def _pending_by_family(state: HistoryState, t_max: float) -> dict[str, dict[int, list[tuple[float, ...]]]]:
+    """Pending outcome events that may be visible to the batch, per family and key."""
+    ev = state.pending
+    if ev is None or not len(ev["t"]):
+        return {}
+    k = int(np.searchsorted(ev["t_out"], t_max, side="right"))  # pending is sorted by outcome time
+    if not k:
+        return {}
+    t_out, off, crit, dr = (ev[c][:k].tolist() for c in ("t_out", "off", "crit", "dr"))
+    out: dict[str, dict[int, list[tuple[float, ...]]]] = {}
+    for fam in FAMILIES:
+        if fam.kind not in _HAS_OUTCOMES:
+            continue
+        valid = ev[f"v_{fam.name}"][:k].tolist()
+        keys = ev[f"h_{fam.name}"][:k].tolist()
+        by_key: dict[int, list[tuple[float, ...]]] = {}
+        for key, ok, to, o, c, d in zip(keys, valid, t_out, off, crit, dr, strict=True):
+            if ok:
+                by_key.setdefault(key, []).append((to, o, c, d))
+        if by_key:
+            out[fam.name] = by_key
+    return out
+
+
+# column positions within a table row, per family (decl cols then outcome cols)
+_POS = {fam.name: {c: i for i, c in enumerate(fam.cols)} for fam in FAMILIES}
+
+
+def run_rows(
+    state: HistoryState, rows: Sequence[Mapping[str, Any]], *, commit: bool, want_features: bool = True
+) -> LiveFeatures | None:
+    """Features of a few new, time-sorted item rows (canonical columns as a mapping per row).
+
+    With ``commit`` the rows are folded into the state afterwards (features first, as
+    ``score_and_observe``); without, the state is left as it was (``features_for``).
+    """
+    at = _check(rows)
+    n = len(rows)
+    t = [((a - _EPOCH) // _US) / DAY_US for a in at]
+    hashes = state._hasher.hashes(rows)
+    pending = _pending_by_family(state, max(t)) if n and state.pending is not None else {}
+    k = state.prior_strength
+    local: dict[str, dict[int, list[float]]] = {fam.name: {} for fam in FAMILIES}
+    numeric: list[list[float]] = []
+    item_null: list[tuple[int, ...]] = []
+    categorical: list[list[str | None]] = []
+    context: list[list[Any]] = []
+    for i, r in enumerate(rows):
+        ti = t[i]
+        hs = hashes[i]
+        value = max(float(r["customs_value"]), 0.0)
+        lv = math.log1p(value)
+        luv = lv - math.log(max(float(r["net_mass_kg"]), 1e-3))
+        if want_features:
+            items, duty = _item_values(r, at[i])
+            item_null.append(tuple(j for j, v in enumerate(items) if v is None))
+            feats: list[float] = [NAN if v is None else v for v in items]
+            hs_code = r["hs_code"]
+            categorical.append([r.get(_CAT_SOURCES[c]) for c in CATEGORICAL_FEATURES[:-1]] + [hs_code[:2]])
+            context.append(
+                [r["declaration_no"], r.get("item_no", 1), hs_code[:6], hs_code[:4], r.get("origin_country"), duty]
+            )
+        novel: dict[str, bool] = {}
+        base, base_crit = 0.5, 0.05
+        for fam in FAMILIES:
+            name = fam.name
+            if fam.parts:
+                h = hs[fam.parts[0]]
+                for part in fam.parts[1:]:
+                    if h is None:
+                        break
+                    b = hs[part]
+                    h = None if b is None else _combine(h, b)
+                if h is None:
+                    if want_features:
+                        feats += [NAN] * _FAMILY_WIDTH[name]
+                    continue
+            else:
+                h = 0
+            mine = local[name]
+            row = mine.get(h)
+            if row is None:
+                row = mine[h] = state.tables[name].get_one(h)
+            pos = _POS[name]
+            kind = fam.kind
+            cnt = row[0]
+            # declaration aggregates before this row, decays carried to its time
+            if kind in ("pair", "presence"):
+                novel[name] = cnt == 0
+            if kind in _HAS_OUTCOMES:
+                ni, no, nc, dr = (row[pos[c]] for c in _OUT_COLS)
+                events = pending.get(name)
+                if events is not None and h in events:
+                    for to, o, c, d in events[h]:
+                        if to <= ti:
+                            ni += 1.0
+                            no += o
+                            nc += c
+                            dr += d
+            if kind == "global":
+                base = (no + 1.0) / (ni + 2.0)
+                base_crit = (nc + 0.1) / (ni + 2.0)
+                if want_features:
+                    feats += (base, ni)
+                row[0] = cnt + 1.0
+                continue
+            if kind == "presence":
+                row[0] = cnt + 1.0
+                continue
+            first = row[pos["first"]] if "first" in pos else NAN
+            last = row[pos["last"]]
+            rate = (no + k * base) / (ni + k)
+            if kind == "pair":
+                if want_features:
+                    feats += (cnt, 1.0 if cnt == 0 else 0.0, ti - first, ni, no, rate)
+                row[0] = cnt + 1.0
+                if first != first:
+                    row[pos["first"]] = ti
+                row[pos["last"]] = ti
+                continue
+            seen = last == last
+            b30 = row[pos["b30"]] * math.exp(-(ti - last) / 30.0) if seen else 0.0
+            crit_rate = (nc + k * base_crit) / (ni + k)
+            if kind == "place":
+                b7 = row[pos["b7"]] * math.exp(-(ti - last) / 7.0) if seen else 0.0
+                if want_features:
+                    feats += (cnt, b7, b30, ni, rate, crit_rate)
+                row[0] = cnt + 1.0
+                row[pos["last"]] = ti
+                row[pos["b7"]] = b7 + 1.0
+                row[pos["b30"]] = b30 + 1.0
+                continue
+            # party and goods: value statistics
+            slv, slv2, sluv, sluv2 = row[pos["slv"]], row[pos["slv2"]], row[pos["sluv"]], row[pos["sluv2"]]
+            if want_features:
+                if cnt > 0:
+                    lv_mean, luv_mean = slv / cnt, sluv / cnt
+                    var = slv2 / cnt - lv_mean * lv_mean
+                    lv_std = math.sqrt(var) if var > 0.0 else 0.0
+                    var = sluv2 / cnt - luv_mean * luv_mean
+                    luv_std = math.sqrt(var) if var > 0.0 else 0.0
+                else:
+                    lv_mean = luv_mean = lv_std = luv_std = NAN
+                if cnt >= 2:
+                    lv_z = (lv - lv_mean) / max(lv_std, 0.1)
+                    luv_z = (luv - luv_mean) / max(luv_std, 0.1)
+                else:
+                    lv_z = luv_z = NAN
+                if kind == "goods":
+                    feats += (
+                        cnt,
+                        ti - first,
+                        b30,
+                        luv_mean,
+                        luv - luv_mean,
+                        luv_z,
+                        lv - lv_mean,
+                        ni,
+                        no,
+                        rate,
+                        crit_rate,
+                    )
+            if kind == "party":
+                b7 = row[pos["b7"]] * math.exp(-(ti - last) / 7.0) if seen else 0.0
+                nd = row[pos["nd"]]
+                if want_features:
+                    feats += (
+                        cnt,
+                        ti - first,
+                        ti - last,
+                        lv_mean,
+                        lv_std if cnt >= 2 else NAN,
+                        lv_z,
+                        luv_mean,
+                        luv_z,
+                        b7,
+                        b30,
+                        ni,
+                        no,
+                        rate,
+                        crit_rate,
+                        math.log1p(dr),
+                        nd,
+                        nd / cnt if cnt > 0 else NAN,
+                    )
+                row[pos["b7"]] = b7 + 1.0
+                row[pos["nd"]] = nd + (1.0 if novel.get(fam.diversity_of or "", False) else 0.0)
+            row[0] = cnt + 1.0
+            if first != first:
+                row[pos["first"]] = ti
+            row[pos["last"]] = ti
+            row[pos["slv"]] = slv + lv
+            row[pos["slv2"]] = slv2 + lv * lv
+            row[pos["sluv"]] = sluv + luv
+            row[pos["sluv2"]] = sluv2 + luv * luv
+            row[pos["b30"]] = b30 + 1.0
+        if want_features:
+            numeric.append(feats)
+    if commit:
+        for fam in FAMILIES:
+            table, width = state.tables[fam.name], len(fam.decl_cols)
+            for h, row in local[fam.name].items():
+                table.put_one(h, row[:width])
+        state.n_declarations += n
+        if n:
+            state.clock = max(state.clock, max(t))
+        state._flush_pending()
+    if not want_features:
+        return None
+    matrix = np.array(numeric, dtype=np.float64).reshape(n, len(NUMERIC_FEATURES))
+    return LiveFeatures(matrix, item_null, categorical, context)
+
+
+__all__ = ["NUMERIC_INDEX", "LiveFeatures", "run_rows", "_Table"]
