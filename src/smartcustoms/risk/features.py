@@ -318,12 +318,16 @@ class _Table:
                 if pos < len(keys) and keys[pos] == k:
                     vals[pos, start:end] = values
                     return
-        row = self.default.copy()
-        row[start:end] = values
-        pos = int(self.okeys.searchsorted(k))
-        self.okeys = np.insert(self.okeys, pos, k)
-        self.ovals = np.insert(self.ovals, pos, row, axis=0)
-        if len(self.okeys) > OVERLAY_LIMIT:
+        okeys, ovals = self.okeys, self.ovals
+        pos, m = int(okeys.searchsorted(k)), len(okeys)
+        keys = np.empty(m + 1, np.uint64)  # np.insert, without its generality (live latency)
+        keys[:pos], keys[pos], keys[pos + 1 :] = okeys[:pos], k, okeys[pos:]
+        vals = np.empty((m + 1, ovals.shape[1]))
+        vals[:pos], vals[pos + 1 :] = ovals[:pos], ovals[pos:]
+        vals[pos] = self.default
+        vals[pos, start:end] = values
+        self.okeys, self.ovals = keys, vals
+        if m + 1 > OVERLAY_LIMIT:
             self._merge()
 
     def put(self, h: np.ndarray, cols: list[int], values: np.ndarray) -> None:

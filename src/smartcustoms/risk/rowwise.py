@@ -73,7 +73,6 @@ _PART_SOURCE = {
 }
 _STRING_PARTS = tuple(p for p in _KEY_EXPRS if FULL_SCHEMA[_PART_SOURCE[p]] == pl.Utf8())
 _FLOAT_PARTS = tuple(p for p in _KEY_EXPRS if p not in _STRING_PARTS)
-_FLOAT_DECIMALS = {"value": 2, "mass": 3}  # as rounded by _KEY_EXPRS before the cast to text
 _HASH_CACHE_LIMIT = 200_000
 NUMERIC_INDEX: dict[str, int] = {name: i for i, name in enumerate(NUMERIC_FEATURES)}
 _N_ITEM = len(_ITEM_FEATURES)
@@ -130,22 +129,22 @@ class _Hasher:
     def _compute(
         self, rows: Sequence[Mapping[str, Any]], out: list[dict[str, int | None]], missing: dict[str, list[int]]
     ) -> None:
-        # eager Series operations, not a frame and a query: same values as _KEY_EXPRS, a fraction of the cost
+        # one small frame and one query for every part not cached: the exact _KEY_EXPRS hashes
         if len(self.cache) > _HASH_CACHE_LIMIT:
             self.cache.clear()
+        sources = {_PART_SOURCE[p] for p in missing}
+        frame = pl.DataFrame(
+            {c: [r.get(c) for r in rows] for c in sources}, schema={c: FULL_SCHEMA[c] for c in sources}
+        )
+        hashed = frame.select([_KEY_EXPRS[p].hash(HASH_SEED).alias(p) for p in missing])
         for part, idx in missing.items():
+            values = hashed[part].to_list()
             source = _PART_SOURCE[part]
-            if part in _STRING_PARTS:
-                keys = [_sliced(part, rows[i][source]) for i in idx]
-                values = pl.Series(keys, dtype=pl.Utf8()).hash(HASH_SEED).to_list()
-                for i, key, h in zip(idx, keys, values, strict=True):
-                    out[i][part] = h
-                    self.cache[(part, key)] = h
-            else:
-                series = pl.Series([float(rows[i][source]) for i in idx], dtype=pl.Float64())
-                values = series.round(_FLOAT_DECIMALS[part]).cast(pl.Utf8()).hash(HASH_SEED).to_list()
-                for i, h in zip(idx, values, strict=True):
-                    out[i][part] = h
+            string = part in _STRING_PARTS
+            for i in idx:
+                out[i][part] = values[i]
+                if string:
+                    self.cache[(part, _sliced(part, rows[i][source]))] = values[i]
 
 
 def _sliced(part: str, v: str) -> str:
