@@ -44,7 +44,8 @@ def test_the_compiled_scanner_is_in_use():
     from smartcustoms.cbec import _cebscan
 
     assert _cebscan.__file__.endswith((".so", ".pyd"))
-    assert M._FAST is not None
+    assert isinstance(M._FAST, _cebscan.Scanner)
+    assert isinstance(M.emit_receipt.__self__, _cebscan.ReceiptWriter)
 
 
 def test_samples_take_the_fast_path_and_match_lxml(samples):
@@ -289,8 +290,61 @@ def test_receipts_are_byte_identical_to_the_previous_emitter(samples):
             list(M.RECEIPT_HEADS), sorted(M.STATUS_NAMES), infos, guids, times)):
         receipts.append(Receipt(kind, guid, status, info, t, heads[i % len(heads)]))
     assert len(receipts) > 10_000
+    assert M.emit_receipt is not M.emit_receipt_py  # the compiled writer
     for r in receipts:
         assert M.emit_receipt(r) == old_emit_receipt(r), r
+        assert M.emit_receipt_py(r) == old_emit_receipt(r), r
         assert M.format_time(r.time_ms) == _old_format_time(r.time_ms)
     assert M.emit_receipts(receipts[:500]) == b"".join(old_emit_receipt(r) for r in receipts[:500])
     assert M.parse_receipt(M.emit_receipt(receipts[7])).status == receipts[7].status
+
+
+# ---------------------------------------------------------------------------- seeded random mutations
+PIECES = [b" ", b"\n", b"\r\n", b"\t", b"&amp;", b"&lt;", b"&#x4E2D;", b"&#65;", b"<!-- c -->", b"\xe3\x80\x80",
+          b"\xc2\xa0", b"\xc2\x85", b"a", b"0", b"7", b".", b"-", b"JP", b"CNY", b"142", b"\xe4\xb8\xad", b"\\", b'"',
+          b"'", b">", b"&#13;", b"&#x1F600;", b"\x7f", b"\xef\xbc\x91", b"&#9;"]
+TOKENS = [b"<", b">", b"&", b"&#", b";", b"/", b"<!--", b"-->", b"]]>", b"\r", b"ceb:", b"</ceb:x>", b"<ceb:x>",
+          b"<ceb:x/>", b"\xff", b"\x00", b"=", b"<![CDATA[", b"<?", b"?>", b'"']
+
+
+def _random_variants(samples: dict[str, bytes], n: int, seed: int) -> Iterator[bytes]:
+    """Values rewritten from ``PIECES`` (mostly still valid) and raw byte edits (mostly malformed)."""
+    import random
+
+    rng = random.Random(seed)
+    bases = list(samples.values()) + list(itertools.islice(generate(10, seed), 40))
+    for _ in range(n):
+        raw = rng.choice(bases)
+        if rng.random() < 0.6:
+            leaves = list(LEAF.finditer(raw))
+            m = rng.choice(leaves)
+            junk = b"".join(rng.choice(PIECES) for _ in range(rng.randint(0, 4)))
+            value = rng.choice([junk + m.group(2) + junk[::-1], junk, m.group(2)[:2] + junk + m.group(2)[2:]])
+            raw = raw[:m.start(2)] + value + raw[m.end(2):]
+            if rng.random() < 0.3:
+                raw = raw.replace(b"><", b">\n  <!-- x -->\r\n<", rng.randint(1, 20))
+        else:
+            data = bytearray(raw)
+            for _ in range(rng.randint(1, 3)):
+                pos = rng.randrange(len(data) + 1)
+                op = rng.random()
+                if op < 0.3:
+                    del data[pos:pos + rng.randint(1, 8)]
+                elif op < 0.8:
+                    data[pos:pos] = rng.choice(TOKENS)
+                else:
+                    data[min(pos, len(data) - 1)] = rng.randrange(256)
+            raw = bytes(data)
+        yield raw
+
+
+def test_random_mutations_give_identical_results(samples):
+    raws = list(_random_variants(samples, 4000, seed=20261129))
+    accepted = 0
+    for raw in raws:
+        want = outcome(M.parse_message_lxml, raw)
+        assert outcome(M.parse_message, raw) == want, raw
+        if want[0] == "ok" and M._FAST.documents(raw) is not None:
+            accepted += 1
+    assert accepted > 1000
+    assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))

@@ -600,8 +600,12 @@ def _receipt_template(kind: str) -> _ReceiptTemplate:
 _RECEIPT_TEMPLATES = {kind: _receipt_template(kind) for kind in RECEIPT_HEADS}
 
 
-def emit_receipt(r: Receipt) -> bytes:
-    """CEB XML of a receipt, e.g. ``ceb:CEB622Message/ceb:InventoryReturn`` (fixed text per kind)."""
+def emit_receipt_py(r: Receipt) -> bytes:
+    """CEB XML of a receipt, e.g. ``ceb:CEB622Message/ceb:InventoryReturn`` (fixed text per kind).
+
+    :func:`emit_receipt` is the compiled writer when built (same bytes), which hands unusual receipts
+    (non-str values, non-int status) back to this function.
+    """
     kind, guid, status, info, time_ms, keys = r
     tpl = _RECEIPT_TEMPLATES[kind]
     g = _esc(guid)
@@ -619,6 +623,17 @@ def emit_receipt(r: Receipt) -> bytes:
         out += ("<ceb:returnInfo>", _esc(info if type(info) is str else str(info)), "</ceb:returnInfo>")
     out.append(tpl.close)
     return "".join(out).encode("utf-8")
+
+
+def _receipt_writer() -> Callable[[Receipt], bytes]:
+    try:
+        from smartcustoms.cbec import _cebscan
+    except ImportError:  # pragma: no cover - `pip install -e .` builds it
+        return emit_receipt_py
+    return _cebscan.ReceiptWriter(_RECEIPT_TEMPLATES, emit_receipt_py, format_time).emit
+
+
+emit_receipt: Callable[[Receipt], bytes] = _receipt_writer()  # CEB XML of a receipt (see emit_receipt_py)
 
 
 def emit_receipts(receipts: Iterable[Receipt]) -> bytes:
@@ -671,34 +686,26 @@ class Encoded(NamedTuple):
 
 def parse_batch_encoded(raws: Sequence[bytes]) -> list[Encoded | CebError]:
     """Parse many messages, each to :class:`Encoded` or its :class:`CebError` (runs in worker processes)."""
-    out: list[Encoded | CebError] = []
-    encode = _FAST.encode if _FAST is not None else None
-    for raw in raws:
-        if encode is not None and type(raw) is bytes:
-            payloads = encode(raw)
-            if payloads is not None:
-                out.append(Encoded(payloads))
-                continue
-        try:
-            docs = parse_message_lxml(raw)
-        except CebError as exc:
-            out.append(exc)
-            continue
-        out.append(Encoded([document_json(d) for d in docs]))
-    return out
+    if _FAST is not None:
+        return _FAST.encode_batch(raws, _encoded, _encode_lxml)
+    return parse_batch_encoded_lxml(raws)
+
+
+def _encoded(payloads: list[bytes]) -> Encoded:
+    return Encoded(payloads)
+
+
+def _encode_lxml(raw: bytes) -> Encoded | CebError:
+    try:
+        docs = parse_message_lxml(raw)
+    except CebError as exc:
+        return exc
+    return Encoded([document_json(d) for d in docs])
 
 
 def parse_batch_encoded_lxml(raws: Sequence[bytes]) -> list[Encoded | CebError]:
     """:func:`parse_batch_encoded` through lxml only (the reference, for tests and benchmarks)."""
-    out: list[Encoded | CebError] = []
-    for raw in raws:
-        try:
-            docs = parse_message_lxml(raw)
-        except CebError as exc:
-            out.append(exc)
-            continue
-        out.append(Encoded([document_json(d) for d in docs]))
-    return out
+    return [_encode_lxml(raw) for raw in raws]
 
 
 def _fast_scanner() -> Any:
@@ -707,7 +714,7 @@ def _fast_scanner() -> Any:
         from smartcustoms.cbec import _cebscan
     except ImportError:  # pragma: no cover - `pip install -e .` builds it; lxml alone still gives every answer
         return None
-    return _cebscan.Scanner(list(SPECS.values()), BASE_TRANSFER, (_dec, _int, _time), Document, orjson.dumps)
+    return _cebscan.Scanner(list(SPECS.values()), BASE_TRANSFER, (_dec, _int, _time), Document)
 
 
 _FAST = _fast_scanner()

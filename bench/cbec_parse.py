@@ -1,0 +1,131 @@
+"""CEB micro-benchmark: parse + validate + encode per message, and receipt emission, old vs new in one run.
+
+    python bench/cbec_parse.py                    # 2,500 simulated parcels = 10,000 messages
+    python bench/cbec_parse.py --parcels 5000 --json
+
+Single process, single core. "old" is the lxml path (``parse_batch_encoded_lxml``, the reference the fast
+path falls back to) and the previous receipt emitter (kept below, with an uncached ``format_time``); "new"
+is ``parse_batch_encoded`` (the compiled ``_cebscan`` scanner) and ``emit_receipt``. Both run on the same
+messages and receipts, interleaved, best of ``--repeat`` rounds; outputs are checked to be identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _old_format_time(ms: int) -> str:
+    t = dt.datetime.fromtimestamp(ms / 1000, dt.timezone(dt.timedelta(hours=8)))
+    return t.strftime("%Y%m%d%H%M%S") + f"{ms % 1000:03d}"
+
+
+def old_emit_receipt(r: Any) -> bytes:
+    """The receipt emitter before the per-kind templates (generic field loop, datetime per receipt)."""
+    from smartcustoms.cbec import messages as m
+
+    tag, fields = m.RECEIPT_HEADS[r.kind]
+    values: dict[str, Any] = {}
+    for name, _c, _r in fields:
+        if name == "guid":
+            values[name] = r.guid
+        elif name == "returnStatus":
+            values[name] = str(r.status)
+        elif name == "returnTime":
+            values[name] = _old_format_time(r.time_ms)
+        elif name == "returnInfo":
+            values[name] = r.info
+        elif name in r.keys:
+            values[name] = r.keys[name]
+    out = [m._DECL, f'<ceb:{r.kind}Message guid="{m._esc(r.guid)}" version="1.0" xmlns:ceb="{m.NS}"><ceb:{tag}>']
+    for name, _c, _r in fields:
+        v = values.get(name)
+        if v is not None and v != "":
+            out.append(f"<ceb:{name}>{m._esc(str(v))}</ceb:{name}>")
+    out.append(f"</ceb:{tag}></ceb:{r.kind}Message>")
+    return "".join(out).encode("utf-8")
+
+
+def best_of(old: Callable[[], Any], new: Callable[[], Any], repeat: int) -> tuple[float, float, Any, Any]:
+    """Best time of each over ``repeat`` interleaved rounds (old, new, old, new, ...) and their results."""
+    best = [float("inf"), float("inf")]
+    results: list[Any] = [None, None]
+    for _ in range(repeat):
+        for i, fn in enumerate((old, new)):
+            t0 = time.perf_counter()
+            results[i] = fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best[0], best[1], results[0], results[1]
+
+
+def comparable(results: Sequence[Any]) -> list:
+    from smartcustoms.cbec.messages import CebError
+
+    return [(r.problems, r.kind, r.message_guid, r.status) if isinstance(r, CebError) else r for r in results]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parcels", type=int, default=2500)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    from smartcustoms.cbec import messages as m
+    from smartcustoms.cbec.simulate import generate
+
+    raws = list(generate(args.parcels, args.seed))
+    n = len(raws)
+    fast_share = sum(m._FAST.encode(r) is not None for r in raws) / n if m._FAST is not None else 0.0
+    old_s, new_s, old_out, new_out = best_of(lambda: m.parse_batch_encoded_lxml(raws),
+                                             lambda: m.parse_batch_encoded(raws), args.repeat)
+    assert comparable(new_out) == comparable(old_out), "fast path and lxml path disagree"
+    old_doc_s, new_doc_s, _o, _n = best_of(lambda: [m.parse_message_lxml(r) for r in raws],
+                                           lambda: [m.parse_message(r) for r in raws], args.repeat)
+
+    # receipts as the pipeline makes them: one per message (120), a decision per inventory, one `now` per batch
+    t0 = 1_773_000_000_000
+    receipts = []
+    for i, docs in enumerate(m.parse_message(r) for r in raws):
+        for d in docs:
+            now = t0 + (i // 1000) * 37
+            receipts.append(m.Receipt(m.RECEIPT_KIND[d.kind], d.guid, m.ENTERED, "entered customs", now, d.head))
+            if d.kind == m.INVENTORY:
+                receipts.append(m.Receipt("CEB622", d.guid, m.RELEASED, "released", now + 5, d.head))
+    old_r_s, new_r_s, old_r, new_r = best_of(lambda: b"".join(old_emit_receipt(r) for r in receipts),
+                                             lambda: b"".join(m.emit_receipt(r) for r in receipts), args.repeat)
+    assert new_r == old_r, "receipt bytes differ"
+
+    def us(seconds: float, count: int) -> float:
+        return round(seconds / count * 1e6, 2)
+
+    result = {
+        "messages": n,
+        "bytes_per_message": round(sum(map(len, raws)) / n),
+        "fast_path_share": round(fast_share, 4),
+        "parse_encoded_old_us": us(old_s, n),
+        "parse_encoded_new_us": us(new_s, n),
+        "parse_encoded_speedup": round(old_s / new_s, 1),
+        "parse_documents_old_us": us(old_doc_s, n),
+        "parse_documents_new_us": us(new_doc_s, n),
+        "receipts": len(receipts),
+        "receipt_old_us": us(old_r_s, len(receipts)),
+        "receipt_new_us": us(new_r_s, len(receipts)),
+        "receipt_speedup": round(old_r_s / new_r_s, 1),
+        "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "",
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:>24}: {v}")
+
+
+if __name__ == "__main__":
+    main()
