@@ -588,20 +588,27 @@ class HistoryState:
         t, lv, luv = prep["t"], prep["lv"], prep["luv"]
         seq = np.arange(n, dtype=np.float64)
         events = self._events(prep, own_outcomes)
+        if events is not None:
+            # the first batch row that may see each event: rows see it from their time on (at equal
+            # times only rows after its own); family-independent, so computed once per batch
+            lo, hi = np.searchsorted(t, events["t_out"], "left"), np.searchsorted(t, events["t_out"], "right")
+            events["row"] = np.minimum(np.maximum(lo, events["seq"].astype(np.int64) + 1), hi)
         out: dict[str, np.ndarray] = {}
         novel: dict[str, np.ndarray] = {}
         base_rate = np.full(n, 0.5)
         base_crit = np.full(n, 0.05)
-        commits: list[tuple[Family, np.ndarray, np.ndarray]] = []
+        commits: list[tuple[Family, np.ndarray, np.ndarray, bool]] = []
         for fam in FAMILIES:
             table = self.tables[fam.name]
             idx = np.flatnonzero(prep[f"v_{fam.name}"])
             h = prep[f"h_{fam.name}"][idx]
             cols = fam.cols
-            state = table.get(h)
+            groups = _Groups(h) if len(h) > SMALL_BATCH else None
+            # large batches: one lookup per distinct key, in key order
+            state = table.get(h) if groups is None else table.get(groups.keys)[groups.gid]
             s = {c: state[:, i] for i, c in enumerate(cols)}
             ti, lvi, luvi = t[idx], lv[idx], luv[idx]
-            win = _window_stats(h, ti, lvi, luvi, fam, novel.get(fam.diversity_of or ""), idx)
+            win = _window_stats(h, ti, lvi, luvi, fam, novel.get(fam.diversity_of or ""), idx, groups)
             # declaration aggregates before each row: state + earlier rows of this batch
             cnt = s["n"] + win["n"]
             agg: dict[str, np.ndarray] = {"n": cnt}
@@ -622,9 +629,13 @@ class HistoryState:
                 flag[idx] = cnt == 0
                 novel[fam.name] = flag
             if commit_declarations:
-                commits.append((fam, h, _inclusive(agg, fam.decl_cols, ti, lvi, luvi, win.get("nov"))))
+                incl = _inclusive(agg, fam.decl_cols, ti, lvi, luvi, win.get("nov"))
+                if groups is None:
+                    commits.append((fam, h, incl, False))
+                else:  # each key's last row carries its final aggregates
+                    commits.append((fam, groups.keys, incl[groups.last], True))
             if fam.kind in _HAS_OUTCOMES:
-                o = _outcome_counts(events, fam, h, ti, seq[idx])
+                o = _outcome_counts(events, fam, h, ti, seq[idx], groups, idx)
                 for c in _OUT_COLS:
                     agg[c] = s[c] + o[c]
             if fam.kind == "global":
@@ -642,8 +653,11 @@ class HistoryState:
                         col[idx] = values
                         out[name] = col
         if commit_declarations:
-            for fam, h, incl in commits:
-                _commit(self.tables[fam.name], fam, h, incl)
+            for fam, h, incl, unique in commits:
+                if unique:  # already one row per key (_Groups)
+                    self.tables[fam.name].put(h, list(range(len(fam.decl_cols))), incl)
+                else:
+                    _commit(self.tables[fam.name], fam, h, incl)
             self.n_declarations += n
             if n:
                 self.clock = max(self.clock, float(t.max()))
@@ -674,6 +688,25 @@ SMALL_BATCH = 64  # up to this many rows, in-batch scans are done pairwise in Nu
 PAIRWISE_LIMIT = 200_000  # rows x events below which visible outcomes are counted pairwise
 
 
+class _Groups:
+    """A batch's rows of one family grouped by key, computed once: one stable sort by key hash."""
+
+    __slots__ = ("order", "start", "keys", "gid", "last")
+
+    def __init__(self, h: np.ndarray) -> None:
+        m = len(h)
+        self.order = np.argsort(h, kind="stable")  # stable: time order inside each key
+        hs = h[self.order]
+        self.start = np.ones(m, bool)
+        self.start[1:] = hs[1:] != hs[:-1]
+        self.keys = hs[self.start]  # distinct keys, sorted
+        self.gid = np.empty(m, np.int64)  # each row's index into keys
+        self.gid[self.order] = np.cumsum(self.start) - 1
+        end = np.ones(m, bool)
+        end[:-1] = self.start[1:]
+        self.last = self.order[end]  # each key's last row in time
+
+
 def _window_stats(
     h: np.ndarray,
     t: np.ndarray,
@@ -682,6 +715,7 @@ def _window_stats(
     fam: Family,
     novel_pairs: np.ndarray | None,
     idx: np.ndarray,
+    groups: _Groups | None = None,
 ) -> dict[str, np.ndarray]:
     """Aggregates over *earlier rows of the same batch* with the same key (exclusive scans)."""
     cols = fam.decl_cols
@@ -690,10 +724,8 @@ def _window_stats(
     if m <= SMALL_BATCH:
         return _window_stats_pairwise(h, t, lv, luv, cols, nov)
     # segmented exclusive scans: stable sort by key keeps time order inside each key
-    order = np.argsort(h, kind="stable")
-    hs = h[order]
-    start = np.ones(m, bool)
-    start[1:] = hs[1:] != hs[:-1]
+    groups = groups if groups is not None else _Groups(h)
+    order, start = groups.order, groups.start
     gstart = np.maximum.accumulate(np.where(start, np.arange(m), 0))
 
     def unsort(x_sorted: np.ndarray) -> np.ndarray:
@@ -806,15 +838,26 @@ def _commit(table: _Table, fam: Family, h: np.ndarray, inclusive: np.ndarray) ->
 
 
 def _outcome_counts(
-    events: Prepared | None, fam: Family, h: np.ndarray, t: np.ndarray, seq: np.ndarray
+    events: Prepared | None,
+    fam: Family,
+    h: np.ndarray,
+    t: np.ndarray,
+    seq: np.ndarray,
+    groups: _Groups | None = None,
+    rows: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Outcomes (pending or in-batch) visible to each row: ``(outcome_at, seq) < (declared_at, seq)``."""
+    """Outcomes (pending or in-batch) visible to each row: ``(outcome_at, seq) < (declared_at, seq)``.
+
+    ``groups`` and ``rows`` (the rows' positions in the batch) enable the grouped scan for large batches.
+    """
     zeros = {c: np.zeros(len(h)) for c in _OUT_COLS}
     if events is None or not len(h):
         return zeros
     valid = events[f"v_{fam.name}"].copy()
     if not valid.any():
         return zeros
+    if groups is not None and rows is not None and len(h) * int(valid.sum()) > PAIRWISE_LIMIT:
+        return _outcome_counts_grouped(events, fam, valid, groups, rows)
     eh = events[f"h_{fam.name}"]
     valid &= np.isin(eh, h)  # only events of keys in this batch can be visible
     if not valid.any():
@@ -847,6 +890,33 @@ def _outcome_counts(
     for c, v in values.items():
         cs = np.r_[0.0, np.cumsum(v[eorder])]
         out[c] = cs[below] - cs[gbase]
+    return out
+
+
+def _outcome_counts_grouped(
+    events: Prepared, fam: Family, valid: np.ndarray, groups: _Groups, rows: np.ndarray
+) -> dict[str, np.ndarray]:
+    """:func:`_outcome_counts` for large batches: events sorted by (key, first row that sees them)."""
+    keys = groups.keys
+    eh = events[f"h_{fam.name}"]
+    eg = np.minimum(np.searchsorted(keys, eh), len(keys) - 1)
+    valid &= keys[eg] == eh  # only events of keys in this batch can be visible
+    m = len(rows)
+    if not valid.any():
+        return {c: np.zeros(m) for c in _OUT_COLS}
+    span = int(rows[-1]) + 2  # an event first seen after the family's last row is seen by none of them
+    ecomp = eg[valid].astype(np.int64) * span + np.minimum(events["row"][valid], span - 1)
+    eorder = np.argsort(ecomp, kind="stable")
+    ecs = ecomp[eorder]
+    gbase = groups.gid.astype(np.int64) * span
+    below = np.searchsorted(ecs, gbase + rows, side="right")  # this key's events seen by the row, and all keys before
+    first = np.searchsorted(ecs, gbase, side="left")
+    n_ev = int(valid.sum())
+    values = {"ni": np.ones(n_ev), "no": events["off"][valid], "nc": events["crit"][valid], "dr": events["dr"][valid]}
+    out = {}
+    for c, v in values.items():
+        cs = np.r_[0.0, np.cumsum(v[eorder])]
+        out[c] = cs[below] - cs[first]
     return out
 
 
