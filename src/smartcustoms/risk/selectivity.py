@@ -134,6 +134,15 @@ def _rule_frame(
     return frame.hstack([feats.get_column(c) for c in feats.columns if c in wanted]) if wanted else frame
 
 
+def _rule_input(rules: list[CompiledRule], rows: list[dict], now: datetime) -> pl.DataFrame | None:
+    """The item-frame columns that the rules in force read (None when no rule is in force)."""
+    fields = {c for r in rules if r.in_force(now.date()) for c in r.columns}
+    if not fields:
+        return None
+    names = ["declaration_no", *sorted(c for c in fields if c in _LIVE_SCHEMA and c != "declaration_no")]
+    return pl.DataFrame({c: [row.get(c) for row in rows] for c in names}, schema={c: _LIVE_SCHEMA[c] for c in names})
+
+
 class RiskEngine:
     """The live :class:`~smartcustoms.declarations.service.Selectivity` of a deployment."""
 
@@ -234,8 +243,7 @@ class RiskEngine:
         with self.lock:
             if len(rows) <= ROWWISE_ROWS:  # live micro-batches: the row-wise path, no feature frame
                 score, feats, best = self.score_rows(rows)
-                in_force = any(r.in_force(now.date()) for r in self.rules)
-                frame = pl.from_dicts(rows, schema=_LIVE_SCHEMA) if in_force else None
+                frame = _rule_input(self.rules, rows, now)
             else:
                 frame = pl.from_dicts(rows, schema=_LIVE_SCHEMA)
                 score, feats, best = self.score(frame, observe=True)
