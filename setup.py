@@ -5,7 +5,7 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=cythonize(
-        [Extension("smartcustoms.cbec._cebscan", ["src/smartcustoms/cbec/_cebscan.pyx"], extra_compile_args=["-O2"])],
+        [Extension("smartcustoms.cbec._cebscan", ["src/smartcustoms/cbec/_cebscan.pyx"])],
         language_level=3,
     ),
 )
