@@ -25,7 +25,7 @@ import polars as pl
 from smartcustoms.risk.datasets.kcs import KCS_COLUMNS, default_kcs_dir, read_kcs
 from smartcustoms.risk.evaluate import evaluate, mean_metrics, metrics_at, time_cv
 from smartcustoms.risk.features import build_features
-from smartcustoms.risk.model import DEFAULT_PARAMS, RiskModel
+from smartcustoms.risk.model import DEFAULT_PARAMS, DEFAULT_ROUNDS, RiskModel
 
 RAW_CATEGORICAL = [
     "Office ID",
@@ -51,8 +51,9 @@ CV_FOLDS = [
     (datetime(2020, 10, 1), datetime(2021, 1, 1)),
 ]
 CV_CONFIGS = {
-    "600 rounds, 31 leaves": {"rounds": 600},
-    "300 rounds (default)": {"rounds": 300},
+    "600 rounds, learning rate 0.03": {"rounds": 600, "params": {"learning_rate": 0.03}},
+    "300 rounds, learning rate 0.03": {"rounds": 300, "params": {"learning_rate": 0.03}},
+    "150 rounds, learning rate 0.06 (default)": {"rounds": 150},
     "15 leaves": {"params": {"num_leaves": 15}},
     "63 leaves": {"params": {"num_leaves": 63}},
 }
@@ -88,7 +89,7 @@ def run_cv(train_csv: Path) -> dict:
     out = {}
     for name, cfg in CV_CONFIGS.items():
         params = {**DEFAULT_PARAMS, **cfg.get("params", {})}
-        rounds = cfg.get("rounds", 300)
+        rounds = cfg.get("rounds", DEFAULT_ROUNDS)
         folds = time_cv(
             frame,
             CV_FOLDS,

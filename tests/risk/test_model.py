@@ -90,3 +90,18 @@ def test_every_feature_has_a_worded_description():
     for name in (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES):
         text = describe(name, row)
         assert text and "_" not in text, (name, text)
+
+
+def test_batch_scorer_overlapping_chunks_gives_the_one_pass_features_and_scores(trained):
+    from smartcustoms.risk.evaluate import hide_labels
+    from smartcustoms.risk.model import score_batch
+
+    model, _, _ = trained
+    frame = item_frame(3000, seed=12, days=90, importers=150)
+    history, incoming = frame[:1800], hide_labels(frame[1800:])
+    _, one_state = build_features(history)
+    one_pass, _ = build_features(incoming, one_state)
+    _, state = build_features(history)
+    features, scores, state = score_batch(incoming, model, state, chunk=250)
+    assert features.height == incoming.height == len(scores) and state.n_declarations == frame.height
+    np.testing.assert_allclose(scores, model.predict_proba(one_pass), rtol=1e-9, atol=1e-12)

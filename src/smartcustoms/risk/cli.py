@@ -166,7 +166,7 @@ def _registry_call(fn):
 
 @app.command()
 def retrain(holdout_days: int = typer.Option(14, help="most recent days held out to compare candidate and live"),
-            rounds: int = typer.Option(300, help="boosting rounds")) -> None:
+            rounds: int | None = typer.Option(None, help="boosting rounds (default: the model's default)")) -> None:
     """Train a candidate on inspection results and compare it with the live model on the latest period."""
     from smartcustoms.risk.service import train_candidate
 

@@ -16,7 +16,7 @@ from smartcustoms.errors import Conflict, FieldError, NotFound, ValidationProble
 from smartcustoms.inspection.models import InspectionResult
 from smartcustoms.risk.evaluate import metrics_at
 from smartcustoms.risk.features import build_features
-from smartcustoms.risk.model import RiskModel
+from smartcustoms.risk.model import DEFAULT_ROUNDS, RiskModel
 from smartcustoms.risk.models import RiskDecision, RiskDecisionRule, RiskModelVersion, RiskRule
 from smartcustoms.risk.rules import validate_rule
 from smartcustoms.risk.schemas import ModelVersionOut, RuleIn, RuleOut
@@ -195,7 +195,12 @@ MIN_LABELS = 50
 
 
 def train_candidate(
-    session: Session, who: Principal, *, holdout_days: int = 14, num_boost_round: int = 300, now: datetime | None = None
+    session: Session,
+    who: Principal,
+    *,
+    holdout_days: int = 14,
+    num_boost_round: int | None = None,
+    now: datetime | None = None,
 ) -> ModelVersionOut:
     """Train a candidate on inspected declarations before the holdout window and compare it with the
     live model on the most recent ``holdout_days`` (the same point-in-time features for both)."""
@@ -216,7 +221,7 @@ def train_candidate(
     test = known & ~train
     if train.sum() < MIN_LABELS:
         train, test = known, np.zeros_like(known)
-    model = RiskModel(seed=0, num_boost_round=num_boost_round)
+    model = RiskModel(seed=0, num_boost_round=num_boost_round or DEFAULT_ROUNDS)
     tr_idx = np.flatnonzero(train)
     window = (str(frame["declared_at"][int(tr_idx[0])]), str(frame["declared_at"][int(tr_idx[-1])]))
     model.fit(feats[tr_idx.tolist()], y[train].astype(np.float64), training_window=window)
