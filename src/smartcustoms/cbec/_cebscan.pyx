@@ -13,7 +13,8 @@ reference path, which produces the exact result or :class:`CebError`.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.stdlib cimport free, malloc, realloc
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.stdint cimport uint64_t
 from libc.string cimport memcmp, memcpy
 
@@ -440,6 +441,24 @@ for _c in range(256):
     _TEXT_STOP[_c] = _c in (60, 38, 93, 13)
 
 
+cdef inline uint64_t _zero_byte(uint64_t v) noexcept nogil:
+    return (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL
+
+
+cdef inline Py_ssize_t _plain_run(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """The first index from ``i`` holding a ``_TEXT_STOP`` byte (or ``n``); eight bytes at a time."""
+    cdef uint64_t w
+    while i + 8 <= n:
+        memcpy(&w, p + i, 8)
+        if (_zero_byte(w ^ 0x3C3C3C3C3C3C3C3CULL) | _zero_byte(w ^ 0x2626262626262626ULL)
+                | _zero_byte(w ^ 0x5D5D5D5D5D5D5D5DULL) | _zero_byte(w ^ 0x0D0D0D0D0D0D0D0DULL)):
+            break
+        i += 8
+    while i < n and not _TEXT_STOP[p[i]]:
+        i += 1
+    return i
+
+
 # ---------------------------------------------------------------------------- JSON / XML output
 cdef struct Buf:
     char* p
@@ -559,6 +578,29 @@ cdef int _put_xml_str(Buf* b, str v) except -1:
 
 
 # ---------------------------------------------------------------------------- field tables
+cdef enum:
+    CC_SLOTS = 64     # direct-mapped cache per code field: plain value bytes -> check result
+    CC_KEY = 15
+    CC_SAME = 1       # valid, unchanged
+    CC_OTHER = 2      # valid, normalised to obj
+    CC_BAD = 3        # refused
+
+
+cdef struct CacheEntry:
+    Py_ssize_t size   # 0: empty
+    int state
+    char key[CC_KEY]
+    PyObject* obj
+
+
+cdef inline unsigned int _fnv(const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    cdef unsigned int h = 2166136261u
+    cdef Py_ssize_t k
+    for k in range(n):
+        h = (h ^ p[k]) * 16777619u
+    return h ^ (h >> 15)
+
+
 cdef class _Table:
     """One field list (head, line or BaseTransfer): names, checks and required flags in CEB order."""
 
@@ -573,6 +615,7 @@ cdef class _Table:
     cdef char* required
     cdef list calls       # check callables (or None)
     cdef list caches      # value -> normalised value / False, per field (shared per check)
+    cdef CacheEntry* ccache   # CC_SLOTS entries per field
 
     def __cinit__(self, fields, checks_fast, caches):
         cdef int k
@@ -585,8 +628,9 @@ cdef class _Table:
         self.jkeys = <const char**>malloc(m * sizeof(char*))
         self.clens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
         self.jlens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
+        self.ccache = <CacheEntry*>calloc(m * CC_SLOTS, sizeof(CacheEntry))
         if (self.kinds == NULL or self.required == NULL or self.cnames == NULL or self.jkeys == NULL
-                or self.clens == NULL or self.jlens == NULL):
+                or self.clens == NULL or self.jlens == NULL or self.ccache == NULL):
             raise MemoryError()
         self.names, self.keep, self.calls, self.caches = [], [], [], []
         for k, (name, check, required) in enumerate(fields):
@@ -608,6 +652,11 @@ cdef class _Table:
                 self.caches.append(caches.setdefault(check, {}) if self.kinds[k] == CHK_CALL else None)
 
     def __dealloc__(self):
+        cdef Py_ssize_t k
+        if self.ccache != NULL:
+            for k in range(max(self.n, 1) * CC_SLOTS):
+                Py_XDECREF(self.ccache[k].obj)
+            free(self.ccache)
         free(self.kinds)
         free(self.required)
         free(self.cnames)
@@ -890,8 +939,7 @@ cdef class Scanner:
         if text_open:
             s.text_start = s.i
         while True:
-            while s.i < s.n and not _TEXT_STOP[p[s.i]]:
-                s.i += 1
+            s.i = _plain_run(p, s.i, s.n)
             if s.i >= s.n:
                 return BAIL
             c = p[s.i]
@@ -943,9 +991,18 @@ cdef class Scanner:
             if mode == MODE_LEAVES:
                 if empty:
                     continue
-                rc = self._content(s, cs, cl, MODE_LEAF, out, None, -1, depth + 1)
-                if rc != OK:
-                    return rc
+                # the usual leaf, <ceb:x>plain text</ceb:x>, without the general content loop
+                r = _plain_run(p, s.i, s.n)
+                if (r + cl + 3 <= s.n and p[r] == 60 and p[r + 1] == 47 and _same(p + r + 2, <const char*>p + cs, cl)
+                        and p[r + cl + 2] == 62):
+                    s.text_start = s.i
+                    s.text_end = r
+                    s.text_special = False
+                    s.i = r + cl + 3
+                else:
+                    rc = self._content(s, cs, cl, MODE_LEAF, out, None, -1, depth + 1)
+                    if rc != OK:
+                        return rc
                 self._leaf(s, out, table, rec, ls, ll, &hint)
                 continue
             if empty:
@@ -1066,6 +1123,7 @@ cdef class Scanner:
         cdef object r
         cdef str sv
         cdef dict cache
+        cdef CacheEntry* e
         for k in range(t.n):
             v = &m.vals[off + k]
             if v.start < 0:
@@ -1076,6 +1134,17 @@ cdef class Scanner:
             if chk == CHK_NONE:
                 continue
             if chk == CHK_CALL:
+                e = NULL
+                if v.obj < 0 and v.size <= CC_KEY:  # short plain value: the table's own C cache first
+                    raw = <const unsigned char*>PyBytes_AS_STRING(m.data) + v.start
+                    e = &t.ccache[k * CC_SLOTS + (_fnv(raw, v.size) & (CC_SLOTS - 1))]
+                    if e.size == v.size and memcmp(e.key, raw, v.size) == 0:
+                        if e.state == CC_SAME:
+                            continue
+                        if e.state == CC_BAD:
+                            return False
+                        m.set_obj(off + k, <object>e.obj)
+                        continue
                 sv = m.value(off + k)
                 cache = <dict>t.caches[k]
                 r = cache.get(sv)
@@ -1086,6 +1155,19 @@ cdef class Scanner:
                     if len(cache) >= CACHE_MAX:
                         cache.clear()
                     cache[sv] = r
+                if e != NULL:
+                    Py_XDECREF(e.obj)
+                    e.obj = NULL
+                    e.size = v.size
+                    memcpy(e.key, raw, v.size)
+                    if r is False:
+                        e.state = CC_BAD
+                    elif r == sv:
+                        e.state = CC_SAME
+                    else:
+                        e.state = CC_OTHER
+                        Py_INCREF(r)
+                        e.obj = <PyObject*>r
                 if r is False:
                     return False
                 if r is not sv:
