@@ -102,6 +102,15 @@ class RiskModel:
         missing = [f for f in self.features if f not in present]
         if missing:
             raise ValueError(f"feature frame lacks {len(missing)} feature(s), e.g. {missing[:3]}")
+        if frame.height > 256:
+            # large frames: one query, column-major out (LightGBM reads it as is; no row-major copy)
+            exprs = [
+                pl.col(f).replace_strict(self._codes[f], default=None, return_dtype=pl.Float64)
+                if f in self._codes
+                else pl.col(f).cast(pl.Float64)
+                for f in self.features
+            ]
+            return frame.select(exprs).to_numpy(order="fortran")
         x = np.empty((frame.height, len(self.features)))
         numeric = [i for i, f in enumerate(self.features) if f not in self._codes]
         if numeric:
@@ -113,10 +122,7 @@ class RiskModel:
             codes = self._codes.get(name)
             if codes is None:
                 continue
-            if frame.height <= 256:  # live scoring: a dict lookup beats an expression
-                x[:, i] = [codes.get(v, np.nan) for v in frame[name].to_list()]
-            else:
-                x[:, i] = frame[name].replace_strict(codes, default=None, return_dtype=pl.Float64).to_numpy()
+            x[:, i] = [codes.get(v, np.nan) for v in frame[name].to_list()]  # small frames: dict lookups
         return x
 
     def _live_matrix(self, feats: LiveFeatures) -> np.ndarray:
