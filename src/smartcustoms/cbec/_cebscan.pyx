@@ -13,6 +13,7 @@ reference path, which produces the exact result or :class:`CebError`.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.dict cimport PyDict_GetItem
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.stdint cimport uint64_t
@@ -85,6 +86,12 @@ for _c in range(256):
 cdef unsigned char _JSON_ESC[256]
 for _c in range(256):
     _JSON_ESC[_c] = _c < 0x20 or _c in (34, 92)
+
+
+# bytes messages._esc replaces: & < > "
+cdef unsigned char _XML_ESC[256]
+for _c in range(256):
+    _XML_ESC[_c] = _c in (38, 60, 62, 34)
 
 
 cdef inline bint _name_char(unsigned char c) noexcept nogil:
@@ -464,6 +471,7 @@ cdef struct Buf:
     char* p
     Py_ssize_t n
     Py_ssize_t cap
+    bint heap         # p was malloc'ed (else it is the caller's stack buffer)
 
 
 cdef int _grow(Buf* b, Py_ssize_t extra) except -1:
@@ -471,11 +479,17 @@ cdef int _grow(Buf* b, Py_ssize_t extra) except -1:
     cdef char* q
     while cap < b.n + extra:
         cap *= 2
-    q = <char*>realloc(b.p, cap)
+    if b.heap:
+        q = <char*>realloc(b.p, cap)
+    else:
+        q = <char*>malloc(cap)
+        if q != NULL:
+            memcpy(q, b.p, b.n)
     if q == NULL:
         raise MemoryError()
     b.p = q
     b.cap = cap
+    b.heap = True
     return 0
 
 
@@ -555,7 +569,7 @@ cdef int _put_xml_str(Buf* b, str v) except -1:
         _grow(b, 6 * size)
     for k in range(size):
         c = s[k]
-        if c != 38 and c != 60 and c != 62 and c != 34:
+        if not _XML_ESC[c]:
             continue
         memcpy(b.p + b.n, s + start, k - start)
         b.n += k - start
@@ -1234,12 +1248,14 @@ cdef class Scanner:
         b.n = 0
         b.cap = 2 * PyBytes_GET_SIZE(data) + 256
         b.p = <char*>malloc(b.cap)
+        b.heap = True
         if b.p == NULL:
             raise MemoryError()
         try:
             return self._payloads(m, &b)
         finally:
-            free(b.p)
+            if b.heap:
+                free(b.p)
 
     def encode_batch(self, raws, encoded, fallback):
         """``[encoded(payloads)]`` per message, or ``fallback(raw)`` for those the scanner declines."""
@@ -1249,6 +1265,7 @@ cdef class Scanner:
         b.n = 0
         b.cap = 8192
         b.p = <char*>malloc(b.cap)
+        b.heap = True
         if b.p == NULL:
             raise MemoryError()
         try:
@@ -1259,7 +1276,8 @@ cdef class Scanner:
                     out.append(fallback(raw))
             return out
         finally:
-            free(b.p)
+            if b.heap:
+                free(b.p)
 
     cdef list _payloads(self, _Parsed m, Buf* b):
         cdef _Kind spec = m.spec
@@ -1288,19 +1306,65 @@ cdef class Scanner:
 
 
 # ---------------------------------------------------------------------------- receipts
+cdef class _ReceiptTpl:
+    """The fixed text of one receipt kind, as C arrays."""
+
+    cdef bytes open, mid, close
+    cdef int nkeys
+    cdef list keep
+    cdef PyObject** names     # str field names (kept in ``keep``)
+    cdef const char** otags
+    cdef const char** ctags
+    cdef Py_ssize_t* olens
+    cdef Py_ssize_t* clens
+
+    def __cinit__(self, tpl):
+        cdef int k
+        self.open, self.mid, self.close = tpl.open.encode(), tpl.mid.encode(), tpl.close.encode()
+        self.nkeys = len(tpl.keys)
+        m = max(self.nkeys, 1)
+        self.names = <PyObject**>malloc(m * sizeof(PyObject*))
+        self.otags = <const char**>malloc(m * sizeof(char*))
+        self.ctags = <const char**>malloc(m * sizeof(char*))
+        self.olens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
+        self.clens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
+        if (self.names == NULL or self.otags == NULL or self.ctags == NULL or self.olens == NULL
+                or self.clens == NULL):
+            raise MemoryError()
+        self.keep = []
+        for k, (name, open_tag, close_tag) in enumerate(tpl.keys):
+            o, c = open_tag.encode(), close_tag.encode()
+            self.keep += [name, o, c]
+            self.names[k] = <PyObject*>name
+            self.otags[k] = PyBytes_AS_STRING(o)
+            self.olens[k] = len(o)
+            self.ctags[k] = PyBytes_AS_STRING(c)
+            self.clens[k] = len(c)
+
+    def __dealloc__(self):
+        free(self.names)
+        free(self.otags)
+        free(self.ctags)
+        free(self.olens)
+        free(self.clens)
+
+
 cdef class ReceiptWriter:
     """``emit_receipt`` for the usual receipts (str guid/info/keys, int status); others go to ``fallback``."""
 
-    cdef dict templates   # kind -> (open, mid, ((name, open tag, close tag), ...), close), all bytes but name
+    cdef object receipt_cls
+    cdef dict templates   # kind -> _ReceiptTpl
     cdef object fallback
     cdef object format_time
     cdef dict times       # ms -> returnTime bytes
     cdef dict statuses    # status -> bytes
+    cdef object last_ms   # the last receipt's time and its text
+    cdef object last_time
 
-    def __init__(self, templates, fallback, format_time):
-        self.templates = {kind: (t.open.encode(), t.mid.encode(),
-                                 tuple((n, o.encode(), c.encode()) for n, o, c in t.keys), t.close.encode())
-                          for kind, t in templates.items()}
+    def __init__(self, receipt_cls, templates, fallback, format_time):
+        """``receipt_cls``: the ``Receipt`` named tuple ``(kind, guid, status, info, time_ms, keys)``."""
+        self.receipt_cls = receipt_cls
+        self.templates = {kind: _ReceiptTpl(t) for kind, t in templates.items()}
         self.fallback = fallback
         self.format_time = format_time
         self.times = {}
@@ -1309,50 +1373,62 @@ cdef class ReceiptWriter:
     def emit(self, r):
         """CEB XML bytes of receipt ``r``, identical to the Python emitter's."""
         cdef Buf b
-        cdef tuple tpl, key
-        cdef object v, t, st
-        cdef dict keys
-        kind, guid, status, info, time_ms, keys_obj = r
-        tpl = self.templates.get(kind)
-        if (tpl is None or type(guid) is not str or type(info) is not str or type(keys_obj) is not dict
-                or type(status) is not int or type(time_ms) is not int):
+        cdef char stack[1024]
+        cdef _ReceiptTpl tpl
+        cdef PyObject* found
+        cdef PyObject* v
+        cdef object t, st
+        cdef int k
+        if type(r) is not self.receipt_cls:
             return self.fallback(r)
-        keys = <dict>keys_obj
-        t = self.times.get(time_ms)
+        kind, guid, status, info, time_ms, keys = (<tuple>r)[0], (<tuple>r)[1], (<tuple>r)[2], (<tuple>r)[3], \
+            (<tuple>r)[4], (<tuple>r)[5]
+        if (type(guid) is not str or type(info) is not str or type(keys) is not dict or type(status) is not int
+                or type(time_ms) is not int or type(kind) is not str):
+            return self.fallback(r)
+        found = PyDict_GetItem(self.templates, kind)
+        if found == NULL:
+            return self.fallback(r)
+        tpl = <_ReceiptTpl>found
+        for k in range(tpl.nkeys):  # unusual key values: the Python emitter
+            v = PyDict_GetItem(keys, <object>tpl.names[k])
+            if v != NULL and type(<object>v) is not str and <object>v is not None:
+                return self.fallback(r)
+        if time_ms == self.last_ms and self.last_time is not None:
+            t = self.last_time
+        else:
+            t = self.times.get(time_ms)
         if t is None:
             t = (<str>self.format_time(time_ms)).encode("utf-8")
             if len(self.times) >= 4096:
                 self.times.clear()
             self.times[time_ms] = t
+        self.last_ms = time_ms
+        self.last_time = t
         st = self.statuses.get(status)
         if st is None:
             st = str(status).encode("ascii")
             if len(self.statuses) < 256:
                 self.statuses[status] = st
         b.n = 0
-        b.cap = 1024
-        b.p = <char*>malloc(b.cap)
-        if b.p == NULL:
-            raise MemoryError()
+        b.cap = sizeof(stack)
+        b.p = stack
+        b.heap = False
         try:
-            _put_bytes(&b, <bytes>tpl[0])
+            _put_bytes(&b, tpl.open)
             _put_xml_str(&b, <str>guid)
-            _put_bytes(&b, <bytes>tpl[1])
+            _put_bytes(&b, tpl.mid)
             if guid:
                 _put(&b, b"<ceb:guid>", 10)
                 _put_xml_str(&b, <str>guid)
                 _put(&b, b"</ceb:guid>", 11)
-            for key in <tuple>tpl[2]:
-                v = keys.get(key[0])
-                if v is None:
+            for k in range(tpl.nkeys):
+                v = PyDict_GetItem(keys, <object>tpl.names[k])
+                if v == NULL or <object>v is None or not <str>v:
                     continue
-                if type(v) is not str:
-                    return self.fallback(r)
-                if not v:
-                    continue
-                _put_bytes(&b, <bytes>key[1])
+                _put(&b, tpl.otags[k], tpl.olens[k])
                 _put_xml_str(&b, <str>v)
-                _put_bytes(&b, <bytes>key[2])
+                _put(&b, tpl.ctags[k], tpl.clens[k])
             _put(&b, b"<ceb:returnStatus>", 18)
             _put_bytes(&b, <bytes>st)
             _put(&b, b"</ceb:returnStatus><ceb:returnTime>", 35)
@@ -1362,9 +1438,10 @@ cdef class ReceiptWriter:
                 _put(&b, b"<ceb:returnInfo>", 16)
                 _put_xml_str(&b, <str>info)
                 _put(&b, b"</ceb:returnInfo>", 17)
-            _put_bytes(&b, <bytes>tpl[3])
+            _put_bytes(&b, tpl.close)
             return PyBytes_FromStringAndSize(b.p, b.n)
         except UnicodeEncodeError:
             return self.fallback(r)  # e.g. a lone surrogate: the reference raises its own error
         finally:
-            free(b.p)
+            if b.heap:
+                free(b.p)

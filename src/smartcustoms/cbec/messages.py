@@ -606,7 +606,7 @@ def emit_receipt_py(r: Receipt) -> bytes:
     :func:`emit_receipt` is the compiled writer when built (same bytes), which hands unusual receipts
     (non-str values, non-int status) back to this function.
     """
-    kind, guid, status, info, time_ms, keys = r
+    kind, guid, status, info, time_ms, keys = r.kind, r.guid, r.status, r.info, r.time_ms, r.keys
     tpl = _RECEIPT_TEMPLATES[kind]
     g = _esc(guid)
     out = [tpl.open, g, tpl.mid]
@@ -630,7 +630,7 @@ def _receipt_writer() -> Callable[[Receipt], bytes]:
         from smartcustoms.cbec import _cebscan
     except ImportError:  # pragma: no cover - `pip install -e .` builds it
         return emit_receipt_py
-    return _cebscan.ReceiptWriter(_RECEIPT_TEMPLATES, emit_receipt_py, format_time).emit
+    return _cebscan.ReceiptWriter(Receipt, _RECEIPT_TEMPLATES, emit_receipt_py, format_time).emit
 
 
 emit_receipt: Callable[[Receipt], bytes] = _receipt_writer()  # CEB XML of a receipt (see emit_receipt_py)
@@ -687,15 +687,12 @@ class Encoded(NamedTuple):
 def parse_batch_encoded(raws: Sequence[bytes]) -> list[Encoded | CebError]:
     """Parse many messages, each to :class:`Encoded` or its :class:`CebError` (runs in worker processes)."""
     if _FAST is not None:
-        return _FAST.encode_batch(raws, _encoded, _encode_lxml)
+        return _FAST.encode_batch(raws, Encoded, _encode_lxml)
     return parse_batch_encoded_lxml(raws)
 
 
-def _encoded(payloads: list[bytes]) -> Encoded:
-    return Encoded(payloads)
-
-
 def _encode_lxml(raw: bytes) -> Encoded | CebError:
+    """One message through lxml: its payloads or its :class:`CebError`."""
     try:
         docs = parse_message_lxml(raw)
     except CebError as exc:
