@@ -26,6 +26,7 @@ cdef extern from "Python.h":
 DEF MAX_DEPTH = 32
 DEF MAX_ATTRS = 16
 DEF CACHE_MAX = 65536
+DEF MAX_KEYS = 32
 
 cdef enum:
     OK = 0
@@ -1322,6 +1323,8 @@ cdef class _ReceiptTpl:
         cdef int k
         self.open, self.mid, self.close = tpl.open.encode(), tpl.mid.encode(), tpl.close.encode()
         self.nkeys = len(tpl.keys)
+        if self.nkeys > MAX_KEYS:
+            raise ValueError(f"more than {MAX_KEYS} key fields in a receipt")
         m = max(self.nkeys, 1)
         self.names = <PyObject**>malloc(m * sizeof(PyObject*))
         self.otags = <const char**>malloc(m * sizeof(char*))
@@ -1377,6 +1380,7 @@ cdef class ReceiptWriter:
         cdef _ReceiptTpl tpl
         cdef PyObject* found
         cdef PyObject* v
+        cdef PyObject* vals[MAX_KEYS]
         cdef object t, st
         cdef int k
         if type(r) is not self.receipt_cls:
@@ -1390,10 +1394,6 @@ cdef class ReceiptWriter:
         if found == NULL:
             return self.fallback(r)
         tpl = <_ReceiptTpl>found
-        for k in range(tpl.nkeys):  # unusual key values: the Python emitter
-            v = PyDict_GetItem(keys, <object>tpl.names[k])
-            if v != NULL and type(<object>v) is not str and <object>v is not None:
-                return self.fallback(r)
         if time_ms == self.last_ms and self.last_time is not None:
             t = self.last_time
         else:
@@ -1410,6 +1410,13 @@ cdef class ReceiptWriter:
             st = str(status).encode("ascii")
             if len(self.statuses) < 256:
                 self.statuses[status] = st
+        for k in range(tpl.nkeys):  # borrowed: nothing runs between here and the writing below
+            v = PyDict_GetItem(keys, <object>tpl.names[k])
+            if v != NULL and type(<object>v) is not str:
+                if <object>v is not None:
+                    return self.fallback(r)  # unusual key values: the Python emitter
+                v = NULL
+            vals[k] = v
         b.n = 0
         b.cap = sizeof(stack)
         b.p = stack
@@ -1423,8 +1430,8 @@ cdef class ReceiptWriter:
                 _put_xml_str(&b, <str>guid)
                 _put(&b, b"</ceb:guid>", 11)
             for k in range(tpl.nkeys):
-                v = PyDict_GetItem(keys, <object>tpl.names[k])
-                if v == NULL or <object>v is None or not <str>v:
+                v = vals[k]
+                if v == NULL or not <str>v:
                     continue
                 _put(&b, tpl.otags[k], tpl.olens[k])
                 _put_xml_str(&b, <str>v)
