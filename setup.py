@@ -7,5 +7,6 @@ setup(
     ext_modules=cythonize(
         [Extension("smartcustoms.cbec._cebscan", ["src/smartcustoms/cbec/_cebscan.pyx"])],
         language_level=3,
+        build_dir="build",  # the generated C stays out of the package (and the wheel)
     ),
 )
