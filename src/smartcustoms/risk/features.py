@@ -34,6 +34,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,7 +45,6 @@ from smartcustoms.risk.schema import conform
 if TYPE_CHECKING:
     from smartcustoms.risk.rowwise import LiveFeatures
 
-HASH_SEED = 0x5C0DE
 DAY_US = 86_400_000_000.0
 PRIOR_STRENGTH = 5.0  # Bayesian smoothing of offence rates toward the global (point-in-time) rate
 MAX_SPAN_DAYS = 1500.0  # batches are processed in chunks of at most this span (decay numerics)
@@ -133,8 +133,12 @@ _KEY_EXPRS: dict[str, pl.Expr] = {
     "departure": pl.col("departure_country"),
     "office": pl.col("office_code"),
     "tax_type": pl.col("tax_type"),
-    "value": pl.col("customs_value").round(2).cast(pl.Utf8),
-    "mass": pl.col("net_mass_kg").round(3).cast(pl.Utf8),
+}
+#: Numeric key parts: the value rounded to a grid (cents, grams), hashed as an integer with
+#: :func:`_combine` so that NumPy and plain Python give the same key (:func:`numeric_key`).
+NUMERIC_KEYS: dict[str, tuple[str, float, int]] = {
+    "value": ("customs_value", 100.0, 0x76616C7565),
+    "mass": ("net_mass_kg", 1000.0, 0x6D617373),
 }
 
 CATEGORICAL_FEATURES: tuple[str, ...] = (
@@ -392,8 +396,30 @@ def _prepare_exprs() -> list[pl.Expr]:
         pl.col("duty_recovered").fill_null(0.0).cast(pl.Float64).alias("dr"),
     ]
     for part, e in _KEY_EXPRS.items():
-        exprs += [e.hash(HASH_SEED).alias(f"k_{part}"), (e.str.len_bytes() > 0).fill_null(False).alias(f"n_{part}")]
+        exprs += [e.alias(f"s_{part}"), (e.str.len_bytes() > 0).fill_null(False).alias(f"n_{part}")]
+    exprs += [pl.col(source).cast(pl.Float64).alias(f"x_{part}") for part, (source, _, _) in NUMERIC_KEYS.items()]
     return exprs
+
+
+def text_key(value: str) -> int:
+    """The 64-bit key of a text value (BLAKE2b of its UTF-8): the same in every process and in both paths."""
+    return int.from_bytes(blake2b(value.encode(), digest_size=8).digest(), "little")
+
+
+def _text_keys(values: pl.Series) -> np.ndarray:
+    """:func:`text_key` of every value (0 for nulls), each distinct value hashed once."""
+    distinct = values.drop_nulls().unique()
+    keys = pl.Series([text_key(v) for v in distinct.to_list()], dtype=pl.UInt64())
+    return values.replace_strict(distinct, keys, default=0, return_dtype=pl.UInt64()).fill_null(0).to_numpy()
+
+
+def numeric_key(x: np.ndarray, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of a numeric key part (``x`` rounded half up to its grid) and whether it is present (finite)."""
+    _, scale, salt = NUMERIC_KEYS[part]
+    q = np.floor(x * scale + 0.5)
+    ok = np.isfinite(q) & (np.abs(q) < 2.0**62)
+    grid = np.where(ok, q, 0.0).astype(np.int64).view(np.uint64)
+    return _combine(np.full(len(x), salt, np.uint64), grid), ok
 
 
 def _prepare(frame: pl.DataFrame) -> Prepared:
@@ -402,8 +428,10 @@ def _prepare(frame: pl.DataFrame) -> Prepared:
     out: Prepared = {c: df[c].to_numpy() for c in ("t", "lv", "luv", "dr", "crit")}
     out["t_out"] = df["t_out"].fill_null(np.nan).to_numpy()
     out["off"] = df["off"].fill_null(np.nan).to_numpy()
-    keys = {p: df[f"k_{p}"].to_numpy() for p in _KEY_EXPRS}
+    keys = {p: _text_keys(df[f"s_{p}"]) for p in _KEY_EXPRS}
     present = {p: df[f"n_{p}"].to_numpy() for p in _KEY_EXPRS}
+    for part in NUMERIC_KEYS:
+        keys[part], present[part] = numeric_key(df[f"x_{part}"].fill_null(np.nan).to_numpy(), part)
     n = frame.height
     for fam in FAMILIES:
         if not fam.parts:
@@ -450,16 +478,6 @@ class HistoryState:
         self.clock = -math.inf  # latest declared_at seen, in epoch days
         self.n_declarations = 0
         self.n_outcomes = 0
-        self._hasher_cache: Any = None
-
-    @property
-    def _hasher(self) -> Any:
-        """Cached key hashes of the row-wise path (:class:`smartcustoms.risk.rowwise._Hasher`)."""
-        if getattr(self, "_hasher_cache", None) is None:
-            from smartcustoms.risk.rowwise import _Hasher
-
-            self._hasher_cache = _Hasher()
-        return self._hasher_cache
 
     # -- public API -------------------------------------------------------------------------
     def features_for(self, frame: pl.DataFrame) -> pl.DataFrame:

@@ -10,8 +10,8 @@ floats, one row after the other:
   what earlier rows of the same batch contributed (kept in a per-batch overlay, so
   ``features_for`` leaves the state untouched), and the outcomes still pending whose
   ``outcome_at`` is at or before its own time;
-* key hashes are Polars' seeded hashes, as in the columnar path: string keys are cached, values
-  not seen before are hashed in one Polars call per batch.
+* keys are the columnar path's: :func:`~smartcustoms.risk.features.text_key` of text parts (cached)
+  and :func:`~smartcustoms.risk.features.numeric_key` of values and masses, no Polars involved.
 
 Tests check that it gives the frame path's features (``tests/risk/test_features.py``). Sums are
 taken in a different order (sequentially rather than pairwise), so values agree to rounding, not
@@ -39,14 +39,15 @@ from smartcustoms.risk.features import (
     CONTEXT_COLUMNS,
     DAY_US,
     FAMILIES,
-    HASH_SEED,
     NUMERIC_FEATURES,
+    NUMERIC_KEYS,
     TEXT_KEYWORDS,
     HistoryState,
     _family_feature_names,
     _Table,
+    text_key,
 )
-from smartcustoms.risk.schema import FULL_SCHEMA, REQUIRED_NON_NULL, ItemFrameError
+from smartcustoms.risk.schema import REQUIRED_NON_NULL, ItemFrameError
 
 NAN = math.nan
 _M64 = (1 << 64) - 1
@@ -68,12 +69,11 @@ _PART_SOURCE = {
     "departure": "departure_country",
     "office": "office_code",
     "tax_type": "tax_type",
-    "value": "customs_value",
-    "mass": "net_mass_kg",
 }
-_STRING_PARTS = tuple(p for p in _KEY_EXPRS if FULL_SCHEMA[_PART_SOURCE[p]] == pl.Utf8())
-_FLOAT_PARTS = tuple(p for p in _KEY_EXPRS if p not in _STRING_PARTS)
-_HASH_CACHE_LIMIT = 200_000
+assert set(_PART_SOURCE) == set(_KEY_EXPRS)
+_NUMERIC_PARTS = tuple((part, source, scale, salt) for part, (source, scale, salt) in NUMERIC_KEYS.items())
+_KEY_CACHE_LIMIT = 200_000
+_TEXT_KEYS: dict[tuple[str, str], int] = {}  # (part, text) -> text_key: parties and codes repeat
 NUMERIC_INDEX: dict[str, int] = {name: i for i, name in enumerate(NUMERIC_FEATURES)}
 _N_ITEM = len(_ITEM_FEATURES)
 _CAT_INDEX = {name: i for i, name in enumerate(CATEGORICAL_FEATURES)}
@@ -89,66 +89,36 @@ _CONTEXT_DTYPES = {
 _FAMILY_WIDTH = {fam.name: len(_family_feature_names(fam)) for fam in FAMILIES}
 
 
-class _Hasher:
-    """Polars' seeded hashes of key parts, string values cached (the columnar path's exact keys)."""
-
-    def __init__(self) -> None:
-        self.cache: dict[tuple[str, str], int] = {}
-
-    def hashes(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, int | None]]:
-        """Per row, part -> hash (None when the part is missing: null or empty)."""
-        out: list[dict[str, int | None]] = [{} for _ in rows]
-        missing: dict[str, list[int]] = {}
-        cache = self.cache
-        for i, r in enumerate(rows):
-            o = out[i]
-            for part in _STRING_PARTS:
-                v = r.get(_PART_SOURCE[part])
-                if not v:
-                    o[part] = None
-                    continue
-                if part == "hs6":
-                    v = v[:6]
-                elif part == "hs4":
-                    v = v[:4]
-                elif part == "hs2":
-                    v = v[:2]
-                h = cache.get((part, v))
-                if h is None:
-                    missing.setdefault(part, []).append(i)
-                o[part] = h
-            for part in _FLOAT_PARTS:
-                v = r.get(_PART_SOURCE[part])
+def _hashes(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, int | None]]:
+    """Per row, key part -> key (None when the part is missing: null or empty), as the columnar path keys it."""
+    out: list[dict[str, int | None]] = []
+    for r in rows:
+        o: dict[str, int | None] = {}
+        for part, source in _PART_SOURCE.items():
+            v = r.get(source)
+            if not v:
                 o[part] = None
-                if v is not None:
-                    missing.setdefault(part, []).append(i)
-        if missing:
-            self._compute(rows, out, missing)
-        return out
-
-    def _compute(
-        self, rows: Sequence[Mapping[str, Any]], out: list[dict[str, int | None]], missing: dict[str, list[int]]
-    ) -> None:
-        # one small frame and one query for every part not cached: the exact _KEY_EXPRS hashes
-        if len(self.cache) > _HASH_CACHE_LIMIT:
-            self.cache.clear()
-        sources = {_PART_SOURCE[p] for p in missing}
-        frame = pl.DataFrame(
-            {c: [r.get(c) for r in rows] for c in sources}, schema={c: FULL_SCHEMA[c] for c in sources}
-        )
-        hashed = frame.select([_KEY_EXPRS[p].hash(HASH_SEED).alias(p) for p in missing])
-        for part, idx in missing.items():
-            values = hashed[part].to_list()
-            source = _PART_SOURCE[part]
-            string = part in _STRING_PARTS
-            for i in idx:
-                out[i][part] = values[i]
-                if string:
-                    self.cache[(part, _sliced(part, rows[i][source]))] = values[i]
+                continue
+            key = (part, v[:6] if part == "hs6" else v[:4] if part == "hs4" else v[:2] if part == "hs2" else v)
+            h = _TEXT_KEYS.get(key)
+            if h is None:
+                if len(_TEXT_KEYS) > _KEY_CACHE_LIMIT:
+                    _TEXT_KEYS.clear()
+                h = _TEXT_KEYS[key] = text_key(key[1])
+            o[part] = h
+        for part, source, scale, salt in _NUMERIC_PARTS:
+            v = r.get(source)
+            o[part] = None if v is None else _numeric_key(float(v), scale, salt)
+        out.append(o)
+    return out
 
 
-def _sliced(part: str, v: str) -> str:
-    return v[:6] if part == "hs6" else v[:4] if part == "hs4" else v[:2] if part == "hs2" else v
+def _numeric_key(v: float, scale: float, salt: int) -> int | None:
+    """:func:`smartcustoms.risk.features.numeric_key` of one value (None when not finite)."""
+    q = v * scale + 0.5
+    if not math.isfinite(q) or abs(math.floor(q)) >= 2**62:
+        return None
+    return _combine(salt, math.floor(q) & _M64)
 
 
 def _combine(a: int, b: int) -> int:
@@ -341,7 +311,7 @@ def run_rows(
     at = _check(rows)
     n = len(rows)
     t = [((a - _EPOCH) // _US) / DAY_US for a in at]
-    hashes = state._hasher.hashes(rows)
+    hashes = _hashes(rows)
     pending = _pending_by_family(state, max(t)) if n and state.pending is not None else {}
     k = state.prior_strength
     local: dict[str, dict[int, list[float]]] = {fam.name: {} for fam in FAMILIES}
