@@ -7,7 +7,12 @@ whitespace, comments, empty elements, the predefined entities and character refe
 CR/CRLF line ends. It returns the documents (or their log payloads) of a *valid* message and ``None`` for
 anything else -- DOCTYPE, CDATA, processing instructions, other prefixes or namespaces, other encodings,
 attributes below the root, malformed input, a missing or bad field -- so that the caller runs the lxml
-reference path, which produces the exact result or :class:`CebError`.
+reference path, which produces the exact result or :class:`CebError`. Valid values are checked in C where
+the check is plain (digits, decimals, times) and through the Python checks otherwise, with their results
+cached per value (a dict per check, and a small C cache per code field); payloads are written as orjson
+would write ``messages.document_json``.
+
+:class:`ReceiptWriter` writes receipts with fixed text per kind, byte for byte as ``messages.emit_receipt_py``.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
