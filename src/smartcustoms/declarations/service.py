@@ -312,11 +312,12 @@ class DeclarationService:
     def _read_back(self, session: Session, created: list[LodgeResult]) -> None:
         """Fill ``out`` of newly created results from the stored rows (what :meth:`get` returns)."""
         by_no = {r.declaration_no: r for r in created}
-        decls = session.scalars(select(Declaration).where(Declaration.declaration_no.in_(by_no))).all()
-        items: dict[int, list[GoodsItem]] = {d.id: [] for d in decls}
-        q = (select(GoodsItem).where(GoodsItem.declaration_id.in_(items))
-             .order_by(GoodsItem.declaration_id, GoodsItem.item_no))
-        for it in session.scalars(q):
+        # Core rows, not ORM objects: the same columns and types, without identity-map work (lodging latency)
+        dt, it_t = Declaration.__table__, GoodsItem.__table__
+        decls = session.execute(select(dt).where(dt.c.declaration_no.in_(by_no))).all()
+        items: dict[int, list] = {d.id: [] for d in decls}
+        q = select(it_t).where(it_t.c.declaration_id.in_(items)).order_by(it_t.c.declaration_id, it_t.c.item_no)
+        for it in session.execute(q):
             items[it.declaration_id].append(it)
         for decl in decls:
             res = by_no[decl.declaration_no]
