@@ -647,11 +647,20 @@ class HistoryState:
                 flag[idx] = cnt == 0
                 novel[fam.name] = flag
             if commit_declarations:
-                incl = _inclusive(agg, fam.decl_cols, ti, lvi, luvi, win.get("nov"))
+                nov = win.get("nov")
                 if groups is None:
-                    commits.append((fam, h, incl, False))
-                else:  # each key's last row carries its final aggregates
-                    commits.append((fam, groups.keys, incl[groups.last], True))
+                    commits.append((fam, h, _inclusive(agg, fam.decl_cols, ti, lvi, luvi, nov), False))
+                else:  # each key's last row carries its final aggregates: computed for those rows only
+                    last = groups.last
+                    incl = _inclusive(
+                        {c: v[last] for c, v in agg.items()},
+                        fam.decl_cols,
+                        ti[last],
+                        lvi[last],
+                        luvi[last],
+                        None if nov is None else nov[last],
+                    )
+                    commits.append((fam, groups.keys, incl, True))
             if fam.kind in _HAS_OUTCOMES:
                 o = _outcome_counts(events, fam, h, ti, seq[idx], groups, idx)
                 for c in _OUT_COLS:
