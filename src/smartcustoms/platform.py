@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from smartcustoms.codes import CodeLists, code_lists
 from smartcustoms.config import Settings, get_settings
-from smartcustoms.db import make_engine, session_factory, upgrade
+from smartcustoms.db import dispose_engine, make_engine, session_factory, upgrade
 from smartcustoms.declarations.batcher import LodgeBatcher
 from smartcustoms.declarations.service import DeclarationService, Selectivity
 from smartcustoms.tax.service import (
@@ -45,7 +45,7 @@ class Platform:
 
     def close(self) -> None:
         self.lodging.close()
-        self.engine.dispose()
+        dispose_engine(self.engine)
 
 
 def build_platform(settings: Settings | None = None, *, migrate: bool = True,
@@ -55,7 +55,7 @@ def build_platform(settings: Settings | None = None, *, migrate: bool = True,
     url = database_url or settings.resolved_database_url()
     if migrate:
         upgrade(url)
-    engine = make_engine(url)
+    engine = make_engine(url, background_checkpoint=True)
     sessions = session_factory(engine)
     codes = code_lists()
     with sessions() as session, session.begin():
