@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from smartcustoms.risk.features import HistoryState, build_features
-from smartcustoms.risk.model import Ranking, RiskModel
+from smartcustoms.risk.model import Ranking, RiskModel, score_batch
 
 KS: tuple[int, ...] = (1, 2, 5, 10)
 TestOutcomes = Literal["lagged", "hidden"]
@@ -102,14 +102,14 @@ def evaluate(
     """Train on ``train`` (labelled item frame), score ``test``, return metrics at k%."""
     say = progress or (lambda _msg: None)
     say("building point-in-time features")
-    train_f, test_f, _ = history_features(train, test, test_outcomes)
-    assert test_f is not None
+    train_f, _, state = history_features(train)
     say("training the model")
     model = model or RiskModel()
     labelled = train["offence"].is_not_null().to_numpy()
     model.fit(train_f.filter(labelled), train["offence"].to_numpy()[labelled], training_window=window(train))
-    say("scoring the test period")
-    scores = model.rank_scores(test_f, ranking)
+    say("scoring the test period")  # the batch scorer: test features carried on from train, model overlapped
+    fed = test if test_outcomes == "lagged" else hide_labels(test)
+    test_f, scores, _ = score_batch(fed, model, state, ranking=ranking)
     y = test["offence"].fill_null(0).to_numpy()
     duty = test_f["duty_at_stake"].to_numpy()
     metrics = metrics_at(scores, y, duty)
