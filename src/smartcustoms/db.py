@@ -55,18 +55,20 @@ class WalCheckpointer:
     checkpoint here runs beside the writers instead of in their way.
     """
 
-    def __init__(self, path: str, interval: float = 1.0) -> None:
+    def __init__(self, path: str, interval: float = 1.0, lock: threading.Lock | None = None) -> None:
         self.path, self.interval = path, interval
+        self.lock = lock or threading.Lock()  # held during each checkpoint (a writer may take it to exclude them)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-wal-checkpoint", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
         try:
             while not self._stop.wait(self.interval):
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    with self.lock:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error:
                     continue  # busy or locked: the next round catches up
         finally:

@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from smartcustoms.db import WalCheckpointer
+
 
 class Store:
     """One database connection of the CBEC pipeline or service."""
@@ -29,15 +31,11 @@ class Store:
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=60000",
                            "cache_size=-131072", "temp_store=MEMORY", "wal_autocheckpoint=0"):
                 self.conn.execute(f"PRAGMA {pragma}")
-            self._stop = threading.Event()
             self._commits = 0
             self._ckpt_lock = threading.Lock()
             self._wal = f"{path}-wal"
-            self._checkpointer: threading.Thread | None = None
-            if path != ":memory:":
-                self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(path,), daemon=True,
-                                                      name="cbec-wal-checkpoint")
-                self._checkpointer.start()
+            # the WAL is copied into the database file off the writer's thread (the writer never waits on fsync)
+            self._checkpointer = WalCheckpointer(path, 0.5, self._ckpt_lock) if path != ":memory:" else None
         elif u.get_backend_name() == "postgresql":
             import psycopg
 
@@ -48,16 +46,6 @@ class Store:
             raise ValueError(f"unsupported database for CBEC: {url}")
         self._sql: dict[str, str] = {}
         self.in_tx = False
-
-    def _checkpoint_loop(self, path: str) -> None:
-        """Copy the WAL into the database file off the writer's thread (the writer never waits on fsync)."""
-        conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
-        try:
-            while not self._stop.wait(0.5):
-                with self._ckpt_lock:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            conn.close()
 
     def sql(self, text: str) -> str:
         if self.dialect == "sqlite":
@@ -116,8 +104,7 @@ class Store:
     def close(self) -> None:
         self.rollback()
         if self.dialect == "sqlite" and self._checkpointer is not None:
-            self._stop.set()
-            self._checkpointer.join()
+            self._checkpointer.stop()
             self._checkpointer = None
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.conn.close()
