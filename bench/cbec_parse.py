@@ -5,53 +5,24 @@
 
 Single process, single core; times are CPU time of this process (``time.process_time``, so that other
 work on a shared machine inflates them less; ``--wall`` for wall-clock). "old" is the lxml path
-(``parse_batch_encoded_lxml``, the reference the fast path falls back to) and the previous receipt emitter
-(kept below, with an uncached ``format_time``); "new" is ``parse_batch_encoded`` (the compiled ``_cebscan``
-scanner) and ``emit_receipt``. Both run on the same messages and receipts, interleaved, best of ``--repeat``
-rounds; outputs are checked to be identical.
+(``parse_batch_encoded_lxml``, the reference the fast path falls back to) and the previous receipt
+emitter (``tests/cbec/reference_receipts.py``, with an uncached ``format_time``); "new" is
+``parse_batch_encoded`` (the compiled ``_cebscan`` scanner) and ``emit_receipt``. Both run on the same
+messages and receipts, interleaved, best of ``--repeat`` rounds; outputs are checked to be identical.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-
-def _old_format_time(ms: int) -> str:
-    t = dt.datetime.fromtimestamp(ms / 1000, dt.timezone(dt.timedelta(hours=8)))
-    return t.strftime("%Y%m%d%H%M%S") + f"{ms % 1000:03d}"
-
-
-def old_emit_receipt(r: Any) -> bytes:
-    """The receipt emitter before the per-kind templates (generic field loop, datetime per receipt)."""
-    from smartcustoms.cbec import messages as m
-
-    tag, fields = m.RECEIPT_HEADS[r.kind]
-    values: dict[str, Any] = {}
-    for name, _c, _r in fields:
-        if name == "guid":
-            values[name] = r.guid
-        elif name == "returnStatus":
-            values[name] = str(r.status)
-        elif name == "returnTime":
-            values[name] = _old_format_time(r.time_ms)
-        elif name == "returnInfo":
-            values[name] = r.info
-        elif name in r.keys:
-            values[name] = r.keys[name]
-    out = [m._DECL, f'<ceb:{r.kind}Message guid="{m._esc(r.guid)}" version="1.0" xmlns:ceb="{m.NS}"><ceb:{tag}>']
-    for name, _c, _r in fields:
-        v = values.get(name)
-        if v is not None and v != "":
-            out.append(f"<ceb:{name}>{m._esc(str(v))}</ceb:{name}>")
-    out.append(f"</ceb:{tag}></ceb:{r.kind}Message>")
-    return "".join(out).encode("utf-8")
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root: tests.cbec
+from tests.cbec.reference_receipts import old_emit_receipt  # noqa: E402
 
 CLOCK: Callable[[], float] = time.process_time
 

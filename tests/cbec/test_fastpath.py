@@ -16,6 +16,7 @@ import pytest
 from smartcustoms.cbec import messages as M
 from smartcustoms.cbec.messages import CebError, Receipt
 from smartcustoms.cbec.simulate import generate
+from tests.cbec.reference_receipts import old_emit_receipt, old_format_time
 
 NS = M.NS
 
@@ -247,46 +248,6 @@ def test_code_caches_do_not_change_answers(samples):
 
 
 # ---------------------------------------------------------------------------- receipts
-def _old_format_time(ms: int) -> str:
-    import datetime as dt
-
-    t = dt.datetime.fromtimestamp(ms / 1000, dt.timezone(dt.timedelta(hours=8)))
-    return t.strftime("%Y%m%d%H%M%S") + f"{ms % 1000:03d}"
-
-
-def _old_fields_xml(fields: Any, values: dict[str, Any], out: list[str]) -> None:
-    for name, _check, _req in fields:
-        v = values.get(name)
-        if v is not None and v != "":
-            out.append(f"<ceb:{name}>{M._esc(str(v))}</ceb:{name}>")
-
-
-def _old_receipt_fields(r: Receipt) -> dict[str, str]:
-    keys = r.keys
-    values = {}
-    for name, _c, _r in M.RECEIPT_HEADS[r.kind][1]:
-        if name == "guid":
-            values[name] = r.guid
-        elif name == "returnStatus":
-            values[name] = str(r.status)
-        elif name == "returnTime":
-            values[name] = _old_format_time(r.time_ms)
-        elif name == "returnInfo":
-            values[name] = r.info
-        elif name in keys:
-            values[name] = keys[name]
-    return values
-
-
-def old_emit_receipt(r: Receipt) -> bytes:
-    """The emitter before the templates (reference)."""
-    tag, fields = M.RECEIPT_HEADS[r.kind]
-    out = [M._DECL, f'<ceb:{r.kind}Message guid="{M._esc(r.guid)}" version="1.0" xmlns:ceb="{NS}"><ceb:{tag}>']
-    _old_fields_xml(fields, _old_receipt_fields(r), out)
-    out.append(f"</ceb:{tag}></ceb:{r.kind}Message>")
-    return "".join(out).encode("utf-8")
-
-
 def test_receipts_are_byte_identical_to_the_previous_emitter(samples):
     heads = [d.head for raw in samples.values() for d in M.parse_message(raw)]
     heads += [d.head for raw in itertools.islice(generate(50, 3), 200) for d in M.parse_message(raw)]
@@ -303,7 +264,7 @@ def test_receipts_are_byte_identical_to_the_previous_emitter(samples):
     for r in receipts:
         assert M.emit_receipt(r) == old_emit_receipt(r), r
         assert M.emit_receipt_py(r) == old_emit_receipt(r), r
-        assert M.format_time(r.time_ms) == _old_format_time(r.time_ms)
+        assert M.format_time(r.time_ms) == old_format_time(r.time_ms)
     assert M.emit_receipts(receipts[:500]) == b"".join(old_emit_receipt(r) for r in receipts[:500])
     assert M.parse_receipt(M.emit_receipt(receipts[7])).status == receipts[7].status
 
