@@ -88,10 +88,13 @@ cdef unsigned char _NAME_CHAR[256]
 for _c in range(256):
     _NAME_CHAR[_c] = (65 <= _c <= 90) or (97 <= _c <= 122) or (48 <= _c <= 57) or _c in (95, 45, 46)
 
-# bytes orjson escapes in a string: controls, '"' and backslash
+# bytes orjson escapes in a string: controls, '"' and backslash; _JSON_ESC2 is the letter of a two-character
+# escape (\" \\ \n \t \r \b \f), 0 for the rest (written as \u00XX)
 cdef unsigned char _JSON_ESC[256]
+cdef unsigned char _JSON_ESC2[256]
 for _c in range(256):
     _JSON_ESC[_c] = _c < 0x20 or _c in (34, 92)
+    _JSON_ESC2[_c] = {34: 34, 92: 92, 10: 110, 9: 116, 13: 114, 8: 98, 12: 102}.get(_c, 0)
 
 
 # bytes messages._esc replaces: & < > "
@@ -530,23 +533,8 @@ cdef int _put_json(Buf* b, const unsigned char* s, Py_ssize_t size) except -1:
         b.n += k - start
         start = k + 1
         b.p[b.n] = 92
-        if c == 34 or c == 92:
-            b.p[b.n + 1] = c
-            b.n += 2
-        elif c == 10:
-            b.p[b.n + 1] = 110
-            b.n += 2
-        elif c == 9:
-            b.p[b.n + 1] = 116
-            b.n += 2
-        elif c == 13:
-            b.p[b.n + 1] = 114
-            b.n += 2
-        elif c == 8:
-            b.p[b.n + 1] = 98
-            b.n += 2
-        elif c == 12:
-            b.p[b.n + 1] = 102
+        if _JSON_ESC2[c]:
+            b.p[b.n + 1] = _JSON_ESC2[c]
             b.n += 2
         else:
             memcpy(b.p + b.n + 1, b"u00", 3)
