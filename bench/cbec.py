@@ -102,7 +102,10 @@ def main() -> None:
     ap.add_argument("--parcels", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--db", default=None, help="database URL (default: a fresh SQLite file)")
-    ap.add_argument("--workers", type=int, default=2, help="parser processes")
+    ap.add_argument("--workers", type=int, default=2, help="parser processes (single writer only)")
+    ap.add_argument("--shards", type=int, default=2,
+                    help="writer processes, each parsing and deciding the parcels routed to it (1 = single "
+                         "writer with --workers parser processes)")
     ap.add_argument("--batch", type=int, default=1000, help="messages per transaction")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--inventories-last", action="store_true",
@@ -110,7 +113,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from smartcustoms.cbec.messages import emit_receipt
-    from smartcustoms.cbec.pipeline import Engine, chunks_of_file, run_chunks
+    from smartcustoms.cbec.pipeline import Engine, chunks_of_file, ingest_sharded, run_chunks
     from smartcustoms.cbec.store import Store
     from smartcustoms.db import upgrade
 
@@ -131,24 +134,31 @@ def main() -> None:
             url = args.db or f"sqlite:///{work / 'bench.db'}"
         try:
             upgrade(url)
-            store = Store(url)
-            engine = Engine(store)
-            engine.warm_start()
-            receipts_out = (work / "receipts.xml").open("wb")
-            n_receipts = 0
-
-            def sink(rs: list) -> None:
-                nonlocal n_receipts
-                n_receipts += len(rs)
-                receipts_out.write(b"".join(emit_receipt(r) for r in rs))
-
+            receipts_path = work / "receipts.xml"
             sampler = RssSampler()
-            sampler.start()
-            stats = run_chunks(engine, chunks_of_file(stream, 0, args.batch), workers=args.workers, sink=sink,
-                               flush=True)
-            sampler.stop.set()
-            receipts_out.close()
-            store.close()
+            if args.shards > 1:
+                sampler.start()
+                stats = ingest_sharded(url, stream, args.shards, args.batch, receipts=receipts_path, flush=True)
+                sampler.stop.set()
+                n_receipts = receipts_path.read_bytes().count(b"<?xml")
+            else:
+                store = Store(url)
+                engine = Engine(store)
+                engine.warm_start()
+                receipts_out = receipts_path.open("wb")
+                n_receipts = 0
+
+                def sink(rs: list) -> None:
+                    nonlocal n_receipts
+                    n_receipts += len(rs)
+                    receipts_out.write(b"".join(emit_receipt(r) for r in rs))
+
+                sampler.start()
+                stats = run_chunks(engine, chunks_of_file(stream, 0, args.batch), workers=args.workers,
+                                   sink=sink, flush=True)
+                sampler.stop.set()
+                receipts_out.close()
+                store.close()
         finally:
             if schema:
                 import psycopg
@@ -173,7 +183,8 @@ def main() -> None:
             "rejected_messages": stats.rejected_messages,
             "receipts": n_receipts,
             "store": url.split(":")[0],
-            "workers": args.workers,
+            "shards": args.shards,
+            "workers": args.workers if args.shards == 1 else 0,
             "batch": args.batch,
             "input_generation_s": round(gen_s, 1),
             "inventories_last": args.inventories_last,

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from smartcustoms.cbec import quota
+from smartcustoms.cbec.log import stored_guids
 from smartcustoms.cbec.messages import CebError, parse_message
 from smartcustoms.cbec.simulate import SimConfig, generate
 from smartcustoms.cbec.store import Store
@@ -28,13 +29,14 @@ def _ingest(url: str, path: Path, *extra: str) -> subprocess.Popen:
                              "--workers", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def test_killed_pipeline_restarts_and_processes_every_message_exactly_once(tmp_path: Path):
+@pytest.mark.parametrize("shards", [1, 2])
+def test_killed_pipeline_restarts_and_processes_every_message_exactly_once(tmp_path: Path, shards: int):
     n = 1500
     stream = tmp_path / "in.xml"
     msgs = list(generate(n, seed=7, config=SimConfig(missing=0.0, buyers=300)))
     stream.write_bytes(b"".join(msgs))
     url = f"sqlite:///{tmp_path / 'crash.db'}"
-    proc = _ingest(url, stream)
+    proc = _ingest(url, stream, "--shards", str(shards))
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until some batches are committed, then kill it hard
         time.sleep(0.2)
@@ -46,12 +48,12 @@ def test_killed_pipeline_restarts_and_processes_every_message_exactly_once(tmp_p
                 done = 0
             if done > n // 5:
                 break
-    os.kill(proc.pid, signal.SIGKILL)
+    os.kill(proc.pid, signal.SIGKILL)  # writer shards die with it (PR_SET_PDEATHSIG)
     proc.wait()
     with Store(url) as s:
         before = s.execute("SELECT count(*) FROM cbec_parcel").fetchone()[0]
     assert 0 < before < n, "the kill must land mid-run"
-    again = _ingest(url, stream, "--flush")
+    again = _ingest(url, stream, "--flush", "--shards", str(shards))
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err.decode()[-2000:]
 
@@ -60,7 +62,7 @@ def test_killed_pipeline_restarts_and_processes_every_message_exactly_once(tmp_p
         with contextlib.suppress(CebError):
             guids.update(d.guid for d in parse_message(m))
     with Store(url) as s:
-        stored = [g for (g,) in s.execute("SELECT guid FROM cbec_message")]
+        stored = stored_guids(s)
         assert len(stored) == len(set(stored)) == len(guids)  # nothing lost, nothing twice
         assert s.execute("SELECT count(*) FROM cbec_parcel").fetchone()[0] == n
         assert s.execute("SELECT count(*) FROM (SELECT order_no FROM cbec_parcel_event WHERE status = 800 "

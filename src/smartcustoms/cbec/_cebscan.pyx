@@ -1445,3 +1445,112 @@ cdef class ReceiptWriter:
         finally:
             if b.heap:
                 free(b.p)
+
+
+# ---------------------------------------------------------------------------- routing messages to writer shards
+cdef extern from "string.h" nogil:
+    void* memmem(const void* hay, size_t hlen, const void* needle, size_t nlen)
+
+cdef unsigned int _CRC[256]
+
+
+cdef void _crc_init() noexcept:
+    cdef unsigned int c, n, k
+    for n in range(256):
+        c = n
+        for k in range(8):
+            c = (0xEDB88320U ^ (c >> 1)) if (c & 1) else (c >> 1)
+        _CRC[n] = c
+
+
+_crc_init()
+
+
+cdef inline unsigned int _crc32(const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    """zlib's CRC-32 (``zlib.crc32``), so Python and C route alike."""
+    cdef unsigned int c = 0xFFFFFFFFU
+    cdef Py_ssize_t i
+    for i in range(n):
+        c = _CRC[(c ^ p[i]) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFFU
+
+
+cdef inline bint _blank(const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not _ws(p[i]):
+            return False
+    return True
+
+
+cdef int _route(const unsigned char* p, Py_ssize_t n, int shards) noexcept nogil:
+    """Shard of one raw message by its ``orderNo`` text; -1 = every shard must look (several documents,
+    comments, CDATA or references that could hide or change the value); 0 when there is none."""
+    cdef const unsigned char* a
+    cdef const unsigned char* b
+    cdef const unsigned char* end = p + n
+    cdef const unsigned char* a2
+    if memmem(p, n, b"<!--", 4) != NULL or memmem(p, n, b"<![", 3) != NULL:
+        return -1
+    a = <const unsigned char*>memmem(p, n, b"orderNo>", 8)
+    if a == NULL:
+        return 0
+    a += 8
+    b = a
+    while b < end and b[0] != 60:  # '<'
+        if b[0] == 38:  # '&'
+            return -1
+        b += 1
+    if b >= end:
+        return 0
+    # a second document would bring a third ``orderNo>`` (open and close tag per document)
+    if memmem(b, end - b, b"orderNo>", 8) != NULL:
+        a2 = <const unsigned char*>memmem(b, end - b, b"orderNo>", 8) + 8
+        if memmem(a2, end - a2, b"orderNo>", 8) != NULL:
+            return -1
+    while a < b and _ws(a[0]):
+        a += 1
+    while b > a and _ws((b - 1)[0]):
+        b -= 1
+    return <int>(_crc32(a, b - a) % <unsigned int>shards)
+
+
+def split_route(bytes data, int shards, int shard, bint final):
+    """Split concatenated messages (each starting with ``<?xml``) and keep this shard's.
+
+    Returns ``(messages, consumed)``: ``messages`` is a list of ``(start, end, every)`` for the messages
+    routed to ``shard`` (``every``: the message must be looked at by every shard, which keeps only its
+    own documents); ``consumed`` is where the unsplit rest starts (the last, maybe incomplete, message
+    unless ``final``). Messages that are only whitespace are skipped, as :func:`pipeline.iter_stream` does.
+    """
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t cut, s, e, i
+    cdef const unsigned char* hit
+    cdef int r
+    out = []
+    # the cut: the last marker (not final) or the end
+    cut = n
+    if not final:
+        cut = -1
+        i = 0
+        while True:
+            hit = <const unsigned char*>memmem(p + i, n - i, b"<?xml", 5)
+            if hit == NULL:
+                break
+            cut = hit - p
+            i = cut + 1
+        if cut <= 0:
+            return out, 0
+    s = 0
+    while s < cut:
+        hit = <const unsigned char*>memmem(p + s + 1, cut - s - 1, b"<?xml", 5) if cut - s > 1 else NULL
+        e = (hit - p) if hit != NULL else cut
+        if not _blank(p + s, e - s):
+            r = _route(p + s, e - s, shards) if shards > 1 else 0
+            if r == -1:
+                out.append((s, e, True))
+            elif r == shard:
+                out.append((s, e, False))
+        s = e
+    return out, cut

@@ -22,28 +22,34 @@ def _url(db: str | None) -> str:
 @app.command()
 def ingest(path: Path = typer.Argument(..., exists=True, help="a file of concatenated messages or a directory"),
            db: str | None = typer.Option(None, help="database URL (default: settings)"),
-           workers: int = typer.Option(2, help="parser processes (0 = parse inline)"),
+           workers: int = typer.Option(2, help="parser processes of a single writer (0 = parse inline)"),
+           shards: int = typer.Option(1, help="writer processes, each owning the parcels whose order number "
+                                              "routes to it (> 1: --workers is not used)"),
            batch: int = typer.Option(1000, help="messages per transaction"),
            receipts: Path | None = typer.Option(None, help="append receipt XML to this file"),
            flush: bool = typer.Option(False, help="report every still-incomplete inventory at the end"),
            ) -> None:
     """Ingest CEB XML messages; safe to re-run after a crash (resumes, never double-processes)."""
-    from smartcustoms.cbec.messages import emit_receipt
-    from smartcustoms.cbec.pipeline import Engine, ingest_path
+    from smartcustoms.cbec.messages import emit_receipts
+    from smartcustoms.cbec.pipeline import Engine, ingest_path, ingest_sharded
     from smartcustoms.cbec.store import Store
 
-    engine = Engine(Store(_url(db)))
-    engine.warm_start()
-    out = receipts.open("ab") if receipts else None
+    url = _url(db)
+    if shards > 1:
+        stats = ingest_sharded(url, path, shards, batch, receipts=receipts, flush=flush)
+    else:
+        engine = Engine(Store(url))
+        engine.warm_start()
+        out = receipts.open("ab") if receipts else None
 
-    def sink(rs: list) -> None:
+        def sink(rs: list) -> None:
+            if out is not None:
+                out.write(emit_receipts(rs))
+                out.flush()
+
+        stats = ingest_path(engine, path, workers=workers, batch_size=batch, sink=sink, flush=flush)
         if out is not None:
-            out.write(b"".join(emit_receipt(r) for r in rs))
-            out.flush()
-
-    stats = ingest_path(engine, path, workers=workers, batch_size=batch, sink=sink, flush=flush)
-    if out is not None:
-        out.close()
+            out.close()
     typer.echo(json.dumps({"messages": stats.messages, "parcels_decided": stats.parcels,
                            "duplicates": stats.duplicates, "rejected_messages": stats.rejected_messages,
                            "status_counts": {str(k): v for k, v in sorted(stats.status_counts.items())},

@@ -7,6 +7,7 @@ read-decide-write sequences (the quota ledger) are serialised between processes.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -23,10 +24,12 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.path: str | None = None
+        self._lock_fd: int | None = None
         u = make_url(url)
         if u.get_backend_name() == "sqlite":
             self.dialect = "sqlite"
-            path = u.database or ":memory:"
+            path = self.path = u.database or ":memory:"
             self.conn: Any = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=60000",
                            "cache_size=-131072", "temp_store=MEMORY", "wal_autocheckpoint=0"):
@@ -55,15 +58,35 @@ class Store:
             s = self._sql[text] = text.replace("%", "%%").replace("?", "%s")
         return s
 
+    def serialize_writers(self) -> None:
+        """Several writer processes share this SQLite file: queue them on a file lock in :meth:`begin`.
+
+        SQLite's own busy handler polls with sleeps of 1-100 ms; a blocking ``flock`` hands the write
+        lock over as soon as it is released.
+        """
+        if self.dialect == "sqlite" and self.path not in (None, ":memory:") and self._lock_fd is None:
+            self._lock_fd = os.open(f"{self.path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o644)
+
     def begin(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            self.conn.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
+        except BaseException:
+            self._unlock()
+            raise
         self.in_tx = True
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     WAL_RESTART_BYTES = 128 << 20
 
     def commit(self) -> None:
         self.conn.execute("COMMIT")
         self.in_tx = False
+        self._unlock()
         if self.dialect == "sqlite" and self._checkpointer is not None:
             self._commits += 1
             if self._commits % 16 == 0 and os.path.getsize(self._wal) > self.WAL_RESTART_BYTES:
@@ -75,6 +98,7 @@ class Store:
         if self.in_tx:
             self.conn.execute("ROLLBACK")
             self.in_tx = False
+            self._unlock()
 
     def execute(self, text: str, params: Sequence[Any] | None = None) -> Any:
         return self.conn.execute(self.sql(text), params or ())
@@ -108,6 +132,9 @@ class Store:
             self._checkpointer = None
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self) -> Store:
         return self

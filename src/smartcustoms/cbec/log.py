@@ -1,0 +1,422 @@
+"""The accepted-message log: every accepted document, durable before its receipt goes out.
+
+The matcher's state is rebuilt from it after a restart, evicted or re-opened parcels are read back from
+it, and its guids make a re-sent document a harmless duplicate. Two forms behind one interface:
+
+* :class:`SegmentLog` (the embedded SQLite store): append-only files next to the database,
+  ``<db>.cbec/<shard>.log``, one per writer shard. A batch's records are written to the file (to the
+  operating system, like SQLite's ``synchronous=NORMAL`` commit) just before the batch's transaction
+  commits, and that transaction stores the file's new length (``cbec_ingest_offset``, source
+  ``log:<file>``); on opening, a file is cut back to its committed length, so a crash leaves no record
+  the database does not know. Guid and key indexes are in memory (about 100 bytes per document and per
+  waiting key); records of one key are chained in the file, so reading a parcel back is a few ``pread``\\ s.
+* :class:`TableLog` (PostgreSQL, in-memory SQLite): one ``cbec_message`` row per document in the batch's
+  own transaction; the database holds the indexes.
+
+Record layout of a segment file: ``<u32 payload length><u16 meta length><i64 previous record of the same
+key in this file, -1 if none>``, then the meta (JSON ``[guid, kind, key1, key2, orderNo, received_ms]``)
+and the payload (the document's JSON form, :func:`~.messages.document_json`). The key is (ebpCode,
+orderNo) for orders, payments and inventories and (logisticsCode, logisticsNo) for waybills.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from smartcustoms.cbec.messages import WAYBILL, Document, document_from_json, document_json
+from smartcustoms.cbec.store import Store
+
+Key = tuple[str, str]
+_HEAD = struct.Struct("<IHq")
+_FILE_BITS = 40  # location = file number << 40 | byte offset
+
+
+def route(order_no: str | None, shards: int) -> int:
+    """The writer shard of an order number: CRC-32 of its UTF-8 bytes (as ``_cebscan.split_route``)."""
+    if shards <= 1 or not order_no:
+        return 0
+    return zlib.crc32(order_no.encode()) % shards
+
+
+def doc_key(doc: Document) -> Key:
+    h = doc.head
+    if doc.kind == WAYBILL:
+        return h.get("logisticsCode", ""), h.get("logisticsNo", "")
+    return h.get("ebpCode", ""), h.get("orderNo", "")
+
+
+class Record:
+    """One accepted document waiting to be written."""
+
+    __slots__ = ("doc", "payload", "received_ms")
+
+    def __init__(self, doc: Document, payload: bytes | None, received_ms: int) -> None:
+        self.doc, self.payload, self.received_ms = doc, payload, received_ms
+
+
+class MessageLog:
+    """What the engine needs from the log (see the module docstring for the two forms)."""
+
+    def seen(self, guids: list[str]) -> set[str]:
+        """The guids among ``guids`` already in the log."""
+        raise NotImplementedError
+
+    def write(self, store: Store, records: list[Record]) -> None:
+        """Write a batch's records inside the store's open transaction (before its commit)."""
+        raise NotImplementedError
+
+    def committed(self) -> None:
+        """The transaction of the last :meth:`write` committed."""
+
+    def aborted(self) -> None:
+        """The transaction of the last :meth:`write` rolled back."""
+
+    def load(self, key: Key | None, wkey: Key | None) -> dict[str, Document]:
+        """Latest document of each kind for an order key and/or a waybill key."""
+        raise NotImplementedError
+
+    def forget(self, key: Key, wkey: Key | None) -> None:
+        """A parcel was decided for good: its documents need not be found by key any more."""
+
+    def replay(self, store: Store, decided: Callable[[Document], bool]) -> Iterator[tuple[Document, int]]:
+        """Rebuild the indexes; yield ``(document, received_ms)`` of documents not yet ``decided``, in order."""
+        raise NotImplementedError
+
+    def guids(self) -> list[str]:
+        """Every guid in the log (tests and checks)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+_MSG_COLS = ("guid", "message_guid", "msg_type", "app_type", "ebp_code", "order_no", "logistics_code",
+             "logistics_no", "received_ms", "payload")
+
+
+class TableLog(MessageLog):
+    """The log as ``cbec_message`` rows (PostgreSQL; SQLite in memory)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def seen(self, guids: list[str]) -> set[str]:
+        found: set[str] = set()
+        if not guids:
+            return found
+        if self.store.dialect == "postgresql":
+            found.update(g for (g,) in self.store.execute("SELECT guid FROM cbec_message WHERE guid = ANY(?)",
+                                                          (guids,)))
+        else:
+            found.update(g for (g,) in self.store.execute(
+                "SELECT guid FROM cbec_message WHERE guid IN (SELECT value FROM json_each(?))",
+                (orjson.dumps(guids).decode(),)))
+        return found
+
+    def write(self, store: Store, records: list[Record]) -> None:
+        rows = []
+        for r in records:
+            d, h = r.doc, r.doc.head
+            rows.append((d.guid, d.message_guid, d.kind, int(h.get("appType", "1")), h.get("ebpCode"),
+                         h.get("orderNo"), h.get("logisticsCode"), h.get("logisticsNo"), r.received_ms,
+                         r.payload or document_json(d)))
+        store.copy_rows("cbec_message", _MSG_COLS, rows)
+
+    def load(self, key: Key | None, wkey: Key | None) -> dict[str, Document]:
+        out: dict[str, Document] = {}
+        if key is not None:
+            for kind, payload in self.store.execute(
+                    "SELECT msg_type, payload FROM cbec_message WHERE ebp_code = ? AND order_no = ? "
+                    "AND msg_type <> 'CEB511' ORDER BY id", key):
+                out[kind] = document_from_json(bytes(payload))
+        if wkey is not None:
+            for (payload,) in self.store.execute(
+                    "SELECT payload FROM cbec_message WHERE logistics_code = ? AND logistics_no = ? "
+                    "AND msg_type = 'CEB511' ORDER BY id", wkey):
+                out[WAYBILL] = document_from_json(bytes(payload))
+        return out
+
+    def replay(self, store: Store, decided: Callable[[Document], bool]) -> Iterator[tuple[Document, int]]:
+        rows = store.execute(
+            "SELECT id, payload, received_ms FROM cbec_message m WHERE m.msg_type <> 'CEB511' AND NOT EXISTS "
+            "(SELECT 1 FROM cbec_parcel p WHERE p.ebp_code = m.ebp_code AND p.order_no = m.order_no) "
+            "UNION ALL SELECT id, payload, received_ms FROM cbec_message m WHERE m.msg_type = 'CEB511' AND "
+            "NOT EXISTS (SELECT 1 FROM cbec_parcel p WHERE p.logistics_code = m.logistics_code "
+            "AND p.logistics_no = m.logistics_no) ORDER BY 1").fetchall()
+        for _id, payload, ms in rows:
+            doc = document_from_json(bytes(payload))
+            if not decided(doc):
+                yield doc, ms
+
+    def guids(self) -> list[str]:
+        return [g for (g,) in self.store.execute("SELECT guid FROM cbec_message ORDER BY id")]
+
+
+class _File:
+    """One segment file: its descriptor, committed length and (for the shard's own file) unflushed bytes."""
+
+    def __init__(self, number: int, path: Path, name: str) -> None:
+        self.number, self.path, self.name = number, path, name
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.end = 0          # bytes written to the file
+        self.pending = bytearray()
+
+    def read(self, offset: int, n: int) -> bytes:
+        if offset >= self.end:
+            start = offset - self.end
+            return bytes(self.pending[start:start + n])
+        return os.pread(self.fd, n, offset)
+
+
+class SegmentLog(MessageLog):
+    """Append-only log files next to an SQLite database; this writer appends to ``<shard>.log``."""
+
+    def __init__(self, directory: Path, shard: int = 0, shards: int = 1) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.shard, self.shards = shard, shards
+        self.name = f"{shard}of{shards}"
+        self.files: list[_File] = []
+        self.own: _File | None = None
+        self.guid_at: dict[int, int] = {}      # hash(guid) -> location
+        self.key_at: dict[int, int] = {}       # hash(kind class, key) -> location of its latest record (own file)
+        self.older: dict[int, list[int]] = {}  # the same for records in other files (another shard layout)
+        self._undo: list[tuple[int, int, int | None]] = []  # (index, hash, previous) of the open transaction
+
+    # ------------------------------------------------------------------ locations and records
+    def _loc(self, f: _File, offset: int) -> int:
+        return f.number << _FILE_BITS | offset
+
+    def _record(self, loc: int) -> tuple[list[Any], bytes, int]:
+        """``(meta, payload, previous offset)`` of the record at ``loc``."""
+        f = self.files[loc >> _FILE_BITS]
+        off = loc & ((1 << _FILE_BITS) - 1)
+        head = f.read(off, _HEAD.size + 512)
+        plen, mlen, prev = _HEAD.unpack_from(head)
+        if _HEAD.size + mlen + plen > len(head):
+            head = f.read(off, _HEAD.size + mlen + plen)
+        meta = orjson.loads(head[_HEAD.size:_HEAD.size + mlen])
+        return meta, head[_HEAD.size + mlen:_HEAD.size + mlen + plen], prev
+
+    @staticmethod
+    def _khash(waybill: bool, key: Key) -> int:
+        return hash((waybill, key[0], key[1]))
+
+    # ------------------------------------------------------------------ the interface
+    def seen(self, guids: list[str]) -> set[str]:
+        found = set()
+        for g in guids:
+            loc = self.guid_at.get(hash(g))
+            if loc is not None and self._record(loc)[0][0] == g:
+                found.add(g)
+        return found
+
+    def write(self, store: Store, records: list[Record]) -> None:
+        f = self.own
+        assert f is not None, "replay() opens the log"
+        buf = f.pending
+        undo = self._undo
+        base = f.end
+        for r in records:
+            d = r.doc
+            h = d.head
+            waybill = d.kind == WAYBILL
+            key = (h.get("logisticsCode", ""), h.get("logisticsNo", "")) if waybill else \
+                (h.get("ebpCode", ""), h.get("orderNo", ""))
+            kh = hash((waybill, key[0], key[1]))
+            prev_loc = self.key_at.get(kh)
+            prev = prev_loc & ((1 << _FILE_BITS) - 1) if prev_loc is not None else -1
+            payload = r.payload or document_json(d)
+            meta = orjson.dumps([d.guid, d.kind, key[0], key[1], h.get("orderNo"), r.received_ms])
+            loc = self._loc(f, base + len(buf))
+            buf += _HEAD.pack(len(payload), len(meta), prev)
+            buf += meta
+            buf += payload
+            gh = hash(d.guid)
+            undo.append((0, gh, self.guid_at.get(gh)))
+            undo.append((1, kh, prev_loc))
+            self.guid_at[gh] = loc
+            self.key_at[kh] = loc
+        if buf:
+            os.pwrite(f.fd, buf, f.end)  # in the OS before the transaction that records the new length commits
+        new_end = f.end + len(buf)
+        store.execute("INSERT INTO cbec_ingest_offset (source, byte_offset, updated_ms) VALUES (?, ?, 0) "
+                      "ON CONFLICT (source) DO UPDATE SET byte_offset = excluded.byte_offset",
+                      (f"log:{f.name}", new_end))
+        self._new_end = new_end
+
+    def committed(self) -> None:
+        f = self.own
+        if f is not None and f.pending:
+            f.end = self._new_end
+            f.pending.clear()
+        self._undo.clear()
+
+    def aborted(self) -> None:
+        f = self.own
+        if f is not None:
+            f.pending.clear()
+            os.ftruncate(f.fd, f.end)
+        for which, h, prev in reversed(self._undo):
+            index = self.guid_at if which == 0 else self.key_at
+            if prev is None:
+                index.pop(h, None)
+            else:
+                index[h] = prev
+        self._undo.clear()
+
+    def load(self, key: Key | None, wkey: Key | None) -> dict[str, Document]:
+        out: dict[str, Document] = {}
+        for waybill, k in ((False, key), (True, wkey)):
+            if k is None:
+                continue
+            kh = self._khash(waybill, k)
+            heads = [self.key_at[kh]] if kh in self.key_at else []
+            found: list[tuple[int, Document]] = []
+            for head in heads + self.older.get(kh, []):
+                loc: int | None = head
+                while loc is not None:
+                    meta, payload, prev = self._record(loc)
+                    if (meta[1] == WAYBILL) == waybill and meta[2] == k[0] and meta[3] == k[1]:
+                        found.append((loc, document_from_json(payload)))
+                    loc = (loc >> _FILE_BITS << _FILE_BITS | prev) if prev >= 0 else None
+            for _loc, doc in sorted(found, key=lambda t: t[0]):  # oldest first: the latest of each kind wins
+                out[doc.kind] = doc
+        return out
+
+    def forget(self, key: Key, wkey: Key | None) -> None:
+        for waybill, k in ((False, key), (True, wkey)):
+            if k is not None:
+                kh = self._khash(waybill, k)
+                self.key_at.pop(kh, None)
+                self.older.pop(kh, None)
+
+    def replay(self, store: Store, decided: Callable[[Document], bool]) -> Iterator[tuple[Document, int]]:
+        """Open every log file of the directory, cut each to its committed length, rebuild the indexes.
+
+        Files of another shard layout are read too (only records routed to this shard are kept), so a
+        store can be re-sharded between runs; only this shard's own file is appended to.
+        """
+        self.close()
+        committed = {src[4:]: int(off) for src, off in store.execute(
+            "SELECT source, byte_offset FROM cbec_ingest_offset WHERE source LIKE 'log:%'")}
+        layout = f"of{self.shards}"
+        # the other shards of this layout run beside this one: their files are theirs alone
+        names = sorted({p.stem for p in self.dir.glob("*.log") if not p.stem.endswith(layout)} | {self.name})
+        waiting: list[tuple[int, Document, int]] = []
+        for number, name in enumerate(names):
+            f = _File(number, self.dir / f"{name}.log", name)
+            self.files.append(f)
+            own = name == self.name
+            try:  # a writer holds its own file exclusively: a file of another layout must not be live
+                fcntl.flock(f.fd, (fcntl.LOCK_EX if own else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.close()
+                raise RuntimeError(f"another CBEC writer is using {f.path}: one engine per shard and store "
+                                   "(stop the other ingest or server first)") from None
+            size = os.fstat(f.fd).st_size
+            end = committed.get(name, 0)
+            if size < end:
+                self.close()
+                raise RuntimeError(f"CBEC message log {f.path} is shorter ({size} bytes) than committed ({end})")
+            if size > end:
+                os.ftruncate(f.fd, end)  # records of a batch whose transaction never committed
+            f.end = end
+            if own:
+                self.own = f
+            for off, meta, payload in self._scan(f):
+                if not own and route(meta[4], self.shards) != self.shard:
+                    continue
+                loc = self._loc(f, off)
+                self.guid_at[hash(meta[0])] = loc
+                kh = hash((meta[1] == WAYBILL, meta[2], meta[3]))
+                if own:
+                    self.key_at[kh] = loc
+                else:
+                    chain = self.older.setdefault(kh, [])
+                    if chain and chain[-1] >> _FILE_BITS == number:
+                        chain[-1] = loc
+                    else:
+                        chain.append(loc)
+                doc = document_from_json(payload)
+                if not decided(doc):
+                    waiting.append((meta[5], doc, loc))
+            if not own:
+                fcntl.flock(f.fd, fcntl.LOCK_UN)  # read-only from now on (no writer of that layout may start)
+        if len(self.files) > 1:
+            waiting.sort(key=lambda t: t[0])  # several files: interleave by arrival time
+        for ms, doc, _loc in waiting:
+            yield doc, ms
+
+    @staticmethod
+    def _scan(f: _File) -> Iterator[tuple[int, list[Any], bytes]]:
+        off = 0
+        block = 8 << 20
+        buf = b""
+        base = 0
+        while off < f.end:
+            rel = off - base
+            if rel + _HEAD.size > len(buf):
+                buf = os.pread(f.fd, block, off)
+                base, rel = off, 0
+            plen, mlen, _prev = _HEAD.unpack_from(buf, rel)
+            total = _HEAD.size + mlen + plen
+            if rel + total > len(buf):
+                buf = os.pread(f.fd, max(block, total), off)
+                base, rel = off, 0
+            meta = orjson.loads(buf[rel + _HEAD.size:rel + _HEAD.size + mlen])
+            yield off, meta, buf[rel + _HEAD.size + mlen:rel + total]
+            off += total
+
+    def guids(self) -> list[str]:
+        out = []
+        for f in self.files:
+            out += [meta[0] for _off, meta, _p in self._scan(f)]
+        return out
+
+    def close(self) -> None:
+        for f in self.files:
+            os.close(f.fd)
+        self.files, self.own = [], None
+        self.guid_at.clear()
+        self.key_at.clear()
+        self.older.clear()
+        self._undo.clear()
+
+
+def log_dir(store: Store) -> Path | None:
+    """Where an SQLite file store keeps its segment log (``None``: the log lives in the database)."""
+    if store.dialect != "sqlite" or store.path in (None, "", ":memory:"):
+        return None
+    return Path(f"{store.path}.cbec")
+
+
+def open_log(store: Store, shard: int = 0, shards: int = 1) -> MessageLog:
+    d = log_dir(store)
+    return SegmentLog(d, shard, shards) if d is not None else TableLog(store)
+
+
+def stored_guids(store: Store) -> list[str]:
+    """Every committed document guid of a store's log, all shards (read-only; for checks and tests)."""
+    d = log_dir(store)
+    if d is None:
+        return TableLog(store).guids()
+    committed = {src[4:]: int(off) for src, off in store.execute(
+        "SELECT source, byte_offset FROM cbec_ingest_offset WHERE source LIKE 'log:%'")}
+    out: list[str] = []
+    for number, path in enumerate(sorted(d.glob("*.log"))):
+        f = _File(number, path, path.stem)
+        try:
+            f.end = min(committed.get(path.stem, 0), os.fstat(f.fd).st_size)
+            out += [meta[0] for _off, meta, _p in SegmentLog._scan(f)]
+        finally:
+            os.close(f.fd)
+    return out
