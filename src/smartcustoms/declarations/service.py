@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -67,6 +67,39 @@ class Selectivity(Protocol):
     """Chooses a lane for each declaration of a batch (one model call per batch)."""
 
     def decide(self, session: Session, batch: Sequence[LodgedDeclaration]) -> list[LaneDecision]: ...
+
+
+# -- statements of the lodging transaction, built once (Core: compiled once, no per-call construction) --------
+_DT, _IT, _ET = Declaration.__table__, GoodsItem.__table__, DeclarationEvent.__table__
+_EXISTING = select(_DT.c.lodged_by, _DT.c.client_message_id, _DT.c.declaration_no, _DT.c.status, _DT.c.lane).where(
+    _DT.c.lodged_by.in_(bindparam("lodgers", expanding=True)),
+    _DT.c.client_message_id.in_(bindparam("ids", expanding=True)))
+_INSERT_DECLARATIONS = _DT.insert().returning(_DT.c.id, _DT.c.declaration_no)
+_INSERT_ITEMS = _IT.insert()
+_INSERT_EVENTS = _ET.insert()
+_UPDATE_LANES = (update(_DT).where(_DT.c.id == bindparam("b_id"))
+                 .values(lane=bindparam("lane"), risk_score=bindparam("risk_score"), status=bindparam("status")))
+_READ_DECLARATIONS = select(_DT).where(_DT.c.declaration_no.in_(bindparam("nos", expanding=True)))
+_ALLOCATE: dict[str, Any] = {}
+
+
+def _allocate_statement(dialect: str) -> Any:
+    """``INSERT INTO number_sequences ... ON CONFLICT (name) DO UPDATE SET value = value + n RETURNING``."""
+    stmt = _ALLOCATE.get(dialect)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        seq = NumberSequence.__table__
+        ins = upsert(seq)
+        stmt = ins.on_conflict_do_update(index_elements=["name"], set_={"value": seq.c.value + ins.excluded.value})
+        stmt = _ALLOCATE[dialect] = stmt.returning(seq.c.name, seq.c.value)
+    return stmt
+
+
+_READ_ITEMS = (select(_IT).where(_IT.c.declaration_id.in_(bindparam("ids", expanding=True)))
+               .order_by(_IT.c.declaration_id, _IT.c.item_no))
 
 
 # -- validation (pure) ---------------------------------------------------------------------------
@@ -197,28 +230,23 @@ class DeclarationService:
         with self.sessions() as session, session.begin():
             # idempotency: a repeated (lodger, client message id) returns the stored declaration;
             # customs staff lodge on the declarant's behalf
-            by_lodger: dict[str, list[tuple[int, DeclarationIn]]] = {}
-            for idx, d in valid:
-                by_lodger.setdefault(who.enterprise_code or d.declarant_code, []).append((idx, d))
+            lodgers = [who.enterprise_code or d.declarant_code for _, d in valid]
+            # one query for the whole batch (a superset when several lodgers: pairs are matched below)
+            existing = {(r[0], r[1]): r for r in session.connection().execute(
+                _EXISTING, {"lodgers": sorted(set(lodgers)), "ids": sorted({d.client_message_id for _, d in valid})})}
             fresh: list[tuple[int, DeclarationIn, str]] = []
             seen_in_batch: dict[tuple[str, str], int] = {}
             repeats: list[tuple[int, int]] = []  # (index, index of its first occurrence in this batch)
-            for lodged_by, group in by_lodger.items():
-                ids = {d.client_message_id for _, d in group}
-                q = select(Declaration.client_message_id, Declaration.declaration_no, Declaration.status,
-                           Declaration.lane).where(Declaration.lodged_by == lodged_by,
-                                                   Declaration.client_message_id.in_(ids))
-                existing = {r[0]: r for r in session.execute(q)}
-                for idx, d in group:
-                    hit = existing.get(d.client_message_id)
-                    key = (lodged_by, d.client_message_id)
-                    if hit is not None:
-                        results[idx] = LodgeResult(hit[1], hit[2], False, lane=hit[3])
-                    elif key in seen_in_batch:
-                        repeats.append((idx, seen_in_batch[key]))
-                    else:
-                        seen_in_batch[key] = idx
-                        fresh.append((idx, d, lodged_by))
+            for (idx, d), lodged_by in zip(valid, lodgers, strict=True):
+                key = (lodged_by, d.client_message_id)
+                hit = existing.get(key)
+                if hit is not None:
+                    results[idx] = LodgeResult(hit[2], hit[3], False, lane=hit[4])
+                elif key in seen_in_batch:
+                    repeats.append((idx, seen_in_batch[key]))
+                else:
+                    seen_in_batch[key] = idx
+                    fresh.append((idx, d, lodged_by))
             if fresh:
                 self._insert_new(session, who, fresh, results, now)
                 if read_back:
@@ -231,18 +259,11 @@ class DeclarationService:
     def _allocate_numbers(self, session: Session, fresh: list[tuple[int, DeclarationIn, str]],
                           now: datetime) -> list[str]:
         need = Counter(f"{d.office_code}{now.year}" for _, d, _ in fresh)
-        start: dict[str, int] = {}
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        for name, n in sorted(need.items()):
-            stmt = upsert(NumberSequence).values(name=name, value=n)
-            stmt = stmt.on_conflict_do_update(index_elements=["name"],
-                                              set_={"value": NumberSequence.value + n})
-            last = session.execute(stmt.returning(NumberSequence.value)).scalar_one()
-            start[name] = last - n + 1
+        # one statement reserves a block per sequence (rows in name order: the same lock order everywhere)
+        stmt = _allocate_statement(session.get_bind().dialect.name)
+        rows = [{"name": name, "value": n} for name, n in sorted(need.items())]
+        last = dict(session.connection().execute(stmt, rows).all())
+        start = {name: last[name] - n + 1 for name, n in need.items()}
         out = []
         for _, d, _ in fresh:
             name = f"{d.office_code}{now.year}"
@@ -274,9 +295,9 @@ class DeclarationService:
             headers.append(_header_row(d, no, lodged_by, now, assessment,
                                        Status.REJECTED if reason else Status.ASSESSED))
         conn = session.connection()  # Core executemany: no per-row ORM work on the hot path
-        decl_table = Declaration.__table__
-        returning = decl_table.insert().returning(decl_table.c.id, sort_by_parameter_order=True)
-        ids = [r[0] for r in conn.execute(returning, headers)]
+        # one multi-row INSERT ... RETURNING (ids matched by number: no per-row statements for ordering)
+        id_of = {no: did for did, no in conn.execute(_INSERT_DECLARATIONS, headers)}
+        ids = [id_of[no] for no in numbers]
         items, events = [], []
         actor = who.username
         for did, (_, d, _), assessment, reason in zip(ids, fresh, assessments, rejections, strict=True):
@@ -291,17 +312,18 @@ class DeclarationService:
                                      {"customs_value": str(assessment.customs_value), "duty": str(assessment.duty),
                                       "consumption_tax": str(assessment.consumption_tax),
                                       "vat": str(assessment.vat)}))
-        conn.execute(GoodsItem.__table__.insert(), items)
-        conn.execute(DeclarationEvent.__table__.insert(), events)
+        conn.execute(_INSERT_ITEMS, items)
         for (idx, _, _), no, reason in zip(fresh, numbers, rejections, strict=True):
             results[idx] = LodgeResult(no, Status.REJECTED if reason else Status.ASSESSED, True,
                                        reasons=[reason] if reason else [])
         laned = [LodgedDeclaration(did, no, d, now, a, known[d.importer_code], known[d.declarant_code])
                  for did, (_, d, _), no, a, reason in zip(ids, fresh, numbers, assessments, rejections, strict=True)
                  if reason is None]
-        if laned and self.selectivity is not None:
+        if not (laned and self.selectivity is not None):
+            conn.execute(_INSERT_EVENTS, events)
+        else:
             decisions = self.selectivity.decide(session, laned)
-            self._apply_lanes(session, laned, decisions, now, first_seq=4)
+            self._apply_lanes(session, laned, decisions, now, first_seq=4, events=events)  # one events INSERT
             by_no = {ld.declaration_no: dec for ld, dec in zip(laned, decisions, strict=True)}
             for r in results:
                 if r is not None and r.created and r.declaration_no in by_no:
@@ -313,11 +335,10 @@ class DeclarationService:
         """Fill ``out`` of newly created results from the stored rows (what :meth:`get` returns)."""
         by_no = {r.declaration_no: r for r in created}
         # Core rows, not ORM objects: the same columns and types, without identity-map work (lodging latency)
-        dt, it_t = Declaration.__table__, GoodsItem.__table__
-        decls = session.execute(select(dt).where(dt.c.declaration_no.in_(by_no))).all()
+        conn = session.connection()
+        decls = conn.execute(_READ_DECLARATIONS, {"nos": list(by_no)}).all()
         items: dict[int, list] = {d.id: [] for d in decls}
-        q = select(it_t).where(it_t.c.declaration_id.in_(items)).order_by(it_t.c.declaration_id, it_t.c.item_no)
-        for it in session.execute(q):
+        for it in conn.execute(_READ_ITEMS, {"ids": list(items)}):
             items[it.declaration_id].append(it)
         for decl in decls:
             res = by_no[decl.declaration_no]
@@ -332,8 +353,9 @@ class DeclarationService:
                       cny_per_unit=self.rates.rate(d.currency, _naive(d.declared_at).date()), tariff=self.tariff)
 
     def _apply_lanes(self, session: Session, laned: Sequence[LodgedDeclaration], decisions: list[LaneDecision],
-                     now: datetime, first_seq: int | dict[int, int]) -> None:
-        events, updates = [], []
+                     now: datetime, first_seq: int | dict[int, int], events: list[dict] | None = None) -> None:
+        """Lane events and the header's lane, score and status (``events``: earlier ones, inserted first)."""
+        events, updates = list(events or ()), []
         for ld, dec in zip(laned, decisions, strict=True):
             seq = first_seq if isinstance(first_seq, int) else first_seq[ld.id]
             detail = {"lane": dec.lane.value, "score": dec.score, "mechanism": dec.mechanism,
@@ -347,11 +369,8 @@ class DeclarationService:
                 status = Status.RELEASED
             updates.append({"b_id": ld.id, "lane": dec.lane.value, "risk_score": dec.score, "status": status})
         conn = session.connection()
-        conn.execute(DeclarationEvent.__table__.insert(), events)
-        conn.execute(
-            update(Declaration.__table__).where(Declaration.__table__.c.id == bindparam("b_id"))
-            .values(lane=bindparam("lane"), risk_score=bindparam("risk_score"), status=bindparam("status")),
-            updates)
+        conn.execute(_INSERT_EVENTS, events)
+        conn.execute(_UPDATE_LANES, updates)
 
     # -- reading -------------------------------------------------------------------------------
     def _visible(self, who: Principal):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -160,5 +160,9 @@ def parties(session: Session, codes: set[str]) -> dict[str, Party]:
     """Registered enterprises among ``codes``."""
     if not codes:
         return {}
-    q = select(Enterprise.code, Enterprise.roles, Enterprise.credit_grade).where(Enterprise.code.in_(codes))
-    return {c: Party(c, frozenset(r.split(",")), g) for c, r, g in session.execute(q)}
+    rows = session.connection().execute(_PARTIES, {"codes": sorted(codes)})  # built once: lodging latency
+    return {c: Party(c, frozenset(r.split(",")), g) for c, r, g in rows}
+
+
+_ET = Enterprise.__table__
+_PARTIES = select(_ET.c.code, _ET.c.roles, _ET.c.credit_grade).where(_ET.c.code.in_(bindparam("codes", expanding=True)))

@@ -69,6 +69,9 @@ RULE_EXTRAS: dict[str, pl.DataType] = {
     "unit_value": pl.Float64(),
 }
 _LIVE_SCHEMA = {**FULL_SCHEMA, **RULE_EXTRAS}
+_DECISIONS = RiskDecision.__table__
+_INSERT_DECISIONS = _DECISIONS.insert().returning(_DECISIONS.c.id, _DECISIONS.c.declaration_id)
+_INSERT_RULE_LINKS = RiskDecisionRule.__table__.insert()
 
 
 def item_frame(batch: Sequence[LodgedDeclaration], tariff: TariffTable) -> pl.DataFrame:
@@ -348,8 +351,9 @@ class RiskEngine:
             for ld, d in zip(batch, decisions, strict=True)
         ]
         conn = session.connection()
-        table = RiskDecision.__table__
-        ids = [r[0] for r in conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows)]
+        # one multi-row INSERT ... RETURNING; ids matched by declaration (no per-row statements for ordering)
+        id_of = {declaration_id: did for did, declaration_id in conn.execute(_INSERT_DECISIONS, rows)}
+        ids = [id_of[ld.id] for ld in batch]
         links = []
         for did, d in zip(ids, decisions, strict=True):
             chosen = set(d.detail.get("selected_rules", []))
@@ -357,7 +361,7 @@ class RiskEngine:
                 {"decision_id": did, "rule_id": rid, "selected": rid in chosen} for rid in d.detail.get("rules", [])
             )
         if links:
-            conn.execute(RiskDecisionRule.__table__.insert(), links)
+            conn.execute(_INSERT_RULE_LINKS, links)
 
     # -- feedback ------------------------------------------------------------------------------
     def observe_outcomes(self, frame: pl.DataFrame) -> None:
