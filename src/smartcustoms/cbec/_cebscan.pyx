@@ -1449,7 +1449,8 @@ cdef class ReceiptWriter:
 
 # ---------------------------------------------------------------------------- routing messages to writer shards
 cdef extern from "string.h" nogil:
-    void* memmem(const void* hay, size_t hlen, const void* needle, size_t nlen)
+    void* memchr(const void* s, int c, size_t n)
+    void* memrchr(const void* s, int c, size_t n)
 
 cdef unsigned int _CRC[256]
 
@@ -1483,74 +1484,104 @@ cdef inline bint _blank(const unsigned char* p, Py_ssize_t n) noexcept nogil:
     return True
 
 
-cdef int _route(const unsigned char* p, Py_ssize_t n, int shards) noexcept nogil:
-    """Shard of one raw message by its ``orderNo`` text; -1 = every shard must look (several documents,
-    comments, CDATA or references that could hide or change the value); 0 when there is none."""
-    cdef const unsigned char* a
-    cdef const unsigned char* b
-    cdef const unsigned char* end = p + n
-    cdef const unsigned char* a2
-    if memmem(p, n, b"<!--", 4) != NULL or memmem(p, n, b"<![", 3) != NULL:
+cdef struct Route:
+    Py_ssize_t va, vb   # the first orderNo's text
+    int count           # orderNo start tags seen
+    bint every          # comment, CDATA, DOCTYPE, reference or odd orderNo tag: every shard must look
+
+
+cdef inline bint _is_order_no(const unsigned char* a, const unsigned char* b) noexcept nogil:
+    """Is the tag name [a, b) ``orderNo`` with or without a prefix?"""
+    if b - a < 7 or memcmp(b - 7, b"orderNo", 7) != 0:
+        return False
+    return b - a == 7 or (b - 8)[0] == 58  # ':'
+
+
+cdef int _finish(const unsigned char* p, Py_ssize_t s, Py_ssize_t e, Route* r, int shards) noexcept nogil:
+    """Shard of the message [s, e): -1 every shard, -2 blank (skipped)."""
+    cdef Py_ssize_t a, b
+    if _blank(p + s, e - s):
+        return -2
+    if shards <= 1:
+        return 0
+    if r.every or r.count > 1:
         return -1
-    a = <const unsigned char*>memmem(p, n, b"orderNo>", 8)
-    if a == NULL:
-        return 0
-    a += 8
-    b = a
-    while b < end and b[0] != 60:  # '<'
-        if b[0] == 38:  # '&'
-            return -1
-        b += 1
-    if b >= end:
-        return 0
-    # a second document would bring a third ``orderNo>`` (open and close tag per document)
-    if memmem(b, end - b, b"orderNo>", 8) != NULL:
-        a2 = <const unsigned char*>memmem(b, end - b, b"orderNo>", 8) + 8
-        if memmem(a2, end - a2, b"orderNo>", 8) != NULL:
-            return -1
-    while a < b and _ws(a[0]):
+    if r.count == 0:
+        return 0  # no order number: refused whole, answered by shard 0
+    a, b = r.va, r.vb
+    while a < b and _ws(p[a]):
         a += 1
-    while b > a and _ws((b - 1)[0]):
+    while b > a and _ws(p[b - 1]):
         b -= 1
-    return <int>(_crc32(a, b - a) % <unsigned int>shards)
+    return <int>(_crc32(p + a, b - a) % <unsigned int>shards)
 
 
 def split_route(bytes data, int shards, int shard, bint final):
     """Split concatenated messages (each starting with ``<?xml``) and keep this shard's.
 
     Returns ``(messages, consumed)``: ``messages`` is a list of ``(start, end, every)`` for the messages
-    routed to ``shard`` (``every``: the message must be looked at by every shard, which keeps only its
-    own documents); ``consumed`` is where the unsplit rest starts (the last, maybe incomplete, message
-    unless ``final``). Messages that are only whitespace are skipped, as :func:`pipeline.iter_stream` does.
+    routed to ``shard`` by the CRC-32 of their ``orderNo`` text (``every``: a message that every shard must
+    look at -- several order numbers, a comment, CDATA or a reference that could hide or change the value;
+    each shard keeps only its own documents); ``consumed`` is where the unsplit rest starts (the last,
+    maybe incomplete, message unless ``final``). Blank messages are skipped as ``pipeline.iter_stream`` does.
+    One pass over the ``<`` of the buffer.
     """
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-    cdef Py_ssize_t cut, s, e, i
-    cdef const unsigned char* hit
-    cdef int r
+    cdef Py_ssize_t cut, j, k, start = 0
+    cdef const unsigned char* q
+    cdef unsigned char c1
+    cdef int got
+    cdef Route r
     out = []
-    # the cut: the last marker (not final) or the end
     cut = n
     if not final:
         cut = -1
-        i = 0
-        while True:
-            hit = <const unsigned char*>memmem(p + i, n - i, b"<?xml", 5)
-            if hit == NULL:
+        j = n
+        while j > 0:
+            q = <const unsigned char*>memrchr(p, 60, j)
+            if q == NULL:
                 break
-            cut = hit - p
-            i = cut + 1
+            j = q - p
+            if j + 5 <= n and memcmp(q, b"<?xml", 5) == 0:
+                cut = j
+                break
         if cut <= 0:
             return out, 0
-    s = 0
-    while s < cut:
-        hit = <const unsigned char*>memmem(p + s + 1, cut - s - 1, b"<?xml", 5) if cut - s > 1 else NULL
-        e = (hit - p) if hit != NULL else cut
-        if not _blank(p + s, e - s):
-            r = _route(p + s, e - s, shards) if shards > 1 else 0
-            if r == -1:
-                out.append((s, e, True))
-            elif r == shard:
-                out.append((s, e, False))
-        s = e
+    r.count, r.every, r.va, r.vb = 0, False, 0, 0
+    j = 0
+    while j < cut:
+        q = <const unsigned char*>memchr(p + j, 60, cut - j)
+        if q == NULL:
+            break
+        j = q - p
+        c1 = p[j + 1] if j + 1 < cut else 0
+        if c1 == 63:  # '?'
+            if j > start and j + 5 <= cut and memcmp(q, b"<?xml", 5) == 0:
+                got = _finish(p, start, j, &r, shards)
+                if got == -1 or got == shard:
+                    out.append((start, j, got == -1))
+                start = j
+                r.count, r.every, r.va, r.vb = 0, False, 0, 0
+        elif c1 == 33:  # '!'
+            r.every = True
+        elif c1 != 47:  # a start tag
+            k = j + 1
+            while k < cut and p[k] != 62 and p[k] != 47 and not _ws(p[k]):
+                k += 1
+            if _is_order_no(p + j + 1, p + k):
+                r.count += 1
+                if k < cut and p[k] == 62:
+                    if r.count == 1:
+                        r.va = k + 1
+                        q = <const unsigned char*>memchr(p + k + 1, 60, cut - k - 1)
+                        r.vb = (q - p) if q != NULL else cut
+                        if memchr(p + r.va, 38, r.vb - r.va) != NULL:  # '&'
+                            r.every = True
+                else:
+                    r.every = True  # attributes or an empty element
+        j += 1
+    got = _finish(p, start, cut, &r, shards)
+    if got == -1 or got == shard:
+        out.append((start, cut, got == -1))
     return out, cut

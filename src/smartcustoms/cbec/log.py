@@ -35,6 +35,7 @@ from smartcustoms.cbec.messages import WAYBILL, Document, document_from_json, do
 from smartcustoms.cbec.store import Store
 
 Key = tuple[str, str]
+Decided = Callable[[bool, Key], bool]  # (is a waybill, key) -> its parcel is decided
 _HEAD = struct.Struct("<IHq")
 _FILE_BITS = 40  # location = file number << 40 | byte offset
 
@@ -86,7 +87,7 @@ class MessageLog:
     def forget(self, key: Key, wkey: Key | None) -> None:
         """A parcel was decided for good: its documents need not be found by key any more."""
 
-    def replay(self, store: Store, decided: Callable[[Document], bool]) -> Iterator[tuple[Document, int]]:
+    def replay(self, store: Store, decided: Decided) -> Iterator[tuple[Document, int]]:
         """Rebuild the indexes; yield ``(document, received_ms)`` of documents not yet ``decided``, in order."""
         raise NotImplementedError
 
@@ -144,7 +145,7 @@ class TableLog(MessageLog):
                 out[WAYBILL] = document_from_json(bytes(payload))
         return out
 
-    def replay(self, store: Store, decided: Callable[[Document], bool]) -> Iterator[tuple[Document, int]]:
+    def replay(self, store: Store, decided: Decided) -> Iterator[tuple[Document, int]]:
         rows = store.execute(
             "SELECT id, payload, received_ms FROM cbec_message m WHERE m.msg_type <> 'CEB511' AND NOT EXISTS "
             "(SELECT 1 FROM cbec_parcel p WHERE p.ebp_code = m.ebp_code AND p.order_no = m.order_no) "
@@ -152,9 +153,7 @@ class TableLog(MessageLog):
             "NOT EXISTS (SELECT 1 FROM cbec_parcel p WHERE p.logistics_code = m.logistics_code "
             "AND p.logistics_no = m.logistics_no) ORDER BY 1").fetchall()
         for _id, payload, ms in rows:
-            doc = document_from_json(bytes(payload))
-            if not decided(doc):
-                yield doc, ms
+            yield document_from_json(bytes(payload)), ms
 
     def guids(self) -> list[str]:
         return [g for (g,) in self.store.execute("SELECT guid FROM cbec_message ORDER BY id")]
@@ -189,7 +188,6 @@ class SegmentLog(MessageLog):
         self.guid_at: dict[int, int] = {}      # hash(guid) -> location
         self.key_at: dict[int, int] = {}       # hash(kind class, key) -> location of its latest record (own file)
         self.older: dict[int, list[int]] = {}  # the same for records in other files (another shard layout)
-        self._undo: list[tuple[int, int, int | None]] = []  # (index, hash, previous) of the open transaction
 
     # ------------------------------------------------------------------ locations and records
     def _loc(self, f: _File, offset: int) -> int:
@@ -223,8 +221,12 @@ class SegmentLog(MessageLog):
         f = self.own
         assert f is not None, "replay() opens the log"
         buf = f.pending
-        undo = self._undo
         base = f.end
+        guid_at, key_at = self.guid_at, self.key_at
+        mask = (1 << _FILE_BITS) - 1
+        fbase = f.number << _FILE_BITS
+        pack = _HEAD.pack
+        dumps = orjson.dumps
         for r in records:
             d = r.doc
             h = d.head
@@ -232,19 +234,15 @@ class SegmentLog(MessageLog):
             key = (h.get("logisticsCode", ""), h.get("logisticsNo", "")) if waybill else \
                 (h.get("ebpCode", ""), h.get("orderNo", ""))
             kh = hash((waybill, key[0], key[1]))
-            prev_loc = self.key_at.get(kh)
-            prev = prev_loc & ((1 << _FILE_BITS) - 1) if prev_loc is not None else -1
+            prev_loc = key_at.get(kh)
             payload = r.payload or document_json(d)
-            meta = orjson.dumps([d.guid, d.kind, key[0], key[1], h.get("orderNo"), r.received_ms])
-            loc = self._loc(f, base + len(buf))
-            buf += _HEAD.pack(len(payload), len(meta), prev)
+            meta = dumps([d.guid, d.kind, key[0], key[1], h.get("orderNo"), r.received_ms])
+            loc = fbase | (base + len(buf))
+            buf += pack(len(payload), len(meta), prev_loc & mask if prev_loc is not None else -1)
             buf += meta
             buf += payload
-            gh = hash(d.guid)
-            undo.append((0, gh, self.guid_at.get(gh)))
-            undo.append((1, kh, prev_loc))
-            self.guid_at[gh] = loc
-            self.key_at[kh] = loc
+            guid_at[hash(d.guid)] = loc
+            key_at[kh] = loc
         if buf:
             os.pwrite(f.fd, buf, f.end)  # in the OS before the transaction that records the new length commits
         new_end = f.end + len(buf)
@@ -258,20 +256,19 @@ class SegmentLog(MessageLog):
         if f is not None and f.pending:
             f.end = self._new_end
             f.pending.clear()
-        self._undo.clear()
 
     def aborted(self) -> None:
+        """Cut the batch's records and index the files again (a rare path: a failed transaction)."""
         f = self.own
-        if f is not None:
-            f.pending.clear()
-            os.ftruncate(f.fd, f.end)
-        for which, h, prev in reversed(self._undo):
-            index = self.guid_at if which == 0 else self.key_at
-            if prev is None:
-                index.pop(h, None)
-            else:
-                index[h] = prev
-        self._undo.clear()
+        if f is None:
+            return
+        f.pending.clear()
+        os.ftruncate(f.fd, f.end)
+        self.guid_at.clear()
+        self.key_at.clear()
+        self.older.clear()
+        for g in self.files:
+            self._index(g, g is f, None)
 
     def load(self, key: Key | None, wkey: Key | None) -> dict[str, Document]:
         out: dict[str, Document] = {}
@@ -299,7 +296,7 @@ class SegmentLog(MessageLog):
                 self.key_at.pop(kh, None)
                 self.older.pop(kh, None)
 
-    def replay(self, store: Store, decided: Callable[[Document], bool]) -> Iterator[tuple[Document, int]]:
+    def replay(self, store: Store, decided: Decided) -> Iterator[tuple[Document, int]]:
         """Open every log file of the directory, cut each to its committed length, rebuild the indexes.
 
         Files of another shard layout are read too (only records routed to this shard are kept), so a
@@ -311,7 +308,7 @@ class SegmentLog(MessageLog):
         layout = f"of{self.shards}"
         # the other shards of this layout run beside this one: their files are theirs alone
         names = sorted({p.stem for p in self.dir.glob("*.log") if not p.stem.endswith(layout)} | {self.name})
-        waiting: list[tuple[int, Document, int]] = []
+        waiting: list[tuple[Document, int, int]] = []
         for number, name in enumerate(names):
             f = _File(number, self.dir / f"{name}.log", name)
             self.files.append(f)
@@ -332,29 +329,36 @@ class SegmentLog(MessageLog):
             f.end = end
             if own:
                 self.own = f
-            for off, meta, payload in self._scan(f):
-                if not own and route(meta[4], self.shards) != self.shard:
-                    continue
-                loc = self._loc(f, off)
-                self.guid_at[hash(meta[0])] = loc
-                kh = hash((meta[1] == WAYBILL, meta[2], meta[3]))
-                if own:
-                    self.key_at[kh] = loc
-                else:
-                    chain = self.older.setdefault(kh, [])
-                    if chain and chain[-1] >> _FILE_BITS == number:
-                        chain[-1] = loc
-                    else:
-                        chain.append(loc)
-                doc = document_from_json(payload)
-                if not decided(doc):
-                    waiting.append((meta[5], doc, loc))
+            waiting += self._index(f, own, decided)
             if not own:
                 fcntl.flock(f.fd, fcntl.LOCK_UN)  # read-only from now on (no writer of that layout may start)
         if len(self.files) > 1:
-            waiting.sort(key=lambda t: t[0])  # several files: interleave by arrival time
-        for ms, doc, _loc in waiting:
+            waiting.sort(key=lambda t: t[1])  # several files: interleave by arrival time
+        for doc, ms, _loc in waiting:
             yield doc, ms
+
+    def _index(self, f: _File, own: bool, decided: Decided | None
+               ) -> list[tuple[Document, int, int]]:
+        """Index the records of ``f`` routed to this shard; ``(document, received_ms, location)`` of the
+        ones not ``decided`` (none when ``decided`` is ``None``)."""
+        waiting = []
+        for off, meta, payload in self._scan(f):
+            if not own and route(meta[4], self.shards) != self.shard:
+                continue
+            loc = self._loc(f, off)
+            self.guid_at[hash(meta[0])] = loc
+            kh = hash((meta[1] == WAYBILL, meta[2], meta[3]))
+            if own:
+                self.key_at[kh] = loc
+            else:
+                chain = self.older.setdefault(kh, [])
+                if chain and chain[-1] >> _FILE_BITS == f.number:
+                    chain[-1] = loc
+                else:
+                    chain.append(loc)
+            if decided is not None and not decided(meta[1] == WAYBILL, (meta[2], meta[3])):
+                waiting.append((document_from_json(payload), meta[5], loc))
+        return waiting
 
     @staticmethod
     def _scan(f: _File) -> Iterator[tuple[int, list[Any], bytes]]:
@@ -389,7 +393,6 @@ class SegmentLog(MessageLog):
         self.guid_at.clear()
         self.key_at.clear()
         self.older.clear()
-        self._undo.clear()
 
 
 def log_dir(store: Store) -> Path | None:

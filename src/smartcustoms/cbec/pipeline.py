@@ -22,6 +22,7 @@ import fcntl
 import gc
 import multiprocessing as mp
 import os
+import re
 import time
 import zlib
 from collections import Counter, deque
@@ -46,7 +47,6 @@ from smartcustoms.cbec.messages import (
     RECEIPT_KIND,
     REJECTED,
     RELEASED,
-    WAYBILL,
     CebError,
     Document,
     Encoded,
@@ -193,11 +193,8 @@ class Engine:
             if lc is not None:
                 decided_waybills.add((lc, lno))
 
-        def is_decided(doc: Document) -> bool:
-            h = doc.head
-            if doc.kind == WAYBILL:
-                return (h.get("logisticsCode"), h.get("logisticsNo")) in decided_waybills
-            return (h.get("ebpCode"), h.get("orderNo")) in decided
+        def is_decided(waybill: bool, key: Key) -> bool:
+            return key in decided_waybills if waybill else key in decided
 
         self._carry: list[Slot] = []
         for doc, ms in self.log.replay(self.store, is_decided):
@@ -451,41 +448,55 @@ def _find_all(data: bytes, marker: bytes) -> Iterator[int]:
 
 
 def _split_route_py(data: bytes, shards: int, shard: int, final: bool) -> tuple[list[tuple[int, int, bool]], int]:
-    """Python form of ``_cebscan.split_route`` (used when the compiled module is not built)."""
-    marker = b"<?xml"
-    cut = len(data) if final else data.rfind(marker)
+    """Python form of ``_cebscan.split_route`` (same answers; used when the compiled module is not built)."""
+    cut = len(data) if final else data.rfind(b"<?xml")
     if cut <= 0:
         return [], 0
-    starts = list(_find_all(data[:cut], marker))
-    if not starts or starts[0] != 0:
-        starts.insert(0, 0)
-    out = []
-    for s, e in zip(starts, starts[1:] + [cut], strict=True):
-        msg = data[s:e]
-        if not msg.strip():
-            continue
-        r = _route_raw(msg, shards) if shards > 1 else 0
-        if r == -1 or r == shard:
-            out.append((s, e, r == -1))
+    out: list[tuple[int, int, bool]] = []
+    start, count, every, value = 0, 0, False, b""
+
+    def finish(s: int, e: int) -> None:
+        if not data[s:e].strip(b" \t\r\n"):
+            return
+        if shards <= 1:
+            got = 0
+        elif every or count > 1:
+            got = -1
+        elif count == 0:
+            got = 0
+        else:
+            got = zlib.crc32(value.strip(b" \t\r\n")) % shards
+        if got in (-1, shard):
+            out.append((s, e, got == -1))
+
+    j = data.find(b"<", 0, cut)
+    while j >= 0:
+        c1 = data[j + 1:j + 2] if j + 1 < cut else b""
+        if c1 == b"?":
+            if j > start and data.startswith(b"<?xml", j) and j + 5 <= cut:
+                finish(start, j)
+                start, count, every, value = j, 0, False, b""
+        elif c1 == b"!":
+            every = True
+        elif c1 != b"/":
+            m = _TAG_NAME.match(data, j + 1, cut)
+            k = m.end() if m else j + 1
+            name = data[j + 1:k]
+            if name == b"orderNo" or name.endswith(b":orderNo"):
+                count += 1
+                if k < cut and data[k:k + 1] == b">":
+                    if count == 1:
+                        end = data.find(b"<", k + 1, cut)
+                        value = data[k + 1:end if end >= 0 else cut]
+                        every = every or b"&" in value
+                else:
+                    every = True
+        j = data.find(b"<", j + 1, cut)
+    finish(start, cut)
     return out, cut
 
 
-def _route_raw(msg: bytes, shards: int) -> int:
-    if b"<!--" in msg or b"<![" in msg:
-        return -1
-    a = msg.find(b"orderNo>")
-    if a < 0:
-        return 0
-    b = msg.find(b"<", a + 8)
-    if b < 0:
-        return 0
-    value = msg[a + 8:b]
-    if b"&" in value:
-        return -1
-    second = msg.find(b"orderNo>", b)
-    if second >= 0 and msg.find(b"orderNo>", second + 8) >= 0:
-        return -1
-    return zlib.crc32(value.strip(b" \t\r\n")) % shards
+_TAG_NAME = re.compile(rb"[^>/ \t\r\n]*")
 
 
 def _splitter() -> Callable[[bytes, int, int, bool], tuple[list[tuple[int, int, bool]], int]]:
