@@ -244,6 +244,32 @@ def test_rowwise_live_path_gives_the_columnar_features_nulls_and_state(items, mo
         np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-9, equal_nan=True)
 
 
+def test_rowwise_live_path_agrees_with_the_columnar_path_on_full_micro_batches(items, monkeypatch):
+    """Bursts: a lodging micro-batch of up to 64 declarations (~90 rows) stays on the row-wise path."""
+    from smartcustoms.risk import features as pipeline
+
+    _, rowwise = build_features(items[:150])
+    _, columnar = build_features(items[:150])
+    got, expected = [], []
+    for start, size in ((150, pipeline.ROWWISE_ROWS), (150 + pipeline.ROWWISE_ROWS, 90)):
+        chunk = items.slice(start, size)
+        assert chunk.height == size <= pipeline.ROWWISE_ROWS
+        got.append(rowwise.score_and_observe(chunk))
+        monkeypatch.setattr(pipeline, "ROWWISE_ROWS", 0)
+        expected.append(columnar.score_and_observe(chunk))
+        monkeypatch.undo()
+        rowwise.observe_outcomes(chunk)
+        columnar.observe_outcomes(chunk)
+    a, b = pl.concat(got), pl.concat(expected)
+    _assert_same(a, b)
+    assert a.null_count().equals(b.null_count())
+    assert rowwise.n_keys() == columnar.n_keys() and rowwise.clock == columnar.clock
+    for name, table in rowwise.tables.items():
+        keys = np.r_[table.keys, table.okeys]
+        np.testing.assert_allclose(table.get(keys), columnar.tables[name].get(keys), rtol=1e-9, atol=1e-9,
+                                   equal_nan=True)
+
+
 def test_rowwise_features_feed_the_model_as_the_frame_does(items):
     from smartcustoms.risk.model import RiskModel
 
