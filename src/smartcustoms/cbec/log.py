@@ -15,8 +15,10 @@ it, and its guids make a re-sent document a harmless duplicate. Two forms behind
 
 Record layout of a segment file: ``<u32 payload length><u16 meta length><i64 previous record of the same
 key in this file, -1 if none>``, then the meta (JSON ``[guid, kind, key1, key2, orderNo, received_ms]``)
-and the payload (the document's JSON form, :func:`~.messages.document_json`). The key is (ebpCode,
-orderNo) for orders, payments and inventories and (logisticsCode, logisticsNo) for waybills.
+and the payload: the XML message the document came in (as received; a message of several documents is
+stored with each) or, when it came otherwise, the document's JSON form (:func:`~.messages.document_json`).
+The key is (ebpCode, orderNo) for orders, payments and inventories and (logisticsCode, logisticsNo) for
+waybills.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from smartcustoms.cbec.messages import WAYBILL, Document, document_from_json, document_json
+from smartcustoms.cbec.messages import WAYBILL, Document, document_from_json, document_json, parse_message
 from smartcustoms.cbec.store import Store
 
 Key = tuple[str, str]
@@ -55,7 +57,7 @@ def doc_key(doc: Document) -> Key:
 
 
 class Record:
-    """One accepted document waiting to be written."""
+    """One accepted document waiting to be written; ``payload`` is its JSON form or the XML message it came in."""
 
     __slots__ = ("doc", "payload", "received_ms")
 
@@ -128,7 +130,7 @@ class TableLog(MessageLog):
             d, h = r.doc, r.doc.head
             rows.append((d.guid, d.message_guid, d.kind, int(h.get("appType", "1")), h.get("ebpCode"),
                          h.get("orderNo"), h.get("logisticsCode"), h.get("logisticsNo"), r.received_ms,
-                         r.payload or document_json(d)))
+                         r.payload if r.payload and r.payload[:1] == b"{" else document_json(d)))
         store.copy_rows("cbec_message", _MSG_COLS, rows)
 
     def load(self, key: Key | None, wkey: Key | None) -> dict[str, Document]:
@@ -283,7 +285,7 @@ class SegmentLog(MessageLog):
                 while loc is not None:
                     meta, payload, prev = self._record(loc)
                     if (meta[1] == WAYBILL) == waybill and meta[2] == k[0] and meta[3] == k[1]:
-                        found.append((loc, document_from_json(payload)))
+                        found.append((loc, _decode(payload, meta[0])))
                     loc = (loc >> _FILE_BITS << _FILE_BITS | prev) if prev >= 0 else None
             for _loc, doc in sorted(found, key=lambda t: t[0]):  # oldest first: the latest of each kind wins
                 out[doc.kind] = doc
@@ -357,7 +359,7 @@ class SegmentLog(MessageLog):
                 else:
                     chain.append(loc)
             if decided is not None and not decided(meta[1] == WAYBILL, (meta[2], meta[3])):
-                waiting.append((document_from_json(payload), meta[5], loc))
+                waiting.append((_decode(payload, meta[0]), meta[5], loc))
         return waiting
 
     @staticmethod
@@ -393,6 +395,16 @@ class SegmentLog(MessageLog):
         self.guid_at.clear()
         self.key_at.clear()
         self.older.clear()
+
+
+def _decode(payload: bytes, guid: str) -> Document:
+    """The document ``guid`` of a record's payload: its JSON form, or the XML message it came in."""
+    if payload[:1] == b"{":
+        return document_from_json(payload)
+    for doc in parse_message(payload):
+        if doc.guid == guid:
+            return doc
+    raise RuntimeError(f"CBEC message log: document {guid} is not in its stored message")
 
 
 def log_dir(store: Store) -> Path | None:

@@ -227,8 +227,10 @@ class Engine:
     # ------------------------------------------------------------------ the batch
     def process(self, parsed: Sequence[ParseResult], arrivals: Sequence[int] | int | None = None,
                 source: tuple[str, int] | None = None, force_deadline: bool = False,
-                every: Sequence[bool] | None = None) -> BatchResult:
+                every: Sequence[bool] | None = None, raws: Sequence[bytes] | None = None) -> BatchResult:
         """Process one batch of parsed messages in one transaction; returns receipts and decisions.
+
+        ``raws[i]`` (optional) is the XML that ``parsed[i]`` was parsed from: the log keeps it as it came.
 
         ``every[i]`` marks a message that every shard sees (see :func:`chunks_of_file`): this shard keeps
         only its own documents of it, and only shard 0 answers for it when it is refused whole.
@@ -262,7 +264,8 @@ class Engine:
             elif isinstance(item, Encoded):
                 candidates.extend((document_from_json(p), p, arr) for p in item.payloads)
             else:
-                candidates.extend((d, None, arr) for d in item)
+                raw = raws[i] if raws is not None else None
+                candidates.extend((d, raw, arr) for d in item)
         existing = self.log.seen([c[0].guid for c in candidates])
         seen: set[str] = set()
         records: list[Record] = []
@@ -578,7 +581,7 @@ def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window
         pending, chunk, arrival = inflight.popleft()
         parsed = pending.get() if pool is not None else pending
         src = (chunk.source, chunk.end_offset) if chunk.source is not None else None
-        res = engine.process(parsed, arrival, src, every=chunk.every)
+        res = engine.process(parsed, arrival, src, every=chunk.every, raws=None if pool is not None else chunk.raws)
         stats.messages += len(chunk.raws)
         stats.add(res)
         if sink is not None:
@@ -586,8 +589,9 @@ def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window
 
     for chunk in chunks:
         arrival = engine.clock()
+        # workers hand back log payloads (cheap to pickle); inline, documents are parsed straight from the XML
         job = (pool.apply_async(parse_batch_encoded, (chunk.raws,)) if pool is not None
-               else parse_batch_encoded(chunk.raws))
+               else parse_batch(chunk.raws))
         inflight.append((job, chunk, arrival))
         while len(inflight) >= (window if pool is not None else 1):
             drain_one()
