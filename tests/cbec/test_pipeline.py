@@ -207,3 +207,41 @@ def test_waiting_documents_beyond_the_memory_cap_are_reloaded_from_the_store(db_
     clock.t += 61_000
     [d] = run(engine).decisions
     assert d.slot.key[1] == "E9" and "incomplete after deadline" in d.info
+
+
+def test_quick_consistency_test_never_passes_a_parcel_the_full_cross_check_fails():
+    from smartcustoms.cbec.matcher import consistent, cross_check
+    from smartcustoms.cbec.simulate import SimConfig, generate
+
+    by_order: dict[str, dict] = {}
+    for m in generate(400, seed=3, config=SimConfig(mismatch=0.3, missing=0.0)):
+        for d in parse_message(m):
+            by_order.setdefault(d.head["orderNo"], {})[d.kind] = d
+    rng = random.Random(1)
+    fields = ["buyerName", "buyerIdNumber", "payerName", "amountPaid", "acturalPaid", "goodsValue", "discount",
+              "freight", "taxTotal", "ebcCode", "orderNo", "consignee", "consigneeTelephone", "qty", "price", "gnum",
+              "itemNo", "totalPrice"]
+    numeric = {"amountPaid", "acturalPaid", "goodsValue", "discount", "freight", "taxTotal", "qty", "price",
+               "totalPrice"}
+    agree = 0
+    for docs in by_order.values():
+        if len(docs) < 4:
+            continue
+        for trial in range(6):
+            four = [docs[k]._replace(head=dict(docs[k].head), lines=[dict(ln) for ln in docs[k].lines])
+                    for k in (ORDER, PAYMENT, WAYBILL, INVENTORY)]
+            if trial:  # change one value somewhere, sometimes by less than the 0.01 tolerance
+                d = rng.choice(four)
+                target = rng.choice([d.head, *d.lines])
+                f = rng.choice(fields)
+                if f in target:
+                    v = target[f]
+                    if f in numeric:  # still a valid amount: the same value written otherwise, a nudge, zero
+                        target[f] = rng.choice([v + "0" if "." in v else v + ".0",
+                                                str(Decimal(v) + Decimal("0.004")), str(Decimal(v) + 1), "0"])
+                    else:
+                        target[f] = rng.choice(["", v + "X", "1" if f == "gnum" else v])
+            quick, full = consistent(*four), cross_check(*four)
+            assert not (quick and full), full
+            agree += quick == (not full)
+    assert agree > 1000  # the quick test decides most parcels itself

@@ -292,6 +292,40 @@ def cross_check(order: Document, payment: Document, waybill: Document, inventory
     return failed
 
 
+_BUYER = ("buyerIdType", "buyerIdNumber", "buyerName")
+_PAYER = ("payerIdType", "payerIdNumber", "payerName")
+_CONSIGNEE = ("consignee", "consigneeAddress", "consigneeTelephone")
+_LINE = ("gnum", "itemNo", "qty", "price", "totalPrice")
+
+
+def consistent(order: Document, payment: Document, waybill: Document, inventory: Document) -> bool:
+    """A quick sufficient test that :func:`cross_check` finds nothing (the common case).
+
+    ``True`` only when every value agrees exactly as text (and the order total within a float margin far
+    below the 0.01 tolerance); anything else answers ``False`` and the caller runs :func:`cross_check`.
+    """
+    o, p, w, i = order.head, payment.head, waybill.head, inventory.head
+    buyer = tuple(map(o.get, _BUYER))
+    if buyer != tuple(map(i.get, _BUYER)) or buyer != tuple(map(p.get, _PAYER)):
+        return False
+    actural = o.get("acturalPaid")
+    if actural is None or p.get("amountPaid") != actural or o.get("ebcCode") != i.get("ebcCode"):
+        return False
+    if w.get("orderNo") != i.get("orderNo") or tuple(map(w.get, _CONSIGNEE)) != tuple(map(o.get, _CONSIGNEE)):
+        return False
+    try:
+        total = (float(o.get("goodsValue") or 0) + float(o.get("freight") or 0) + float(o.get("taxTotal") or 0)
+                 - float(o.get("discount") or 0))
+        if abs(total - float(actural)) > 0.005:
+            return False
+    except ValueError:
+        return False
+    ol, il = order.lines, inventory.lines
+    if len(ol) != len(il) or len({ln.get("gnum") for ln in ol}) != len(ol):
+        return False
+    return all(tuple(map(a.get, _LINE)) == tuple(map(b.get, _LINE)) for a, b in zip(ol, il, strict=True))
+
+
 def _compare_lines(order_lines: list[dict[str, str]], inv_lines: list[dict[str, str]]) -> list[str]:
     failed = []
     if len(order_lines) != len(inv_lines):

@@ -38,7 +38,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartcustoms.cbec import quota
 from smartcustoms.cbec.log import MessageLog, Record, open_log, route
-from smartcustoms.cbec.matcher import KIND_NAMES, Key, Matcher, Slot, WaybillKey, cross_check
+from smartcustoms.cbec.matcher import KIND_NAMES, Key, Matcher, Slot, WaybillKey, consistent, cross_check
 from smartcustoms.cbec.messages import (
     ENTERED,
     GENERIC_RECEIPT,
@@ -310,7 +310,8 @@ class Engine:
         for slot in complete + [s for s in overdue if Matcher._complete(s) is not None]:
             inv = slot.inventory
             assert inv is not None and slot.order and slot.payment and slot.waybill
-            failed = cross_check(slot.order, slot.payment, slot.waybill, inv)
+            failed = [] if consistent(slot.order, slot.payment, slot.waybill, inv) else \
+                cross_check(slot.order, slot.payment, slot.waybill, inv)
             failed += self._inventory_checks(inv)
             tax = assess([TaxItem(ln["gcode"], Decimal(ln["totalPrice"]), Decimal(ln["qty"])) for ln in inv.lines],
                          Decimal(inv.head.get("freight", "0")), Decimal(inv.head.get("insuredFee", "0")), self.rates)
