@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 
 from smartcustoms.enterprises.service import resolve_api_key
 from smartcustoms.platform import Platform
@@ -16,7 +17,7 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="a
 _CACHE_SECONDS = 5.0
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:  # async: FastAPI runs a sync dependency in a thread
     return request.app.state.platform
 
 
@@ -25,6 +26,13 @@ class KeyCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, Principal | None]] = {}
+
+    def cached(self, key: str) -> tuple[Principal | None] | None:
+        """``(principal,)`` (None for a key known to be invalid) while cached, else None: no database."""
+        hit = self._entries.get(key)
+        if hit is not None and time.monotonic() - hit[0] < _CACHE_SECONDS:
+            return (hit[1],)
+        return None
 
     def resolve(self, platform: Platform, key: str) -> Principal | None:
         now = time.monotonic()
@@ -42,11 +50,17 @@ class KeyCache:
         self._entries.clear()
 
 
-def current_principal(request: Request, key: str | None = Depends(api_key_header)) -> Principal:
-    """The caller: an API key in ``X-API-Key``, or the signed-in web session."""
-    platform = get_platform(request)
+async def current_principal(request: Request, key: str | None = Depends(api_key_header)) -> Principal:
+    """The caller: an API key in ``X-API-Key``, or the signed-in web session.
+
+    Async, so a cached key costs no worker-thread hop on the event loop (lodging latency); a key not
+    cached yet is resolved from the database in the thread pool.
+    """
+    platform: Platform = request.app.state.platform
     if key:
-        who = request.app.state.key_cache.resolve(platform, key)
+        cache: KeyCache = request.app.state.key_cache
+        hit = cache.cached(key)
+        who = hit[0] if hit is not None else await run_in_threadpool(cache.resolve, platform, key)
         if who is not None:
             return who
         raise HTTPException(401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "ApiKey"})
@@ -60,7 +74,7 @@ def current_principal(request: Request, key: str | None = Depends(api_key_header
 def require(*roles: Role) -> Callable[..., Principal]:
     """A dependency that admits only callers with one of ``roles``."""
 
-    def check(who: Principal = Depends(current_principal)) -> Principal:
+    async def check(who: Principal = Depends(current_principal)) -> Principal:  # no I/O: no thread hop
         if who.role not in roles:
             raise HTTPException(403, f"this needs role {' or '.join(r.value for r in roles)}")
         return who
