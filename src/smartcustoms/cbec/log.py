@@ -72,9 +72,18 @@ class MessageLog:
         """The guids among ``guids`` already in the log."""
         raise NotImplementedError
 
-    def write(self, store: Store, records: list[Record]) -> None:
-        """Write a batch's records inside the store's open transaction (before its commit)."""
+    def prepare(self, records: list[Record]) -> None:
+        """Get a batch's records ready before its transaction (work that needs no database lock)."""
         raise NotImplementedError
+
+    def record(self, store: Store) -> None:
+        """Inside the batch's transaction: make the prepared records part of it."""
+        raise NotImplementedError
+
+    def write(self, store: Store, records: list[Record]) -> None:
+        """:meth:`prepare` and :meth:`record` (inside the store's open transaction)."""
+        self.prepare(records)
+        self.record(store)
 
     def committed(self) -> None:
         """The transaction of the last :meth:`write` committed."""
@@ -124,14 +133,20 @@ class TableLog(MessageLog):
                 (orjson.dumps(guids).decode(),)))
         return found
 
-    def write(self, store: Store, records: list[Record]) -> None:
-        rows = []
+    def prepare(self, records: list[Record]) -> None:
+        self._rows = rows = []
         for r in records:
             d, h = r.doc, r.doc.head
             rows.append((d.guid, d.message_guid, d.kind, int(h.get("appType", "1")), h.get("ebpCode"),
                          h.get("orderNo"), h.get("logisticsCode"), h.get("logisticsNo"), r.received_ms,
                          r.payload if r.payload and r.payload[:1] == b"{" else document_json(d)))
-        store.copy_rows("cbec_message", _MSG_COLS, rows)
+
+    def record(self, store: Store) -> None:
+        store.copy_rows("cbec_message", _MSG_COLS, self._rows)
+        self._rows = []
+
+    def aborted(self) -> None:
+        self._rows = []
 
     def load(self, key: Key | None, wkey: Key | None) -> dict[str, Document]:
         out: dict[str, Document] = {}
@@ -190,6 +205,8 @@ class SegmentLog(MessageLog):
         self.guid_at: dict[int, int] = {}      # hash(guid) -> location
         self.key_at: dict[int, int] = {}       # hash(kind class, key) -> location of its latest record (own file)
         self.older: dict[int, list[int]] = {}  # the same for records in other files (another shard layout)
+        self._updates: list[tuple[int, int, int]] = []  # index entries of the prepared batch, applied on commit
+        self._new_end = 0
 
     # ------------------------------------------------------------------ locations and records
     def _loc(self, f: _File, offset: int) -> int:
@@ -219,16 +236,20 @@ class SegmentLog(MessageLog):
                 found.add(g)
         return found
 
-    def write(self, store: Store, records: list[Record]) -> None:
+    def prepare(self, records: list[Record]) -> None:
+        """Append the records to the file (to the OS; not yet committed: a restart would cut them)."""
         f = self.own
         assert f is not None, "replay() opens the log"
         buf = f.pending
+        buf.clear()
         base = f.end
-        guid_at, key_at = self.guid_at, self.key_at
+        key_at = self.key_at
         mask = (1 << _FILE_BITS) - 1
         fbase = f.number << _FILE_BITS
         pack = _HEAD.pack
         dumps = orjson.dumps
+        batch_keys: dict[int, int] = {}
+        updates: list[tuple[int, int, int]] = []
         for r in records:
             d = r.doc
             h = d.head
@@ -236,41 +257,48 @@ class SegmentLog(MessageLog):
             key = (h.get("logisticsCode", ""), h.get("logisticsNo", "")) if waybill else \
                 (h.get("ebpCode", ""), h.get("orderNo", ""))
             kh = hash((waybill, key[0], key[1]))
-            prev_loc = key_at.get(kh)
+            prev_loc = batch_keys.get(kh)
+            if prev_loc is None:
+                prev_loc = key_at.get(kh)
             payload = r.payload or document_json(d)
             meta = dumps([d.guid, d.kind, key[0], key[1], h.get("orderNo"), r.received_ms])
             loc = fbase | (base + len(buf))
             buf += pack(len(payload), len(meta), prev_loc & mask if prev_loc is not None else -1)
             buf += meta
             buf += payload
-            guid_at[hash(d.guid)] = loc
-            key_at[kh] = loc
+            batch_keys[kh] = loc
+            updates.append((hash(d.guid), kh, loc))
         if buf:
             os.pwrite(f.fd, buf, f.end)  # in the OS before the transaction that records the new length commits
-        new_end = f.end + len(buf)
+        self._updates = updates
+        self._new_end = f.end + len(buf)
+
+    def record(self, store: Store) -> None:
+        f = self.own
+        assert f is not None
         store.execute("INSERT INTO cbec_ingest_offset (source, byte_offset, updated_ms) VALUES (?, ?, 0) "
                       "ON CONFLICT (source) DO UPDATE SET byte_offset = excluded.byte_offset",
-                      (f"log:{f.name}", new_end))
-        self._new_end = new_end
+                      (f"log:{f.name}", self._new_end))
 
     def committed(self) -> None:
         f = self.own
         if f is not None and f.pending:
             f.end = self._new_end
             f.pending.clear()
+        guid_at, key_at = self.guid_at, self.key_at
+        for gh, kh, loc in self._updates:
+            guid_at[gh] = loc
+            key_at[kh] = loc
+        self._updates = []
 
     def aborted(self) -> None:
-        """Cut the batch's records and index the files again (a rare path: a failed transaction)."""
+        """Cut the batch's records (its index entries were never applied)."""
         f = self.own
         if f is None:
             return
         f.pending.clear()
         os.ftruncate(f.fd, f.end)
-        self.guid_at.clear()
-        self.key_at.clear()
-        self.older.clear()
-        for g in self.files:
-            self._index(g, g is f, None)
+        self._updates = []
 
     def load(self, key: Key | None, wkey: Key | None) -> dict[str, Document]:
         out: dict[str, Document] = {}

@@ -349,22 +349,23 @@ class Engine:
     def _commit(self, records: list[Record], decisions: list[Decision], rejections: list[tuple],
                 source: tuple[str, int] | None, now: int, res: BatchResult) -> None:
         store = self.store
-        store.begin()
+        # everything that needs no lock is done before the transaction: other shards wait for its lock
+        charge_idx = [i for i, d in enumerate(decisions) if d.status in CHARGED_STATUSES]
+        reqs = [(decisions[i].slot.inventory.head["buyerIdNumber"], decisions[i].year,
+                 to_fen(decisions[i].tax.dutiable)) for i in charge_idx]  # type: ignore[union-attr]
+        parcel_rows = [_parcel_row(d, now) for d in decisions]
         try:
-            self.log.write(store, records)
-            charge_idx = [i for i, d in enumerate(decisions) if d.status in CHARGED_STATUSES]
-            reqs = [(decisions[i].slot.inventory.head["buyerIdNumber"], decisions[i].year,
-                     to_fen(decisions[i].tax.dutiable)) for i in charge_idx]  # type: ignore[union-attr]
+            self.log.prepare(records)
+            store.begin()
+            self.log.record(store)
             for i, ok in zip(charge_idx, quota.charge_batch(store, reqs, now), strict=True):
                 if not ok:
                     d = decisions[i]
                     decisions[i] = d._replace(status=REJECTED, info=(
                         f"annual CBEC quota of 26,000 CNY for buyer in {d.year} would be exceeded by "
                         f"this parcel ({d.tax.dutiable} CNY)"))  # type: ignore[union-attr]
-            parcel_rows, events = [], []
-            for d in decisions:
-                parcel_rows.append(_parcel_row(d, now))
-                events.append((d.slot.key[0], d.slot.key[1], d.status, d.info, "system", now))
+                    parcel_rows[i] = _parcel_row(decisions[i], now)
+            events = [(d.slot.key[0], d.slot.key[1], d.status, d.info, "system", now) for d in decisions]
             store.executemany(_UPSERT_PARCEL, parcel_rows)
             store.copy_rows("cbec_parcel_event", _EVENT_COLS, events)
             store.copy_rows("cbec_rejection", _REJECTION_COLS, rejections)
