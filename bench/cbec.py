@@ -184,6 +184,8 @@ def main() -> None:
             "receipts": n_receipts,
             "store": url.split(":")[0],
             "shards": args.shards,
+            "shard_cpu_us_per_parcel": round(stats.cpu_s / stats.parcels * 1e6) if stats.cpu_s else None,
+            "shard_lock_wait_s": round(stats.lock_wait_s, 2) if args.shards > 1 else None,
             "workers": args.workers if args.shards == 1 else 0,
             "batch": args.batch,
             "input_generation_s": round(gen_s, 1),

@@ -31,7 +31,7 @@ def _ingest(url: str, path: Path, *extra: str) -> subprocess.Popen:
 
 @pytest.mark.parametrize("shards", [1, 2])
 def test_killed_pipeline_restarts_and_processes_every_message_exactly_once(tmp_path: Path, shards: int):
-    n = 1500
+    n = 6000
     stream = tmp_path / "in.xml"
     msgs = list(generate(n, seed=7, config=SimConfig(missing=0.0, buyers=300)))
     stream.write_bytes(b"".join(msgs))
@@ -39,14 +39,14 @@ def test_killed_pipeline_restarts_and_processes_every_message_exactly_once(tmp_p
     proc = _ingest(url, stream, "--shards", str(shards))
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until some batches are committed, then kill it hard
-        time.sleep(0.2)
+        time.sleep(0.02)
         if (tmp_path / "crash.db").exists():
             try:
                 with Store(url) as s:
                     done = s.execute("SELECT count(*) FROM cbec_parcel").fetchone()[0]
             except Exception:
                 done = 0
-            if done > n // 5:
+            if done > n // 20:
                 break
     os.kill(proc.pid, signal.SIGKILL)  # writer shards die with it (PR_SET_PDEATHSIG)
     proc.wait()

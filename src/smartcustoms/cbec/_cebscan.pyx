@@ -27,6 +27,7 @@ from libc.string cimport memcmp, memcpy
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
+    dict _PyDict_NewPresized(Py_ssize_t minused)
 
 DEF MAX_DEPTH = 32
 DEF MAX_ATTRS = 16
@@ -601,6 +602,18 @@ cdef struct CacheEntry:
     PyObject* obj
 
 
+cdef enum:
+    SC_SLOTS = 32     # direct-mapped cache per field: plain value bytes -> the str made of them
+    SC_KEY = 40
+    SC_PROBE = 512    # lookups after which a field whose values rarely repeat stops using its cache
+
+
+cdef struct StrEntry:
+    Py_ssize_t size
+    char key[SC_KEY]
+    PyObject* obj     # NULL: empty
+
+
 cdef inline unsigned int _fnv(const unsigned char* p, Py_ssize_t n) noexcept nogil:
     cdef unsigned int h = 2166136261u
     cdef Py_ssize_t k
@@ -624,6 +637,9 @@ cdef class _Table:
     cdef list calls       # check callables (or None)
     cdef list caches      # value -> normalised value / False, per field (shared per check)
     cdef CacheEntry* ccache   # CC_SLOTS entries per field
+    cdef StrEntry* scache     # SC_SLOTS entries per field: repeated values (codes, names) share one str
+    cdef int* sc_tries
+    cdef int* sc_hits
 
     def __cinit__(self, fields, checks_fast, caches):
         cdef int k
@@ -637,7 +653,10 @@ cdef class _Table:
         self.clens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
         self.jlens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
         self.ccache = <CacheEntry*>calloc(m * CC_SLOTS, sizeof(CacheEntry))
-        if (self.kinds == NULL or self.required == NULL or self.cnames == NULL or self.jkeys == NULL
+        self.scache = <StrEntry*>calloc(m * SC_SLOTS, sizeof(StrEntry))
+        self.sc_tries = <int*>calloc(m, sizeof(int))
+        self.sc_hits = <int*>calloc(m, sizeof(int))
+        if (self.scache == NULL or self.sc_tries == NULL or self.sc_hits == NULL or self.kinds == NULL or self.required == NULL or self.cnames == NULL or self.jkeys == NULL
                 or self.clens == NULL or self.jlens == NULL or self.ccache == NULL):
             raise MemoryError()
         self.names, self.keep, self.calls, self.caches = [], [], [], []
@@ -665,6 +684,12 @@ cdef class _Table:
             for k in range(max(self.n, 1) * CC_SLOTS):
                 Py_XDECREF(self.ccache[k].obj)
             free(self.ccache)
+        if self.scache != NULL:
+            for k in range(max(self.n, 1) * SC_SLOTS):
+                Py_XDECREF(self.scache[k].obj)
+            free(self.scache)
+        free(self.sc_tries)
+        free(self.sc_hits)
         free(self.kinds)
         free(self.required)
         free(self.cnames)
@@ -701,6 +726,31 @@ cdef struct Doc:
     Py_ssize_t head       # record offset in vals, -1 if none
     Py_ssize_t first      # first index in line_recs
     Py_ssize_t nlines
+
+
+cdef object _table_text(_Table t, int k, const unsigned char* raw, Py_ssize_t n):
+    """The str of field ``k``'s plain value ``raw[:n]``: one shared object per repeated value."""
+    cdef StrEntry* e
+    cdef object s
+    if n > SC_KEY or t.sc_tries[k] < 0:
+        return PyUnicode_DecodeUTF8(<const char*>raw, n, NULL)
+    e = &t.scache[k * SC_SLOTS + (_fnv(raw, n) & (SC_SLOTS - 1))]
+    t.sc_tries[k] += 1
+    if e.obj != NULL and e.size == n and memcmp(e.key, raw, n) == 0:
+        t.sc_hits[k] += 1
+        return <object>e.obj
+    s = PyUnicode_DecodeUTF8(<const char*>raw, n, NULL)
+    if t.sc_tries[k] >= SC_PROBE:
+        if t.sc_hits[k] * 4 < t.sc_tries[k]:
+            t.sc_tries[k] = -1  # mostly unique values (ids, numbers, times): not worth a lookup
+            return s
+        t.sc_tries[k] = t.sc_hits[k] = 0
+    Py_XDECREF(e.obj)
+    Py_INCREF(s)
+    e.obj = <PyObject*>s
+    e.size = n
+    memcpy(e.key, raw, n)
+    return s
 
 
 cdef class _Parsed:
@@ -826,9 +876,10 @@ cdef class _Parsed:
         return 0
 
     cdef dict record_dict(self, _Table t, Py_ssize_t off):
-        cdef dict out = {}
+        cdef dict out = _PyDict_NewPresized(t.n)
         cdef int k
         cdef Val* v
+        cdef const unsigned char* data = <const unsigned char*>PyBytes_AS_STRING(self.data)
         for k in range(t.n):
             v = &self.vals[off + k]
             if v.start < 0:
@@ -836,7 +887,7 @@ cdef class _Parsed:
             if v.obj >= 0:
                 out[t.names[k]] = self.objs[v.obj]
             else:
-                out[t.names[k]] = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(self.data) + v.start, v.size, NULL)
+                out[t.names[k]] = _table_text(t, k, data + v.start, v.size)
         return out
 
 

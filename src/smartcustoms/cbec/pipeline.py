@@ -560,6 +560,8 @@ class RunStats:
     status_counts: Counter = field(default_factory=Counter)
     latencies_ms: list[int] = field(default_factory=list)
     elapsed_s: float = 0.0
+    lock_wait_s: float = 0.0  # writer shards: queued for the database write lock
+    cpu_s: float = 0.0        # writer shards: CPU time of the shard processes
 
     def add(self, res: BatchResult) -> None:
         self.duplicates += res.duplicates
@@ -658,6 +660,7 @@ def run_shard(job: ShardJob, ready: Any = None) -> RunStats:
         engine.warm_start()
         if ready is not None:
             ready.wait()
+        cpu0 = time.process_time()
         out = open(job.receipts, "ab") if job.receipts else None  # noqa: SIM115 - closed below
         try:
             def sink(rs: list[Receipt]) -> None:
@@ -665,8 +668,11 @@ def run_shard(job: ShardJob, ready: Any = None) -> RunStats:
                     out.write(emit_receipts(rs))  # one append per batch: shards never interleave inside one
                     out.flush()
 
-            return ingest_path(engine, Path(job.path), workers=0, batch_size=job.batch_size, sink=sink,
-                               flush=job.flush)
+            stats = ingest_path(engine, Path(job.path), workers=0, batch_size=job.batch_size, sink=sink,
+                                flush=job.flush)
+            stats.lock_wait_s = store.lock_wait_s
+            stats.cpu_s = time.process_time() - cpu0
+            return stats
         finally:
             if out is not None:
                 out.close()
@@ -721,6 +727,8 @@ def ingest_sharded(url: str, path: Path, shards: int = 2, batch_size: int = 1000
         total.rejected_messages += st.rejected_messages
         total.status_counts.update(st.status_counts)
         total.latencies_ms.extend(st.latencies_ms)
+        total.lock_wait_s += st.lock_wait_s
+        total.cpu_s += st.cpu_s
     total.elapsed_s = elapsed
     return total
 

@@ -11,6 +11,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ class Store:
         self.url = url
         self.path: str | None = None
         self._lock_fd: int | None = None
+        self.lock_wait_s = 0.0  # time spent queued for the writer lock (several writer processes)
         u = make_url(url)
         if u.get_backend_name() == "sqlite":
             self.dialect = "sqlite"
@@ -69,7 +71,9 @@ class Store:
 
     def begin(self) -> None:
         if self._lock_fd is not None:
+            t0 = time.perf_counter()
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self.lock_wait_s += time.perf_counter() - t0
         try:
             self.conn.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
         except BaseException:
