@@ -52,6 +52,9 @@ class Slot:
                                            (WAYBILL, self.waybill), (INVENTORY, self.inventory)) if d is None]
 
 
+_SLOT_ATTR = {ORDER: "order", PAYMENT: "payment", INVENTORY: "inventory"}
+
+
 class Offer:
     """What happened to an offered document."""
 
@@ -88,7 +91,8 @@ class Matcher:
             return Offer(Offer.REFUSED, "appType 3 (delete) is not accepted; cancel the inventory instead")
         if doc.kind == WAYBILL:
             return self._offer_waybill(doc, now_ms, app_type)
-        key = order_key(doc)
+        h = doc.head
+        key = (h["ebpCode"], h["orderNo"])
         status = self.closed.get(key)
         slot = self.pending.get(key)
         if status is not None:
@@ -100,7 +104,7 @@ class Matcher:
             slot = self._restore(key, now_ms)
         if slot is None:
             slot = self.pending[key] = Slot(key, now_ms, now_ms)
-        attr = {ORDER: "order", PAYMENT: "payment", INVENTORY: "inventory"}[doc.kind]
+        attr = _SLOT_ATTR[doc.kind]
         if getattr(slot, attr) is not None and app_type != "2" and status is None:
             return Offer(Offer.REFUSED, f"{KIND_NAMES[doc.kind]} for order {key[1]} already declared; "
                                         "send appType 2 to modify it")
@@ -292,38 +296,40 @@ def cross_check(order: Document, payment: Document, waybill: Document, inventory
     return failed
 
 
-_BUYER = ("buyerIdType", "buyerIdNumber", "buyerName")
-_PAYER = ("payerIdType", "payerIdNumber", "payerName")
-_CONSIGNEE = ("consignee", "consigneeAddress", "consigneeTelephone")
-_LINE = ("gnum", "itemNo", "qty", "price", "totalPrice")
-
-
 def consistent(order: Document, payment: Document, waybill: Document, inventory: Document) -> bool:
     """A quick sufficient test that :func:`cross_check` finds nothing (the common case).
 
     ``True`` only when every value agrees exactly as text (and the order total within a float margin far
     below the 0.01 tolerance); anything else answers ``False`` and the caller runs :func:`cross_check`.
     """
-    o, p, w, i = order.head, payment.head, waybill.head, inventory.head
-    buyer = tuple(map(o.get, _BUYER))
-    if buyer != tuple(map(i.get, _BUYER)) or buyer != tuple(map(p.get, _PAYER)):
-        return False
-    actural = o.get("acturalPaid")
-    if actural is None or p.get("amountPaid") != actural or o.get("ebcCode") != i.get("ebcCode"):
-        return False
-    if w.get("orderNo") != i.get("orderNo") or tuple(map(w.get, _CONSIGNEE)) != tuple(map(o.get, _CONSIGNEE)):
+    og, pg, wg, ig = order.head.get, payment.head.get, waybill.head.get, inventory.head.get
+    actural = og("acturalPaid")
+    if not (og("buyerIdNumber") == ig("buyerIdNumber") == pg("payerIdNumber")
+            and og("buyerName") == ig("buyerName") == pg("payerName")
+            and og("buyerIdType") == ig("buyerIdType") == pg("payerIdType")
+            and actural is not None and pg("amountPaid") == actural and og("ebcCode") == ig("ebcCode")
+            and wg("orderNo") == ig("orderNo") and wg("consignee") == og("consignee")
+            and wg("consigneeAddress") == og("consigneeAddress")
+            and wg("consigneeTelephone") == og("consigneeTelephone")):
         return False
     try:
-        total = (float(o.get("goodsValue") or 0) + float(o.get("freight") or 0) + float(o.get("taxTotal") or 0)
-                 - float(o.get("discount") or 0))
+        total = (float(og("goodsValue") or 0) + float(og("freight") or 0) + float(og("taxTotal") or 0)
+                 - float(og("discount") or 0))
         if abs(total - float(actural)) > 0.005:
             return False
     except ValueError:
         return False
     ol, il = order.lines, inventory.lines
-    if len(ol) != len(il) or len({ln.get("gnum") for ln in ol}) != len(ol):
+    if len(ol) != len(il):
         return False
-    return all(tuple(map(a.get, _LINE)) == tuple(map(b.get, _LINE)) for a, b in zip(ol, il, strict=True))
+    if len(ol) > 1 and len({ln.get("gnum") for ln in ol}) != len(ol):
+        return False
+    for a, b in zip(ol, il, strict=True):
+        ag, bg = a.get, b.get
+        if not (ag("gnum") == bg("gnum") and ag("itemNo") == bg("itemNo") and ag("qty") == bg("qty")
+                and ag("price") == bg("price") and ag("totalPrice") == bg("totalPrice")):
+            return False
+    return True
 
 
 def _compare_lines(order_lines: list[dict[str, str]], inv_lines: list[dict[str, str]]) -> list[str]:
