@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,25 @@ class Platform:
 
     def set_selectivity(self, selectivity: Selectivity | None) -> None:
         self.declarations.selectivity = selectivity
+
+    def warm_up(self) -> bool:
+        """Before serving: rehearse one lodgement (rolled back, nothing stored) and start the lodging worker.
+
+        False when the rehearsal could not run (the warm-up is an optimisation: a server starts anyway).
+        """
+        from datetime import timedelta
+
+        from smartcustoms.declarations.schemas import DeclarationIn
+        from smartcustoms.simulate import DeclarationSimulator
+
+        self.lodging.start()
+        now = self.declarations.clock()
+        try:
+            sim = DeclarationSimulator(0).generate(1, now - timedelta(minutes=2), now - timedelta(minutes=1))[0]
+            return self.declarations.warm_up(DeclarationIn.model_validate(sim.payload))
+        except Exception:  # noqa: BLE001 - logged, not fatal
+            logging.getLogger(__name__).warning("lodging warm-up failed", exc_info=True)
+            return False
 
     def close(self) -> None:
         self.lodging.close()

@@ -110,3 +110,24 @@ def test_candidate_is_compared_with_live_then_promoted_and_rolled_back(replayed)
         statuses = {m.version: m.status for m in risk_service.list_models(s)}
     assert back.version == v1.version and statuses == {v1.version: "live", v2.version: "rolled_back"}
     assert platform.risk.model_version == v1.version
+
+
+def test_warm_up_rehearses_a_lodgement_and_changes_nothing(replayed):
+    from smartcustoms.declarations.models import Declaration, DeclarationEvent, GoodsItem, NumberSequence
+    from smartcustoms.risk.models import RiskDecisionRule
+
+    platform = replayed[0]
+    engine = platform.risk
+
+    def snapshot():
+        with platform.sessions() as s:
+            counts = tuple(s.scalar(select(func.count()).select_from(t))
+                           for t in (Declaration, GoodsItem, DeclarationEvent, RiskDecision, RiskDecisionRule))
+            numbers = s.execute(select(NumberSequence.name, NumberSequence.value).order_by(NumberSequence.name)).all()
+        return (counts, numbers, engine.state.n_declarations, engine.state.n_outcomes, engine.state.clock,
+                engine.state.n_keys(), {k: list(w) for k, w in engine.windows.items()},
+                engine.rng.bit_generator.state["state"])
+
+    before = snapshot()
+    assert platform.warm_up()
+    assert snapshot() == before

@@ -36,6 +36,10 @@ class LodgeBatcher:
         self._queue.put((who, declaration, fut))
         return fut
 
+    def start(self) -> None:
+        """Start the worker thread now rather than on the first submission."""
+        self._ensure_worker()
+
     def close(self) -> None:
         if self._thread is not None:
             self._queue.put(_STOP)

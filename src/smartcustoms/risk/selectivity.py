@@ -235,6 +235,29 @@ class RiskEngine:
         self._store(session, batch, decisions, matched, now)
         return decisions
 
+    def rehearse(self, session: Session, batch: Sequence[LodgedDeclaration]) -> list[LaneDecision]:
+        """:meth:`decide`'s work without its effects on the engine (a server's warm-up, rolled back).
+
+        Features (the history state untouched), model scores and reasons, rule matching, and the decision
+        rows written in the caller's transaction; no lane is chosen (budget windows and random draws are
+        not touched): every decision comes back green.
+        """
+        now = self.clock()
+        rows = item_rows(batch, self.tariff)
+        with self.lock:
+            feats = self.state.score_rows(rows, observe=False)
+            score, feats, best = self._per_declaration([r["declaration_no"] for r in rows], feats)
+            frame = _rule_input(self.rules, rows, now)
+            matched = {} if frame is None else match(self.rules, _rule_frame(self.rules, frame, feats, now), now.date())
+            if self.model is not None:
+                self.model.explain(feats[best.tolist()], top=self.config.reasons)
+        decisions = [
+            LaneDecision(Lane.GREEN, float(max(s, 0.0)), [], "none", {"rules": [r for r, m in matched.items() if m[i]]})
+            for i, s in enumerate(score.tolist())
+        ]
+        self._store(session, batch, decisions, matched, now)
+        return decisions
+
     def assign(
         self, batch: Sequence[LodgedDeclaration], now: datetime
     ) -> tuple[list[LaneDecision], dict[int, np.ndarray]]:
