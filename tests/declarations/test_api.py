@@ -262,3 +262,23 @@ def test_code_lists_and_hs_search(client, world):
     assert {"0110", "9610", "1210"} <= {m["code"] for m in modes}
     assert client.get("/api/v1/codes/nonsense", headers=h(world, "trader")).status_code == 404
     assert client.get("/api/v1/tariff/2208300000", headers=h(world, "trader")).json()["ct_type"] == "composite"
+
+
+def test_warm_up_rehearses_lodging_and_stores_nothing(client, world):
+    from sqlalchemy import func, select
+
+    from smartcustoms.declarations.models import Declaration, DeclarationEvent, GoodsItem, NumberSequence
+    from smartcustoms.risk.models import RiskDecision
+
+    assert lodge(client, world).status_code == 201
+
+    def stored():
+        with world.platform.sessions() as s:
+            counts = [s.scalar(select(func.count()).select_from(t))
+                      for t in (Declaration, GoodsItem, DeclarationEvent, RiskDecision)]
+            return counts, s.execute(select(NumberSequence.name, NumberSequence.value).order_by("name")).all()
+
+    before = stored()
+    assert world.platform.warm_up()
+    assert stored() == before
+    assert lodge(client, world).status_code == 201
