@@ -206,3 +206,24 @@ def test_two_shards_decide_like_one_writer(tmp_path: Path):
     assert rejected == {o for o, (st, info) in by_two.items() if st == 100 and "quota" not in info}
     for o in rejected:
         assert by_one[o][1] == by_two[o][1]
+
+
+def test_compact_index_map_behaves_like_a_dict():
+    from smartcustoms.cbec._cebscan import U64Map
+
+    m, d = U64Map(), {}
+    rng = random.Random(1)
+    for i in range(100_000):
+        k, v, op = hash(str(rng.random())), rng.randrange(1 << 50), rng.random()
+        if op < 0.6:
+            m[k] = d[k] = v
+        elif op < 0.8 and d:
+            kk = rng.choice(list(d)) if i % 997 == 0 else k
+            assert m.pop(kk, None) == d.pop(kk, None)
+        else:
+            assert m.get(k) == d.get(k) and (k in m) == (k in d)
+    assert len(m) == len(d) and all(m[k] == v for k, v in d.items())
+    with pytest.raises(ValueError):
+        m[1] = -1
+    m.clear()
+    assert len(m) == 0 and m.get(next(iter(d))) is None

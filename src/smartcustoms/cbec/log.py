@@ -42,6 +42,15 @@ _HEAD = struct.Struct("<IHq")
 _FILE_BITS = 40  # location = file number << 40 | byte offset
 
 
+def _index_map() -> Any:
+    """A compact int -> int map (``_cebscan.U64Map``, ~27 bytes an entry), or a dict without the extension."""
+    try:
+        from smartcustoms.cbec._cebscan import U64Map
+    except ImportError:  # pragma: no cover - built by `pip install -e .`
+        return {}
+    return U64Map()
+
+
 def route(order_no: str | None, shards: int) -> int:
     """The writer shard of an order number: CRC-32 of its UTF-8 bytes (as ``_cebscan.split_route``)."""
     if shards <= 1 or not order_no:
@@ -202,8 +211,8 @@ class SegmentLog(MessageLog):
         self.name = f"{shard}of{shards}"
         self.files: list[_File] = []
         self.own: _File | None = None
-        self.guid_at: dict[int, int] = {}      # hash(guid) -> location
-        self.key_at: dict[int, int] = {}       # hash(kind class, key) -> location of its latest record (own file)
+        self.guid_at: Any = _index_map()       # hash(guid) -> location
+        self.key_at: Any = _index_map()        # hash(kind class, key) -> location of its latest record (own file)
         self.older: dict[int, list[int]] = {}  # the same for records in other files (another shard layout)
         self._updates: list[tuple[int, int, int]] = []  # index entries of the prepared batch, applied on commit
         self._new_end = 0

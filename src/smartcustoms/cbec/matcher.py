@@ -74,8 +74,10 @@ class Matcher:
 
     def __init__(self, loader: Loader | None = None, max_pending: int | None = None) -> None:
         self.max_pending = max_pending
-        self.evicted: set[Key] = set()
-        self.evicted_waybills: set[WaybillKey] = set()
+        # hashes of the keys of parcels (and waybills) evicted to the log: a set of ints costs a third of one
+        # of key tuples; a collision only makes the matcher look in the log for a key that is not there
+        self.evicted: set[int] = set()
+        self.evicted_waybills: set[int] = set()
         self.pending: dict[Key, Slot] = {}
         self.waybills: dict[WaybillKey, tuple[Document, int]] = {}
         self.waybill_owner: dict[WaybillKey, Key] = {}
@@ -100,7 +102,7 @@ class Matcher:
                 return Offer(Offer.REFUSED, f"parcel {key[1]} already decided (status {status}); "
                                             "modification refused")
             slot = self._reopen(key, now_ms)
-        elif slot is None and key in self.evicted:
+        elif slot is None and hash(key) in self.evicted:
             slot = self._restore(key, now_ms)
         if slot is None:
             slot = self.pending[key] = Slot(key, now_ms, now_ms)
@@ -124,8 +126,8 @@ class Matcher:
 
     def _waybill(self, wkey: WaybillKey, now_ms: int) -> tuple[Document, int] | None:
         held = self.waybills.get(wkey)
-        if held is None and wkey in self.evicted_waybills and self.loader is not None:
-            self.evicted_waybills.discard(wkey)
+        if held is None and hash(wkey) in self.evicted_waybills and self.loader is not None:
+            self.evicted_waybills.discard(hash(wkey))
             doc = self.loader(None, wkey).get(WAYBILL)
             if doc is not None:
                 held = self.waybills[wkey] = (doc, now_ms)
@@ -133,7 +135,7 @@ class Matcher:
 
     def _restore(self, key: Key, now_ms: int) -> Slot:
         """Bring an evicted parcel's documents back from the store."""
-        self.evicted.discard(key)
+        self.evicted.discard(hash(key))
         slot = self.pending[key] = Slot(key, now_ms, now_ms)
         if self.loader is not None:
             docs = self.loader(key, None)
@@ -155,12 +157,12 @@ class Matcher:
         if len(self.pending) > self.max_pending:
             for key in list(islice(self.pending, len(self.pending) - self.max_pending * 9 // 10)):
                 del self.pending[key]
-                self.evicted.add(key)
+                self.evicted.add(hash(key))
                 dropped += 1
         if len(self.waybills) > self.max_pending:
             for wkey in list(islice(self.waybills, len(self.waybills) - self.max_pending * 9 // 10)):
                 del self.waybills[wkey]
-                self.evicted_waybills.add(wkey)
+                self.evicted_waybills.add(hash(wkey))
                 dropped += 1
         return dropped
 
@@ -170,7 +172,7 @@ class Matcher:
         slot = self.pending.get(key) if key else None
         if key is not None and slot is None and key in self.closed and self.closed[key] != REJECTED:
             return Offer(Offer.REFUSED, f"waybill {wkey[1]}: parcel already decided; modification refused")
-        if key is not None and slot is None and key in self.evicted:
+        if key is not None and slot is None and hash(key) in self.evicted:
             slot = self._restore(key, now_ms)
         if wkey in self.waybills and app_type != "2":
             return Offer(Offer.REFUSED, f"waybill {wkey[1]} already declared; send appType 2 to modify it")
@@ -219,7 +221,7 @@ class Matcher:
     def close(self, key: Key, status: int) -> None:
         """Record a decision: the parcel leaves the pending state."""
         slot = self.pending.pop(key, None)
-        self.evicted.discard(key)
+        self.evicted.discard(hash(key))
         self.closed[key] = status
         if slot is not None and slot.inventory is not None:
             wkey = waybill_key(slot.inventory)
@@ -236,7 +238,7 @@ class Matcher:
         while self._deadlines and self._deadlines[0][0] + deadline_ms <= now_ms:
             _t, key = self._deadlines.popleft()
             slot = self.pending.get(key)
-            if slot is None and key in self.evicted:
+            if slot is None and hash(key) in self.evicted:
                 slot = self._restore(key, now_ms)
             if slot is None or slot.inventory is None:
                 continue

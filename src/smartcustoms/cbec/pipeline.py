@@ -74,7 +74,8 @@ class CbecSettings(BaseSettings):
     rates_csv: Path | None = None      # CSV ``hs_prefix,tariff,consumption,vat``
     batch_size: int = 1000
     workers: int = 2
-    max_pending: int = 50_000          # parcels kept in memory; older waiting ones are reloaded from the store
+    max_pending: int = 50_000          # parcels kept in memory (all writer shards together); older waiting ones
+    #                                    are reloaded from the message log
 
 
 class PositiveList:
@@ -656,7 +657,9 @@ def run_shard(job: ShardJob, ready: Any = None) -> RunStats:
         lock_fd = os.open(f"{store.path}.shard-{job.shard}of{job.shards}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
     try:
-        engine = Engine(store, shard=job.shard, shards=job.shards)
+        settings = CbecSettings()
+        settings.max_pending = max(1, settings.max_pending // job.shards)  # the cap is for all shards together
+        engine = Engine(store, settings, shard=job.shard, shards=job.shards)
         engine.warm_start()
         if ready is not None:
             ready.wait()
