@@ -202,7 +202,7 @@ class _File:
 
 
 class SegmentLog(MessageLog):
-    """Append-only log files next to an SQLite database; this writer appends to ``<shard>.log``."""
+    """Append-only log files next to an SQLite database; this writer appends to ``<shard>of<shards>.log``."""
 
     def __init__(self, directory: Path, shard: int = 0, shards: int = 1) -> None:
         self.dir = Path(directory)

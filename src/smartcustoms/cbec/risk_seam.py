@@ -83,13 +83,35 @@ class RuleSelectivity:
         return Selection(status, round(score, 4), tuple(reasons))
 
 
+def _add_buyer(index: dict[int, int | list[int]], key: str, buyer: int) -> None:
+    """Note a distinct buyer (hash) for an address or telephone (hash): one int, or a list past one."""
+    k = hash(key)
+    seen = index.get(k)
+    if seen is None:
+        index[k] = buyer
+    elif type(seen) is int:
+        if seen != buyer:
+            index[k] = [seen, buyer]
+    elif buyer not in seen and len(seen) < CAP:  # type: ignore[operator]
+        seen.append(buyer)  # type: ignore[union-attr]
+
+
+def _buyers(index: dict[int, int | list[int]], key: str | None) -> int:
+    seen = index.get(hash(key or ""))
+    return 0 if seen is None else 1 if type(seen) is int else len(seen)  # type: ignore[arg-type]
+
+
 class ParcelHistory:
-    """Point-in-time aggregates over decided parcels."""
+    """Point-in-time aggregates over decided parcels.
+
+    Buyers, addresses and telephones are kept as hashes (64-bit; a collision would merge two of them in a
+    count): with every parcel of a year in memory, strings would cost several hundred bytes a parcel.
+    """
 
     def __init__(self) -> None:
-        self.buyer_year: dict[tuple[str, int], int] = {}
-        self.address: dict[str, list[str]] = {}
-        self.phone: dict[str, list[str]] = {}
+        self.buyer_year: dict[int, int] = {}                # hash((buyer id, year)) -> parcels
+        self.address: dict[int, int | list[int]] = {}       # hash(address) -> distinct buyer hash(es)
+        self.phone: dict[int, int | list[int]] = {}
         self.hs_median: dict[str, list[float]] = {}   # hs6 -> [estimate, n]
         self.platform: dict[str, list[int]] = {}      # code -> [parcels, rejected]
         self.logistics: dict[str, list[int]] = {}
@@ -109,9 +131,9 @@ class ParcelHistory:
             if m is not None and m[1] >= 20 and m[0] > 0:
                 ratio = min(ratio, float(line.get("price", "0")) / m[0])
         return ParcelFeatures(
-            self.buyer_year.get((buyer, year), 0),
-            len(self.address.get(h.get("consigneeAddress", ""), ())),
-            len(self.phone.get(h.get("buyerTelephone", ""), ())),
+            self.buyer_year.get(hash((buyer, year)), 0),
+            _buyers(self.address, h.get("consigneeAddress")),
+            _buyers(self.phone, h.get("buyerTelephone")),
             float(dutiable / single_limit),
             ratio,
             self._rate(self.platform.get(h.get("ebpCode", ""))),
@@ -123,18 +145,22 @@ class ParcelHistory:
         buyer = h.get("buyerIdNumber", "")
         rejected = int(status == REJECTED)
         if not rejected:
-            self.buyer_year[(buyer, year)] = self.buyer_year.get((buyer, year), 0) + 1
-            for index, k in ((self.address, h.get("consigneeAddress")), (self.phone, h.get("buyerTelephone"))):
-                if k:
-                    seen = index.setdefault(k, [])
-                    if buyer not in seen and len(seen) < CAP:
-                        seen.append(buyer)
+            self._count(buyer, year, h.get("consigneeAddress"), h.get("buyerTelephone"))
             for line in inventory.lines:
                 self._update_median(line.get("gcode", "")[:6], float(line.get("price", "0")))
         for index, k in ((self.platform, h.get("ebpCode")), (self.logistics, h.get("logisticsCode"))):
             c = index.setdefault(k or "", [0, 0])
             c[0] += 1
             c[1] += rejected
+
+    def _count(self, buyer: str, year: int, address: str | None, phone: str | None) -> None:
+        by = hash((buyer, year))
+        self.buyer_year[by] = self.buyer_year.get(by, 0) + 1
+        bh = hash(buyer)
+        if address:
+            _add_buyer(self.address, address, bh)
+        if phone:
+            _add_buyer(self.phone, phone, bh)
 
     def _update_median(self, hs6: str, x: float) -> None:
         """Frugal streaming median: step towards each new observation by 1.5 % of the estimate."""
@@ -154,12 +180,7 @@ class ParcelHistory:
         """Rebuild from a stored parcel row after a restart (no line prices: medians re-learn)."""
         rejected = int(status == REJECTED)
         if not rejected:
-            self.buyer_year[(buyer, year)] = self.buyer_year.get((buyer, year), 0) + 1
-            for index, k in ((self.address, address), (self.phone, phone)):
-                if k:
-                    seen = index.setdefault(k, [])
-                    if buyer not in seen and len(seen) < CAP:
-                        seen.append(buyer)
+            self._count(buyer, year, address, phone)
         for index, k in ((self.platform, platform), (self.logistics, logistics)):
             c = index.setdefault(k or "", [0, 0])
             c[0] += 1
