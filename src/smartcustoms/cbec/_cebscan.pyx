@@ -1567,8 +1567,8 @@ cdef int _finish(const unsigned char* p, Py_ssize_t s, Py_ssize_t e, Route* r, i
     return <int>(_crc32(p + a, b - a) % <unsigned int>shards)
 
 
-def split_route(bytes data, int shards, int shard, bint final):
-    """Split concatenated messages (each starting with ``<?xml``) and keep this shard's.
+def split_route(const unsigned char[::1] data, int shards, int shard, bint final):
+    """Split concatenated messages (each starting with ``<?xml``; bytes or any buffer) and keep this shard's.
 
     Returns ``(messages, consumed)``: ``messages`` is a list of ``(start, end, every)`` for the messages
     routed to ``shard`` by the CRC-32 of their ``orderNo`` text (``every``: a message that every shard must
@@ -1577,8 +1577,8 @@ def split_route(bytes data, int shards, int shard, bint final):
     maybe incomplete, message unless ``final``). Blank messages are skipped as ``pipeline.iter_stream`` does.
     One pass over the ``<`` of the buffer.
     """
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t n = data.shape[0]
+    cdef const unsigned char* p = &data[0] if n > 0 else <const unsigned char*>b""
     cdef Py_ssize_t cut, j, k, start = 0
     cdef const unsigned char* q
     cdef unsigned char c1

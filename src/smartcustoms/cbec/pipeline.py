@@ -20,6 +20,7 @@ import contextlib
 import csv
 import fcntl
 import gc
+import mmap
 import multiprocessing as mp
 import os
 import re
@@ -453,8 +454,10 @@ def _find_all(data: bytes, marker: bytes) -> Iterator[int]:
         i = data.find(marker, i + 1)
 
 
-def _split_route_py(data: bytes, shards: int, shard: int, final: bool) -> tuple[list[tuple[int, int, bool]], int]:
+def _split_route_py(data: bytes | memoryview, shards: int, shard: int, final: bool
+                    ) -> tuple[list[tuple[int, int, bool]], int]:
     """Python form of ``_cebscan.split_route`` (same answers; used when the compiled module is not built)."""
+    data = bytes(data)
     cut = len(data) if final else data.rfind(b"<?xml")
     if cut <= 0:
         return [], 0
@@ -505,7 +508,7 @@ def _split_route_py(data: bytes, shards: int, shard: int, final: bool) -> tuple[
 _TAG_NAME = re.compile(rb"[^>/ \t\r\n]*")
 
 
-def _splitter() -> Callable[[bytes, int, int, bool], tuple[list[tuple[int, int, bool]], int]]:
+def _splitter() -> Callable[[Any, int, int, bool], tuple[list[tuple[int, int, bool]], int]]:
     try:
         from smartcustoms.cbec._cebscan import split_route
     except ImportError:  # pragma: no cover - built by `pip install -e .`
@@ -517,32 +520,41 @@ def chunks_of_file(path: Path, start: int, size: int, shard: int = 0, shards: in
                    block: int = 8 << 20) -> Iterator[Chunk]:
     """Chunks of ``size`` messages of a file from byte ``start``, only those routed to ``shard``.
 
-    Every shard reads the whole file and keeps the messages whose ``orderNo`` routes to it (all four
-    documents of a parcel carry the order number); a message that may hold documents of several
-    shards goes to every shard (``Chunk.every``). ``end_offset`` is where the next chunk starts.
+    Every shard reads the whole file (mapped, not copied) and keeps the messages whose ``orderNo`` routes
+    to it (all four documents of a parcel carry the order number); a message that may hold documents of
+    several shards goes to every shard (``Chunk.every``). ``end_offset`` is where the next chunk starts.
     """
     split = _splitter()
     source = str(path.resolve())
     raws: list[bytes] = []
     every: list[bool] = []
+    pos = start
     with path.open("rb") as fh:
-        fh.seek(start)
-        pos, buf = start, b""
-        while True:
-            data = fh.read(block)
-            buf = buf + data if buf else data
-            final = not data
-            found, cut = split(buf, shards, shard, final)
-            for s, e, all_shards in found:
-                raws.append(buf[s:e])
-                every.append(all_shards)
-                if len(raws) >= size:
-                    yield Chunk(raws, source, pos + e, every if any(every) else None)
-                    raws, every = [], []
-            pos += cut
-            buf = buf[cut:]
-            if final:
-                break
+        n = os.fstat(fh.fileno()).st_size
+        if n > start:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                view = memoryview(mm)
+                try:
+                    window = block
+                    while pos < n:
+                        end = min(n, pos + window)
+                        final = end == n
+                        part = view[pos:end]
+                        found, cut = split(part, shards, shard, final)
+                        part.release()
+                        if cut == 0:  # no whole message in the window yet: a message longer than it
+                            window *= 2
+                            continue
+                        window = block
+                        for s, e, all_shards in found:
+                            raws.append(mm[pos + s:pos + e])
+                            every.append(all_shards)
+                            if len(raws) >= size:
+                                yield Chunk(raws, source, pos + e, every if any(every) else None)
+                                raws, every = [], []
+                        pos += cut
+                finally:
+                    view.release()
     if raws or pos > start:
         yield Chunk(raws, source, pos, every if any(every) else None)
 
