@@ -534,6 +534,7 @@ def chunks_of_file(path: Path, start: int, size: int, shard: int = 0, shards: in
         if n > start:
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 view = memoryview(mm)
+                dropped = start // mmap.PAGESIZE * mmap.PAGESIZE
                 try:
                     window = block
                     while pos < n:
@@ -552,6 +553,11 @@ def chunks_of_file(path: Path, start: int, size: int, shard: int = 0, shards: in
                             if len(raws) >= size:
                                 yield Chunk(raws, source, pos + e, every if any(every) else None)
                                 raws, every = [], []
+                        # the pages read are dropped from this process (they stay in the page cache)
+                        done = (pos + cut) // mmap.PAGESIZE * mmap.PAGESIZE
+                        if done > dropped:
+                            mm.madvise(mmap.MADV_DONTNEED, dropped, done - dropped)
+                            dropped = done
                         pos += cut
                 finally:
                     view.release()
