@@ -144,3 +144,31 @@ def test_migration_matches_the_models(db_url):
     ours = [d for d in diff if "cbec_" in repr(d)]
     assert ours == []
 
+
+
+@pytest.mark.postgres
+def test_two_writer_shards_on_postgresql_process_everything_once(tmp_path: Path):
+    from smartcustoms.cbec.log import stored_guids
+    from smartcustoms.cbec.pipeline import ingest_sharded
+    from smartcustoms.db import upgrade
+
+    url, schema = pg_url_or_skip()
+    try:
+        upgrade(url)
+        stream = tmp_path / "in.xml"
+        msgs = list(generate(1200, seed=5, config=SimConfig(buyers=40)))
+        stream.write_bytes(b"".join(msgs))
+        stats = ingest_sharded(url, stream, shards=2, batch_size=200, flush=True)
+        again = ingest_sharded(url, stream, shards=2, batch_size=200, flush=True)  # resumes at the end: nothing
+        assert stats.parcels == 1200 and again.parcels == 0 and again.messages == 0
+        with Store(url) as s:
+            guids = stored_guids(s)
+            assert len(guids) == len(set(guids)) == stats.messages - stats.duplicates - stats.rejected_messages
+            assert s.execute("SELECT count(*) FROM cbec_parcel").fetchone()[0] == 1200
+            ledger = {(b, y): u for b, y, u in s.execute("SELECT buyer_id_number, year, used_fen FROM cbec_quota")
+                      if u}
+            charged = {(b, y): c for b, y, c in s.execute(
+                "SELECT buyer_id_number, quota_year, sum(charged_fen) FROM cbec_parcel GROUP BY 1, 2") if c}
+            assert ledger == charged and all(u <= quota.ANNUAL_LIMIT_FEN for u in ledger.values())
+    finally:
+        drop_pg_schema(schema)
