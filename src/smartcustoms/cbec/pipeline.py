@@ -670,8 +670,10 @@ def run_shard(job: ShardJob, ready: Any = None) -> RunStats:
     _die_with_parent()
     store = Store(job.url)
     lock_fd = -1
-    if store.path not in (None, ":memory:"):
-        # one live process per shard: a restarted shard waits here until its predecessor has gone
+    # one live process per shard: a restarted shard waits here until its predecessor has gone
+    if store.dialect == "postgresql":  # a session lock, released when the connection ends
+        store.execute("SELECT pg_advisory_lock(?)", (zlib.crc32(f"cbec-shard-{job.shard}of{job.shards}".encode()),))
+    elif store.path not in (None, ":memory:"):
         lock_fd = os.open(f"{store.path}.shard-{job.shard}of{job.shards}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
     try:
