@@ -672,7 +672,8 @@ def run_shard(job: ShardJob, ready: Any = None) -> RunStats:
     lock_fd = -1
     # one live process per shard: a restarted shard waits here until its predecessor has gone
     if store.dialect == "postgresql":  # a session lock, released when the connection ends
-        store.execute("SELECT pg_advisory_lock(?)", (zlib.crc32(f"cbec-shard-{job.shard}of{job.shards}".encode()),))
+        store.execute("SELECT pg_advisory_lock(hashtext(current_schema() || ?))",
+                      (f"/cbec-shard-{job.shard}of{job.shards}",))
     elif store.path not in (None, ":memory:"):
         lock_fd = os.open(f"{store.path}.shard-{job.shard}of{job.shards}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
