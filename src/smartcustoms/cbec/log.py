@@ -58,13 +58,6 @@ def route(order_no: str | None, shards: int) -> int:
     return zlib.crc32(order_no.encode()) % shards
 
 
-def doc_key(doc: Document) -> Key:
-    h = doc.head
-    if doc.kind == WAYBILL:
-        return h.get("logisticsCode", ""), h.get("logisticsNo", "")
-    return h.get("ebpCode", ""), h.get("orderNo", "")
-
-
 class Record:
     """One accepted document waiting to be written; ``payload`` is its JSON form or the XML message it came in."""
 
