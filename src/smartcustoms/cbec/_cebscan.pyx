@@ -151,9 +151,17 @@ cdef bint _valid_chars(const unsigned char* p, Py_ssize_t n) noexcept nogil:
     return True
 
 
+cdef const char* _ENTITY_NAME[5]
+cdef Py_ssize_t _ENTITY_LEN[5]
+cdef unsigned int _ENTITY_CP[5]
+_ENTITY_NAME[:] = [b"lt;", b"gt;", b"amp;", b"quot;", b"apos;"]
+_ENTITY_LEN[:] = [3, 3, 4, 5, 5]
+_ENTITY_CP[:] = [60, 62, 38, 34, 39]
+
+
 cdef Py_ssize_t _ref(const unsigned char* p, Py_ssize_t n, Py_ssize_t i, unsigned int* cp) noexcept nogil:
     """Length of the reference at ``p[i] == '&'`` with its code point in ``cp``; -1 if not understood."""
-    cdef Py_ssize_t j = i + 1
+    cdef Py_ssize_t j = i + 1, k
     cdef unsigned int v = 0
     cdef int digits = 0
     cdef unsigned char c
@@ -191,21 +199,10 @@ cdef Py_ssize_t _ref(const unsigned char* p, Py_ssize_t n, Py_ssize_t i, unsigne
             return -1
         cp[0] = v
         return j + 1 - i
-    if n - j >= 3 and memcmp(p + j, b"lt;", 3) == 0:
-        cp[0] = 60
-        return 4
-    if n - j >= 3 and memcmp(p + j, b"gt;", 3) == 0:
-        cp[0] = 62
-        return 4
-    if n - j >= 4 and memcmp(p + j, b"amp;", 4) == 0:
-        cp[0] = 38
-        return 5
-    if n - j >= 5 and memcmp(p + j, b"quot;", 5) == 0:
-        cp[0] = 34
-        return 6
-    if n - j >= 5 and memcmp(p + j, b"apos;", 5) == 0:
-        cp[0] = 39
-        return 6
+    for k in range(5):  # the predefined entities
+        if n - j >= _ENTITY_LEN[k] and memcmp(p + j, _ENTITY_NAME[k], _ENTITY_LEN[k]) == 0:
+            cp[0] = _ENTITY_CP[k]
+            return _ENTITY_LEN[k] + 1
     return -1
 
 

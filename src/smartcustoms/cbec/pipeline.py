@@ -182,14 +182,8 @@ class Engine:
         self.history = ParcelHistory()
         decided: set[Key] = set()
         decided_waybills: set[WaybillKey] = set()
-        for pid, ebp, order, status, buyer, year, addr, phone, lc, lno in self.store.execute(
-                "SELECT id, ebp_code, order_no, status, buyer_id_number, quota_year, consignee_address, "
-                "buyer_telephone, logistics_code, logistics_no FROM cbec_parcel ORDER BY id"):
-            self._seen_parcel_id = max(self._seen_parcel_id, pid)
-            if buyer is not None:
-                self.history.observe_row(buyer, year or 0, addr, phone, ebp, lc, status)
-            if self.shards > 1 and route(order, self.shards) != self.shard:
-                continue
+        self._seen_parcel_id = 0
+        for ebp, order, status, lc, lno in self._read_parcels(observe_own=True):
             self.matcher.closed[(ebp, order)] = status
             decided.add((ebp, order))
             if lc is not None:
@@ -205,17 +199,27 @@ class Engine:
                 self._carry.append(offer.complete)
         self._dirty = False
 
-    def _sync_history(self) -> None:
-        """Other shards' decisions since the last look feed this shard's history features."""
+    def _read_parcels(self, observe_own: bool) -> list[tuple[str, str, int, str | None, str | None]]:
+        """Parcel rows decided since the last read feed the history features (this shard's own ones only
+        with ``observe_own``: a running shard has observed them already); returns this shard's rows as
+        ``(ebp, order, status, logistics code, logistics no)``."""
         rows = self.store.execute(
             "SELECT id, ebp_code, order_no, status, buyer_id_number, quota_year, consignee_address, "
-            "buyer_telephone, logistics_code FROM cbec_parcel WHERE id > ? ORDER BY id",
-            (self._seen_parcel_id,)).fetchall()
-        shards, me = self.shards, self.shard
-        for pid, ebp, order, status, buyer, year, addr, phone, lc in rows:
+            "buyer_telephone, logistics_code, logistics_no FROM cbec_parcel WHERE id > ? ORDER BY id",
+            (self._seen_parcel_id,))
+        shards, me, own_rows = self.shards, self.shard, []
+        for pid, ebp, order, status, buyer, year, addr, phone, lc, lno in rows:
             self._seen_parcel_id = pid
-            if buyer is not None and route(order, shards) != me:
+            own = shards == 1 or route(order, shards) == me
+            if buyer is not None and (observe_own or not own):
                 self.history.observe_row(buyer, year or 0, addr, phone, ebp, lc, status)
+            if own:
+                own_rows.append((ebp, order, status, lc, lno))
+        return own_rows
+
+    def _sync_history(self) -> None:
+        """Other shards' decisions since the last look feed this shard's history features."""
+        self._read_parcels(observe_own=False)
 
     def source_key(self, source: str) -> str:
         """The ingest-offset key of a file for this shard (each shard reads the whole file)."""
