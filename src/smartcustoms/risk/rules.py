@@ -1,7 +1,9 @@
 """Rule profiles: validation (every problem with its field path) and vectorised matching.
 
 A rule's conditions all hold for one goods item; a declaration matches when any of its items does.
-Fields are the item frame's columns, a few declaration-level extras and every model feature.
+Fields are the item frame's columns, a few declaration-level extras and every model feature. The same
+rules apply to cross-border e-commerce parcels (one row per inventory line) when every field they read
+exists for parcels (:data:`PARCEL_FIELDS`): the shared item fields and the parcel features.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from smartcustoms.cbec.risk_seam import ParcelFeatures
 from smartcustoms.errors import FieldError
 from smartcustoms.risk.features import FEATURE_NAMES
 from smartcustoms.risk.schemas import Condition, RuleIn
@@ -32,10 +35,22 @@ TEXT_FIELDS = frozenset(
         "description",
     }
 )
-NUMBER_FIELDS = frozenset(
-    {"customs_value", "declaration_value", "net_mass_kg", "quantity", "unit_value", "tax_rate"}
-) | frozenset(FEATURE_NAMES)
+PARCEL_FEATURE_NAMES = frozenset(ParcelFeatures._fields)
+NUMBER_FIELDS = (
+    frozenset({"customs_value", "declaration_value", "net_mass_kg", "quantity", "unit_value", "tax_rate"})
+    | frozenset(FEATURE_NAMES)
+    | PARCEL_FEATURE_NAMES
+)
 RULE_FIELDS = TEXT_FIELDS | NUMBER_FIELDS
+#: what a declaration's item rows carry (a rule reading anything else does not apply to declarations)
+DECLARATION_FIELDS = RULE_FIELDS - PARCEL_FEATURE_NAMES
+#: what a parcel's inventory-line rows carry
+PARCEL_FIELDS = (
+    frozenset({"hs_code", "origin_country", "office_code", "trade_mode", "transport_mode", "importer_code",
+               "declarant_code", "seller_code", "currency", "credit_grade", "description", "customs_value",
+               "declaration_value", "quantity"})
+    | PARCEL_FEATURE_NAMES
+)
 TEXT_OPS = frozenset({"eq", "ne", "in", "not_in", "prefix"})
 NUMBER_OPS = frozenset({"eq", "ne", "gt", "ge", "lt", "le", "between", "in", "not_in"})
 
@@ -129,6 +144,10 @@ class CompiledRule:
     valid_to: date | None
     expr: pl.Expr
     columns: frozenset[str] = frozenset()  # the fields the criteria read
+
+    def applies_to(self, fields: frozenset[str]) -> bool:
+        """Whether every field the rule reads exists in rows with ``fields``."""
+        return self.columns <= fields
 
     def in_force(self, on: date) -> bool:
         return (self.valid_from is None or self.valid_from <= on) and (self.valid_to is None or on <= self.valid_to)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,32 +33,12 @@ from smartcustoms.declarations.service import LaneDecision, LodgedDeclaration
 from smartcustoms.risk.features import ROWWISE_ROWS, HistoryState
 from smartcustoms.risk.model import RiskModel
 from smartcustoms.risk.models import RiskDecision, RiskDecisionRule, RiskModelVersion, RiskRule
+from smartcustoms.risk.policy import GRADE_FACTOR, GRADE_WORDS, SelectivityConfig
 from smartcustoms.risk.rowwise import LiveFeatures
-from smartcustoms.risk.rules import CompiledRule, compile_rule, match
+from smartcustoms.risk.rules import DECLARATION_FIELDS, CompiledRule, compile_rule, match
 from smartcustoms.risk.schema import FULL_SCHEMA
 from smartcustoms.risk.service import history_frame, rule_spec
 from smartcustoms.tax.service import TariffTable
-
-GRADE_FACTOR = {"advanced_certified": 0.2, "general_certified": 0.6, "general": 1.0, "discredited": 3.0}
-GRADE_WORDS = {
-    "advanced_certified": "advanced-certified enterprise (AEO): reduced inspection rate",
-    "discredited": "discredited enterprise: increased inspection rate",
-}
-
-
-@dataclass
-class SelectivityConfig:
-    budget: float = 0.10  # share of declarations an office holds for control, per day
-    exploration: float = 0.10  # share of that budget chosen at random
-    office_budget: dict[str, float] = field(default_factory=dict)
-    window: int = 2000  # recent scores per office that thresholds are taken from
-    seed: int = 0
-    reasons: int = 3
-    ranking: str = "probability"  # or "duty": offence probability × duty at stake
-
-    def budget_for(self, office: str) -> float:
-        return self.office_budget.get(office, self.budget)
-
 
 #: Declaration-level columns of the live item frame beyond the canonical ones (rule fields).
 RULE_EXTRAS: dict[str, pl.DataType] = {
@@ -197,7 +176,9 @@ class RiskEngine:
     def reload_rules(self, session: Session) -> None:
         rules = []
         for r in session.scalars(select(RiskRule).where(RiskRule.active.is_(True))):
-            rules.append(compile_rule(r.id, rule_spec(r)))
+            rule = compile_rule(r.id, rule_spec(r))
+            if rule.applies_to(DECLARATION_FIELDS):  # a rule over parcel features is for parcels only
+                rules.append(rule)
         with self.lock:
             self.rules = rules
 
