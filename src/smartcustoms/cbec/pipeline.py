@@ -57,7 +57,7 @@ from smartcustoms.cbec.messages import (
     parse_batch_encoded,
     parse_message,
 )
-from smartcustoms.cbec.risk_seam import ParcelHistory, ParcelSelectivity, RuleSelectivity
+from smartcustoms.cbec.risk_seam import ParcelCase, ParcelHistory, ParcelSelectivity
 from smartcustoms.cbec.store import Store
 from smartcustoms.cbec.tax import SINGLE_LIMIT, RateTable, TaxAssessment, TaxItem, assess, to_fen
 
@@ -77,6 +77,15 @@ class CbecSettings(BaseSettings):
     workers: int = 2
     max_pending: int = 50_000          # parcels kept in memory (all writer shards together); older waiting ones
     #                                    are reloaded from the message log
+    risk_budget: float = 0.05          # share of an office's parcels held at most on risk score (x credit grade)
+    risk_exploration: float = 0.10     # share of that budget held at random for control
+    risk_seed: int = 0                 # seed of the random controls (a draw is a hash of seed and parcel key)
+
+    def risk_policy(self) -> Any:
+        """The parcel selectivity policy (a :class:`smartcustoms.risk.policy.SelectivityConfig`)."""
+        from smartcustoms.risk.policy import SelectivityConfig
+
+        return SelectivityConfig(budget=self.risk_budget, exploration=self.risk_exploration, seed=self.risk_seed)
 
 
 class PositiveList:
@@ -165,7 +174,11 @@ class Engine:
             store.serialize_writers()
         self._seen_parcel_id = 0
         self.settings = settings or CbecSettings()
-        self.selectivity = selectivity or RuleSelectivity()
+        if selectivity is None:
+            from smartcustoms.risk.parcels import ParcelRiskEngine
+
+            selectivity = ParcelRiskEngine(self.settings.risk_policy())
+        self.selectivity = selectivity
         self.rates = rates or (RateTable.from_csv(self.settings.rates_csv) if self.settings.rates_csv
                                else RateTable())
         self.positive = positive or PositiveList.from_csv(self.settings.positive_list)
@@ -180,6 +193,7 @@ class Engine:
         """Rebuild the in-memory state (decided keys, history, waiting documents) from the store."""
         self.matcher = Matcher(loader=self.log.load, max_pending=self.settings.max_pending)
         self.history = ParcelHistory()
+        self.selectivity.refresh(self.store, force=True)
         decided: set[Key] = set()
         decided_waybills: set[WaybillKey] = set()
         self._seen_parcel_id = 0
@@ -245,6 +259,7 @@ class Engine:
             self.warm_start()
         if self.shards > 1:
             self._sync_history()
+        self.selectivity.refresh(self.store)
         now = self.clock()
         if arrivals is None or isinstance(arrivals, int):
             arrivals = [arrivals or now] * len(parsed)
@@ -334,9 +349,13 @@ class Engine:
                 info = "incomplete after deadline: missing " + ", ".join(slot.missing())
                 decisions.append(Decision(slot, REJECTED, info, None, _year(slot.inventory, now), None))
         if passing:
-            feats = [self.history.features(s.inventory, t.dutiable, y, SINGLE_LIMIT) for s, t, y in passing]
-            for (slot, tax, year), sel in zip(passing, self.selectivity.select(feats), strict=True):
-                info = "; ".join(sel.reasons) if sel.status != RELEASED else "released"
+            features = self.history.features
+            cases = [ParcelCase(s.key, s.inventory, features(s.inventory, t.dutiable, y, SINGLE_LIMIT),
+                                float(t.dutiable)) for s, t, y in passing]
+            for (slot, tax, year), sel in zip(passing, self.selectivity.select(cases), strict=True):
+                info = "; ".join(sel.reasons)
+                if sel.status == RELEASED:
+                    info = f"released: {info}" if info else "released"
                 decisions.append(Decision(slot, sel.status, info, tax, year, sel.score))
         return decisions
 

@@ -1,23 +1,25 @@
-"""Parcel features and a parcel selectivity seam, until the risk engine's live selectivity lands.
+"""Parcel features and the seam through which parcels meet the risk engine's selectivity.
 
 :class:`ParcelHistory` keeps incrementally maintained, point-in-time aggregates (a parcel's features are
 computed before the parcel itself is counted): buyer frequency, distinct buyers per address and per
 phone (split orders), value against the 5,000 CNY limit, unit price against a streaming median per HS
 subheading, and the rejection rates of the platform and the logistics firm.
 
-:class:`ParcelSelectivity` is the interface the risk engine will implement; :class:`RuleSelectivity`
-is a real, simple scorer: weighted indicators summed to a score in [0, 1]; 800 release below the review
-threshold, 300 manual review, 500 inspection, always with the reasons that fired.
+:class:`ParcelSelectivity` is what the pipeline calls once per batch of complete, consistent parcels;
+the risk engine implements it (:class:`smartcustoms.risk.parcels.ParcelRiskEngine`: rules, budgets,
+credit grades, exploration). :func:`indicators` is the parcel risk score: weighted indicators over the
+features, with the words of each one that fired.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from smartcustoms.cbec.messages import INSPECTION, MANUAL_REVIEW, REJECTED, RELEASED, Document
+import numpy as np
+
+from smartcustoms.cbec.messages import REJECTED, Document
 
 CAP = 8  # distinct buyers remembered per address / phone
 
@@ -32,55 +34,69 @@ class ParcelFeatures(NamedTuple):
     logistics_reject_rate: float
 
 
+class ParcelCase(NamedTuple):
+    """A complete, consistent parcel waiting for selectivity."""
+
+    key: tuple[str, str]         # (ebpCode, orderNo)
+    inventory: Document
+    features: ParcelFeatures
+    dutiable: float              # CNY
+
+
 class Selection(NamedTuple):
     status: int                  # 800 release, 300 manual review, 500 inspection
     score: float
-    reasons: tuple[str, ...]
+    reasons: tuple[str, ...]     # why held; for a release, only what an officer should know (AEO, a flag)
 
 
 class ParcelSelectivity(Protocol):
-    """What the risk engine provides for parcels: one call per batch."""
+    """What the risk engine provides for parcels."""
 
-    def select(self, features: Sequence[ParcelFeatures]) -> list[Selection]: ...
+    def refresh(self, store: Any, force: bool = False) -> None:
+        """Reload what officers change while the pipeline runs (rules, credit grades) when due."""
+
+    def select(self, cases: Sequence[ParcelCase]) -> list[Selection]:
+        """One call per batch; a selection per case, in order."""
 
 
-@dataclass
-class RuleSelectivity:
-    """Weighted indicator rules; thresholds on the summed score pick the lane."""
+#: The parcel risk indicators: (feature, test, weight, words). A test takes a number or a NumPy column.
+INDICATORS: tuple[tuple[str, Callable[[Any], Any], float, Callable[[ParcelFeatures], str]], ...] = (
+    ("buyers_at_address", lambda x: x >= 5, 0.35,
+     lambda f: f"{f.buyers_at_address} different buyers at one delivery address (split orders?)"),
+    ("buyers_at_phone", lambda x: x >= 3, 0.35,
+     lambda f: f"{f.buyers_at_phone} different buyers with one telephone number"),
+    ("buyer_parcels_year", lambda x: x >= 40, 0.2,
+     lambda f: f"buyer's {f.buyer_parcels_year + 1}th parcel this year"),
+    ("value_ratio", lambda x: (x >= 0.9) & (x <= 1.0), 0.25,
+     lambda f: f"value {f.value_ratio:.0%} of the 5,000 CNY limit (just under)"),
+    ("min_price_ratio", lambda x: x < 0.3, 0.3,
+     lambda f: f"unit price {f.min_price_ratio:.0%} of the median for its HS subheading"),
+    ("platform_reject_rate", lambda x: x > 0.2, 0.15,
+     lambda f: f"platform rejection rate {f.platform_reject_rate:.0%}"),
+    ("logistics_reject_rate", lambda x: x > 0.2, 0.15,
+     lambda f: f"logistics firm rejection rate {f.logistics_reject_rate:.0%}"),
+)
+_COLUMN = {name: i for i, name in enumerate(ParcelFeatures._fields)}
 
-    review_at: float = 0.35
-    inspect_at: float = 0.6
 
-    def select(self, features: Sequence[ParcelFeatures]) -> list[Selection]:
-        return [self._one(f) for f in features]
+def indicators(f: ParcelFeatures) -> tuple[float, list[str]]:
+    """The parcel risk score in [0, 1] (weighted indicators summed) and the words of those that fired."""
+    score = 0.0
+    reasons: list[str] = []
+    for name, test, weight, words in INDICATORS:
+        if test(f[_COLUMN[name]]):
+            score += weight
+            reasons.append(words(f))
+    return min(round(score, 4), 1.0), reasons
 
-    def _one(self, f: ParcelFeatures) -> Selection:
-        score = 0.0
-        reasons: list[str] = []
-        if f.buyers_at_address >= 5:
-            score += 0.35
-            reasons.append(f"{f.buyers_at_address} different buyers at one delivery address (split orders?)")
-        if f.buyers_at_phone >= 3:
-            score += 0.35
-            reasons.append(f"{f.buyers_at_phone} different buyers with one telephone number")
-        if f.buyer_parcels_year >= 40:
-            score += 0.2
-            reasons.append(f"buyer's {f.buyer_parcels_year + 1}th parcel this year")
-        if 0.9 <= f.value_ratio <= 1.0:
-            score += 0.25
-            reasons.append(f"value {f.value_ratio:.0%} of the 5,000 CNY limit (just under)")
-        if f.min_price_ratio < 0.3:
-            score += 0.3
-            reasons.append(f"unit price {f.min_price_ratio:.0%} of the median for its HS subheading")
-        if f.platform_reject_rate > 0.2:
-            score += 0.15
-            reasons.append(f"platform rejection rate {f.platform_reject_rate:.0%}")
-        if f.logistics_reject_rate > 0.2:
-            score += 0.15
-            reasons.append(f"logistics firm rejection rate {f.logistics_reject_rate:.0%}")
-        score = min(score, 1.0)
-        status = INSPECTION if score >= self.inspect_at else MANUAL_REVIEW if score >= self.review_at else RELEASED
-        return Selection(status, round(score, 4), tuple(reasons))
+
+def indicator_scores(features: Sequence[ParcelFeatures]) -> np.ndarray:
+    """:func:`indicators`' scores of many parcels at once (a column per feature)."""
+    m = np.array(features, dtype=np.float64).reshape(len(features), len(_COLUMN))
+    score = np.zeros(len(features))
+    for name, test, weight, _words in INDICATORS:
+        score += weight * test(m[:, _COLUMN[name]])
+    return np.minimum(np.round(score, 4), 1.0)
 
 
 def _add_buyer(index: dict[int, int | list[int]], key: str, buyer: int) -> None:
