@@ -126,6 +126,27 @@ def test_pipeline_runs_on_postgresql(samples):
             res = eng.process(parse_batch([samples[k] for k in ("order", "payment", "waybill", "inventory")]))
             assert [d.status for d in res.decisions] == [800]
             assert s.execute("SELECT used_fen FROM cbec_quota").fetchone() == (31000,)
+        # a risk rule stored in PostgreSQL (JSON criteria, dates, booleans) holds the next matching parcel
+        from datetime import date
+
+        from smartcustoms.db import make_engine, session_factory, transaction
+        from smartcustoms.risk.schemas import RuleIn
+        from smartcustoms.risk.service import save_rule
+        from smartcustoms.simulate.demo import SYSTEM
+        from tests.cbec.test_pipeline import parcel, xml
+
+        db = make_engine(url)
+        with transaction(session_factory(db)) as session:
+            save_rule(session, RuleIn(name="Cream alert", criteria=[{"field": "hs_code", "op": "prefix",
+                                                                     "value": ["3304"]}],
+                                      lane="red", mandatory=True, valid_from=date(2020, 1, 1)), SYSTEM)
+        db.dispose()
+        with Store(url) as s:
+            eng = Engine(s)
+            eng.warm_start()
+            docs = parcel("PG2")
+            [d] = eng.process(parse_batch([xml(docs, k) for k in docs])).decisions
+            assert d.status == 500 and "rule 'Cream alert'" in d.info
     finally:
         drop_pg_schema(schema)
 
