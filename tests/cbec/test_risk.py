@@ -22,8 +22,8 @@ from smartcustoms.simulate.demo import SYSTEM
 from tests.cbec.test_pipeline import CREAM, parcel, run, status_of, xml
 
 TSHIRT = ("6109100022", "T-shirt", "011")
-QUIET = ParcelFeatures(0, 1, 1, 0.05, 1.0, 0.0, 0.0)          # nothing fires: score 0
-SPLIT = ParcelFeatures(0, 6, 4, 0.05, 1.0, 0.0, 0.0)          # split orders: score 0.70
+QUIET = ParcelFeatures(0, 1, 1, 0.05, 1.0, 0.0, 0.0, 0.0)        # nothing fires: score 0
+SPLIT = ParcelFeatures(0, 6, 4, 0.05, 1.0, 0.0, 0.0, 0.0)        # split orders: score 0.70
 
 
 def _save_rules(url: str, *rules: RuleIn) -> None:
@@ -142,7 +142,7 @@ def test_aeo_enterprises_are_held_less_and_discredited_ones_more(db_url):
         sel.refresh(store, force=True)
 
     def features(i: int) -> ParcelFeatures:  # one parcel in five flagged, at two levels of risk
-        return SPLIT if i % 10 == 0 else ParcelFeatures(45, 1, 1, 0.95, 1.0, 0, 0) if i % 10 == 5 else QUIET
+        return SPLIT if i % 10 == 0 else ParcelFeatures(45, 1, 1, 0.95, 1.0, 0, 0, 0) if i % 10 == 5 else QUIET
 
     by_grade = {code: _cases(1500, features, ebc=code, prefix=code) for code in
                 ("1101960001", "1101960002", "1101960003")}
@@ -189,3 +189,34 @@ def test_a_released_flagged_parcel_of_an_aeo_seller_says_why_it_was_not_held(eng
     assert status == 800, info
     assert info.startswith("released: risk score 0.70 below the selection threshold at customs office 2244")
     assert "advanced-certified enterprise (AEO): reduced inspection rate" in info
+
+
+def test_inspection_results_teach_the_parcel_score_about_an_enterprise(db_url):
+    from smartcustoms.cbec.messages import ORDER
+    from smartcustoms.cbec.pipeline import CbecSettings
+    from smartcustoms.cbec.service import CbecService
+
+    _save_rules(db_url, RuleIn(name="Cream alert", criteria=[{"field": "hs_code", "op": "prefix", "value": ["3304"]}],
+                               lane="red", mandatory=True))
+    svc = CbecService(db_url, CbecSettings(deadline_s=60))
+
+    def lodge(order_no: str, ebc: str, hs) -> tuple[int, str]:
+        docs = parcel(order_no, hs=hs, buyer=(f"1101011990{abs(hash(order_no)) % 10**8:08d}", "张三",
+                                              f"139{abs(hash(order_no)) % 10**8:08d}", f"广州市{order_no}号"))
+        docs[ORDER][1]["ebcCode"] = docs[INVENTORY][1]["ebcCode"] = ebc
+        svc.submit([xml(docs, k) for k in docs])
+        return svc.parcel("1101980001", order_no)["status"], svc.parcel("1101980001", order_no)["info"]
+
+    # twelve creams of one seller held by the rule; officers find an offence in five of them
+    for i in range(12):
+        assert lodge(f"H{i:02d}", "1101960009", CREAM)[0] == 500
+        svc.set_status("1101980001", f"H{i:02d}", 502 if i < 5 else 800, "inspected", "officer1")
+    status, info = lodge("NEXT1", "1101960009", TSHIRT)  # no rule matches a T-shirt: the history holds it
+    assert status == 300
+    assert "offences found in 42% of this e-commerce enterprise's inspected parcels" in info
+    assert lodge("NEXT2", "1101960008", TSHIRT) == (800, "released")  # another seller: nothing learnt
+    # a writer started afterwards (another process, another shard) reads the same results
+    svc.close()
+    again = CbecService(db_url, CbecSettings(deadline_s=60))
+    assert again.engine.history.inspected["1101960009"] == [12, 5]
+    again.close()

@@ -64,6 +64,9 @@ from smartcustoms.cbec.tax import SINGLE_LIMIT, RateTable, TaxAssessment, TaxIte
 CHARGED_STATUSES = frozenset({300, 399, 500, 501, 502, 503, 599, 800, 899})
 
 
+OUTCOMES_EVERY_S = 30.0  # how often a writer reads officers' new inspection results
+
+
 class CbecSettings(BaseSettings):
     """CBEC settings, from ``SMARTCUSTOMS_CBEC_*`` environment variables."""
 
@@ -187,6 +190,8 @@ class Engine:
         self.history = ParcelHistory()
         self._dirty = False
         self._last_evict = 0
+        self._seen_event_id = 0
+        self._outcomes_at = -1e18
 
     # ------------------------------------------------------------------ state
     def warm_start(self) -> None:
@@ -194,6 +199,8 @@ class Engine:
         self.matcher = Matcher(loader=self.log.load, max_pending=self.settings.max_pending)
         self.history = ParcelHistory()
         self.selectivity.refresh(self.store, force=True)
+        self._seen_event_id = 0
+        self.read_outcomes()
         decided: set[Key] = set()
         decided_waybills: set[WaybillKey] = set()
         self._seen_parcel_id = 0
@@ -235,6 +242,21 @@ class Engine:
         """Other shards' decisions since the last look feed this shard's history features."""
         self._read_parcels(observe_own=False)
 
+    def read_outcomes(self) -> None:
+        """Officers' results on held parcels since the last look (any shard's, any process's) feed the history:
+        how often inspecting an e-commerce enterprise's parcels finds an offence."""
+        self._outcomes_at = time.monotonic()
+        top = self.store.execute("SELECT max(id) FROM cbec_parcel_event").fetchone()[0] or 0
+        if top <= self._seen_event_id:
+            return
+        rows = self.store.execute(
+            "SELECT e.status, p.ebc_code FROM cbec_parcel_event e JOIN cbec_parcel p ON p.ebp_code = e.ebp_code "
+            "AND p.order_no = e.order_no WHERE e.id > ? AND e.id <= ? AND e.actor <> 'system' ORDER BY e.id",
+            (self._seen_event_id, top)).fetchall()
+        for status, ebc in rows:
+            self.history.observe_outcome(ebc, status)
+        self._seen_event_id = top
+
     def source_key(self, source: str) -> str:
         """The ingest-offset key of a file for this shard (each shard reads the whole file)."""
         return source if self.shards == 1 else f"{source}#{self.shard}of{self.shards}"
@@ -260,6 +282,8 @@ class Engine:
         if self.shards > 1:
             self._sync_history()
         self.selectivity.refresh(self.store)
+        if time.monotonic() - self._outcomes_at >= OUTCOMES_EVERY_S:
+            self.read_outcomes()
         now = self.clock()
         if arrivals is None or isinstance(arrivals, int):
             arrivals = [arrivals or now] * len(parsed)

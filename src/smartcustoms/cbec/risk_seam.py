@@ -3,7 +3,9 @@
 :class:`ParcelHistory` keeps incrementally maintained, point-in-time aggregates (a parcel's features are
 computed before the parcel itself is counted): buyer frequency, distinct buyers per address and per
 phone (split orders), value against the 5,000 CNY limit, unit price against a streaming median per HS
-subheading, and the rejection rates of the platform and the logistics firm.
+subheading, the rejection rates of the platform and the logistics firm, and what officers found when they
+inspected the e-commerce enterprise's parcels (:meth:`ParcelHistory.observe_outcome`: the loop through
+which the parcel score learns from inspection results).
 
 :class:`ParcelSelectivity` is what the pipeline calls once per batch of complete, consistent parcels;
 the risk engine implements it (:class:`smartcustoms.risk.parcels.ParcelRiskEngine`: rules, budgets,
@@ -22,6 +24,11 @@ import numpy as np
 from smartcustoms.cbec.messages import REJECTED, Document
 
 CAP = 8  # distinct buyers remembered per address / phone
+MIN_INSPECTED = 10
+#: officers' outcomes of a held parcel: an offence found (detained: clearance, anti-smuggling, legal, other)
+HIT_STATUSES = frozenset({501, 502, 503, 599})
+#: ... or nothing found (released after the check)
+CLEAN_STATUSES = frozenset({800})
 
 
 class ParcelFeatures(NamedTuple):
@@ -32,6 +39,8 @@ class ParcelFeatures(NamedTuple):
     min_price_ratio: float       # lowest (unit price / HS median) over the lines; 1.0 when unknown
     platform_reject_rate: float
     logistics_reject_rate: float
+    enterprise_hit_rate: float   # offences found / parcels inspected, of the e-commerce enterprise (ebcCode);
+    #                              0.0 until MIN_INSPECTED of its parcels have an outcome
 
 
 class ParcelCase(NamedTuple):
@@ -75,6 +84,8 @@ INDICATORS: tuple[tuple[str, Callable[[Any], Any], float, Callable[[ParcelFeatur
      lambda f: f"platform rejection rate {f.platform_reject_rate:.0%}"),
     ("logistics_reject_rate", lambda x: x > 0.2, 0.15,
      lambda f: f"logistics firm rejection rate {f.logistics_reject_rate:.0%}"),
+    ("enterprise_hit_rate", lambda x: x > 0.2, 0.35,
+     lambda f: f"offences found in {f.enterprise_hit_rate:.0%} of this e-commerce enterprise's inspected parcels"),
 )
 _COLUMN = {name: i for i, name in enumerate(ParcelFeatures._fields)}
 
@@ -131,6 +142,7 @@ class ParcelHistory:
         self.hs_median: dict[str, list[float]] = {}   # hs6 -> [estimate, n]
         self.platform: dict[str, list[int]] = {}      # code -> [parcels, rejected]
         self.logistics: dict[str, list[int]] = {}
+        self.inspected: dict[str, list[int]] = {}     # ebcCode -> [parcels with an outcome, offences found]
 
     @staticmethod
     def _rate(counts: list[int] | None) -> float:
@@ -154,7 +166,19 @@ class ParcelHistory:
             ratio,
             self._rate(self.platform.get(h.get("ebpCode", ""))),
             self._rate(self.logistics.get(h.get("logisticsCode", ""))),
+            self._hit_rate(self.inspected.get(h.get("ebcCode", ""))),
         )
+
+    @staticmethod
+    def _hit_rate(counts: list[int] | None) -> float:
+        return counts[1] / counts[0] if counts and counts[0] >= MIN_INSPECTED else 0.0
+
+    def observe_outcome(self, enterprise: str | None, status: int) -> None:
+        """An officer's result for a held parcel of ``enterprise`` (ebcCode): offence found or not."""
+        if status in HIT_STATUSES or status in CLEAN_STATUSES:
+            c = self.inspected.setdefault(enterprise or "", [0, 0])
+            c[0] += 1
+            c[1] += status in HIT_STATUSES
 
     def observe(self, inventory: Document, year: int, status: int) -> None:
         h = inventory.head

@@ -57,6 +57,12 @@ class CbecService:
         self.engine.warm_start()
         self.lock = threading.Lock()
 
+    def close(self) -> None:
+        """Release the writer's message log and the database connection (another writer may then open them)."""
+        with self.lock:
+            self.engine.log.close()
+            self.store.close()
+
     def submit(self, items: Sequence[bytes | str | dict[str, Any]]) -> list[Receipt]:
         """Parse and process messages (XML or JSON form); returns every receipt they produced."""
         parsed: list[ParseResult] = []
@@ -114,6 +120,7 @@ class CbecService:
                 store.rollback()
                 raise
             self.engine.matcher.closed[(ebp_code, order_no)] = status
+            self.engine.read_outcomes()  # this process's writer learns the result at once
         return self.parcel(ebp_code, order_no)
 
     def quota_used(self, buyer_id_number: str, year: int) -> int:
