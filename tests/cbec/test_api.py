@@ -65,3 +65,24 @@ def test_a_returned_parcel_gives_its_quota_back(client, samples):
     again = c.post("/api/v1/cbec/parcels/1101980001/ORD20260315000001/decision", json={"status": 800},
                    headers=officer)
     assert again.status_code == 409
+
+
+def test_officers_list_held_parcels_with_reasons_and_traders_only_their_own(client, samples):
+    c, keys = client
+    officer, analyst, trader = ({"X-API-Key": keys[k]} for k in ("officer", "analyst", "trader"))
+    rule = {"name": "Cosmetics alert", "description": "counterfeit creams", "lane": "red", "mandatory": True,
+            "criteria": [{"field": "hs_code", "op": "prefix", "value": ["3304"]}]}
+    assert c.post("/api/v1/risk/rules", json=rule, headers=analyst).status_code == 201
+    body = b"".join(samples[k] for k in ("order", "payment", "waybill", "inventory"))
+    c.post("/api/v1/cbec/messages", content=body, headers={**trader, "Content-Type": "application/xml"})
+    queue = c.get("/api/v1/cbec/parcels", headers=officer).json()
+    [held] = queue["parcels"]
+    assert held["order_no"] == "ORD20260315000001" and held["status"] == 500 and queue["next_after_id"] is None
+    assert "mandatory hold, rule 'Cosmetics alert' (physical inspection): counterfeit creams" in held["info"]
+    assert c.get("/api/v1/cbec/parcels", headers=trader).json()["parcels"] == []  # another enterprise's parcel
+    assert c.get("/api/v1/cbec/parcels?limit=0", headers=officer).status_code == 422
+    c.post("/api/v1/cbec/parcels/1101980001/ORD20260315000001/decision", json={"status": 502, "info": "fakes"},
+           headers=officer)
+    assert c.get("/api/v1/cbec/parcels", headers=officer).json()["parcels"] == []
+    [done] = c.get("/api/v1/cbec/parcels?status=502", headers=officer).json()["parcels"]
+    assert done["info"] == "fakes"

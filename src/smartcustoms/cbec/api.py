@@ -8,10 +8,10 @@ the caller sends ``Accept: application/xml``. A request whose messages are all r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from smartcustoms.cbec.messages import CebError, emit_receipt, receipt_json, split_stream
@@ -75,6 +75,19 @@ def _field_errors(refused: list) -> list[FieldError]:
             field, _, message = part.partition(": ")
             out.append(FieldError(field if message else "message", message or part))
     return out
+
+
+@router.get("/parcels", summary="Parcels by status: the officers' queue of held parcels, with their reasons")
+def list_parcels(status: Annotated[list[int], Query()] = [300, 500],  # noqa: B006 - FastAPI query default
+                 after_id: int = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                 who: Principal = Depends(senders), svc: CbecService = Depends(get_service)) -> dict:
+    mine = who.enterprise_code if who.role == Role.TRADER else None
+    if who.role == Role.TRADER and mine is None:
+        from smartcustoms.errors import Forbidden
+
+        raise Forbidden("a trader's key must belong to an enterprise to list its parcels")
+    rows = svc.parcels(status, after_id, limit, mine)
+    return {"parcels": rows, "next_after_id": rows[-1]["id"] if len(rows) == limit else None}
 
 
 @router.get("/parcels/{ebp_code}/{order_no}", summary="A parcel's decision, tax and status history")

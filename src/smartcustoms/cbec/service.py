@@ -92,6 +92,20 @@ class CbecService:
         out["events"] = [dict(zip(("id", "status", "info", "actor", "at_ms"), e, strict=True)) for e in events]
         return out
 
+    def parcels(self, statuses: Sequence[int], after_id: int = 0, limit: int = 100,
+                enterprise: str | None = None) -> list[dict[str, Any]]:
+        """Parcels in ``statuses`` (an officer's queue: 300 review, 500 inspection), oldest first, after the
+        parcel id ``after_id``; with ``enterprise``, only the parcels of that platform or e-commerce firm."""
+        where = [f"status IN ({', '.join('?' * len(statuses))})", "id > ?"]
+        params: list[Any] = [*statuses, after_id]
+        if enterprise is not None:
+            where.append("(ebp_code = ? OR ebc_code = ?)")
+            params += [enterprise, enterprise]
+        with self.lock:
+            rows = self.store.execute(f"SELECT {', '.join(_PARCEL_FIELDS)} FROM cbec_parcel "
+                                      f"WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)).fetchall()
+        return [dict(zip(_PARCEL_FIELDS, row, strict=True)) for row in rows]
+
     def set_status(self, ebp_code: str, order_no: str, status: int, info: str, actor: str) -> dict[str, Any]:
         """An officer's decision, a cancellation (100) or a return (700); gives quota back when due."""
         now = _now_ms()
