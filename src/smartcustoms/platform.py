@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
@@ -40,6 +41,15 @@ class Platform:
     risk: RiskEngine
     inspections: InspectionService
     lodging: LodgeBatcher
+    #: called after the rule table changed (the CBEC writer of this process re-reads its parcel rules)
+    rule_listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    def rules_changed(self) -> None:
+        """The live engines match with the new rule set at once."""
+        with self.sessions() as s:
+            self.risk.reload_rules(s)
+        for listener in self.rule_listeners:
+            listener()
 
     def set_selectivity(self, selectivity: Selectivity | None) -> None:
         self.declarations.selectivity = selectivity

@@ -72,9 +72,11 @@ def test_officers_list_held_parcels_with_reasons_and_traders_only_their_own(clie
     officer, analyst, trader = ({"X-API-Key": keys[k]} for k in ("officer", "analyst", "trader"))
     rule = {"name": "Cosmetics alert", "description": "counterfeit creams", "lane": "red", "mandatory": True,
             "criteria": [{"field": "hs_code", "op": "prefix", "value": ["3304"]}]}
-    assert c.post("/api/v1/risk/rules", json=rule, headers=analyst).status_code == 201
-    body = b"".join(samples[k] for k in ("order", "payment", "waybill", "inventory"))
+    body = b"".join(samples[k] for k in ("order", "payment", "waybill"))
     c.post("/api/v1/cbec/messages", content=body, headers={**trader, "Content-Type": "application/xml"})
+    # the rule is saved while the CBEC writer runs: it applies to the next parcel at once
+    assert c.post("/api/v1/risk/rules", json=rule, headers=analyst).status_code == 201
+    c.post("/api/v1/cbec/messages", content=samples["inventory"], headers={**trader, "Content-Type": "application/xml"})
     queue = c.get("/api/v1/cbec/parcels", headers=officer).json()
     [held] = queue["parcels"]
     assert held["order_no"] == "ORD20260315000001" and held["status"] == 500 and queue["next_after_id"] is None

@@ -39,6 +39,7 @@ def get_service(request: Request) -> CbecService:
     if svc is None:
         url = request.app.state.platform.engine.url.render_as_string(hide_password=False)
         svc = request.app.state.cbec = CbecService(url)
+        request.app.state.platform.rule_listeners.append(svc.refresh_rules)
     return svc
 
 

@@ -63,6 +63,11 @@ class CbecService:
             self.engine.log.close()
             self.store.close()
 
+    def refresh_rules(self) -> None:
+        """Re-read the risk rules and credit grades now (the rule table changed)."""
+        with self.lock:
+            self.engine.selectivity.refresh(self.store, force=True)
+
     def submit(self, items: Sequence[bytes | str | dict[str, Any]]) -> list[Receipt]:
         """Parse and process messages (XML or JSON form); returns every receipt they produced."""
         parsed: list[ParseResult] = []

@@ -39,8 +39,7 @@ def _save_rule(platform: Platform, body: RuleIn, who: Principal, rule_id: int | 
     """Save (validated, audited), then let the live engine match with the new rule set at once."""
     with transaction(platform.sessions) as s:
         out = service.save_rule(s, body, who, rule_id)
-    with platform.sessions() as s:
-        platform.risk.reload_rules(s)
+    platform.rules_changed()
     return out
 
 

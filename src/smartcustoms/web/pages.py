@@ -642,8 +642,7 @@ async def rules_save(request: Request) -> Response:
         return _rule_page(request, shown, by_field(field_errors(exc)), 422)
     except DomainError as exc:
         return _rule_page(request, shown, by_field(exc.errors or [FieldError("form", exc.detail)]), exc.status)
-    with platform.sessions() as s:
-        platform.risk.reload_rules(s)
+    platform.rules_changed()
     flash(request, "rules.saved", name=saved.name)
     return RedirectResponse("/rules", status_code=303)
 
