@@ -27,13 +27,14 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from smartcustoms.cbec.messages import INSPECTION, MANUAL_REVIEW, RELEASED
-from smartcustoms.cbec.risk_seam import ParcelCase, Selection, indicator_scores, indicators
+from smartcustoms.cbec.risk_seam import ParcelCase, ParcelFeatures, Selection, indicator_scores, indicators
 from smartcustoms.codes.china import country_iso
 from smartcustoms.risk.policy import GRADE_FACTOR, GRADE_WORDS, SelectivityConfig, draws, key_hashes
 from smartcustoms.risk.rules import PARCEL_FIELDS, TEXT_FIELDS, CompiledRule, compile_rule, match
@@ -118,17 +119,20 @@ class ParcelRiskEngine:
         matched = self._match(cases, grade)
         sampled_by = {rid: m & (draws(cfg.seed, 100 + rid, keys) < self._rules[rid].target_rate)
                       for rid, m in matched.items() if not self._rules[rid].mandatory}
+        any_rule = np.zeros(n, dtype=bool)
+        for m in matched.values():
+            any_rule |= m
         out: list[Selection] = []
         quiet = Selection(RELEASED, 0.0, ())
         for i in range(n):
             s = float(score[i])
             g = grade[i]
-            if not matched and s == 0.0 and g == "general" and not explored[i]:
+            if s == 0.0 and g == "general" and not explored[i] and not any_rule[i]:
                 out.append(quiet)  # the common case: nothing to say
                 continue
             words = indicators(cases[i].features)[1] if s else []
             grade_words = (GRADE_WORDS[g],) if g in GRADE_WORDS else ()
-            hit = [self._rules[rid] for rid, m in matched.items() if m[i]]
+            hit = [self._rules[rid] for rid, m in matched.items() if m[i]] if any_rule[i] else []
             mandatory = [r for r in hit if r.mandatory]
             sampled = [r for r in hit if not r.mandatory and sampled_by[r.id][i]]
             if mandatory:
@@ -178,11 +182,20 @@ class ParcelRiskEngine:
         rules = [r for r in self.rules if r.in_force(today)]
         if not rules:
             return {}
-        wanted = sorted({c for r in rules for c in r.columns})
-        rows = [_line_row(i, c, ln, grade[i]) for i, c in enumerate(cases) for ln in (c.inventory.lines or [{}])]
-        schema = {"declaration_no": pl.Int64(), **{f: (_TEXT if f in TEXT_FIELDS else _NUMBER) for f in wanted}}
-        frame = pl.DataFrame({f: [r.get(f) for r in rows] for f in schema}, schema=schema)
+        pairs = [(i, ln) for i, c in enumerate(cases) for ln in (c.inventory.lines or [{}])]
+        columns: dict[str, list[Any]] = {"declaration_no": [i for i, _ln in pairs]}
+        for f in sorted({c for r in rules for c in r.columns}):
+            columns[f] = _column(f, pairs, cases, grade)
+        schema = {f: (_TEXT if f in TEXT_FIELDS else _NUMBER) for f in columns} | {"declaration_no": pl.Int64()}
+        frame = pl.DataFrame(columns, schema=schema)
         return match(rules, frame, today)
+
+
+#: rule fields read from an inventory line, from the inventory head
+_LINE_FIELDS = {"hs_code": "gcode", "description": "gname"}
+_HEAD_FIELDS = {"office_code": "customsCode", "trade_mode": "tradeMode", "transport_mode": "trafMode",
+                "importer_code": "ebcCode", "declarant_code": "agentCode", "seller_code": "ebpCode"}
+_FEATURE_INDEX = {name: i for i, name in enumerate(ParcelFeatures._fields)}
 
 
 def _number(v: str | None) -> float | None:
@@ -192,25 +205,34 @@ def _number(v: str | None) -> float | None:
         return None
 
 
-def _line_row(i: int, case: ParcelCase, line: dict[str, str], grade: str) -> dict[str, Any]:
-    """One inventory line in rule fields (customs codes mapped to the ISO forms declarations use)."""
-    h = case.inventory.head
-    country = line.get("country")
-    return {
-        "declaration_no": i,
-        "hs_code": line.get("gcode"),
-        "origin_country": country_iso(country) if country else None,
-        "office_code": h.get("customsCode"),
-        "trade_mode": h.get("tradeMode"),
-        "transport_mode": h.get("trafMode"),
-        "importer_code": h.get("ebcCode"),
-        "declarant_code": h.get("agentCode"),
-        "seller_code": h.get("ebpCode"),
-        "currency": "CNY",
-        "credit_grade": grade,
-        "description": line.get("gname") or line.get("itemName"),
-        "customs_value": _number(line.get("totalPrice")),
-        "declaration_value": case.dutiable,
-        "quantity": _number(line.get("qty")),
-        **case.features._asdict(),
-    }
+@cache
+def _iso_country(code: str | None) -> str | None:
+    return country_iso(code) if code else None
+
+
+def _column(field: str, pairs: list[tuple[int, dict[str, str]]], cases: Sequence[ParcelCase],
+            grade: list[str]) -> list[Any]:
+    """One rule field over the inventory lines of a batch (customs codes mapped to the ISO forms of declarations)."""
+    if field in _LINE_FIELDS:
+        key = _LINE_FIELDS[field]
+        return [ln.get(key) for _i, ln in pairs]
+    if field in _HEAD_FIELDS:
+        key = _HEAD_FIELDS[field]
+        return [cases[i].inventory.head.get(key) for i, _ln in pairs]
+    if field in _FEATURE_INDEX:
+        k = _FEATURE_INDEX[field]
+        return [cases[i].features[k] for i, _ln in pairs]
+    match field:
+        case "origin_country":
+            return [_iso_country(ln.get("country")) for _i, ln in pairs]
+        case "currency":
+            return ["CNY"] * len(pairs)  # the inventory's currency is checked to be 142 before selectivity
+        case "credit_grade":
+            return [grade[i] for i, _ln in pairs]
+        case "customs_value":
+            return [_number(ln.get("totalPrice")) for _i, ln in pairs]
+        case "quantity":
+            return [_number(ln.get("qty")) for _i, ln in pairs]
+        case "declaration_value":
+            return [cases[i].dutiable for i, _ln in pairs]
+    raise KeyError(f"{field} is not a parcel rule field")
