@@ -126,10 +126,10 @@ class ParcelRiskEngine:
         quiet = Selection(RELEASED, 0.0, ())
         for i in range(n):
             s = float(score[i])
-            g = grade[i]
-            if s == 0.0 and g == "general" and not explored[i] and not any_rule[i]:
-                out.append(quiet)  # the common case: nothing to say
+            if s == 0.0 and not explored[i] and not any_rule[i]:
+                out.append(quiet)  # the common case: nothing to say (a grade is mentioned only with a flag)
                 continue
+            g = grade[i]
             words = indicators(cases[i].features)[1] if s else []
             grade_words = (GRADE_WORDS[g],) if g in GRADE_WORDS else ()
             hit = [self._rules[rid] for rid, m in matched.items() if m[i]] if any_rule[i] else []
