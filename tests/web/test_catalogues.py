@@ -43,3 +43,11 @@ def test_every_status_lane_role_grade_and_offence_has_words():
               | {f"erole.{r.value}" for r in EnterpriseRole} | {f"offence.{o}" for o in OFFENCE_TYPES}
               | {f"mechanism.{m}" for m in ("model", "rule", "exploration", "mandatory", "none")})
     assert wanted - keys == set()
+
+
+def test_every_cbec_receipt_status_has_words_in_both_languages():
+    from smartcustoms.cbec.messages import STATUS_NAMES
+
+    en, zh = catalogue("en"), catalogue("zh")
+    assert {s: en[f"parcel_status.{s}"] for s in STATUS_NAMES} == STATUS_NAMES  # the English is the CBEC's own
+    assert all(zh[f"parcel_status.{s}"] != name for s, name in STATUS_NAMES.items())

@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from smartcustoms.db import transaction
 from smartcustoms.declarations.ingest import parse_file
@@ -491,6 +492,103 @@ def hold_queue(request: Request, lane: str = "", office: str = "", order: str = 
     now = datetime.now(UTC).replace(tzinfo=None)
     return render(request, "queue.html", q=q, lane=lane, office=office, order=order, offset=offset,
                   offices=offices, lanes=queries.LANES[1:], now=now)
+
+
+# -- officer console: held CBEC parcels ----------------------------------------------------------------
+# the queue's status filter: held parcels (the work), or recent outcomes
+PARCEL_FILTERS: dict[str, tuple[int, ...]] = {
+    "held": queries.PARCEL_HELD, "300": (300,), "500": (500,), "decided": queries.PARCEL_OUTCOMES,
+    **{str(s): (s,) for s in queries.PARCEL_OUTCOMES}}
+# what an officer may record on the parcel page, in this order (offered when TRANSITIONS allows it)
+PARCEL_DECISIONS = (800, 500, 501, 502, 503, 599, 700)
+NOTE_MAX = 2000  # as DecisionIn.info
+
+
+def _parcel_url(ebp_code: str, order_no: str) -> str:
+    return f"/parcels/{quote(ebp_code, safe='')}/{quote(order_no, safe='')}"
+
+
+def parcel_choices(current: int) -> list[int]:
+    """The results an officer can record for a parcel now at ``current`` (the CBEC service's transitions)."""
+    from smartcustoms.cbec.service import TRANSITIONS
+
+    allowed = TRANSITIONS.get(current, frozenset())
+    return [s for s in PARCEL_DECISIONS if s in allowed]
+
+
+@router.get("/parcels")
+def parcel_queue(request: Request, status: str = "held", after: str = "") -> Response:
+    login(request, *CUSTOMS)
+    platform = platform_of(request)
+    if status not in PARCEL_FILTERS:
+        status = "held"
+    with platform.engine.connect() as conn:
+        q = queries.parcel_queue(conn, queries.tables(platform.engine), PARCEL_FILTERS[status],
+                                 after=after or None)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return render(request, "parcels.html", q=q, status=status, after=after, filters=list(PARCEL_FILTERS),
+                  held=status in ("held", "300", "500"), now=now, parcel_url=_parcel_url)
+
+
+@router.get("/parcels/{ebp_code}/{order_no}")
+def parcel_page(ebp_code: str, order_no: str, request: Request) -> Response:
+    who = login(request, *CUSTOMS)
+    platform = platform_of(request)
+    with platform.engine.connect() as conn:
+        p = queries.parcel(conn, queries.tables(platform.engine), ebp_code, order_no)
+    if p is None:
+        raise NotFound(f"no CBEC parcel for platform {ebp_code} order {order_no}")
+    choices = parcel_choices(p["status"]) if who.role in (Role.OFFICER, Role.ADMIN) else []
+    return render(request, "parcel.html", p=p, choices=choices, note_max=NOTE_MAX,
+                  action=_parcel_url(ebp_code, order_no) + "/decision")
+
+
+@router.post("/parcels/{ebp_code}/{order_no}/decision")
+async def parcel_decision(ebp_code: str, order_no: str, request: Request) -> Response:
+    """An officer's result for a parcel, recorded by the process's CBEC writer (``set_status``).
+
+    The writer checks the transition; a refusal (``Conflict``, ``NotFound``) comes back as a flashed
+    error. ``from_status`` (the status the form was shown for) keeps a stale form from deciding a
+    parcel that another officer has decided meanwhile.
+    """
+    who = login(request, Role.OFFICER, Role.ADMIN)
+    form = await checked_form(request)
+    platform = platform_of(request)
+    t = translator(language_of(request))
+    here = _parcel_url(ebp_code, order_no)
+    raw, note, seen = (str(form.get(k, "")).strip() for k in ("status", "note", "from_status"))
+    status = int(raw) if raw.isdigit() else None
+    if status not in PARCEL_DECISIONS:
+        flash(request, "parcel.invalid", "error")
+        return RedirectResponse(here, status_code=303)
+    if len(note) > NOTE_MAX:
+        flash(request, "parcel.note_too_long", "error", n=NOTE_MAX)
+        return RedirectResponse(here, status_code=303)
+    from smartcustoms.cbec.api import get_service
+
+    def decide() -> int | None:
+        """None when recorded; the parcel's status when it is no longer the one the form was shown for."""
+        if seen:
+            with platform.engine.connect() as conn:
+                current = queries.parcel_status(conn, queries.tables(platform.engine), ebp_code, order_no)
+            if current is not None and str(current) != seen:
+                return current
+        get_service(request).set_status(ebp_code, order_no, status, note, who.username)
+        return None
+
+    try:
+        current = await run_in_threadpool(decide)
+    except Conflict as exc:  # the transition is not allowed from the parcel's status
+        flash(request, "parcel.refused", "error", detail=exc.detail)
+        return RedirectResponse(here, status_code=303)
+    except NotFound as exc:
+        flash(request, "parcel.refused", "error", detail=exc.detail)
+        return RedirectResponse("/parcels", status_code=303)
+    if current is not None:
+        flash(request, "parcel.changed", "error", status=current, name=t(f"parcel_status.{current}"))
+        return RedirectResponse(here, status_code=303)
+    flash(request, "parcel.decided", order=order_no, status=status, name=t(f"parcel_status.{status}"))
+    return RedirectResponse(here + "#events", status_code=303)
 
 
 # -- analyst dashboard and rule editor -------------------------------------------------------------------

@@ -10,7 +10,8 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import Date, Integer, MetaData, Table, and_, case, cast, func, inspect, or_, select
 from sqlalchemy.engine import Connection, Engine
@@ -321,6 +322,107 @@ def cbec_summary(conn: Connection, t: Tables, hours: int = 24, now_ms: int | Non
             per[int(h)] += int(n)
     labels = [datetime.fromtimestamp(h * 3600).strftime("%H:00") for h in per]
     return CbecSummary(counts, labels, list(per.values()))
+
+
+# -- officer: held CBEC parcels ------------------------------------------------------------------
+PARCEL_HELD = (300, 500)  # manual review, inspection
+PARCEL_OUTCOMES = (501, 502, 503, 599, 700, 800)  # what officers decide for a held parcel
+PARCEL_PAGE = 100
+
+
+@dataclass
+class ParcelQueue:
+    rows: list[dict]
+    counts: dict[int, int]  # held status -> parcels
+    next_after: str | None  # keyset cursor of the next page (None: this is the last page)
+
+
+def _ms_time(ms: int | None) -> datetime | None:
+    """A stored epoch-milliseconds time as a naive UTC datetime (like the declarations' times)."""
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+
+
+def reasons_of(info: str | None) -> list[str]:
+    """A parcel's ``info`` (reasons joined by '; ') as a list."""
+    return [r.strip() for r in (info or "").split("; ") if r.strip()]
+
+
+def _parcel_row(m: dict) -> dict:
+    m["reasons"] = reasons_of(m.get("info"))
+    m["decided_at"] = _ms_time(m.get("decided_ms"))
+    for k in ("dutiable", "tariff", "consumption", "vat", "tax", "charged"):
+        if f"{k}_fen" in m:
+            m[f"{k}_cny"] = None if m[f"{k}_fen"] is None else Decimal(int(m[f"{k}_fen"])).scaleb(-2)
+    return m
+
+
+def _cursor(text: str | None, parts: int) -> tuple[int, ...] | None:
+    """A paging cursor's numbers; a missing or hand-mangled one starts from the beginning."""
+    try:
+        values = tuple(int(x) for x in (text or "").split("."))
+    except ValueError:
+        return None
+    return values if len(values) == parts else None
+
+
+def parcel_queue(conn: Connection, t: Tables, statuses: tuple[int, ...] = PARCEL_HELD, *,
+                 after: str | None = None, limit: int = PARCEL_PAGE) -> ParcelQueue | None:
+    """Parcels in ``statuses``, read from ``cbec_parcel``; ``None`` when the deployment has no CBEC tables.
+
+    Held parcels (300/500 only) come oldest first (by parcel id, cursor ``after`` = the last id shown);
+    any other selection is "recently decided": the latest decision first (cursor ``"<decided_ms>.<id>"``).
+    """
+    p = t.get("cbec_parcel")
+    if p is None:
+        return None
+    held = set(statuses) <= set(PARCEL_HELD)
+    cols = [p.c.id, p.c.ebp_code, p.c.order_no, p.c.ebc_code, p.c.status, p.c.risk_score, p.c.info,
+            p.c.dutiable_fen, p.c.tax_fen, p.c.decided_ms]
+    cursor = _cursor(after, 1 if held else 2)
+    q = select(*cols).where(p.c.status.in_(statuses))
+    if held:
+        if cursor:
+            q = q.where(p.c.id > cursor[0])
+        q = q.order_by(p.c.id)
+    else:
+        if cursor:
+            ms, last = cursor
+            q = q.where(or_(p.c.decided_ms < ms, and_(p.c.decided_ms == ms, p.c.id < last)))
+        q = q.order_by(p.c.decided_ms.desc(), p.c.id.desc())
+    rows = [_parcel_row(dict(r._mapping)) for r in conn.execute(q.limit(limit))]
+    counts = dict.fromkeys(PARCEL_HELD, 0)
+    counts.update({int(s): int(n) for s, n in conn.execute(
+        select(p.c.status, func.count()).where(p.c.status.in_(PARCEL_HELD)).group_by(p.c.status))})
+    nxt = None
+    if len(rows) == limit:
+        last = rows[-1]
+        nxt = str(last["id"]) if held else f"{last['decided_ms']}.{last['id']}"
+    return ParcelQueue(rows, counts, nxt)
+
+
+def parcel_status(conn: Connection, t: Tables, ebp_code: str, order_no: str) -> int | None:
+    p = t.get("cbec_parcel")
+    if p is None:
+        return None
+    value = conn.scalar(select(p.c.status).where(p.c.ebp_code == ebp_code, p.c.order_no == order_no))
+    return None if value is None else int(value)
+
+
+def parcel(conn: Connection, t: Tables, ebp_code: str, order_no: str) -> dict | None:
+    """One parcel (every stored column) with its status history, oldest event first."""
+    p, e = t.get("cbec_parcel"), t.get("cbec_parcel_event")
+    if p is None or e is None:
+        return None
+    row = conn.execute(select(p).where(p.c.ebp_code == ebp_code, p.c.order_no == order_no)).first()
+    if row is None:
+        return None
+    out = _parcel_row(dict(row._mapping))
+    out["first_at"] = _ms_time(out.get("first_ms"))
+    out["events"] = [{**dict(r._mapping), "at": _ms_time(r.at_ms), "reasons": reasons_of(r.info)}
+                     for r in conn.execute(select(e.c.id, e.c.status, e.c.info, e.c.actor, e.c.at_ms)
+                                           .where(e.c.ebp_code == ebp_code, e.c.order_no == order_no)
+                                           .order_by(e.c.id))]
+    return out
 
 
 # -- admin ---------------------------------------------------------------------------------------
