@@ -88,3 +88,15 @@ def test_officers_list_held_parcels_with_reasons_and_traders_only_their_own(clie
     assert c.get("/api/v1/cbec/parcels", headers=officer).json()["parcels"] == []
     [done] = c.get("/api/v1/cbec/parcels?status=502", headers=officer).json()["parcels"]
     assert done["info"] == "fakes"
+
+
+def test_a_decision_for_a_status_the_parcel_no_longer_has_is_refused(client, samples):
+    c, keys = client
+    officer = {"X-API-Key": keys["officer"]}
+    body = b"".join(samples[k] for k in ("order", "payment", "waybill", "inventory"))
+    c.post("/api/v1/cbec/messages", content=body, headers={"X-API-Key": keys["trader"],
+                                                           "Content-Type": "application/xml"})
+    url = "/api/v1/cbec/parcels/1101980001/ORD20260315000001/decision"
+    stale = c.post(url, json={"status": 700, "expected_status": 500}, headers=officer)  # it was released (800)
+    assert stale.status_code == 409 and "now 800" in stale.json()["detail"]
+    assert c.post(url, json={"status": 700, "expected_status": 800}, headers=officer).json()["status"] == 700

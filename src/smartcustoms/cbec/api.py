@@ -8,6 +8,7 @@ the caller sends ``Accept: application/xml``. A request whose messages are all r
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 
 import orjson
@@ -34,12 +35,20 @@ class MessagesRefused(DomainError):
     title = "The CEB message was refused"
 
 
+_BUILDING = threading.Lock()
+
+
 def get_service(request: Request) -> CbecService:
+    """The process's single CBEC writer, built on first use (two first requests at once build one)."""
     svc = getattr(request.app.state, "cbec", None)
     if svc is None:
-        url = request.app.state.platform.engine.url.render_as_string(hide_password=False)
-        svc = request.app.state.cbec = CbecService(url)
-        request.app.state.platform.rule_listeners.append(svc.refresh_rules)
+        with _BUILDING:
+            svc = getattr(request.app.state, "cbec", None)
+            if svc is None:
+                url = request.app.state.platform.engine.url.render_as_string(hide_password=False)
+                svc = CbecService(url)
+                request.app.state.platform.rule_listeners.append(svc.refresh_rules)
+                request.app.state.cbec = svc
     return svc
 
 
@@ -105,7 +114,8 @@ def get_parcel(ebp_code: str, order_no: str, who: Principal = Depends(senders),
 @router.post("/parcels/{ebp_code}/{order_no}/decision", summary="Officer decision: release, inspect, return...")
 def post_decision(ebp_code: str, order_no: str, decision: DecisionIn, who: Principal = Depends(officers),
                   svc: CbecService = Depends(get_service)) -> dict:
-    return svc.set_status(ebp_code, order_no, decision.status, decision.info, who.username)
+    return svc.set_status(ebp_code, order_no, decision.status, decision.info, who.username,
+                          expected=decision.expected_status)
 
 
 @router.get("/quota/{buyer_id_number}/{year}", summary="A buyer's annual CBEC quota use")

@@ -55,6 +55,10 @@ class CbecParcel(Base):
     __table_args__ = (
         UniqueConstraint("ebp_code", "order_no", name="uq_cbec_parcel_key"),
         Index("ix_cbec_parcel_waybill", "logistics_code", "logistics_no"),
+        # the parcels officers work on (held, detained, returned): the pipeline's releases and rejections
+        # do not pay for it
+        Index("ix_cbec_parcel_held", "status", "id", sqlite_where=text("status >= 300 AND status < 800"),
+              postgresql_where=text("status >= 300 AND status < 800")),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)

@@ -47,6 +47,14 @@ _PARCEL_FIELDS = ("id", "ebp_code", "order_no", "inventory_guid", "ebc_code", "l
                   "info", "first_ms", "last_doc_ms", "decided_ms")
 
 
+class StatusChanged(Conflict):
+    """The parcel is no longer in the status the decision was made for (another officer was quicker)."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the parcel's status changed meanwhile: it is now {current}")
+        self.current = current
+
+
 class CbecService:
     """Thread-safe facade over one store and one engine."""
 
@@ -111,8 +119,13 @@ class CbecService:
                                       f"WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)).fetchall()
         return [dict(zip(_PARCEL_FIELDS, row, strict=True)) for row in rows]
 
-    def set_status(self, ebp_code: str, order_no: str, status: int, info: str, actor: str) -> dict[str, Any]:
-        """An officer's decision, a cancellation (100) or a return (700); gives quota back when due."""
+    def set_status(self, ebp_code: str, order_no: str, status: int, info: str, actor: str,
+                   expected: int | None = None) -> dict[str, Any]:
+        """An officer's decision, a cancellation (100) or a return (700); gives quota back when due.
+
+        With ``expected`` (the status the officer saw), a parcel whose status changed meanwhile is refused
+        (:class:`StatusChanged`), checked under the parcel's row lock.
+        """
         now = _now_ms()
         with self.lock:
             store = self.store
@@ -124,6 +137,8 @@ class CbecService:
                 if row is None:
                     raise NotFound(f"no CBEC parcel for platform {ebp_code} order {order_no}")
                 current, buyer, year, charged = row
+                if expected is not None and current != expected:
+                    raise StatusChanged(current)
                 if status not in TRANSITIONS.get(current, frozenset()):
                     raise Conflict(f"parcel status {current} cannot become {status}")
                 refund = charged if status in REFUNDING else 0

@@ -553,7 +553,6 @@ async def parcel_decision(ebp_code: str, order_no: str, request: Request) -> Res
     """
     who = login(request, Role.OFFICER, Role.ADMIN)
     form = await checked_form(request)
-    platform = platform_of(request)
     t = translator(language_of(request))
     here = _parcel_url(ebp_code, order_no)
     raw, note, seen = (str(form.get(k, "")).strip() for k in ("status", "note", "from_status"))
@@ -565,15 +564,15 @@ async def parcel_decision(ebp_code: str, order_no: str, request: Request) -> Res
         flash(request, "parcel.note_too_long", "error", n=NOTE_MAX)
         return RedirectResponse(here, status_code=303)
     from smartcustoms.cbec.api import get_service
+    from smartcustoms.cbec.service import StatusChanged
 
     def decide() -> int | None:
         """None when recorded; the parcel's status when it is no longer the one the form was shown for."""
-        if seen:
-            with platform.engine.connect() as conn:
-                current = queries.parcel_status(conn, queries.tables(platform.engine), ebp_code, order_no)
-            if current is not None and str(current) != seen:
-                return current
-        get_service(request).set_status(ebp_code, order_no, status, note, who.username)
+        try:
+            get_service(request).set_status(ebp_code, order_no, status, note, who.username,
+                                            expected=int(seen) if seen.isdigit() else None)
+        except StatusChanged as exc:
+            return exc.current
         return None
 
     try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Date, Integer, MetaData, Table, and_, case, cast, func, inspect, or_, select
+from sqlalchemy import Date, Integer, MetaData, Table, and_, case, cast, func, inspect, or_, select, text
 from sqlalchemy.engine import Connection, Engine
 
 HELD_STATUSES = ("lane_assigned", "inspection")
@@ -365,6 +365,11 @@ def _cursor(text: str | None, parts: int) -> tuple[int, ...] | None:
     return values if len(values) == parts else None
 
 
+#: statuses in ``ix_cbec_parcel_held`` (held, detained, returned: officers' parcels; not releases, rejections)
+HELD_OR_DECIDED = (300, 800)
+_HELD_OR_DECIDED = text("cbec_parcel.status >= 300 AND cbec_parcel.status < 800")
+
+
 def parcel_queue(conn: Connection, t: Tables, statuses: tuple[int, ...] = PARCEL_HELD, *,
                  after: str | None = None, limit: int = PARCEL_PAGE) -> ParcelQueue | None:
     """Parcels in ``statuses``, read from ``cbec_parcel``; ``None`` when the deployment has no CBEC tables.
@@ -380,6 +385,8 @@ def parcel_queue(conn: Connection, t: Tables, statuses: tuple[int, ...] = PARCEL
             p.c.dutiable_fen, p.c.tax_fen, p.c.decided_ms]
     cursor = _cursor(after, 1 if held else 2)
     q = select(*cols).where(p.c.status.in_(statuses))
+    if all(HELD_OR_DECIDED[0] <= s < HELD_OR_DECIDED[1] for s in statuses):
+        q = q.where(_HELD_OR_DECIDED)  # the partial index's own terms: the planners use it (not 800 releases)
     if held:
         if cursor:
             q = q.where(p.c.id > cursor[0])
@@ -392,20 +399,13 @@ def parcel_queue(conn: Connection, t: Tables, statuses: tuple[int, ...] = PARCEL
     rows = [_parcel_row(dict(r._mapping)) for r in conn.execute(q.limit(limit))]
     counts = dict.fromkeys(PARCEL_HELD, 0)
     counts.update({int(s): int(n) for s, n in conn.execute(
-        select(p.c.status, func.count()).where(p.c.status.in_(PARCEL_HELD)).group_by(p.c.status))})
+        select(p.c.status, func.count()).where(p.c.status.in_(PARCEL_HELD), _HELD_OR_DECIDED)
+        .group_by(p.c.status))})
     nxt = None
     if len(rows) == limit:
         last = rows[-1]
         nxt = str(last["id"]) if held else f"{last['decided_ms']}.{last['id']}"
     return ParcelQueue(rows, counts, nxt)
-
-
-def parcel_status(conn: Connection, t: Tables, ebp_code: str, order_no: str) -> int | None:
-    p = t.get("cbec_parcel")
-    if p is None:
-        return None
-    value = conn.scalar(select(p.c.status).where(p.c.ebp_code == ebp_code, p.c.order_no == order_no))
-    return None if value is None else int(value)
 
 
 def parcel(conn: Connection, t: Tables, ebp_code: str, order_no: str) -> dict | None:
