@@ -220,3 +220,23 @@ def test_inspection_results_teach_the_parcel_score_about_an_enterprise(db_url):
     again = CbecService(db_url, CbecSettings(deadline_s=60))
     assert again.engine.history.inspected["1101960009"] == [12, 5]
     again.close()
+
+
+def test_rules_read_parcels_in_the_platform_s_codes_origin_in_iso_and_values_in_cny(db_url):
+    _save_rules(db_url, RuleIn(name="Dear Japanese creams", lane="blue", mandatory=True,
+                               criteria=[{"field": "origin_country", "op": "eq", "value": "JP"},
+                                         {"field": "customs_value", "op": "gt", "value": 250},
+                                         {"field": "office_code", "op": "eq", "value": "2244"},
+                                         {"field": "trade_mode", "op": "in", "value": ["9610", "1210"]}]))
+    sel = ParcelRiskEngine(SelectivityConfig(exploration=0.0))
+    with Store(db_url) as store:
+        sel.refresh(store, force=True)
+
+    def case(order_no: str, country: str, price: str) -> ParcelCase:
+        docs = make_parcel(order_no, rng=random.Random(order_no), items=[(*CREAM, Decimal(price), 1)])
+        docs[INVENTORY][2][0]["country"] = country  # customs code (116 Japan, 502 United States) or ISO
+        return ParcelCase(("1101980001", order_no), parse_message(xml(docs, INVENTORY))[0], QUIET, float(price))
+
+    got = [s.status for s in sel.select([case("J1", "116", "300.00"), case("J2", "JP", "300.00"),
+                                         case("J3", "116", "200.00"), case("U1", "502", "300.00")])]
+    assert got == [500, 500, 800, 800]
