@@ -43,6 +43,7 @@ def db_upgrade() -> None:
 
 @app.command()
 def demo(declarations: int = typer.Option(3000, help="simulated declarations to lodge on first load"),
+         parcels: int = typer.Option(2000, help="simulated CBEC parcels to clear on first load"),
          seed: int = 7) -> None:
     """Load demo data (once) and print fresh API keys for each demo user."""
     from smartcustoms.platform import build_platform
@@ -50,7 +51,7 @@ def demo(declarations: int = typer.Option(3000, help="simulated declarations to 
 
     platform = build_platform()
     example = platform.settings.data_dir / "demo" / "declaration.json"
-    access = load_demo(platform, declarations, seed, example_path=example)
+    access = load_demo(platform, declarations, seed, example_path=example, parcels=parcels)
     _print_access(platform.settings.host, platform.settings.port, access.keys, example, DEMO_PASSWORD)
 
 
@@ -82,7 +83,7 @@ def serve(host: str = typer.Option(None, help="default SMARTCUSTOMS_HOST or 127.
     host, port = host or settings.host, port or settings.port
     if demo_data:
         settings.host, settings.port = host, port
-        demo(declarations=3000, seed=7)
+        demo(declarations=3000, parcels=2000, seed=7)
     else:
         console.print(f"smartcustoms: [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
     uvicorn.run("smartcustoms.web.app:serve_app", factory=True, host=host, port=port, workers=workers,

@@ -1,8 +1,9 @@
-"""Demo data for ``make run``: enterprises, users with API keys, and simulated declarations."""
+"""Demo data for ``make run``: enterprises, users with API keys, simulated declarations and CBEC parcels."""
 
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -56,9 +57,37 @@ def replay_demo_history(platform: Platform, sim: DeclarationSimulator, n: int, n
                        progress=step)
 
 
+#: credit grades of the simulated CBEC e-commerce sellers (the others are general): one AEO
+CBEC_GRADES = {"1101960101": CreditGrade.ADVANCED_CERTIFIED}
+
+
+def load_demo_parcels(platform: Platform, parcels: int = 2000, seed: int = 7) -> int:
+    """Simulated CBEC traffic through the pipeline (once), so that the officers' page of held parcels and the
+    dashboard have parcels to show; returns the parcels decided (0 when there were some already)."""
+    from smartcustoms.cbec.pipeline import Engine, ingest_path
+    from smartcustoms.cbec.simulate import generate
+    from smartcustoms.cbec.store import Store
+
+    with Store(platform.engine.url.render_as_string(hide_password=False)) as store:
+        if store.execute("SELECT count(*) FROM cbec_parcel").fetchone()[0]:
+            return 0
+        engine = Engine(store)
+        try:
+            engine.warm_start()
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "demo-cbec.xml"
+                path.write_bytes(b"".join(generate(parcels, seed)))
+                # incomplete parcels are reported at once rather than after the 10-minute deadline
+                return ingest_path(engine, path, workers=0, flush=True).parcels
+        finally:
+            engine.log.close()  # the server's CBEC writer opens the log next
+
+
 def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7,
-              example_path: Path | None = None) -> DemoAccess:
-    """Create demo enterprises, users and a replayed history (once), then fresh API keys for each user."""
+              example_path: Path | None = None, parcels: int = 0) -> DemoAccess:
+    """Create demo enterprises, users and a replayed history (once), then fresh API keys for each user.
+
+    With ``parcels``, also that many simulated CBEC parcels (once)."""
     sim = DeclarationSimulator(seed)
     with platform.sessions() as s:
         have = s.scalar(select(func.count()).select_from(Enterprise))
@@ -68,6 +97,15 @@ def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7,
                 create_enterprise(s, EnterpriseIn(code=e.code, name=e.name,
                                                   roles=[EnterpriseRole(r) for r in e.roles],
                                                   credit_grade=CreditGrade(e.credit_grade)), SYSTEM)
+            from smartcustoms.cbec.simulate import LOGISTICS, PLATFORMS, SELLERS
+
+            known = {e.code for e in sim.enterprises}
+            for parties, role in ((PLATFORMS, EnterpriseRole.PLATFORM), (SELLERS, EnterpriseRole.IMPORTER),
+                                  (LOGISTICS, EnterpriseRole.LOGISTICS)):
+                for code, name in parties:
+                    if code not in known:
+                        create_enterprise(s, EnterpriseIn(code=code, name=name, roles=[role], credit_grade=CBEC_GRADES
+                                                          .get(code, CreditGrade.GENERAL)), SYSTEM)
             trader_ent = sim.importers[0].code
             users = [("trader1", Role.TRADER, trader_ent), ("trader2", Role.TRADER, sim.importers[1].code),
                      ("officer1", Role.OFFICER, None), ("analyst1", Role.ANALYST, None), ("admin", Role.ADMIN, None)]
@@ -79,6 +117,8 @@ def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7,
     now = utcnow()
     if not lodged and declarations:
         replay_demo_history(platform, sim, declarations, now)
+    if parcels:
+        load_demo_parcels(platform, parcels, seed)
     keys = {}
     with transaction(platform.sessions) as s:
         for name in s.scalars(select(User.username).order_by(User.id)):
