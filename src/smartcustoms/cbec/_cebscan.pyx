@@ -438,7 +438,28 @@ cdef object _text(Scan* s):
 
 
 cdef inline bint _same(const unsigned char* a, const char* b, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t k
+    """``a[:n] == b[:n]``, eight (or four) bytes at a time; the last word may overlap the one before."""
+    cdef Py_ssize_t k = 0
+    cdef uint64_t x, y
+    cdef unsigned int u, v
+    if n >= 8:
+        while k + 8 < n:
+            memcpy(&x, a + k, 8)
+            memcpy(&y, b + k, 8)
+            if x != y:
+                return False
+            k += 8
+        memcpy(&x, a + n - 8, 8)
+        memcpy(&y, b + n - 8, 8)
+        return x == y
+    if n >= 4:
+        memcpy(&u, a, 4)
+        memcpy(&v, b, 4)
+        if u != v:
+            return False
+        memcpy(&u, a + n - 4, 4)
+        memcpy(&v, b + n - 4, 4)
+        return u == v
     for k in range(n):
         if a[k] != <unsigned char>b[k]:
             return False
