@@ -13,6 +13,7 @@ offending field; the caller turns it into a rejection receipt and stores nothing
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -155,10 +156,14 @@ FieldSpec = tuple[str, Check, bool]
 
 
 def _f(spec: str, **checks: Check) -> tuple[FieldSpec, ...]:
-    """Field list from ``"name name* ..."`` (``*`` = mandatory)."""
+    """Field list from ``"name name* ..."`` (``*`` = mandatory).
+
+    Names are interned: the keys of parsed documents are then the very ``str`` objects of the literals in the
+    code that reads them (``head.get("orderNo")``), so dict lookups match by identity.
+    """
     out = []
     for token in spec.split():
-        name = token.rstrip("*")
+        name = sys.intern(token.rstrip("*"))
         out.append((name, checks.get(name), token.endswith("*")))
     return tuple(out)
 
