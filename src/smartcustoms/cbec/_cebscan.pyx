@@ -29,6 +29,36 @@ cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
     dict _PyDict_NewPresized(Py_ssize_t minused)
 
+cdef extern from *:
+    """
+    /* An instance of a plain tuple subclass (a NamedTuple without its own __new__) holding the six items,
+       as tuple.__new__(cls, (a, b, c, d, e, f)) makes it, without the Python-level __new__ call. */
+    static PyObject* __pyx_sc_tuple6(PyObject* cls, PyObject* a, PyObject* b, PyObject* c, PyObject* d,
+                                     PyObject* e, PyObject* f) {
+        PyTypeObject* tp = (PyTypeObject*)cls;
+        PyObject* o = tp->tp_alloc(tp, 6);
+        if (o == NULL) return NULL;
+        Py_INCREF(a); PyTuple_SET_ITEM(o, 0, a);
+        Py_INCREF(b); PyTuple_SET_ITEM(o, 1, b);
+        Py_INCREF(c); PyTuple_SET_ITEM(o, 2, c);
+        Py_INCREF(d); PyTuple_SET_ITEM(o, 3, d);
+        Py_INCREF(e); PyTuple_SET_ITEM(o, 4, e);
+        Py_INCREF(f); PyTuple_SET_ITEM(o, 5, f);
+        return o;
+    }
+    """
+    object _tuple6 "__pyx_sc_tuple6" (object cls, object a, object b, object c, object d, object e, object f)
+
+
+cdef bint _plain_tuple_class(cls, int n):
+    """Is ``cls`` a named tuple of ``n`` fields whose ``__new__`` only packs its arguments (``collections.namedtuple``
+    writes it; ``typing.NamedTuple`` cannot replace it), with instances laid out as bare tuples?"""
+    return (isinstance(cls, type) and issubclass(cls, tuple) and len(getattr(cls, "_fields", ())) == n
+            and cls.__itemsize__ == tuple.__itemsize__ and cls.__basicsize__ == tuple.__basicsize__
+            and cls.__dictoffset__ == 0 and "__init__" not in cls.__dict__
+            and str(getattr(cls.__new__, "__module__", "")).startswith("namedtuple_"))
+
+
 DEF MAX_DEPTH = 32
 DEF MAX_ATTRS = 16
 DEF CACHE_MAX = 65536
@@ -894,9 +924,11 @@ cdef class _Parsed:
         return 0
 
     cdef dict record_dict(self, _Table t, Py_ssize_t off):
-        cdef dict out = _PyDict_NewPresized(t.n)
-        cdef int k
+        cdef int k, present = 0
         cdef Val* v
+        for k in range(t.n):
+            present += self.vals[off + k].start >= 0
+        cdef dict out = _PyDict_NewPresized(present)
         cdef const unsigned char* data = <const unsigned char*>PyBytes_AS_STRING(self.data)
         for k in range(t.n):
             v = &self.vals[off + k]
@@ -949,6 +981,7 @@ cdef class Scanner:
     cdef list kinds
     cdef _Table base
     cdef object document_cls
+    cdef readonly bint document_plain   # document_cls instances can be made without its __new__ call
 
     def __init__(self, specs, base_fields, fast_checks, document_cls):
         """``specs``: the ``DocSpec`` objects; ``fast_checks``: the ``(dec, int, time)`` check functions."""
@@ -970,6 +1003,7 @@ cdef class Scanner:
             self.kinds.append(k)
         self.base = _Table(base_fields, fast, caches)
         self.document_cls = document_cls
+        self.document_plain = _plain_tuple_class(document_cls, 6)
 
     cdef int _leaf(self, Scan* s, _Parsed out, _Table table, Py_ssize_t rec, Py_ssize_t ls, Py_ssize_t ll,
                    int* hint) except -2:
@@ -1286,20 +1320,39 @@ cdef class Scanner:
     def documents(self, bytes data):
         """The ``Document`` list of a valid message, or ``None`` (use the reference path)."""
         cdef _Parsed m = self._scan(data, _Parsed())
+        if m is None or not self._valid(m):
+            return None
+        return self._documents(m)
+
+    def documents_batch(self, raws, fallback):
+        """``[documents]`` per message (bytes), or ``fallback(raw)`` for those the scanner declines."""
+        cdef _Parsed m = _Parsed()
+        cdef list out = []
+        for raw in raws:
+            if type(raw) is bytes and self._scan(<bytes>raw, m) is not None and self._valid(m):
+                out.append(self._documents(m))
+            else:
+                out.append(fallback(raw))
+        return out
+
+    cdef list _documents(self, _Parsed m):
         cdef Py_ssize_t d, j
         cdef Doc* doc
         cdef dict head
         cdef list lines, out = []
-        if m is None or not self._valid(m):
-            return None
-        spec = m.spec
+        cdef _Kind spec = m.spec
+        cdef object guid
         base = m.record_dict(self.base, m.base)
         cls = self.document_cls
         for d in range(m.ndocs):
             doc = &m.docs[d]
             head = m.record_dict(spec.head, doc.head)
             lines = [m.record_dict(spec.lines, m.line_recs[j]) for j in range(doc.first, doc.first + doc.nlines)]
-            out.append(cls(spec.kind, head.get("guid", ""), m.message_guid, head, lines, base))
+            guid = head.get("guid", "")
+            if self.document_plain:
+                out.append(_tuple6(cls, spec.kind, guid, m.message_guid, head, lines, base))
+            else:
+                out.append(cls(spec.kind, guid, m.message_guid, head, lines, base))
         return out
 
     def encode(self, bytes data):

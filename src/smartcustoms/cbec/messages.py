@@ -330,6 +330,21 @@ def parse_message(data: bytes | str) -> list[Document]:
     return parse_message_lxml(data)
 
 
+def parse_batch_documents(raws: Sequence[bytes]) -> list[list[Document] | CebError]:
+    """:func:`parse_message` of many messages; a refused one yields its :class:`CebError` (one compiled call)."""
+    if _FAST is not None:
+        return _FAST.documents_batch(raws, _documents_or_error)
+    return [_documents_or_error(raw) for raw in raws]
+
+
+def _documents_or_error(raw: bytes | str) -> list[Document] | CebError:
+    """One message the scanner declined (or any message without it): its documents or its :class:`CebError`."""
+    try:
+        return parse_message_lxml(raw) if _FAST is not None and type(raw) is bytes else parse_message(raw)
+    except CebError as exc:
+        return exc
+
+
 def parse_message_lxml(data: bytes | str) -> list[Document]:
     """:func:`parse_message` through lxml only (the reference behaviour; exact error messages)."""
     if isinstance(data, str):

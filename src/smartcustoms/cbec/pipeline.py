@@ -54,8 +54,8 @@ from smartcustoms.cbec.messages import (
     Receipt,
     document_from_json,
     emit_receipts,
+    parse_batch_documents,
     parse_batch_encoded,
-    parse_message,
 )
 from smartcustoms.cbec.risk_seam import ParcelHistory, ParcelSelectivity, RuleSelectivity
 from smartcustoms.cbec.store import Store
@@ -126,13 +126,7 @@ ParseResult = list[Document] | Encoded | CebError
 
 def parse_batch(raws: Sequence[bytes]) -> list[ParseResult]:
     """Parse many messages; a bad one yields its :class:`CebError` (pure, runs in worker processes)."""
-    out: list[ParseResult] = []
-    for raw in raws:
-        try:
-            out.append(parse_message(raw))
-        except CebError as exc:
-            out.append(exc)
-    return out
+    return parse_batch_documents(raws)  # type: ignore[return-value]
 
 
 def _now_ms() -> int:
