@@ -29,7 +29,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -58,13 +58,12 @@ def route(order_no: str | None, shards: int) -> int:
     return zlib.crc32(order_no.encode()) % shards
 
 
-class Record:
+class Record(NamedTuple):
     """One accepted document waiting to be written; ``payload`` is its JSON form or the XML message it came in."""
 
-    __slots__ = ("doc", "payload", "received_ms")
-
-    def __init__(self, doc: Document, payload: bytes | None, received_ms: int) -> None:
-        self.doc, self.payload, self.received_ms = doc, payload, received_ms
+    doc: Document
+    payload: bytes | None
+    received_ms: int
 
 
 class MessageLog:
@@ -252,24 +251,32 @@ class SegmentLog(MessageLog):
         dumps = orjson.dumps
         batch_keys: dict[int, int] = {}
         updates: list[tuple[int, int, int]] = []
-        for r in records:
-            d = r.doc
+        add = updates.append
+        at = base + len(buf)
+        hsize = _HEAD.size
+        for d, payload, received_ms in records:
             h = d.head
-            waybill = d.kind == WAYBILL
-            key = (h.get("logisticsCode", ""), h.get("logisticsNo", "")) if waybill else \
-                (h.get("ebpCode", ""), h.get("orderNo", ""))
-            kh = hash((waybill, key[0], key[1]))
+            kind = d.kind
+            waybill = kind == WAYBILL
+            if waybill:
+                k0, k1 = h.get("logisticsCode", ""), h.get("logisticsNo", "")
+            else:
+                k0, k1 = h.get("ebpCode", ""), h.get("orderNo", "")
+            kh = hash((waybill, k0, k1))
             prev_loc = batch_keys.get(kh)
             if prev_loc is None:
                 prev_loc = key_at.get(kh)
-            payload = r.payload or document_json(d)
-            meta = dumps([d.guid, d.kind, key[0], key[1], h.get("orderNo"), r.received_ms])
-            loc = fbase | (base + len(buf))
+            if not payload:
+                payload = document_json(d)
+            guid = d.guid
+            meta = dumps((guid, kind, k0, k1, h.get("orderNo"), received_ms))
+            loc = fbase | at
             buf += pack(len(payload), len(meta), prev_loc & mask if prev_loc is not None else -1)
             buf += meta
             buf += payload
+            at += hsize + len(meta) + len(payload)
             batch_keys[kh] = loc
-            updates.append((hash(d.guid), kh, loc))
+            add((hash(guid), kh, loc))
         if buf:
             os.pwrite(f.fd, buf, f.end)  # in the OS before the transaction that records the new length commits
         self._updates = updates

@@ -39,7 +39,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartcustoms.cbec import quota
 from smartcustoms.cbec.log import MessageLog, Record, open_log, route
-from smartcustoms.cbec.matcher import KIND_NAMES, Key, Matcher, Slot, WaybillKey, consistent, cross_check
+from smartcustoms.cbec.matcher import KIND_NAMES, Key, Matcher, Offer, Slot, WaybillKey, consistent, cross_check
 from smartcustoms.cbec.messages import (
     ENTERED,
     GENERIC_RECEIPT,
@@ -62,6 +62,7 @@ from smartcustoms.cbec.store import Store
 from smartcustoms.cbec.tax import SINGLE_LIMIT, RateTable, TaxAssessment, TaxItem, assess, to_fen
 
 CHARGED_STATUSES = frozenset({300, 399, 500, 501, 502, 503, 599, 800, 899})
+_new = tuple.__new__  # _new(Receipt, (...)) is Receipt(...) without the Python-level NamedTuple.__new__ call
 
 
 class CbecSettings(BaseSettings):
@@ -245,6 +246,7 @@ class Engine:
         res = BatchResult()
         rejections: list[tuple] = []
         candidates: list[tuple[Document, bytes | None, int]] = []
+        add_candidate = candidates.append
         for i, (item, arr) in enumerate(zip(parsed, arrivals, strict=True)):
             if every is not None and every[i]:
                 if isinstance(item, CebError):
@@ -255,7 +257,13 @@ class Engine:
                     candidates.extend((d, None, arr) for d in docs
                                       if route(d.head.get("orderNo"), self.shards) == self.shard)
                     continue
-            if isinstance(item, CebError):
+            if type(item) is list:  # documents (the usual: one)
+                raw = raws[i] if raws is not None else None
+                if len(item) == 1:
+                    add_candidate((item[0], raw, arr))
+                else:
+                    candidates.extend([(d, raw, arr) for d in item])
+            elif isinstance(item, CebError):
                 guid = item.doc_guid or item.message_guid or ""
                 kind = RECEIPT_KIND.get(item.kind or "", GENERIC_RECEIPT)
                 res.receipts.append(Receipt(kind, guid, item.status, item.info, now, {}))
@@ -272,25 +280,31 @@ class Engine:
         completes: dict[Key, Slot] = {s.key: s for s in getattr(self, "_carry", [])}
         self._carry = []
         try:
+            add_receipt, add_record, mark_seen = res.receipts.append, records.append, seen.add
+            offer_doc = self.matcher.offer
+            accepted = 0
             for doc, payload, arr in candidates:
+                guid = doc.guid
                 rkind = RECEIPT_KIND[doc.kind]
-                if doc.guid in existing or doc.guid in seen:
-                    res.receipts.append(Receipt(rkind, doc.guid, ENTERED, "duplicate message (same guid) "
-                                                "already accepted; ignored", now, doc.head))
+                if guid in existing or guid in seen:
+                    add_receipt(Receipt(rkind, guid, ENTERED, "duplicate message (same guid) already accepted; ignored",
+                                        now, doc.head))
                     res.duplicates += 1
                     continue
-                seen.add(doc.guid)
-                offer = self.matcher.offer(doc, arr)
-                if offer.status == offer.REFUSED:
-                    res.receipts.append(Receipt(rkind, doc.guid, REJECTED, offer.info, now, doc.head))
-                    rejections.append((doc.guid, doc.kind, REJECTED, offer.info, now))
+                mark_seen(guid)
+                offer = offer_doc(doc, arr)
+                if offer.status == Offer.REFUSED:
+                    add_receipt(Receipt(rkind, guid, REJECTED, offer.info, now, doc.head))
+                    rejections.append((guid, doc.kind, REJECTED, offer.info, now))
                     res.rejected_messages += 1
                     continue
-                records.append(Record(doc, payload, arr))
-                res.receipts.append(Receipt(rkind, doc.guid, ENTERED, "entered customs", now, doc.head))
-                res.accepted_messages += 1
-                if offer.complete is not None:
-                    completes[offer.complete.key] = offer.complete
+                add_record(_new(Record, (doc, payload, arr)))  # the NamedTuples, without their __new__ call
+                add_receipt(_new(Receipt, (rkind, guid, ENTERED, "entered customs", now, doc.head)))
+                accepted += 1
+                complete = offer.complete
+                if complete is not None:
+                    completes[complete.key] = complete
+            res.accepted_messages += accepted
             deadline = 0 if force_deadline else int(self.settings.deadline_s * 1000)
             overdue = [s for s in self.matcher.overdue(now, deadline) if s.key not in completes]
             decisions = self._decide(list(completes.values()), overdue, now)
