@@ -232,10 +232,12 @@ class Matcher:
     def close(self, key: Key, status: int) -> None:
         """Record a decision: the parcel leaves the pending state."""
         slot = self.pending.pop(key, None)
-        self.evicted.discard(hash(key))
+        if self.evicted:
+            self.evicted.discard(hash(key))
         self.closed[key] = status
         if slot is not None and slot.inventory is not None:
-            wkey = waybill_key(slot.inventory)
+            h = slot.inventory.head
+            wkey = (h["logisticsCode"], h["logisticsNo"])
             self.waybills.pop(wkey, None)
             self.waybill_owner.pop(wkey, None)
 

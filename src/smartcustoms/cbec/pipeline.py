@@ -366,10 +366,11 @@ class Engine:
                 source: tuple[str, int] | None, now: int, res: BatchResult) -> None:
         store = self.store
         # everything that needs no lock is done before the transaction: other shards wait for its lock
-        charge_idx = [i for i, d in enumerate(decisions) if d.status in CHARGED_STATUSES]
-        reqs = [(decisions[i].slot.inventory.head["buyerIdNumber"], decisions[i].year,
-                 to_fen(decisions[i].tax.dutiable)) for i in charge_idx]  # type: ignore[union-attr]
         parcel_rows = [_parcel_row(d, now) for d in decisions]
+        charge_idx = [i for i, d in enumerate(decisions) if d.status in CHARGED_STATUSES]
+        # (buyer, year, dutiable fen: the row's, the same to_fen(tax.dutiable))
+        reqs = [(decisions[i].slot.inventory.head["buyerIdNumber"], decisions[i].year,  # type: ignore[union-attr]
+                 parcel_rows[i][14]) for i in charge_idx]
         try:
             self.log.prepare(records)
             store.begin()
@@ -396,17 +397,22 @@ class Engine:
             raise
         self.log.committed()
         done = self.clock()
+        close, forget, observe = self.matcher.close, self.log.forget, self.history.observe
+        add_receipt, add_latency = res.receipts.append, res.latencies_ms.append
         for d in decisions:
-            inv = d.slot.inventory
-            self.matcher.close(d.slot.key, d.status)
+            slot = d.slot
+            inv = slot.inventory
+            status = d.status
+            close(slot.key, status)
             if inv is None:
                 continue
-            if d.status != REJECTED:
-                self.log.forget(d.slot.key, (inv.head.get("logisticsCode", ""), inv.head.get("logisticsNo", "")))
-            self.history.observe(inv, d.year, d.status)
-            res.receipts.append(Receipt("CEB622", inv.guid, d.status, d.info, done, inv.head))
-            if Matcher._complete(d.slot) is not None:
-                res.latencies_ms.append(done - d.slot.last_ms)
+            h = inv.head
+            if status != REJECTED:
+                forget(slot.key, (h.get("logisticsCode", ""), h.get("logisticsNo", "")))
+            observe(inv, d.year, status)
+            add_receipt(_new(Receipt, ("CEB622", inv.guid, status, d.info, done, h)))
+            if slot.order is not None and slot.payment is not None and slot.waybill is not None:  # complete
+                add_latency(done - slot.last_ms)
         res.decisions = decisions
 
 
@@ -416,16 +422,21 @@ def _year(inv: Document | None, now: int) -> int:
 
 
 def _parcel_row(d: Decision, now: int) -> tuple:
-    inv = d.slot.inventory
+    """The ``cbec_parcel`` row of a decision (``_PARCEL_COLS``; index 14 is the dutiable value in fen)."""
+    slot = d.slot
+    inv = slot.inventory
     h = inv.head if inv is not None else {}
     t = d.tax
-    charged = to_fen(t.dutiable) if (t is not None and d.status in CHARGED_STATUSES) else 0
-    return (d.slot.key[0], d.slot.key[1], inv.guid if inv else None, h.get("ebcCode"), h.get("logisticsCode"),
+    if t is not None:
+        dutiable = to_fen(t.dutiable)
+        fens = (t.regime, dutiable, to_fen(t.tariff), to_fen(t.consumption), to_fen(t.vat), to_fen(t.total),
+                dutiable if d.status in CHARGED_STATUSES else 0)
+    else:
+        fens = (None, 0, 0, 0, 0, 0, 0)
+    return (slot.key[0], slot.key[1], inv.guid if inv else None, h.get("ebcCode"), h.get("logisticsCode"),
             h.get("logisticsNo"), h.get("buyerIdType"), h.get("buyerIdNumber"), h.get("buyerName"),
-            h.get("buyerTelephone"), h.get("consigneeAddress"), d.year, d.status, t.regime if t else None,
-            to_fen(t.dutiable) if t else 0, to_fen(t.tariff) if t else 0, to_fen(t.consumption) if t else 0,
-            to_fen(t.vat) if t else 0, to_fen(t.total) if t else 0, charged, d.score, d.info,
-            d.slot.first_ms, d.slot.last_ms, now)
+            h.get("buyerTelephone"), h.get("consigneeAddress"), d.year, d.status, *fens, d.score, d.info,
+            slot.first_ms, slot.last_ms, now)
 
 
 # ---------------------------------------------------------------------- streams and the worker pool
