@@ -311,11 +311,12 @@ def cross_check(order: Document, payment: Document, waybill: Document, inventory
     return failed
 
 
-def consistent(order: Document, payment: Document, waybill: Document, inventory: Document) -> bool:
+def consistent_py(order: Document, payment: Document, waybill: Document, inventory: Document) -> bool:
     """A quick sufficient test that :func:`cross_check` finds nothing (the common case).
 
     ``True`` only when every value agrees exactly as text (and the order total within a float margin far
     below the 0.01 tolerance); anything else answers ``False`` and the caller runs :func:`cross_check`.
+    :func:`consistent` is the compiled form when built (the same answers).
     """
     og, pg, wg, ig = order.head.get, payment.head.get, waybill.head.get, inventory.head.get
     actural = og("acturalPaid")
@@ -367,3 +368,15 @@ def _compare_lines(order_lines: list[dict[str, str]], inv_lines: list[dict[str, 
                 if abs(a - b) > TOLERANCE:
                     failed.append(f"line {g} {f}: order {a} != inventory {b}")
     return failed
+
+
+def _compiled_consistent() -> Callable[[Document, Document, Document, Document], bool]:
+    try:
+        from smartcustoms.cbec import _cebscan
+    except ImportError:  # pragma: no cover - built by `pip install -e .`
+        return consistent_py
+    _cebscan.consistent_fallback(consistent_py)
+    return _cebscan.consistent  # type: ignore[no-any-return]
+
+
+consistent = _compiled_consistent()  # :func:`consistent_py`, compiled when built
