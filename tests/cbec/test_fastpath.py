@@ -279,6 +279,9 @@ def test_receipts_are_byte_identical_to_the_previous_emitter(samples):
         assert M.emit_receipt_py(r) == old_emit_receipt(r), r
         assert M.format_time(r.time_ms) == old_format_time(r.time_ms)
     assert M.emit_receipts(receipts[:500]) == b"".join(old_emit_receipt(r) for r in receipts[:500])
+    # one buffer for many, with the receipts the Python emitter writes (int and None key values) among them
+    assert M.emit_receipts(receipts) == b"".join(old_emit_receipt(r) for r in receipts)
+    assert M.emit_receipts([]) == b""
     assert M.parse_receipt(M.emit_receipt(receipts[7])).status == receipts[7].status
 
 

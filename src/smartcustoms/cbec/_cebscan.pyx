@@ -1492,6 +1492,40 @@ cdef class ReceiptWriter:
         """CEB XML bytes of receipt ``r``, identical to the Python emitter's."""
         cdef Buf b
         cdef char stack[1024]
+        b.n = 0
+        b.cap = sizeof(stack)
+        b.p = stack
+        b.heap = False
+        try:
+            if not self._emit_into(&b, r):
+                return self.fallback(r)
+            return PyBytes_FromStringAndSize(b.p, b.n)
+        finally:
+            if b.heap:
+                free(b.p)
+
+    def emit_all(self, receipts):
+        """``b"".join(map(emit, receipts))``, written into one buffer."""
+        cdef Buf b
+        cdef Py_ssize_t at
+        b.n = 0
+        b.cap = 65536
+        b.p = <char*>malloc(b.cap)
+        b.heap = True
+        if b.p == NULL:
+            raise MemoryError()
+        try:
+            for r in receipts:
+                at = b.n
+                if not self._emit_into(&b, r):
+                    b.n = at  # whatever was written of it
+                    _put_bytes(&b, <bytes?>self.fallback(r))
+            return PyBytes_FromStringAndSize(b.p, b.n)
+        finally:
+            free(b.p)
+
+    cdef bint _emit_into(self, Buf* b, r) except -1:
+        """Append receipt ``r`` to ``b``; False (``b`` partly written) when the Python emitter must write it."""
         cdef _ReceiptTpl tpl
         cdef PyObject* found
         cdef PyObject* v
@@ -1499,15 +1533,15 @@ cdef class ReceiptWriter:
         cdef object t, st
         cdef int k
         if type(r) is not self.receipt_cls:
-            return self.fallback(r)
+            return False
         kind, guid, status, info, time_ms, keys = (<tuple>r)[0], (<tuple>r)[1], (<tuple>r)[2], (<tuple>r)[3], \
             (<tuple>r)[4], (<tuple>r)[5]
         if (type(guid) is not str or type(info) is not str or type(keys) is not dict or type(status) is not int
                 or type(time_ms) is not int or type(kind) is not str):
-            return self.fallback(r)
+            return False
         found = PyDict_GetItem(self.templates, kind)
         if found == NULL:
-            return self.fallback(r)
+            return False
         tpl = <_ReceiptTpl>found
         if time_ms == self.last_ms and self.last_time is not None:
             t = self.last_time
@@ -1529,44 +1563,37 @@ cdef class ReceiptWriter:
             v = PyDict_GetItem(keys, <object>tpl.names[k])
             if v != NULL and type(<object>v) is not str:
                 if <object>v is not None:
-                    return self.fallback(r)  # unusual key values: the Python emitter
+                    return False  # unusual key values: the Python emitter
                 v = NULL
             vals[k] = v
-        b.n = 0
-        b.cap = sizeof(stack)
-        b.p = stack
-        b.heap = False
         try:
-            _put_bytes(&b, tpl.open)
-            _put_xml_str(&b, <str>guid)
-            _put_bytes(&b, tpl.mid)
+            _put_bytes(b, tpl.open)
+            _put_xml_str(b, <str>guid)
+            _put_bytes(b, tpl.mid)
             if guid:
-                _put(&b, b"<ceb:guid>", 10)
-                _put_xml_str(&b, <str>guid)
-                _put(&b, b"</ceb:guid>", 11)
+                _put(b, b"<ceb:guid>", 10)
+                _put_xml_str(b, <str>guid)
+                _put(b, b"</ceb:guid>", 11)
             for k in range(tpl.nkeys):
                 v = vals[k]
                 if v == NULL or not <str>v:
                     continue
-                _put(&b, tpl.otags[k], tpl.olens[k])
-                _put_xml_str(&b, <str>v)
-                _put(&b, tpl.ctags[k], tpl.clens[k])
-            _put(&b, b"<ceb:returnStatus>", 18)
-            _put_bytes(&b, <bytes>st)
-            _put(&b, b"</ceb:returnStatus><ceb:returnTime>", 35)
-            _put_bytes(&b, <bytes>t)
-            _put(&b, b"</ceb:returnTime>", 17)
+                _put(b, tpl.otags[k], tpl.olens[k])
+                _put_xml_str(b, <str>v)
+                _put(b, tpl.ctags[k], tpl.clens[k])
+            _put(b, b"<ceb:returnStatus>", 18)
+            _put_bytes(b, <bytes>st)
+            _put(b, b"</ceb:returnStatus><ceb:returnTime>", 35)
+            _put_bytes(b, <bytes>t)
+            _put(b, b"</ceb:returnTime>", 17)
             if info:
-                _put(&b, b"<ceb:returnInfo>", 16)
-                _put_xml_str(&b, <str>info)
-                _put(&b, b"</ceb:returnInfo>", 17)
-            _put_bytes(&b, tpl.close)
-            return PyBytes_FromStringAndSize(b.p, b.n)
+                _put(b, b"<ceb:returnInfo>", 16)
+                _put_xml_str(b, <str>info)
+                _put(b, b"</ceb:returnInfo>", 17)
+            _put_bytes(b, tpl.close)
         except UnicodeEncodeError:
-            return self.fallback(r)  # e.g. a lone surrogate: the reference raises its own error
-        finally:
-            if b.heap:
-                free(b.p)
+            return False  # e.g. a lone surrogate: the reference raises its own error
+        return True
 
 
 # ---------------------------------------------------------------------------- routing messages to writer shards

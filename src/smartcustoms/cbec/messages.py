@@ -655,19 +655,23 @@ def emit_receipt_py(r: Receipt) -> bytes:
     return "".join(out).encode("utf-8")
 
 
-def _receipt_writer() -> Callable[[Receipt], bytes]:
+def _receipt_writer() -> Any:
     try:
         from smartcustoms.cbec import _cebscan
     except ImportError:  # pragma: no cover - `pip install -e .` builds it
-        return emit_receipt_py
-    return _cebscan.ReceiptWriter(Receipt, _RECEIPT_TEMPLATES, emit_receipt_py, format_time).emit
+        return None
+    return _cebscan.ReceiptWriter(Receipt, _RECEIPT_TEMPLATES, emit_receipt_py, format_time)
 
 
-emit_receipt: Callable[[Receipt], bytes] = _receipt_writer()  # CEB XML of a receipt (see emit_receipt_py)
+_WRITER = _receipt_writer()
+emit_receipt: Callable[[Receipt], bytes] = _WRITER.emit if _WRITER is not None else emit_receipt_py
+"""CEB XML of a receipt (see :func:`emit_receipt_py`)."""
 
 
 def emit_receipts(receipts: Iterable[Receipt]) -> bytes:
     """The concatenated XML of many receipts (what a receipt file or stream holds)."""
+    if _WRITER is not None:
+        return _WRITER.emit_all(receipts)  # type: ignore[no-any-return]
     return b"".join(map(emit_receipt, receipts))
 
 
