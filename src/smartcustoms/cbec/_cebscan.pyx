@@ -59,6 +59,43 @@ cdef bint _plain_tuple_class(cls, int n):
             and str(getattr(cls.__new__, "__module__", "")).startswith("namedtuple_"))
 
 
+cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    /* 16 bytes at p, all printable ASCII (0x20-0x7F)? */
+    static inline int __pyx_sc_ascii16(const unsigned char* p) {
+        __m128i v = _mm_loadu_si128((const __m128i*)p);
+        return _mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20))) == 0;
+    }
+    /* The first index from i, among whole 16-byte blocks before n, holding '<', '&', ']' or CR; else the
+       start of the first block not wholly before n. */
+    static inline Py_ssize_t __pyx_sc_text_run16(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) {
+        const __m128i lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&'), rb = _mm_set1_epi8(']'),
+                      cr = _mm_set1_epi8('\\r');
+        while (i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i*)(p + i));
+            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, lt), _mm_cmpeq_epi8(v, amp)),
+                                     _mm_or_si128(_mm_cmpeq_epi8(v, rb), _mm_cmpeq_epi8(v, cr)));
+            int mask = _mm_movemask_epi8(m);
+            if (mask) return i + __builtin_ctz((unsigned int)mask);
+            i += 16;
+        }
+        return i;
+    }
+    #define __pyx_sc_have_sse2 1
+    #else
+    static inline int __pyx_sc_ascii16(const unsigned char* p) { (void)p; return 0; }
+    static inline Py_ssize_t __pyx_sc_text_run16(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) {
+        (void)p; (void)n; return i;
+    }
+    #define __pyx_sc_have_sse2 0
+    #endif
+    """
+    bint _ascii16 "__pyx_sc_ascii16" (const unsigned char* p) noexcept nogil
+    Py_ssize_t _text_run16 "__pyx_sc_text_run16" (const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil
+
+
 DEF MAX_DEPTH = 32
 DEF MAX_ATTRS = 16
 DEF CACHE_MAX = 65536
@@ -145,6 +182,9 @@ cdef bint _valid_chars(const unsigned char* p, Py_ssize_t n) noexcept nogil:
     cdef unsigned int cp
     cdef uint64_t w
     while i < n:
+        if i + 16 <= n and _ascii16(p + i):  # sixteen printable ASCII bytes at a time (SSE2)
+            i += 16
+            continue
         if i + 8 <= n:  # eight ASCII bytes, none a control character, at a time
             memcpy(&w, p + i, 8)
             if ((w | (w - 0x2020202020202020ULL)) & 0x8080808080808080ULL) == 0:
@@ -511,8 +551,11 @@ cdef inline uint64_t _zero_byte(uint64_t v) noexcept nogil:
 
 
 cdef inline Py_ssize_t _plain_run(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
-    """The first index from ``i`` holding a ``_TEXT_STOP`` byte (or ``n``); eight bytes at a time."""
+    """The first index from ``i`` holding a ``_TEXT_STOP`` byte (or ``n``); 16 (SSE2) or eight bytes at a time."""
     cdef uint64_t w
+    i = _text_run16(p, i, n)
+    if i + 16 <= n:
+        return i  # a stop byte in the block
     while i + 8 <= n:
         memcpy(&w, p + i, 8)
         if (_zero_byte(w ^ 0x3C3C3C3C3C3C3C3CULL) | _zero_byte(w ^ 0x2626262626262626ULL)
