@@ -38,6 +38,10 @@ def assert_same(raws: list[bytes]) -> None:
     for raw in raws:
         assert outcome(M.parse_message, raw) == outcome(M.parse_message_lxml, raw), raw
     assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))
+    batch = M.parse_batch_documents(raws)
+    assert comparable(batch) == [("refused", *o[1:-1]) if o[0] == "refused" else o
+                                 for o in (outcome(M.parse_message_lxml, raw) for raw in raws)]
+    assert all(type(d) is M.Document for docs in batch if not isinstance(docs, CebError) for d in docs)
 
 
 def test_the_compiled_scanner_is_in_use():
@@ -47,6 +51,7 @@ def test_the_compiled_scanner_is_in_use():
     assert _cebscan.__file__.endswith((".so", ".pyd"))
     assert isinstance(M._FAST, _cebscan.Scanner)
     assert isinstance(M.emit_receipt.__self__, _cebscan.ReceiptWriter)
+    assert M._FAST.document_plain  # documents are made without the Python-level NamedTuple.__new__
 
 
 def test_samples_take_the_fast_path_and_match_lxml(samples):
@@ -61,6 +66,10 @@ def test_thousands_of_simulated_messages_are_identical():
     assert len(raws) >= 12000
     assert all(M._FAST.encode(r) is not None for r in raws[:2000])
     assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))
+    batch = M.parse_batch_documents(raws)
+    assert comparable(batch) == [("refused", *o[1:-1]) if o[0] == "refused" else o
+                                 for o in (outcome(M.parse_message_lxml, raw) for raw in raws)]
+    assert all(type(d) is M.Document for docs in batch if not isinstance(docs, CebError) for d in docs)
     for raw in raws[:1500]:
         assert M.parse_message(raw) == M.parse_message_lxml(raw)
 
@@ -220,6 +229,10 @@ def test_mutated_and_malformed_messages_give_identical_results(samples):
     assert fast_read > len(variants) // 4  # the scanner does read most well-formed variants itself
     raws = [raw for _label, raw, _f in variants]
     assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))
+    batch = M.parse_batch_documents(raws)
+    assert comparable(batch) == [("refused", *o[1:-1]) if o[0] == "refused" else o
+                                 for o in (outcome(M.parse_message_lxml, raw) for raw in raws)]
+    assert all(type(d) is M.Document for docs in batch if not isinstance(docs, CebError) for d in docs)
 
 
 def test_str_input_and_other_types_behave_as_before(samples):
@@ -266,6 +279,9 @@ def test_receipts_are_byte_identical_to_the_previous_emitter(samples):
         assert M.emit_receipt_py(r) == old_emit_receipt(r), r
         assert M.format_time(r.time_ms) == old_format_time(r.time_ms)
     assert M.emit_receipts(receipts[:500]) == b"".join(old_emit_receipt(r) for r in receipts[:500])
+    # one buffer for many, with the receipts the Python emitter writes (int and None key values) among them
+    assert M.emit_receipts(receipts) == b"".join(old_emit_receipt(r) for r in receipts)
+    assert M.emit_receipts([]) == b""
     assert M.parse_receipt(M.emit_receipt(receipts[7])).status == receipts[7].status
 
 
@@ -318,3 +334,7 @@ def test_random_mutations_give_identical_results(samples):
             accepted += 1
     assert accepted > 1000
     assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))
+    batch = M.parse_batch_documents(raws)
+    assert comparable(batch) == [("refused", *o[1:-1]) if o[0] == "refused" else o
+                                 for o in (outcome(M.parse_message_lxml, raw) for raw in raws)]
+    assert all(type(d) is M.Document for docs in batch if not isinstance(docs, CebError) for d in docs)

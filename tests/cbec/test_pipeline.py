@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from decimal import Decimal
+from types import MappingProxyType
 
 from smartcustoms.cbec.log import stored_guids
 from smartcustoms.cbec.messages import INVENTORY, ORDER, PAYMENT, WAYBILL, emit_message, parse_message
@@ -210,8 +211,11 @@ def test_waiting_documents_beyond_the_memory_cap_are_reloaded_from_the_store(db_
 
 
 def test_quick_consistency_test_never_passes_a_parcel_the_full_cross_check_fails():
-    from smartcustoms.cbec.matcher import consistent, cross_check
+    from smartcustoms.cbec import _cebscan
+    from smartcustoms.cbec.matcher import consistent, consistent_py, cross_check
     from smartcustoms.cbec.simulate import SimConfig, generate
+
+    assert consistent is _cebscan.consistent
 
     by_order: dict[str, dict] = {}
     for m in generate(400, seed=3, config=SimConfig(mismatch=0.3, missing=0.0)):
@@ -242,6 +246,46 @@ def test_quick_consistency_test_never_passes_a_parcel_the_full_cross_check_fails
                     else:
                         target[f] = rng.choice(["", v + "X", "1" if f == "gnum" else v])
             quick, full = consistent(*four), cross_check(*four)
+            assert quick == consistent_py(*four)
+            if trial == 1:  # heads that are not plain dicts: the Python test answers
+                assert consistent(*[d._replace(head=MappingProxyType(d.head)) for d in four]) == quick
             assert not (quick and full), full
             agree += quick == (not full)
     assert agree > 1000  # the quick test decides most parcels itself
+
+
+def test_charge_batch_leaves_the_same_ledger_on_sqlite_and_postgresql(db_url):
+    """SQLite inserts missing ledger rows with their new totals; PostgreSQL inserts them empty, locks and
+    updates: the answers and the rows are the same (a buyer refused outright still gets a row at 0)."""
+    from smartcustoms.cbec import quota
+    from smartcustoms.cbec.store import Store
+    from smartcustoms.db import upgrade
+    from tests.cbec.conftest import drop_pg_schema, pg_url_or_skip
+
+    batches = [
+        [("A", 2026, 1_000_000), ("B", 2026, 3_000_000), ("A", 2026, 2_000_000), ("C", 2025, 500)],
+        [("A", 2026, 1_000_000), ("B", 2026, 100), ("D", 2026, 2_600_000), ("A", 2026, 100), ("C", 2026, 7)],
+        [("D", 2026, 1), ("E", 2026, 2_600_001), ("E", 2026, 2_600_000)],
+    ]
+
+    def ledger(url: str) -> tuple[list, list]:
+        answers = []
+        with Store(url) as s:
+            for i, reqs in enumerate(batches):
+                s.begin()
+                answers.append(quota.charge_batch(s, reqs, 1000 + i))
+                s.commit()
+            rows = s.execute("SELECT buyer_id_number, year, used_fen, updated_ms FROM cbec_quota "
+                             "ORDER BY 1, 2").fetchall()
+        return answers, [tuple(r) for r in rows]
+
+    answers, rows = ledger(db_url)
+    assert answers == [[True, False, False, True], [True, True, True, True, True], [False, False, True]]
+    assert rows == [("A", 2026, 2_000_100, 1001), ("B", 2026, 100, 1001), ("C", 2025, 500, 1000),
+                    ("C", 2026, 7, 1001), ("D", 2026, 2_600_000, 1001), ("E", 2026, 2_600_000, 1002)]
+    url, schema = pg_url_or_skip()
+    try:
+        upgrade(url)
+        assert ledger(url) == (answers, rows)
+    finally:
+        drop_pg_schema(schema)

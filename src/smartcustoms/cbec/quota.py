@@ -72,8 +72,15 @@ def charge_batch(store: Store, requests: Sequence[tuple[str, int, int]], now_ms:
     if not requests:
         return []
     keys = sorted({(b, y) for b, y, _ in requests})
-    _ensure_rows(store, keys, now_ms)
-    used = lock_rows(store, keys)
+    if store.dialect == "sqlite":
+        # the caller holds the database write lock (BEGIN IMMEDIATE): no other writer can add a row meanwhile,
+        # so the missing rows are inserted once with their new totals instead of inserted empty, then updated
+        used = lock_rows(store, keys)
+        missing = [k for k in keys if k not in used]
+    else:
+        _ensure_rows(store, keys, now_ms)
+        used = lock_rows(store, keys)
+        missing = []
     before = dict(used)
     results = []
     for b, y, amount in requests:
@@ -82,7 +89,10 @@ def charge_batch(store: Store, requests: Sequence[tuple[str, int, int]], now_ms:
         if ok:
             used[(b, y)] = total
         results.append(ok)
-    changed = [(v, now_ms, b, y) for (b, y), v in used.items() if before.get((b, y)) != v]
+    if missing:
+        store.executemany("INSERT INTO cbec_quota (buyer_id_number, year, used_fen, updated_ms) VALUES (?, ?, ?, ?)",
+                          [(b, y, used.get((b, y), 0), now_ms) for b, y in missing])
+    changed = [(v, now_ms, b, y) for (b, y), v in used.items() if (b, y) in before and before[(b, y)] != v]
     store.executemany("UPDATE cbec_quota SET used_fen = ?, updated_ms = ? WHERE buyer_id_number = ? AND year = ?",
                       changed)
     return results
