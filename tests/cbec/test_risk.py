@@ -6,6 +6,8 @@ import random
 from collections import Counter
 from decimal import Decimal
 
+import numpy as np
+
 from smartcustoms.cbec.messages import INVENTORY, parse_message
 from smartcustoms.cbec.risk_seam import ParcelCase, ParcelFeatures
 from smartcustoms.cbec.simulate import make_parcel
@@ -183,7 +185,7 @@ def test_a_released_flagged_parcel_of_an_aeo_seller_says_why_it_was_not_held(eng
     _enterprises(db_url, {docs[INVENTORY][1]["ebcCode"]: CreditGrade.ADVANCED_CERTIFIED})
     engine.selectivity.refresh(engine.store, force=True)
     # a ranked office window in which a third of the parcels were riskier: an AEO seller's is not held
-    engine.selectivity.windows["2244"].extend([0.75] * 700 + [0.0] * 1300)
+    engine.selectivity.windows["2244"].add(np.array([0.75] * 700 + [0.0] * 1300))
     run(engine, *(xml(docs, k) for k in docs))
     status, info = status_of(engine, "AEO1")
     assert status == 800, info

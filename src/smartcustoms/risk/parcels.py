@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -48,6 +47,30 @@ _TEXT = pl.Utf8()
 _NUMBER = pl.Float64()
 
 
+class Window:
+    """An office's most recent scores (a ring buffer; their order does not matter for a rank)."""
+
+    __slots__ = ("values", "size", "pos")
+
+    def __init__(self, capacity: int) -> None:
+        self.values = np.empty(capacity)
+        self.size = 0
+        self.pos = 0
+
+    def add(self, scores: np.ndarray) -> None:
+        cap = len(self.values)
+        scores = scores[-cap:]
+        k = len(scores)
+        first = min(k, cap - self.pos)
+        self.values[self.pos:self.pos + first] = scores[:first]
+        self.values[:k - first] = scores[first:]
+        self.pos = (self.pos + k) % cap
+        self.size = min(cap, self.size + k)
+
+    def recent(self) -> np.ndarray:
+        return self.values[:self.size]
+
+
 def parcel_config() -> SelectivityConfig:
     """Default parcel policy: 5 % of an office's parcels at most held on score, a tenth of it at random."""
     return SelectivityConfig(budget=0.05, exploration=0.10)
@@ -63,7 +86,7 @@ class ParcelRiskEngine:
     refresh_s: float = 30.0      # how often rules and credit grades are re-read
     rules: list[CompiledRule] = field(default_factory=list)
     grades: dict[str, str] = field(default_factory=dict)
-    windows: dict[str, deque[float]] = field(default_factory=dict)
+    windows: dict[str, Window] = field(default_factory=dict)
     _rules: dict[int, CompiledRule] = field(default_factory=dict)
     _loaded_at: float = -1e18
 
@@ -114,66 +137,76 @@ class ParcelRiskEngine:
         explored = draws(cfg.seed, 1, keys) < explore / np.maximum(1e-9, 1 - (budget - explore))
         # indicator scores tie often: a jitter far below their 0.05 steps ranks a tie at random, so that an
         # office's budget is met exactly (a share of the tied parcels) instead of all or none of them
-        percentile, ranked = self._percentiles(offices, score + draws(cfg.seed, 2, keys) * 1e-6)
+        percentile, ranked = self._percentiles(offices, score + draws(cfg.seed, 2, keys) * 1e-6,
+                                               score >= self.review_at)
         chosen = (score >= self.review_at) & (~ranked | (percentile >= 1 - budget * (1 - cfg.exploration)))
         matched = self._match(cases, grade)
         sampled_by = {rid: m & (draws(cfg.seed, 100 + rid, keys) < self._rules[rid].target_rate)
                       for rid, m in matched.items() if not self._rules[rid].mandatory}
-        any_rule = np.zeros(n, dtype=bool)
+        loud = (score > 0) | explored
         for m in matched.values():
-            any_rule |= m
-        out: list[Selection] = []
+            loud |= m
         quiet = Selection(RELEASED, 0.0, ())
-        for i in range(n):
+        out: list[Selection] = [quiet] * n  # the common case: nothing to say (a grade is mentioned only with a flag)
+        for i in np.flatnonzero(loud).tolist():
             s = float(score[i])
-            if s == 0.0 and not explored[i] and not any_rule[i]:
-                out.append(quiet)  # the common case: nothing to say (a grade is mentioned only with a flag)
-                continue
             g = grade[i]
             words = indicators(cases[i].features)[1] if s else []
             grade_words = (GRADE_WORDS[g],) if g in GRADE_WORDS else ()
-            hit = [self._rules[rid] for rid, m in matched.items() if m[i]] if any_rule[i] else []
+            hit = [self._rules[rid] for rid, m in matched.items() if m[i]]
             mandatory = [r for r in hit if r.mandatory]
             sampled = [r for r in hit if not r.mandatory and sampled_by[r.id][i]]
             if mandatory:
                 r = mandatory[0]
-                out.append(Selection(LANE_STATUS[r.lane], s, (
+                out[i] = (Selection(LANE_STATUS[r.lane], s, (
                     f"mandatory hold, rule '{r.name}' ({LANE_WORDS[r.lane]}): {r.description}".rstrip(": "), *words)))
             elif sampled:
                 r = max(sampled, key=lambda r: LANE_ORDER.index(r.lane))
-                out.append(Selection(LANE_STATUS[r.lane], s, (
+                out[i] = (Selection(LANE_STATUS[r.lane], s, (
                     *(f"rule '{x.name}' ({LANE_WORDS[x.lane]}): {x.description}".rstrip(": ") for x in sampled),
                     *words)))
             elif chosen[i]:
                 rank = (f", in the top {max(1 - percentile[i], 0.001):.1%} at customs office {offices[i]}"
                         if ranked[i] else f" (too few parcels yet at customs office {offices[i]} to rank it)")
                 status = INSPECTION if s >= self.inspect_at else MANUAL_REVIEW
-                out.append(Selection(status, s, (f"risk score {s:.2f}{rank}", *words, *grade_words)))
+                out[i] = (Selection(status, s, (f"risk score {s:.2f}{rank}", *words, *grade_words)))
             elif explored[i]:
-                out.append(Selection(INSPECTION, s, (
+                out[i] = (Selection(INSPECTION, s, (
                     "chosen at random for control: random checks measure what the risk rules miss", *words)))
             elif s >= self.review_at:
-                out.append(Selection(RELEASED, s, (
+                out[i] = (Selection(RELEASED, s, (
                     f"risk score {s:.2f} below the selection threshold at customs office {offices[i]} "
                     f"({'; '.join(words)})", *grade_words)))
             else:
-                out.append(Selection(RELEASED, s, grade_words if words else ()))
+                out[i] = (Selection(RELEASED, s, grade_words if words else ()))
         return out
 
-    def _percentiles(self, offices: list[str], score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each parcel's rank among its office's recent scores (this batch included); whether ranked."""
-        percentile = np.zeros(len(score))
-        ranked = np.zeros(len(score), dtype=bool)
-        by_office: dict[str, list[int]] = {}
-        for i, o in enumerate(offices):
-            by_office.setdefault(o, []).append(i)
-        for office, idx in by_office.items():
-            window = self.windows.setdefault(office, deque(maxlen=self.config.window))
+    def _percentiles(self, offices: list[str], score: np.ndarray,
+                     wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rank of each ``wanted`` parcel among its office's recent scores (this batch included) and
+        whether there were enough to rank it; every score of the batch then joins its office's window."""
+        n = len(score)
+        percentile = np.zeros(n)
+        ranked = np.zeros(n, dtype=bool)
+        if offices.count(offices[0]) == n:  # one office per batch, as a rule
+            groups = {offices[0]: np.arange(n)}
+        else:
+            by_office: dict[str, list[int]] = {}
+            for i, o in enumerate(offices):
+                by_office.setdefault(o, []).append(i)
+            groups = {o: np.array(idx) for o, idx in by_office.items()}
+        for office, idx in groups.items():
+            window = self.windows.get(office)
+            if window is None:
+                window = self.windows[office] = Window(self.config.window)
             mine = score[idx]
-            ref = np.sort(np.concatenate([np.fromiter(window, np.float64, len(window)), mine]))
-            percentile[idx] = np.searchsorted(ref, mine, side="left") / len(ref)
-            ranked[idx] = len(ref) >= MIN_WINDOW
-            window.extend(mine.tolist())
+            recent = window.recent()
+            total = len(recent) + len(mine)
+            for j in np.flatnonzero(wanted[idx]).tolist():
+                x = mine[j]
+                percentile[idx[j]] = (np.count_nonzero(recent < x) + np.count_nonzero(mine < x)) / total
+            ranked[idx] = total >= MIN_WINDOW
+            window.add(mine)
         return percentile, ranked
 
     def _match(self, cases: Sequence[ParcelCase], grade: list[str]) -> dict[int, np.ndarray]:
