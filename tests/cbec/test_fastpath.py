@@ -338,3 +338,17 @@ def test_random_mutations_give_identical_results(samples):
     assert comparable(batch) == [("refused", *o[1:-1]) if o[0] == "refused" else o
                                  for o in (outcome(M.parse_message_lxml, raw) for raw in raws)]
     assert all(type(d) is M.Document for docs in batch if not isinstance(docs, CebError) for d in docs)
+
+
+def test_tag_names_of_every_length_and_character_match_lxml(samples):
+    """Tag names are read 16 bytes at a time: names ending, or holding an odd byte, at every position of a block."""
+    raw = samples["inventory"]
+    tag = b"ceb:consigneeAddress"
+    assert raw.count(b"<" + tag + b">") == 1
+    variants = []
+    for cut in range(1, len(tag) + 12):
+        for extra in (b"", b"X", b"_", b"-", b".", b"9", b"\xc3\xa9", b"\x80", b":", b"/", b"@", b"Z" * 20):
+            name = (tag + b"abcdefghij")[:cut] + extra
+            variants.append(raw.replace(b"<" + tag + b">", b"<" + name + b">", 1)
+                            .replace(b"</" + tag + b">", b"</" + name + b">", 1))
+    assert_same(variants)
