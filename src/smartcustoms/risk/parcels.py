@@ -27,24 +27,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 
 from smartcustoms.cbec.messages import INSPECTION, MANUAL_REVIEW, RELEASED
 from smartcustoms.cbec.risk_seam import ParcelCase, ParcelFeatures, Selection, indicator_scores, indicators
 from smartcustoms.codes.china import country_iso
 from smartcustoms.risk.policy import GRADE_FACTOR, GRADE_WORDS, SelectivityConfig, draws, key_hashes
-from smartcustoms.risk.rules import PARCEL_FIELDS, TEXT_FIELDS, CompiledRule, compile_rule, match
-from smartcustoms.risk.schemas import RuleIn
+
+if TYPE_CHECKING:  # the rule machinery (Polars) loads only when a rule is in force: each writer shard saves ~30 MB
+    from smartcustoms.risk.rules import CompiledRule
 
 LANE_STATUS = {"yellow": MANUAL_REVIEW, "blue": INSPECTION, "red": INSPECTION}
 LANE_ORDER = ("yellow", "blue", "red")
 LANE_WORDS = {"yellow": "document check", "blue": "scan", "red": "physical inspection"}
 MIN_WINDOW = 200
-_TEXT = pl.Utf8()
-_NUMBER = pl.Float64()
 
 
 class Window:
@@ -98,10 +96,13 @@ class ParcelRiskEngine:
             return
         self._loaded_at = now
         rules = []
-        for rid, name, desc, criteria, lane, mandatory, rate, vfrom, vto in store.execute(
+        rows = store.execute(
             "SELECT id, name, description, criteria, lane, mandatory, target_rate, valid_from, valid_to "
-            "FROM risk_rules WHERE active = ? ORDER BY id", (True,)
-        ).fetchall():
+            "FROM risk_rules WHERE active = ? ORDER BY id", (True,)).fetchall()
+        if rows:
+            from smartcustoms.risk.rules import PARCEL_FIELDS, compile_rule
+            from smartcustoms.risk.schemas import RuleIn
+        for rid, name, desc, criteria, lane, mandatory, rate, vfrom, vto in rows:
             spec = RuleIn(name=name, description=desc or "", lane=lane, mandatory=bool(mandatory), target_rate=rate,
                           criteria=json.loads(criteria) if isinstance(criteria, str | bytes) else criteria,
                           valid_from=vfrom, valid_to=vto)
@@ -219,7 +220,11 @@ class ParcelRiskEngine:
         columns: dict[str, list[Any]] = {"declaration_no": [i for i, _ln in pairs]}
         for f in sorted({c for r in rules for c in r.columns}):
             columns[f] = _column(f, pairs, cases, grade)
-        schema = {f: (_TEXT if f in TEXT_FIELDS else _NUMBER) for f in columns} | {"declaration_no": pl.Int64()}
+        import polars as pl
+
+        from smartcustoms.risk.rules import TEXT_FIELDS, match
+
+        schema = {f: pl.Utf8() if f in TEXT_FIELDS else pl.Float64() for f in columns} | {"declaration_no": pl.Int64()}
         frame = pl.DataFrame(columns, schema=schema)
         return match(rules, frame, today)
 
