@@ -1,0 +1,119 @@
+"""Instructions per parcel of one CBEC writer shard, counted by callgrind: repeatable on a busy machine.
+
+    .venv/bin/python bench/cbec_shard_ir.py                       # this checkout
+    .venv/bin/python bench/cbec_shard_ir.py --baseline-src ../old/src   # and another checkout's src, same run
+
+Wall-clock figures on the shared 2-core VM swing by 1.5-2x from one hour to the next; instruction counts do
+not (the same total twice, whatever else runs). The script writes two seeded inputs with the simulator
+(``--parcels`` and ``--small`` parcels, as ``bench/cbec.py`` does), compiles a two-function helper
+(``valgrind/callgrind.h`` client requests) with gcc, and runs shard 0 of 2 (``run_shard``) on each input
+under ``valgrind --tool=callgrind`` with instrumentation on from the end of the shard's warm start (where
+``bench/cbec.py`` starts its clock) to the end of its run. It prints the instructions per own parcel of
+the large input and the marginal ones (large − small, which leaves out fixed costs), and hashes of the
+receipts (return times removed), parcel rows and events, which must be equal between two checkouts that
+decide alike. Needs valgrind and its headers (Debian: valgrind).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+TOGGLE_C = """#include <valgrind/callgrind.h>
+void cg_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }
+void cg_stop(void) { CALLGRIND_STOP_INSTRUMENTATION; CALLGRIND_DUMP_STATS_AT("shard"); }
+"""
+
+
+def child(input_path: str, toggle: str, work: str) -> None:
+    """Under callgrind: shard 0 of 2 on the input, counted from its warm start; prints what it decided."""
+    import ctypes
+    import sqlite3
+
+    from smartcustoms.cbec.pipeline import ShardJob, run_shard
+    from smartcustoms.db import upgrade
+
+    url = f"sqlite:///{work}/x.db"
+    upgrade(url)
+    job = ShardJob(url, input_path, 0, 2, 1000, f"{work}/receipts.xml", True)
+    lib = ctypes.CDLL(toggle)
+
+    class Ready:  # run_shard waits on it once warm-started, where the bench's clock starts
+        def wait(self) -> None:
+            lib.cg_start()
+
+    stats = run_shard(job, Ready())
+    lib.cg_stop()
+    receipts = re.sub(rb"<ceb:returnTime>\d+</ceb:returnTime>", b"", Path(job.receipts).read_bytes())
+    db = sqlite3.connect(f"{work}/x.db")
+
+    def digest(sql: str) -> str:
+        return hashlib.sha1(repr(db.execute(sql).fetchall()).encode()).hexdigest()[:12]
+
+    rows = digest("SELECT ebp_code, order_no, status, tax_fen, charged_fen, info FROM cbec_parcel ORDER BY id")
+    events = digest("SELECT ebp_code, order_no, status, info FROM cbec_parcel_event ORDER BY id")
+    print(f"parcels {stats.parcels} status {dict(sorted(stats.status_counts.items()))} "
+          f"receipts {hashlib.sha1(receipts).hexdigest()[:12]} rows {rows} events {events}")
+
+
+def _count(src: str | None, inp: Path, toggle: Path, tmp: Path, tag: str) -> tuple[int, int, str]:
+    work = tmp / f"{tag}-{inp.parent.name}"
+    work.mkdir()
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if src:
+        env["PYTHONPATH"] = src
+    out = work / "cg.out"
+    run = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
+                          sys.executable, __file__, "--child", str(inp), str(toggle), str(work)],
+                         env=env, capture_output=True, text=True, check=True)
+    total = 0
+    for f in glob.glob(f"{out}.*"):
+        total += sum(int(line.split()[1]) for line in Path(f).read_text().splitlines() if line.startswith("totals:"))
+    report = [ln for ln in run.stdout.splitlines() if ln.startswith("parcels ")][-1]
+    return total, int(report.split()[1]), report
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parcels", type=int, default=10_000)
+    ap.add_argument("--small", type=int, default=2_000)
+    ap.add_argument("--baseline-src", default=None, help="another checkout's src directory, counted in the same run")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    sys.path.insert(0, str(Path(__file__).parent))
+    from cbec import make_input
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        (tmp / "cgtoggle.c").write_text(TOGGLE_C)
+        toggle = tmp / "libcgtoggle.so"
+        subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(toggle), str(tmp / "cgtoggle.c")], check=True)
+        inputs = {}
+        for n in (args.parcels, args.small):
+            (tmp / f"in{n}").mkdir()
+            inputs[n] = make_input(n, 42, tmp / f"in{n}")
+        for tag, src in (("this checkout", None), ("baseline", args.baseline_src)):
+            if tag == "baseline" and not src:
+                continue
+            with ThreadPoolExecutor(2) as pool:  # the two inputs at once, one core each
+                (big, own_big, report), (small, own_small, _r) = pool.map(
+                    lambda n, src=src, tag=tag: _count(src, inputs[n], toggle, tmp, tag.replace(" ", "-")),
+                    (args.parcels, args.small))
+            print(f"{tag}: {big / own_big:,.0f} Ir per own parcel ({own_big} own parcels of {args.parcels}); "
+                  f"marginal {(big - small) / (own_big - own_small):,.0f}")
+            print(f"  {report}")
+
+
+if __name__ == "__main__":
+    main()
