@@ -1708,6 +1708,22 @@ cdef int _finish(const unsigned char* p, Py_ssize_t s, Py_ssize_t e, Route* r, i
     return <int>(_crc32(p + a, b - a) % <unsigned int>shards)
 
 
+cdef inline void _note_order_no(const unsigned char* p, Py_ssize_t k, Py_ssize_t cut, Route* r) noexcept nogil:
+    """An ``orderNo`` start tag whose name ends at ``p[k]``: count it; the first one's value is ``p[r.va:r.vb]``;
+    an entity in it, attributes or an empty element send the message to every shard."""
+    cdef const unsigned char* q
+    r.count += 1
+    if k < cut and p[k] == 62:
+        if r.count == 1:
+            r.va = k + 1
+            q = <const unsigned char*>memchr(p + k + 1, 60, cut - k - 1)
+            r.vb = (q - p) if q != NULL else cut
+            if memchr(p + r.va, 38, r.vb - r.va) != NULL:  # '&'
+                r.every = True
+    else:
+        r.every = True  # attributes or an empty element
+
+
 cdef list _route_tags(const unsigned char* p, Py_ssize_t cut, int shards, int shard):
     """The router tag by tag: every ``<`` of ``p[:cut]`` (the reference for :func:`_route_fast`)."""
     cdef Py_ssize_t j, k, start = 0
@@ -1738,16 +1754,7 @@ cdef list _route_tags(const unsigned char* p, Py_ssize_t cut, int shards, int sh
             while k < cut and p[k] != 62 and p[k] != 47 and not _ws(p[k]):
                 k += 1
             if _is_order_no(p + j + 1, p + k):
-                r.count += 1
-                if k < cut and p[k] == 62:
-                    if r.count == 1:
-                        r.va = k + 1
-                        q = <const unsigned char*>memchr(p + k + 1, 60, cut - k - 1)
-                        r.vb = (q - p) if q != NULL else cut
-                        if memchr(p + r.va, 38, r.vb - r.va) != NULL:  # '&'
-                            r.every = True
-                else:
-                    r.every = True  # attributes or an empty element
+                _note_order_no(p, k, cut, &r)
         j += 1
     got = _finish(p, start, cut, &r, shards)
     if got == -1 or got == shard:
@@ -1810,16 +1817,7 @@ cdef int _route_message(const unsigned char* p, Py_ssize_t start, Py_ssize_t end
             if _name_stop(p[i]):
                 break
             if p[i] == 60 and (colon or i == x - 1) and i + 1 < cut and p[i + 1] != 63 and p[i + 1] != 33:
-                r.count += 1
-                if k < cut and p[k] == 62:
-                    if r.count == 1:
-                        r.va = k + 1
-                        q = <const unsigned char*>memchr(p + k + 1, 60, cut - k - 1)
-                        r.vb = (q - p) if q != NULL else cut
-                        if memchr(p + r.va, 38, r.vb - r.va) != NULL:  # '&'
-                            r.every = True
-                else:
-                    r.every = True  # attributes or an empty element
+                _note_order_no(p, k, cut, r)
             if not colon:
                 break
             i -= 1
