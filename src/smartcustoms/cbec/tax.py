@@ -119,39 +119,22 @@ def allocate(values: Sequence[Decimal], extra: Decimal) -> list[Decimal]:
 
 def assess(items: Sequence[TaxItem], freight: Decimal, insurance: Decimal, table: RateTable,
            single_limit: Decimal = SINGLE_LIMIT) -> TaxAssessment:
-    """Tax of one parcel under the retail-import policy (see module docstring).
-
-    The Decimal operations are those of :func:`allocate` and :func:`fen`, written inline (this runs once per
-    parcel on the writer's path).
-    """
-    values = [it.value for it in items]
-    extra = freight + insurance
-    total = sum(values, ZERO)
-    if not values:
-        prices: list[Decimal] = []
-    elif total == 0:
-        prices = [v + (extra if i == 0 else ZERO) for i, v in enumerate(values)]
-    else:
-        prices = [v + extra * v / total for v in values]
-    dutiable = sum(prices, ZERO).quantize(FEN, ROUND_HALF_UP)
+    """Tax of one parcel under the retail-import policy (see module docstring)."""
+    prices = allocate([it.value for it in items], freight + insurance)
+    dutiable = fen(sum(prices, ZERO))
     if dutiable <= single_limit:
         regime, share = "cbec", CBEC_SHARE
     elif len(items) == 1 and items[0].qty == 1:
         regime, share = "general", Decimal(1)
     else:
         regime, share = "over_limit", Decimal(1)
-    cbec = regime == "cbec"
-    lookup = table.lookup
     tariff = ct = vat = ZERO
     for it, p in zip(items, prices, strict=True):
-        r = lookup(it.hs)
-        t = ZERO if cbec else p * r.tariff
-        rc = r.consumption
-        c = (p + t) * rc / (1 - rc)
+        r = table.lookup(it.hs)
+        t = ZERO if regime == "cbec" else p * r.tariff
+        c = (p + t) * r.consumption / (1 - r.consumption)
         tariff += t
         ct += c
         vat += (p + t + c) * r.vat
-    tariff = tariff.quantize(FEN, ROUND_HALF_UP)
-    ct = (ct * share).quantize(FEN, ROUND_HALF_UP)
-    vat = (vat * share).quantize(FEN, ROUND_HALF_UP)
+    tariff, ct, vat = fen(tariff), fen(ct * share), fen(vat * share)
     return TaxAssessment(regime, dutiable, tariff, ct, vat, tariff + ct + vat)
