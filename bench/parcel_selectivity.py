@@ -64,8 +64,7 @@ def _engine(rules: bool):
                                   {"field": "customs_value", "op": "gt", "value": 2500}]),
                  RuleIn(name="shared phone", lane="yellow", mandatory=True,
                         criteria=[{"field": "buyers_at_phone", "op": "ge", "value": 4}])]
-        engine.rules = [compile_rule(i + 1, s) for i, s in enumerate(specs)]
-        engine._rules = {r.id: r for r in engine.rules}
+        engine.rules = {i + 1: compile_rule(i + 1, s) for i, s in enumerate(specs)}
         engine.grades = {"1101960101": "advanced_certified", "4403960103": "discredited"}
     return engine
 

@@ -575,6 +575,17 @@ cdef struct Buf:
     bint heap         # p was malloc'ed (else it is the caller's stack buffer)
 
 
+cdef int _heap_buf(Buf* b, Py_ssize_t cap) except -1:
+    """Start ``b`` empty on a malloc'ed block of ``cap`` bytes (the caller frees ``b.p``)."""
+    b.n = 0
+    b.cap = cap
+    b.p = <char*>malloc(cap)
+    b.heap = True
+    if b.p == NULL:
+        raise MemoryError()
+    return 0
+
+
 cdef int _grow(Buf* b, Py_ssize_t extra) except -1:
     cdef Py_ssize_t cap = b.cap
     cdef char* q
@@ -1404,12 +1415,7 @@ cdef class Scanner:
         cdef Buf b
         if m is None or not self._valid(m):
             return None
-        b.n = 0
-        b.cap = 2 * PyBytes_GET_SIZE(data) + 256
-        b.p = <char*>malloc(b.cap)
-        b.heap = True
-        if b.p == NULL:
-            raise MemoryError()
+        _heap_buf(&b, 2 * PyBytes_GET_SIZE(data) + 256)
         try:
             return self._payloads(m, &b)
         finally:
@@ -1421,12 +1427,7 @@ cdef class Scanner:
         cdef _Parsed m = _Parsed()
         cdef Buf b
         cdef list out = []
-        b.n = 0
-        b.cap = 8192
-        b.p = <char*>malloc(b.cap)
-        b.heap = True
-        if b.p == NULL:
-            raise MemoryError()
+        _heap_buf(&b, 8192)
         try:
             for raw in raws:
                 if type(raw) is bytes and self._scan(<bytes>raw, m) is not None and self._valid(m):
@@ -1551,12 +1552,7 @@ cdef class ReceiptWriter:
         """``b"".join(map(emit, receipts))``, written into one buffer."""
         cdef Buf b
         cdef Py_ssize_t at
-        b.n = 0
-        b.cap = 65536
-        b.p = <char*>malloc(b.cap)
-        b.heap = True
-        if b.p == NULL:
-            raise MemoryError()
+        _heap_buf(&b, 65536)
         try:
             for r in receipts:
                 at = b.n

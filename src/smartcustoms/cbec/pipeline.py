@@ -33,7 +33,7 @@ from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -66,6 +66,9 @@ CHARGED_STATUSES = frozenset({300, 399, 500, 501, 502, 503, 599, 800, 899})
 _new = tuple.__new__  # _new(Receipt, (...)) is Receipt(...) without the Python-level NamedTuple.__new__ call
 
 
+if TYPE_CHECKING:
+    from smartcustoms.risk.policy import SelectivityConfig
+
 OUTCOMES_EVERY_S = 30.0  # how often a writer reads officers' new inspection results
 
 
@@ -86,8 +89,8 @@ class CbecSettings(BaseSettings):
     risk_exploration: float = 0.10     # share of that budget held at random for control
     risk_seed: int = 0                 # seed of the random controls (a draw is a hash of seed and parcel key)
 
-    def risk_policy(self) -> Any:
-        """The parcel selectivity policy (a :class:`smartcustoms.risk.policy.SelectivityConfig`)."""
+    def risk_policy(self) -> SelectivityConfig:
+        """The parcel selectivity policy."""
         from smartcustoms.risk.policy import SelectivityConfig
 
         return SelectivityConfig(budget=self.risk_budget, exploration=self.risk_exploration, seed=self.risk_seed)

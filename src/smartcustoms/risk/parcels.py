@@ -82,10 +82,9 @@ class ParcelRiskEngine:
     review_at: float = 0.35      # indicator score from which a parcel is worth holding
     inspect_at: float = 0.6      # ... and from which it is inspected rather than reviewed on documents
     refresh_s: float = 30.0      # how often rules and credit grades are re-read
-    rules: list[CompiledRule] = field(default_factory=list)
+    rules: dict[int, CompiledRule] = field(default_factory=dict)  # active rules that apply to parcels, by id
     grades: dict[str, str] = field(default_factory=dict)
     windows: dict[str, Window] = field(default_factory=dict)
-    _rules: dict[int, CompiledRule] = field(default_factory=dict)
     _loaded_at: float = -1e18
 
     # -- what officers change while it runs ------------------------------------------------------
@@ -109,8 +108,7 @@ class ParcelRiskEngine:
             rule = compile_rule(rid, spec)
             if rule.applies_to(PARCEL_FIELDS):
                 rules.append(rule)
-        self.rules = rules
-        self._rules = {r.id: r for r in rules}
+        self.rules = {r.id: r for r in rules}
         self.grades = {c: g for c, g in store.execute("SELECT code, credit_grade FROM enterprises").fetchall()
                        if g != "general"}
 
@@ -142,8 +140,8 @@ class ParcelRiskEngine:
                                                score >= self.review_at)
         chosen = (score >= self.review_at) & (~ranked | (percentile >= 1 - budget * (1 - cfg.exploration)))
         matched = self._match(cases, grade)
-        sampled_by = {rid: m & (draws(cfg.seed, 100 + rid, keys) < self._rules[rid].target_rate)
-                      for rid, m in matched.items() if not self._rules[rid].mandatory}
+        sampled_by = {rid: m & (draws(cfg.seed, 100 + rid, keys) < self.rules[rid].target_rate)
+                      for rid, m in matched.items() if not self.rules[rid].mandatory}
         loud = (score > 0) | explored
         for m in matched.values():
             loud |= m
@@ -154,7 +152,7 @@ class ParcelRiskEngine:
             g = grade[i]
             words = indicators(cases[i].features)[1] if s else []
             grade_words = (GRADE_WORDS[g],) if g in GRADE_WORDS else ()
-            hit = [self._rules[rid] for rid, m in matched.items() if m[i]]
+            hit = [self.rules[rid] for rid, m in matched.items() if m[i]]
             mandatory = [r for r in hit if r.mandatory]
             sampled = [r for r in hit if not r.mandatory and sampled_by[r.id][i]]
             if mandatory:
@@ -213,7 +211,7 @@ class ParcelRiskEngine:
     def _match(self, cases: Sequence[ParcelCase], grade: list[str]) -> dict[int, np.ndarray]:
         """Per rule in force, whether each parcel matches it (any of its lines)."""
         today = date.today()
-        rules = [r for r in self.rules if r.in_force(today)]
+        rules = [r for r in self.rules.values() if r.in_force(today)]
         if not rules:
             return {}
         pairs = [(i, ln) for i, c in enumerate(cases) for ln in (c.inventory.lines or [{}])]
