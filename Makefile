@@ -7,7 +7,11 @@ export SMARTCUSTOMS_DATA_DIR ?= var
 
 .PHONY: run test install lint bench browser clean
 
-$(STAMP): pyproject.toml setup.py src/smartcustoms/cbec/_cebscan.pyx
+# the modules setup.py compiles: an edit to one of them rebuilds its extension
+COMPILED := $(addprefix src/smartcustoms/,cbec/_cebscan.pyx cbec/pipeline.py cbec/matcher.py cbec/log.py \
+	cbec/messages.py cbec/risk_seam.py cbec/tax.py cbec/quota.py cbec/store.py risk/parcels.py)
+
+$(STAMP): pyproject.toml setup.py $(COMPILED)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

@@ -33,9 +33,7 @@ from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Any, NamedTuple
 
 from smartcustoms.cbec import quota
 from smartcustoms.cbec.log import MessageLog, Record, open_log, route
@@ -59,41 +57,14 @@ from smartcustoms.cbec.messages import (
     preload_code_tables,
 )
 from smartcustoms.cbec.risk_seam import ParcelCase, ParcelHistory, ParcelSelectivity
+from smartcustoms.cbec.settings import CbecSettings
 from smartcustoms.cbec.store import Store
 from smartcustoms.cbec.tax import SINGLE_LIMIT, RateTable, TaxAssessment, TaxItem, assess, to_fen
 
 CHARGED_STATUSES = frozenset({300, 399, 500, 501, 502, 503, 599, 800, 899})
 _new = tuple.__new__  # _new(Receipt, (...)) is Receipt(...) without the Python-level NamedTuple.__new__ call
 
-
-if TYPE_CHECKING:
-    from smartcustoms.risk.policy import SelectivityConfig
-
 OUTCOMES_EVERY_S = 30.0  # how often a writer reads officers' new inspection results
-
-
-class CbecSettings(BaseSettings):
-    """CBEC settings, from ``SMARTCUSTOMS_CBEC_*`` environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="SMARTCUSTOMS_CBEC_", extra="ignore")
-
-    deadline_s: float = 600.0          # an inventory still missing a document after this is incomplete
-    orphan_ttl_s: float = 86_400.0     # documents without an inventory leave memory after this
-    positive_list: Path | None = None  # CSV with an ``hs_prefix`` column
-    rates_csv: Path | None = None      # CSV ``hs_prefix,tariff,consumption,vat``
-    batch_size: int = 1000
-    workers: int = 2
-    max_pending: int = 50_000          # parcels kept in memory (all writer shards together); older waiting ones
-    #                                    are reloaded from the message log
-    risk_budget: float = 0.05          # share of an office's parcels held at most on risk score (x credit grade)
-    risk_exploration: float = 0.10     # share of that budget held at random for control
-    risk_seed: int = 0                 # seed of the random controls (a draw is a hash of seed and parcel key)
-
-    def risk_policy(self) -> SelectivityConfig:
-        """The parcel selectivity policy."""
-        from smartcustoms.risk.policy import SelectivityConfig
-
-        return SelectivityConfig(budget=self.risk_budget, exploration=self.risk_exploration, seed=self.risk_seed)
 
 
 class PositiveList:
