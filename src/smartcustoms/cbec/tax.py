@@ -29,11 +29,13 @@ SINGLE_LIMIT = Decimal("5000")
 ANNUAL_LIMIT = Decimal("26000")
 CBEC_SHARE = Decimal("0.7")
 ZERO = Decimal(0)
+ONE = Decimal(1)
+HUNDRED = Decimal(100)
 
 
 def to_fen(amount: Decimal) -> int:
     """Amount in CNY -> integer fen (half-up)."""
-    return int(amount.quantize(FEN, ROUND_HALF_UP) * 100)
+    return int(amount.quantize(FEN, ROUND_HALF_UP) * HUNDRED)
 
 
 def fen(amount: Decimal) -> Decimal:
@@ -109,9 +111,9 @@ class TaxAssessment(NamedTuple):
 
 def allocate(values: Sequence[Decimal], extra: Decimal) -> list[Decimal]:
     """Item dutiable prices: each value plus its value-proportional share of ``extra`` (exact)."""
+    if len(values) <= 1:  # one item takes all of it (v + extra * v / v is exactly v + extra)
+        return [values[0] + extra] if values else []
     total = sum(values, ZERO)
-    if not values:
-        return []
     if total == 0:
         return [v + (extra if i == 0 else ZERO) for i, v in enumerate(values)]
     return [v + extra * v / total for v in values]
@@ -125,16 +127,20 @@ def assess(items: Sequence[TaxItem], freight: Decimal, insurance: Decimal, table
     if dutiable <= single_limit:
         regime, share = "cbec", CBEC_SHARE
     elif len(items) == 1 and items[0].qty == 1:
-        regime, share = "general", Decimal(1)
+        regime, share = "general", ONE
     else:
-        regime, share = "over_limit", Decimal(1)
+        regime, share = "over_limit", ONE
     tariff = ct = vat = ZERO
     for it, p in zip(items, prices, strict=True):
         r = table.lookup(it.hs)
-        t = ZERO if regime == "cbec" else p * r.tariff
-        c = (p + t) * r.consumption / (1 - r.consumption)
-        tariff += t
-        ct += c
-        vat += (p + t + c) * r.vat
+        if regime != "cbec":
+            t = p * r.tariff
+            tariff += t
+            p += t
+        if r.consumption:  # (no consumption tax: most goods)
+            c = p * r.consumption / (1 - r.consumption)
+            ct += c
+            p += c
+        vat += p * r.vat
     tariff, ct, vat = fen(tariff), fen(ct * share), fen(vat * share)
     return TaxAssessment(regime, dutiable, tariff, ct, vat, tariff + ct + vat)
