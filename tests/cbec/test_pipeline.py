@@ -289,3 +289,48 @@ def test_charge_batch_leaves_the_same_ledger_on_sqlite_and_postgresql(db_url):
         assert ledger(url) == (answers, rows)
     finally:
         drop_pg_schema(schema)
+
+
+def test_two_shards_each_observe_every_decided_parcel_once(db_url, clock, tmp_path):
+    """Writer shards learn the history features from each other's rows; a shard skips the rows its own
+    last batch inserted (it observed those as it decided them) and counts nothing twice."""
+    from smartcustoms.cbec.pipeline import CbecSettings, Engine, chunks_of_file
+    from smartcustoms.cbec.simulate import generate
+    from smartcustoms.cbec.store import Store
+
+    stream = tmp_path / "in.xml"
+    stream.write_bytes(b"".join(generate(600, seed=7)))
+    engines = []
+    for shard in (0, 1):
+        eng = Engine(Store(db_url), CbecSettings(deadline_s=60), clock=clock, shard=shard, shards=2)
+        eng.warm_start()
+        engines.append(eng)
+    feeds = [iter(chunks_of_file(stream, 0, 150, shard, 2)) for shard in (0, 1)]
+    live = [True, True]
+    while any(live):  # the shards' batches interleave, each in its own transaction
+        for shard, eng in enumerate(engines):
+            chunk = next(feeds[shard], None) if live[shard] else None
+            if chunk is None:
+                live[shard] = False
+                continue
+            clock.t += 1000
+            eng.process(parse_batch(chunk.raws), every=chunk.every, raws=chunk.raws)
+    for eng in engines:
+        eng.process([], force_deadline=True)
+    for eng in engines:
+        eng.process([])  # takes in the other shard's last rows
+    decided = engines[0].store.execute("SELECT count(*) FROM cbec_parcel").fetchone()[0]
+    assert decided == 600
+    for eng in engines:
+        eng.log.close()
+        eng.store.close()
+    fresh = Engine(Store(db_url), CbecSettings(deadline_s=60), clock=clock, shard=0, shards=2)
+    fresh.warm_start()  # observes every stored row once
+    want = fresh.history
+    assert sum(c[0] for c in want.platform.values()) == 600
+    for eng in engines:
+        got = eng.history
+        assert got.platform == want.platform
+        assert got.logistics == want.logistics
+        assert got.buyer_year == want.buyer_year
+        assert got.address == want.address and got.phone == want.phone

@@ -129,6 +129,7 @@ _UPSERT_PARCEL = (
     f"INSERT INTO cbec_parcel ({', '.join(_PARCEL_COLS)}) VALUES ({', '.join('?' * len(_PARCEL_COLS))}) "
     "ON CONFLICT (ebp_code, order_no) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _PARCEL_COLS[2:]))
+_MAX_PARCEL_ID = "SELECT coalesce(max(id), 0) FROM cbec_parcel"
 _EVENT_COLS = ("ebp_code", "order_no", "status", "info", "actor", "at_ms")
 _REJECTION_COLS = ("guid", "msg_type", "status", "info", "at_ms")
 
@@ -146,6 +147,9 @@ class Engine:
         if shards > 1:
             store.serialize_writers()
         self._seen_parcel_id = 0
+        # SQLite, several shards: ids of the rows this shard's last batch inserted (under the write lock,
+        # so no other writer's rows are among them); the next look at other shards' rows skips them
+        self._own_ids: tuple[int, int] | None = None
         self.settings = settings or CbecSettings()
         if selectivity is None:
             from smartcustoms.risk.parcels import ParcelRiskEngine
@@ -175,6 +179,7 @@ class Engine:
         decided: set[Key] = set()
         decided_waybills: set[WaybillKey] = set()
         self._seen_parcel_id = 0
+        self._own_ids = None
         for ebp, order, status, lc, lno in self._read_parcels(observe_own=True):
             self.matcher.closed[(ebp, order)] = status
             decided.add((ebp, order))
@@ -195,10 +200,14 @@ class Engine:
         """Parcel rows decided since the last read feed the history features (this shard's own ones only
         with ``observe_own``: a running shard has observed them already); returns this shard's rows as
         ``(ebp, order, status, logistics code, logistics no)``."""
-        rows = self.store.execute(
-            "SELECT id, ebp_code, order_no, status, buyer_id_number, quota_year, consignee_address, "
-            "buyer_telephone, logistics_code, logistics_no FROM cbec_parcel WHERE id > ? ORDER BY id",
-            (self._seen_parcel_id,))
+        sql = ("SELECT id, ebp_code, order_no, status, buyer_id_number, quota_year, consignee_address, "
+               "buyer_telephone, logistics_code, logistics_no FROM cbec_parcel WHERE id > ?")
+        params: tuple[int, ...] = (self._seen_parcel_id,)
+        mine = self._own_ids
+        if not observe_own and mine is not None and mine[0] >= self._seen_parcel_id:
+            sql += " AND id NOT BETWEEN ? AND ?"  # this shard's last batch: observed already
+            params += mine
+        rows = self.store.execute(sql + " ORDER BY id", params)
         shards, me, own_rows = self.shards, self.shard, []
         observe_row = self.history.observe_row
         for pid, ebp, order, status, buyer, year, addr, phone, lc, lno in rows:
@@ -209,6 +218,9 @@ class Engine:
                 observe_row(buyer, year or 0, addr, phone, ebp, lc, status)
             if own:
                 own_rows.append((ebp, order, status, lc, lno))
+        if mine is not None:
+            self._own_ids = None
+            self._seen_parcel_id = max(self._seen_parcel_id, mine[1])
         return own_rows
 
     def _sync_history(self) -> None:
@@ -400,7 +412,11 @@ class Engine:
                         f"this parcel ({d.tax.dutiable} CNY)"))  # type: ignore[union-attr]
                     parcel_rows[i] = _parcel_row(decisions[i], now)
             events = [(d.slot.key[0], d.slot.key[1], d.status, d.info, "system", now) for d in decisions]
+            note_ids = self.shards > 1 and store.dialect == "sqlite" and bool(parcel_rows)
+            if note_ids:
+                first = store.execute(_MAX_PARCEL_ID).fetchone()[0] + 1
             store.executemany(_UPSERT_PARCEL, parcel_rows)
+            own_ids = (first, store.execute(_MAX_PARCEL_ID).fetchone()[0]) if note_ids else None
             store.copy_rows("cbec_parcel_event", _EVENT_COLS, events)
             store.copy_rows("cbec_rejection", _REJECTION_COLS, rejections)
             if source is not None:
@@ -413,6 +429,8 @@ class Engine:
             self.log.aborted()
             raise
         self.log.committed()
+        if own_ids is not None:
+            self._own_ids = own_ids
         done = self.clock()
         close, forget, observe = self.matcher.close, self.log.forget, self.history.observe
         add_receipt, add_latency = res.receipts.append, res.latencies_ms.append
@@ -445,8 +463,8 @@ def _parcel_row(d: Decision, now: int) -> tuple:
     h = inv.head if inv is not None else {}
     t = d.tax
     if t is not None:
-        dutiable = to_fen(t.dutiable)
-        fens = (t.regime, dutiable, to_fen(t.tariff), to_fen(t.consumption), to_fen(t.vat), to_fen(t.total),
+        dutiable, tariff, consumption, vat = to_fen(t.dutiable), to_fen(t.tariff), to_fen(t.consumption), to_fen(t.vat)
+        fens = (t.regime, dutiable, tariff, consumption, vat, tariff + consumption + vat,  # total: their sum, in fen
                 dutiable if d.status in CHARGED_STATUSES else 0)
     else:
         fens = (None, 0, 0, 0, 0, 0, 0)
