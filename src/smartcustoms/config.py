@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from smartcustoms.risk.policy import SelectivityConfig
 
 
 class Settings(BaseSettings):
@@ -30,6 +34,30 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.data_dir / 'smartcustoms.db').resolve()}"
+
+
+class CbecSettings(BaseSettings):
+    """CBEC settings, from ``SMARTCUSTOMS_CBEC_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTCUSTOMS_CBEC_", extra="ignore")
+
+    deadline_s: float = 600.0          # an inventory still missing a document after this is incomplete
+    orphan_ttl_s: float = 86_400.0     # documents without an inventory leave memory after this
+    positive_list: Path | None = None  # CSV with an ``hs_prefix`` column
+    rates_csv: Path | None = None      # CSV ``hs_prefix,tariff,consumption,vat``
+    batch_size: int = 1000
+    workers: int = 2
+    max_pending: int = 50_000          # parcels kept in memory (all writer shards together); older waiting ones
+    #                                    are reloaded from the message log
+    risk_budget: float = 0.05          # share of an office's parcels held at most on risk score (x credit grade)
+    risk_exploration: float = 0.10     # share of that budget held at random for control
+    risk_seed: int = 0                 # seed of the random controls (a draw is a hash of seed and parcel key)
+
+    def risk_policy(self) -> SelectivityConfig:
+        """The parcel selectivity policy."""
+        from smartcustoms.risk.policy import SelectivityConfig
+
+        return SelectivityConfig(budget=self.risk_budget, exploration=self.risk_exploration, seed=self.risk_seed)
 
 
 @lru_cache
