@@ -251,3 +251,35 @@ def test_compact_index_map_behaves_like_a_dict():
         m[1] = -1
     m.clear()
     assert len(m) == 0 and m.get(next(iter(d))) is None
+
+
+def test_the_log_flusher_syncs_in_steps_and_stops_with_the_log(tmp_path, db_url, clock):
+    """The own segment file is synced (and its pages dropped) once it has grown by a step; close() ends it."""
+    import time
+
+    from smartcustoms.cbec.log import _Flusher
+
+    path = tmp_path / "seg.log"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        flusher = _Flusher(fd, every=1000, interval=0.01)
+        os.pwrite(fd, b"x" * 500, 0)
+        time.sleep(0.1)
+        assert flusher._synced == 0  # less than a step: left to the OS
+        os.pwrite(fd, b"y" * 1500, 500)
+        deadline = time.monotonic() + 5
+        while flusher._synced != 2000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert flusher._synced == 2000
+        flusher.stop()
+        assert not flusher._thread.is_alive()
+    finally:
+        os.close(fd)
+
+    engine = Engine(Store(db_url), CbecSettings(), clock=clock)
+    engine.warm_start()  # opens the log: its flusher runs
+    running = engine.log._flusher
+    assert running is not None and running._thread.is_alive()
+    engine.log.close()
+    engine.store.close()
+    assert not running._thread.is_alive()
