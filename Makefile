@@ -7,9 +7,9 @@ export SMARTCUSTOMS_DATA_DIR ?= var
 
 .PHONY: run test install lint bench browser clean
 
-# the modules setup.py compiles: an edit to one of them rebuilds its extension
-COMPILED := $(addprefix src/smartcustoms/,cbec/_cebscan.pyx cbec/pipeline.py cbec/matcher.py cbec/log.py \
-	cbec/messages.py cbec/risk_seam.py cbec/tax.py cbec/quota.py cbec/store.py risk/parcels.py)
+# the sources setup.py compiles (its COMPILED tuple, read from it): an edit to one rebuilds its extension
+COMPILED := src/smartcustoms/cbec/_cebscan.pyx $(patsubst %,src/%.py,$(subst .,/,$(shell \
+	sed -n 's/^ *"\(smartcustoms\.[a-z_.]*\)",$$/\1/p' setup.py)))
 
 $(STAMP): pyproject.toml setup.py $(COMPILED)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

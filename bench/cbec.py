@@ -3,7 +3,7 @@
     python bench/cbec.py --parcels 100000            # embedded SQLite store
     python bench/cbec.py --parcels 100000 --db postgresql+psycopg://postgres@127.0.0.1:5432/test
     python bench/cbec.py --parcels N --json          # one JSON object
-    python bench/cbec.py --parcels 40000 --profile-shard   # where one writer shard's time goes
+    python bench/cbec.py --parcels 40000 --profile-shard   # one writer shard's CPU per parcel, and cProfile
     python bench/cbec.py --parcels 300000 --step-trend     # each step's cost per parcel as a long run goes on
 
 The input (4 messages per parcel, with mismatches, missing documents, duplicates, shuffled arrival and
@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 
 def _gen_part(args: tuple[int, int, str, bool]) -> list[str]:
@@ -99,19 +100,28 @@ class RssSampler(threading.Thread):
             self.peak_kb = max(self.peak_kb, total)
 
 
+def shard_job(work: Path, stream: Path, batch: int, name: str) -> Any:
+    """Shard 0 of 2 of ``stream`` on a fresh, migrated SQLite file ``work/name`` (a ``ShardJob``)."""
+    from smartcustoms.cbec.pipeline import ShardJob
+    from smartcustoms.db import upgrade
+
+    url = f"sqlite:///{work / name}"
+    upgrade(url)
+    return ShardJob(url, str(stream), 0, 2, batch, str(work / f"{name}.receipts.xml"), True)
+
+
 def profile_shard(work: Path, stream: Path, batch: int) -> None:
     """Shard 0 of 2 alone, in this process, each run on a fresh SQLite file: CPU per own parcel unprofiled (from
-    the end of its warm start, as the timed run counts), then a cProfile run's top entries."""
+    the end of its warm start, as the timed run counts), then a cProfile run's top entries. cProfile does not
+    see into the modules setup.py compiles: for where their time goes, use ``--step-trend`` or callgrind
+    (``bench/cbec_shard_ir.py``)."""
     import cProfile
     import pstats
 
-    from smartcustoms.cbec.pipeline import ShardJob, run_shard
-    from smartcustoms.db import upgrade
+    from smartcustoms.cbec.pipeline import run_shard
 
-    def job(name: str) -> ShardJob:
-        url = f"sqlite:///{work / name}"
-        upgrade(url)
-        return ShardJob(url, str(stream), 0, 2, batch, str(work / f"{name}.receipts.xml"), True)
+    def job(name: str) -> Any:
+        return shard_job(work, stream, batch, name)
 
     class Ready:  # as in the timed run, the clock starts once the shard has warm-started
         t0 = 0.0
@@ -134,9 +144,8 @@ def step_trend(work: Path, stream: Path, batch: int, every: int = 100) -> None:
     (how the steps' costs change as the store and the in-memory state grow over a long run)."""
     from smartcustoms.cbec import log as cbec_log
     from smartcustoms.cbec import pipeline, quota
-    from smartcustoms.cbec.pipeline import Engine, ShardJob, run_shard
+    from smartcustoms.cbec.pipeline import Engine, run_shard
     from smartcustoms.cbec.store import Store
-    from smartcustoms.db import upgrade
 
     spent: dict[str, float] = {}
 
@@ -173,9 +182,7 @@ def step_trend(work: Path, stream: Path, batch: int, every: int = 100) -> None:
         return res
 
     Engine.process = counting  # type: ignore[method-assign]
-    url = f"sqlite:///{work / 'trend.db'}"
-    upgrade(url)
-    run_shard(ShardJob(url, str(stream), 0, 2, batch, str(work / "trend.receipts.xml"), True))
+    run_shard(shard_job(work, stream, batch, "trend.db"))
 
 
 def main() -> None:
@@ -192,7 +199,8 @@ def main() -> None:
     ap.add_argument("--inventories-last", action="store_true",
                     help="send every order, payment and waybill first: all parcels are in flight at once")
     ap.add_argument("--profile-shard", action="store_true",
-                    help="instead: run shard 0 of 2 in this process under cProfile and print where its time goes")
+                    help="instead: run shard 0 of 2 in this process: its CPU per parcel, then cProfile's top "
+                         "entries (the compiled modules are opaque to it; see --step-trend)")
     ap.add_argument("--step-trend", action="store_true",
                     help="instead: run shard 0 of 2 in this process and print each step's CPU per parcel every "
                          "100 batches (how a long run slows down)")
