@@ -21,6 +21,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import platform
 import sys
 import tempfile
 import threading
@@ -290,6 +291,8 @@ def main() -> None:
             "batch": args.batch,
             "input_generation_s": round(gen_s, 1),
             "inventories_last": args.inventories_last,
+            # the interpreter the run used (a distribution's PGO/LTO build or a plain one: see the Makefile)
+            "python": f"{platform.python_version()} {os.path.realpath(sys.executable)}",
         }
     if args.json:
         print(json.dumps(result))
