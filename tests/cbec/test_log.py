@@ -283,3 +283,36 @@ def test_the_log_flusher_syncs_in_steps_and_stops_with_the_log(tmp_path, db_url,
     engine.log.close()
     engine.store.close()
     assert not running._thread.is_alive()
+
+
+def test_compiled_record_encoder_writes_what_the_python_loop_writes(engine, clock, monkeypatch):
+    """``_cebscan.encode_log_records`` gives the same bytes and index entries as ``SegmentLog.prepare``'s loop:
+    XML and JSON payloads, waybills, keys chained within the batch and to earlier batches, escaped text."""
+    from smartcustoms.cbec import log as log_mod
+    from smartcustoms.cbec.messages import document_json
+
+    first = parcel("E0")
+    engine.process(parse_batch([xml(first, ORDER)]))  # a key with a committed record: chained to it
+    log = engine.log
+    docs = []
+    for order_no in ("E0", 'E"1\\\t2', "E2é订单"):
+        p = parcel(order_no, len(docs))
+        for kind in (PAYMENT, WAYBILL, INVENTORY, ORDER):
+            raw = xml(p, kind)
+            docs += [(d, raw) for d in parse_message(raw)]
+    no_order = docs[0][0]._replace(head={k: v for k, v in docs[0][0].head.items() if k != "orderNo"})
+    records = [Record(d, raw if i % 3 else None, clock.t + i) for i, (d, raw) in enumerate(docs)]
+    records.append(Record(no_order, None, -5))
+
+    f = log.own
+    compiled = _cebscan.encode_log_records(records, f.end, f.number << 40, log.key_at, WAYBILL, document_json)
+    assert compiled is not None
+    monkeypatch.setattr(log_mod, "_ENCODE", None)
+    log.prepare(records)
+    python = (f.pending, log._updates)
+    log.aborted()
+    assert compiled == python
+    assert any(prev >= 0 for _g, _k, prev in python[1])  # within-batch chains exist
+    # a record that is not a plain document: the Python loop does the batch
+    assert _cebscan.encode_log_records([Record(docs[0][0]._replace(head=None), None, 1)], 0, 0, log.key_at,
+                                       WAYBILL, document_json) is None

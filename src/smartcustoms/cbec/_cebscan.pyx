@@ -2075,3 +2075,121 @@ cdef bint _consistent(dict o, dict p, dict w, dict i, list ol, list il) except -
                 and a.get("price") == b.get("price") and a.get("totalPrice") == b.get("totalPrice")):
             return False
     return True
+
+
+# ---------------------------------------------------------------------------- message log records
+cdef inline void _le(char* o, uint64_t v, int k) noexcept nogil:
+    """The ``k`` low bytes of ``v``, little-endian (``struct`` ``<``)."""
+    cdef int j
+    for j in range(k):
+        o[j] = <char>(v >> (8 * j))
+
+
+cdef int _put_int(Buf* b, long long v) except -1:
+    cdef char tmp[24]
+    cdef int k = 0, j
+    cdef unsigned long long u = <unsigned long long>(-v) if v < 0 else <unsigned long long>v
+    while True:
+        tmp[k] = <char>(48 + u % 10)
+        k += 1
+        u //= 10
+        if u == 0:
+            break
+    if v < 0:
+        tmp[k] = 45
+        k += 1
+    if b.n + k > b.cap:
+        _grow(b, k)
+    for j in range(k):
+        b.p[b.n + j] = tmp[k - 1 - j]
+    b.n += k
+    return 0
+
+
+def encode_log_records(list records, Py_ssize_t at, int64_t fbase, key_at, str waybill_kind, document_json):
+    """The records of one batch as ``log.SegmentLog.prepare`` writes them, starting at file offset ``at`` of
+    the file whose location bits are ``fbase``: ``(bytes, [(hash(guid), key hash, location)])``, or ``None``
+    for a record that is not a plain document (the caller's Python loop then does the batch).
+
+    Each record is ``<u32 payload length><u16 meta length><i64 previous record of its key or -1>``, the meta
+    (``[guid, kind, key1, key2, orderNo, received_ms]`` as orjson writes it) and the payload.
+    """
+    cdef Buf b
+    cdef dict batch_keys = {}
+    cdef list updates = []
+    cdef dict h
+    cdef tuple rec, d
+    cdef Py_ssize_t head_at, meta_len, plen
+    cdef int64_t loc, prev
+    cdef bint waybill
+    cdef PyObject* found
+    cdef Py_ssize_t cap = 1 << 12
+    for r in records:  # room for the usual batch: XML payloads and ~200 bytes of header and meta each
+        payload = (<tuple>r)[1] if isinstance(r, tuple) and len(<tuple>r) > 1 else None
+        cap += (PyBytes_GET_SIZE(payload) if type(payload) is bytes else 1024) + 256
+    _heap_buf(&b, cap)
+    try:
+        for r in records:
+            if not isinstance(r, tuple) or len(r) != 3 or not isinstance((<tuple>r)[0], tuple) \
+                    or len((<tuple>r)[0]) < 4:
+                return None
+            rec = <tuple>r
+            d = <tuple>rec[0]
+            kind, guid, head, payload, ms = d[0], d[1], d[3], rec[1], rec[2]
+            if (type(head) is not dict or type(kind) is not str or type(guid) is not str
+                    or type(ms) is not int):
+                return None
+            h = <dict>head
+            waybill = kind == waybill_kind
+            if waybill:
+                k0, k1 = h.get("logisticsCode", ""), h.get("logisticsNo", "")
+            else:
+                k0, k1 = h.get("ebpCode", ""), h.get("orderNo", "")
+            order_no = h.get("orderNo")
+            if type(k0) is not str or type(k1) is not str or (order_no is not None and type(order_no) is not str):
+                return None
+            kh = hash((waybill, k0, k1))
+            found = PyDict_GetItem(batch_keys, kh)
+            if found != NULL:
+                prev = (<object>found) & ((<int64_t>1 << 40) - 1)
+            else:
+                p = key_at.get(kh)
+                prev = (<int64_t>p) & ((<int64_t>1 << 40) - 1) if p is not None else -1
+            if not payload:
+                payload = document_json(rec[0])
+            if type(payload) is not bytes:
+                return None
+            plen = PyBytes_GET_SIZE(payload)
+            head_at = b.n
+            if b.n + 14 > b.cap:
+                _grow(&b, 14)
+            b.n += 14
+            _put(&b, "[", 1)
+            _put_json_str(&b, <str>guid)
+            _put(&b, ",", 1)
+            _put_json_str(&b, <str>kind)
+            _put(&b, ",", 1)
+            _put_json_str(&b, <str>k0)
+            _put(&b, ",", 1)
+            _put_json_str(&b, <str>k1)
+            _put(&b, ",", 1)
+            if order_no is None:
+                _put(&b, "null", 4)
+            else:
+                _put_json_str(&b, <str>order_no)
+            _put(&b, ",", 1)
+            _put_int(&b, ms)
+            _put(&b, "]", 1)
+            meta_len = b.n - head_at - 14
+            if meta_len > 0xFFFF or plen > 0xFFFFFFFF:
+                return None  # the Python loop's struct.pack refuses it
+            _le(b.p + head_at, <uint64_t>plen, 4)
+            _le(b.p + head_at + 4, <uint64_t>meta_len, 2)
+            _le(b.p + head_at + 6, <uint64_t>prev, 8)
+            _put_bytes(&b, <bytes>payload)
+            loc = fbase | (at + head_at)
+            batch_keys[kh] = loc
+            updates.append((hash(guid), kh, loc))
+        return PyBytes_FromStringAndSize(b.p, b.n), updates
+    finally:
+        free(b.p)

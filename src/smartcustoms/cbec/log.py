@@ -53,6 +53,18 @@ def _index_map() -> Any:
     return U64Map()
 
 
+def _encoder() -> Callable[..., tuple[bytes, list[tuple[int, int, int]]] | None] | None:
+    """``_cebscan.encode_log_records`` (the compiled form of :meth:`SegmentLog.prepare`'s loop), if built."""
+    try:
+        from smartcustoms.cbec._cebscan import encode_log_records
+    except ImportError:  # pragma: no cover - built by `pip install -e .`
+        return None
+    return encode_log_records
+
+
+_ENCODE = _encoder()
+
+
 def route(order_no: str | None, shards: int) -> int:
     """The writer shard of an order number: CRC-32 of its UTF-8 bytes (as ``_cebscan.split_route``)."""
     if shards <= 1 or not order_no:
@@ -279,6 +291,11 @@ class SegmentLog(MessageLog):
         """Append the records to the file (to the OS; not yet committed: a restart would cut them)."""
         f = self.own
         assert f is not None, "replay() opens the log"
+        encoded = _ENCODE(records, f.end, f.number << _FILE_BITS, self.key_at, WAYBILL, document_json) \
+            if _ENCODE is not None else None
+        if encoded is not None:
+            self._write_pending(f, *encoded)
+            return
         base = f.end
         key_at = self.key_at
         mask = (1 << _FILE_BITS) - 1
@@ -312,7 +329,10 @@ class SegmentLog(MessageLog):
             batch_keys[kh] = fbase | at
             add((hash(guid), kh, fbase | at))
             at += hsize + len(meta) + len(payload)
-        buf = f.pending = b"".join(parts)
+        self._write_pending(f, b"".join(parts), updates)
+
+    def _write_pending(self, f: _File, buf: bytes, updates: list[tuple[int, int, int]]) -> None:
+        f.pending = buf
         if buf:
             os.pwrite(f.fd, buf, f.end)  # in the OS before the transaction that records the new length commits
         self._updates = updates
