@@ -305,14 +305,43 @@ def test_compiled_record_encoder_writes_what_the_python_loop_writes(engine, cloc
     records.append(Record(no_order, None, -5))
 
     f = log.own
-    compiled = _cebscan.encode_log_records(records, f.end, f.number << 40, log.key_at, WAYBILL, document_json)
+    compiled = _cebscan.encode_log_records(records, f.end, f.number << 40, log.key_at, WAYBILL, document_json,
+                                           log_mod.waybill_hash)
     assert compiled is not None
     monkeypatch.setattr(log_mod, "_ENCODE", None)
+    wb_at = log._wb_end
     log.prepare(records)
-    python = (f.pending, log._updates)
+    python = (f.pending, log._updates, os.pread(log._wb_fd, 1 << 20, wb_at))
     log.aborted()
     assert compiled == python
     assert any(prev >= 0 for _g, _k, prev in python[1])  # within-batch chains exist
+    assert len(python[2]) == 3 * 12  # one waybill index entry per waybill
+    assert os.path.getsize(log.dir / f"{log.name}.waybills") == wb_at  # cut with the batch
     # a record that is not a plain document: the Python loop does the batch
     assert _cebscan.encode_log_records([Record(docs[0][0]._replace(head=None), None, 1)], 0, 0, log.key_at,
-                                       WAYBILL, document_json) is None
+                                       WAYBILL, document_json, log_mod.waybill_hash) is None
+
+
+def test_a_waybill_routed_to_another_shard_by_its_wrong_order_number_is_found_there(tmp_path: Path):
+    """Two shards: a waybill whose orderNo disagrees with its inventory's lands on the other shard; at the
+    deadline the inventory's shard reads it there (committed records only) and rejects the parcel for the
+    mismatch, as a single writer does, instead of calling it incomplete."""
+    from smartcustoms.db import upgrade
+
+    ok = next(f"M{i}" for i in range(100) if route(f"M{i}", 2) == 0)
+    wrong = next(f"M{i}" for i in range(100) if route(f"M{i}", 2) == 1)
+    p = parcel(ok)
+    g, head, lines, base = p[WAYBILL]
+    bad_waybill = emit_message(WAYBILL, g, [(dict(head, orderNo=wrong), lines)], base)
+    path = tmp_path / "in.xml"
+    path.write_bytes(b"".join([xml(p, ORDER), xml(p, PAYMENT), bad_waybill, xml(p, INVENTORY)]))
+    infos = {}
+    for shards in (1, 2):
+        url = f"sqlite:///{tmp_path / f'{shards}.db'}"
+        upgrade(url)
+        ingest_sharded(url, path, shards=shards, batch_size=2, receipts=tmp_path / f"r{shards}.xml", flush=True)
+        with Store(url) as s:
+            infos[shards] = s.execute("SELECT order_no, status, info FROM cbec_parcel").fetchall()
+    assert infos[1] == infos[2]
+    (order_no, status, info), = infos[2]
+    assert order_no == ok and status == 100 and f"waybill orderNo '{wrong}'" in info and "incomplete" not in info

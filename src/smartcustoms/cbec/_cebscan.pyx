@@ -2106,15 +2106,17 @@ cdef int _put_int(Buf* b, long long v) except -1:
     return 0
 
 
-def encode_log_records(list records, Py_ssize_t at, int64_t fbase, key_at, str waybill_kind, document_json):
+def encode_log_records(list records, Py_ssize_t at, int64_t fbase, key_at, str waybill_kind, document_json,
+                       waybill_hash):
     """The records of one batch as ``log.SegmentLog.prepare`` writes them, starting at file offset ``at`` of
-    the file whose location bits are ``fbase``: ``(bytes, [(hash(guid), key hash, location)])``, or ``None``
-    for a record that is not a plain document (the caller's Python loop then does the batch).
+    the file whose location bits are ``fbase``: ``(bytes, [(hash(guid), key hash, location)], waybill index
+    entries)``, or ``None`` for a record that is not a plain document (the caller's Python loop then does
+    the batch). A waybill index entry is ``<u32 waybill_hash(logisticsCode, logisticsNo)><i64 offset>``.
 
     Each record is ``<u32 payload length><u16 meta length><i64 previous record of its key or -1>``, the meta
     (``[guid, kind, key1, key2, orderNo, received_ms]`` as orjson writes it) and the payload.
     """
-    cdef Buf b
+    cdef Buf b, wb
     cdef dict batch_keys = {}
     cdef list updates = []
     cdef dict h
@@ -2128,6 +2130,8 @@ def encode_log_records(list records, Py_ssize_t at, int64_t fbase, key_at, str w
         payload = (<tuple>r)[1] if isinstance(r, tuple) and len(<tuple>r) > 1 else None
         cap += (PyBytes_GET_SIZE(payload) if type(payload) is bytes else 1024) + 256
     _heap_buf(&b, cap)
+    wb.p = NULL
+    _heap_buf(&wb, 1024)
     try:
         for r in records:
             if not isinstance(r, tuple) or len(r) != 3 or not isinstance((<tuple>r)[0], tuple) \
@@ -2190,6 +2194,13 @@ def encode_log_records(list records, Py_ssize_t at, int64_t fbase, key_at, str w
             loc = fbase | (at + head_at)
             batch_keys[kh] = loc
             updates.append((hash(guid), kh, loc))
-        return PyBytes_FromStringAndSize(b.p, b.n), updates
+            if waybill:
+                if wb.n + 12 > wb.cap:
+                    _grow(&wb, 12)
+                _le(wb.p + wb.n, <uint64_t>(<object>waybill_hash(k0, k1)), 4)
+                _le(wb.p + wb.n + 4, <uint64_t>(at + head_at), 8)
+                wb.n += 12
+        return PyBytes_FromStringAndSize(b.p, b.n), updates, PyBytes_FromStringAndSize(wb.p, wb.n)
     finally:
         free(b.p)
+        free(wb.p)

@@ -19,6 +19,12 @@ and the payload: the XML message the document came in (as received; a message of
 stored with each) or, when it came otherwise, the document's JSON form (:func:`~.messages.document_json`).
 The key is (ebpCode, orderNo) for orders, payments and inventories and (logisticsCode, logisticsNo) for
 waybills.
+
+Each writer also keeps ``<shard>.waybills`` beside its file: ``<u32 waybill_hash(logisticsCode, logisticsNo)>
+<i64 record offset>`` per waybill record, written with the records and rebuilt from the file at start. A
+waybill is routed by its own orderNo; when that disagrees with its inventory's, it lands on another shard.
+Such an inventory's shard finds it there, at the deadline, through the other shards' waybill files (read
+up to their committed lengths), so the parcel is rejected for the mismatch rather than called incomplete.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from smartcustoms.cbec.store import Store
 Key = tuple[str, str]
 Decided = Callable[[bool, Key], bool]  # (is a waybill, key) -> its parcel is decided
 _HEAD = struct.Struct("<IHq")
+_WAYBILL_ENTRY = struct.Struct("<Iq")  # the waybill index files: (waybill_hash, record offset)
 _FILE_BITS = 40  # location = file number << 40 | byte offset
 
 
@@ -63,6 +70,20 @@ def _encoder() -> Callable[..., tuple[bytes, list[tuple[int, int, int]]] | None]
 
 
 _ENCODE = _encoder()
+
+
+def waybill_hash(code: str, number: str) -> int:
+    """The waybill key's hash in the waybill index files (the same in every process, unlike ``hash``)."""
+    return zlib.crc32(f"{code}\x1f{number}".encode())
+
+
+class _Peer(NamedTuple):
+    """Another shard's log file of this layout, read-only, and its waybill index read so far."""
+
+    file: _File
+    index_fd: int
+    index: dict[int, list[int]]  # waybill_hash -> record offsets, oldest first
+    read: list[int]               # bytes of the index file read
 
 
 def route(order_no: str | None, shards: int) -> int:
@@ -258,6 +279,11 @@ class SegmentLog(MessageLog):
         self._updates: list[tuple[int, int, int]] = []  # index entries of the prepared batch, applied on commit
         self._new_end = 0
         self._flusher: _Flusher | None = None
+        self._store: Store | None = None
+        self._wb_fd: int | None = None     # this writer's waybill index file
+        self._wb_end = 0
+        self._wb_new_end = 0
+        self._peers: dict[str, _Peer] = {}
 
     # ------------------------------------------------------------------ locations and records
     def _loc(self, f: _File, offset: int) -> int:
@@ -291,8 +317,8 @@ class SegmentLog(MessageLog):
         """Append the records to the file (to the OS; not yet committed: a restart would cut them)."""
         f = self.own
         assert f is not None, "replay() opens the log"
-        encoded = _ENCODE(records, f.end, f.number << _FILE_BITS, self.key_at, WAYBILL, document_json) \
-            if _ENCODE is not None else None
+        encoded = _ENCODE(records, f.end, f.number << _FILE_BITS, self.key_at, WAYBILL, document_json,
+                          waybill_hash) if _ENCODE is not None else None
         if encoded is not None:
             self._write_pending(f, *encoded)
             return
@@ -307,6 +333,7 @@ class SegmentLog(MessageLog):
         add = updates.append
         parts: list[bytes] = []
         put = parts.extend
+        waybills: list[bytes] = []
         at = base
         hsize = _HEAD.size
         for d, payload, received_ms in records:
@@ -328,15 +355,20 @@ class SegmentLog(MessageLog):
             put((pack(len(payload), len(meta), prev_loc & mask if prev_loc is not None else -1), meta, payload))
             batch_keys[kh] = fbase | at
             add((hash(guid), kh, fbase | at))
+            if waybill:
+                waybills.append(_WAYBILL_ENTRY.pack(waybill_hash(k0, k1), at))
             at += hsize + len(meta) + len(payload)
-        self._write_pending(f, b"".join(parts), updates)
+        self._write_pending(f, b"".join(parts), updates, b"".join(waybills))
 
-    def _write_pending(self, f: _File, buf: bytes, updates: list[tuple[int, int, int]]) -> None:
+    def _write_pending(self, f: _File, buf: bytes, updates: list[tuple[int, int, int]], waybills: bytes) -> None:
         f.pending = buf
         if buf:
             os.pwrite(f.fd, buf, f.end)  # in the OS before the transaction that records the new length commits
+        if waybills and self._wb_fd is not None:
+            os.pwrite(self._wb_fd, waybills, self._wb_end)  # readers stop at the committed length of the log
         self._updates = updates
         self._new_end = f.end + len(buf)
+        self._wb_new_end = self._wb_end + len(waybills)
 
     def record(self, store: Store) -> None:
         f = self.own
@@ -350,6 +382,7 @@ class SegmentLog(MessageLog):
         if f is not None and f.pending:
             f.end = self._new_end
             f.pending = b""
+        self._wb_end = self._wb_new_end
         guid_at, key_at = self.guid_at, self.key_at
         for gh, kh, loc in self._updates:
             guid_at[gh] = loc
@@ -363,6 +396,8 @@ class SegmentLog(MessageLog):
             return
         f.pending = b""
         os.ftruncate(f.fd, f.end)
+        if self._wb_fd is not None:
+            os.ftruncate(self._wb_fd, self._wb_end)
         self._updates = []
 
     def load(self, key: Key | None, wkey: Key | None) -> dict[str, Document]:
@@ -382,7 +417,53 @@ class SegmentLog(MessageLog):
                     loc = (loc >> _FILE_BITS << _FILE_BITS | prev) if prev >= 0 else None
             for _loc, doc in sorted(found, key=lambda t: t[0]):  # oldest first: the latest of each kind wins
                 out[doc.kind] = doc
+        if wkey is not None and WAYBILL not in out and self.shards > 1:
+            doc = self._peer_waybill(wkey)
+            if doc is not None:
+                out[WAYBILL] = doc
         return out
+
+    def _peer_waybill(self, wkey: Key) -> Document | None:
+        """The latest committed waybill of ``wkey`` in another shard's file of this layout (one whose orderNo
+        disagrees with its inventory's was routed there), read through that shard's waybill index."""
+        if self._store is None:
+            return None
+        committed = {src[4:]: int(off) for src, off in self._store.execute(
+            "SELECT source, byte_offset FROM cbec_ingest_offset WHERE source LIKE 'log:%'")}
+        h = waybill_hash(*wkey)
+        best: tuple[int, Document] | None = None
+        for i in range(self.shards):
+            name = f"{i}of{self.shards}"
+            if name == self.name or name not in committed:
+                continue
+            peer = self._peers.get(name) or self._open_peer(name)
+            if peer is None:
+                continue
+            peer.file.end = end = committed[name]
+            data = os.pread(peer.index_fd, max(0, os.fstat(peer.index_fd).st_size - peer.read[0]), peer.read[0])
+            size = _WAYBILL_ENTRY.size
+            for at in range(0, len(data) - size + 1, size):
+                eh, off = _WAYBILL_ENTRY.unpack_from(data, at)
+                if off >= end:
+                    break  # not committed (yet): read again next time
+                peer.index.setdefault(eh, []).append(off)
+                peer.read[0] += size
+            for off in peer.index.get(h, ()):
+                meta, payload, _prev = self._record(peer.file.number << _FILE_BITS | off)
+                if meta[1] == WAYBILL and meta[2] == wkey[0] and meta[3] == wkey[1] \
+                        and (best is None or meta[5] >= best[0]):
+                    best = (meta[5], _decode(payload, meta[0]))
+        return best[1] if best is not None else None
+
+    def _open_peer(self, name: str) -> _Peer | None:
+        try:
+            index_fd = os.open(self.dir / f"{name}.waybills", os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        f = _File(len(self.files), self.dir / f"{name}.log", name)  # opened for reading; its writer appends
+        self.files.append(f)
+        peer = self._peers[name] = _Peer(f, index_fd, {}, [0])
+        return peer
 
     def forget(self, key: Key, wkey: Key | None) -> None:
         key_at, older = self.key_at, self.older
@@ -403,6 +484,7 @@ class SegmentLog(MessageLog):
         store can be re-sharded between runs; only this shard's own file is appended to.
         """
         self.close()
+        self._store = store
         committed = {src[4:]: int(off) for src, off in store.execute(
             "SELECT source, byte_offset FROM cbec_ingest_offset WHERE source LIKE 'log:%'")}
         layout = f"of{self.shards}"
@@ -431,6 +513,7 @@ class SegmentLog(MessageLog):
                 self.own = f
                 self._flusher = _Flusher(f.fd)
                 weakref.finalize(self, self._flusher.stop)  # a log dropped without close() stops it too
+                self._wb_fd = os.open(self.dir / f"{name}.waybills", os.O_RDWR | os.O_CREAT, 0o644)
             waiting += self._index(f, own, decided)
             if not own:
                 fcntl.flock(f.fd, fcntl.LOCK_UN)  # read-only from now on (no writer of that layout may start)
@@ -444,9 +527,12 @@ class SegmentLog(MessageLog):
         """Index the records of ``f`` routed to this shard; ``(document, received_ms, location)`` of the
         ones not ``decided`` (none when ``decided`` is ``None``)."""
         waiting = []
+        waybills: list[bytes] = []
         for off, meta, payload in self._scan(f):
             if not own and route(meta[4], self.shards) != self.shard:
                 continue
+            if own and meta[1] == WAYBILL:
+                waybills.append(_WAYBILL_ENTRY.pack(waybill_hash(meta[2], meta[3]), off))
             loc = self._loc(f, off)
             self.guid_at[hash(meta[0])] = loc
             kh = hash((meta[1] == WAYBILL, meta[2], meta[3]))
@@ -460,6 +546,11 @@ class SegmentLog(MessageLog):
                     chain.append(loc)
             if decided is not None and not decided(meta[1] == WAYBILL, (meta[2], meta[3])):
                 waiting.append((_decode(payload, meta[0]), meta[5], loc))
+        if own and self._wb_fd is not None:  # the waybill index of the committed records, rebuilt
+            data = b"".join(waybills)  # the same bytes as the file's committed part: readers see no change
+            os.pwrite(self._wb_fd, data, 0)
+            os.ftruncate(self._wb_fd, len(data))
+            self._wb_end = self._wb_new_end = len(data)
         return waiting
 
     @staticmethod
@@ -484,8 +575,10 @@ class SegmentLog(MessageLog):
 
     def guids(self) -> list[str]:
         out = []
+        peers = {id(p.file) for p in self._peers.values()}
         for f in self.files:
-            out += [meta[0] for _off, meta, _p in self._scan(f)]
+            if id(f) not in peers:  # another shard's file of this layout: its writer answers for it
+                out += [meta[0] for _off, meta, _p in self._scan(f)]
         return out
 
     def close(self) -> None:
@@ -494,6 +587,12 @@ class SegmentLog(MessageLog):
             self._flusher = None
         for f in self.files:
             os.close(f.fd)
+        for peer in self._peers.values():
+            os.close(peer.index_fd)
+        if self._wb_fd is not None:
+            os.close(self._wb_fd)
+            self._wb_fd = None
+        self._peers = {}
         self.files, self.own = [], None
         self.guid_at.clear()
         self.key_at.clear()

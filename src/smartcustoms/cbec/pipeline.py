@@ -24,6 +24,7 @@ import mmap
 import multiprocessing as mp
 import os
 import re
+import threading
 import time
 import zlib
 from collections import Counter, deque
@@ -651,8 +652,10 @@ class RunStats:
 
 
 def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window: int = 3,
-               sink: Callable[[list[Receipt]], None] | None = None, flush: bool = False) -> RunStats:
-    """Parse chunks in ``workers`` processes (0 = inline) and process them in order on this writer."""
+               sink: Callable[[list[Receipt]], None] | None = None, flush: bool = False,
+               before_flush: Callable[[], None] | None = None) -> RunStats:
+    """Parse chunks in ``workers`` processes (0 = inline) and process them in order on this writer; with
+    ``flush``, then decide every waiting parcel (``before_flush`` runs first)."""
     stats = RunStats()
     gc.freeze()  # the warm-started state is long-lived: keep it out of collections
     gc.set_threshold(100_000, 50, 100)
@@ -681,6 +684,8 @@ def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window
     while inflight:
         drain_one()
     if flush:
+        if before_flush is not None:
+            before_flush()
         res = engine.process([], None, None, force_deadline=True)
         stats.add(res)
         if sink is not None:
@@ -690,7 +695,8 @@ def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window
 
 
 def ingest_path(engine: Engine, path: Path, workers: int = 2, batch_size: int = 1000,
-                sink: Callable[[list[Receipt]], None] | None = None, flush: bool = False) -> RunStats:
+                sink: Callable[[list[Receipt]], None] | None = None, flush: bool = False,
+                before_flush: Callable[[], None] | None = None) -> RunStats:
     """Ingest a file of concatenated messages or a directory of ``*.xml`` files, resuming after a crash."""
     files = sorted(p for p in path.rglob("*.xml") if p.is_file()) if path.is_dir() else [path]
 
@@ -699,7 +705,7 @@ def ingest_path(engine: Engine, path: Path, workers: int = 2, batch_size: int = 
             yield from chunks_of_file(f, engine.committed_offset(str(f.resolve())), batch_size,
                                       engine.shard, engine.shards)
 
-    return run_chunks(engine, chunks(), workers=workers, sink=sink, flush=flush)
+    return run_chunks(engine, chunks(), workers=workers, sink=sink, flush=flush, before_flush=before_flush)
 
 
 # ---------------------------------------------------------------------- writer shards
@@ -722,10 +728,12 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def run_shard(job: ShardJob, ready: Any = None) -> RunStats:
+def run_shard(job: ShardJob, ready: Any = None, streamed: Any = None) -> RunStats:
     """One writer shard: its own engine, message log and offsets; parses inline (runs in its own process).
 
-    ``ready`` (a barrier) is passed once the shard has warm-started, so that a caller can time the work.
+    ``ready`` (a barrier) is passed once the shard has warm-started, so that a caller can time the work;
+    ``streamed`` (a barrier of the shards) before the final flush of ``job.flush``, so that a parcel whose
+    waybill went to another shard (its orderNo disagrees) finds it committed there.
     """
     _die_with_parent()
     store = Store(job.url)
@@ -752,8 +760,13 @@ def run_shard(job: ShardJob, ready: Any = None) -> RunStats:
                     out.write(emit_receipts(rs))  # one append per batch: shards never interleave inside one
                     out.flush()
 
+            def all_streamed() -> None:
+                if streamed is not None:
+                    with contextlib.suppress(threading.BrokenBarrierError):  # a shard died: flush anyway
+                        streamed.wait(timeout=600)
+
             stats = ingest_path(engine, Path(job.path), workers=0, batch_size=job.batch_size, sink=sink,
-                                flush=job.flush)
+                                flush=job.flush, before_flush=all_streamed)
             stats.lock_wait_s = store.lock_wait_s
             stats.cpu_s = time.process_time() - cpu0
             return stats
@@ -775,11 +788,11 @@ def ingest_sharded(url: str, path: Path, shards: int = 2, batch_size: int = 1000
     always) and each has its own message log and file offsets, so each resumes on its own after a crash.
     """
     ctx = mp.get_context("spawn")
-    ready = ctx.Barrier(shards + 1)
+    ready, streamed = ctx.Barrier(shards + 1), ctx.Barrier(shards)
     results = ctx.SimpleQueue()
     procs = [ctx.Process(target=_shard_main, name=f"cbec-shard-{i}", args=(
-        ShardJob(url, str(path), i, shards, batch_size, str(receipts) if receipts else None, flush), ready, results))
-        for i in range(shards)]
+        ShardJob(url, str(path), i, shards, batch_size, str(receipts) if receipts else None, flush), ready,
+        results, streamed)) for i in range(shards)]
     for p in procs:
         p.start()
     try:
@@ -817,11 +830,13 @@ def ingest_sharded(url: str, path: Path, shards: int = 2, batch_size: int = 1000
     return total
 
 
-def _shard_main(job: ShardJob, ready: Any, results: Any) -> None:
+def _shard_main(job: ShardJob, ready: Any, results: Any, streamed: Any = None) -> None:
     try:
-        results.put(run_shard(job, ready))
+        results.put(run_shard(job, ready, streamed))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
         ready.abort()
+        if streamed is not None:
+            streamed.abort()
         results.put(RuntimeError(f"shard {job.shard}: {exc!r}"))
         raise
 
