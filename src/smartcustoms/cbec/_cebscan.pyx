@@ -2106,12 +2106,32 @@ cdef int _put_int(Buf* b, long long v) except -1:
     return 0
 
 
-def encode_log_records(list records, Py_ssize_t at, int64_t fbase, key_at, str waybill_kind, document_json,
-                       waybill_hash):
+cdef uint64_t _fnv1a(uint64_t h, const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(n):
+        h = (h ^ p[k]) * <uint64_t>0x100000001b3
+    return h
+
+
+cdef int64_t _waybill_hash(str code, str number) except? -1:
+    cdef Py_ssize_t n
+    cdef const char* s = PyUnicode_AsUTF8AndSize(code, &n)
+    cdef uint64_t h = _fnv1a(<uint64_t>0xcbf29ce484222325, <const unsigned char*>s, n)
+    h = _fnv1a(h, <const unsigned char*>b"\x1f", 1)
+    s = PyUnicode_AsUTF8AndSize(number, &n)
+    return <int64_t>_fnv1a(h, <const unsigned char*>s, n)
+
+
+def waybill_hash(str code, str number):
+    """64-bit FNV-1a of ``code``, 0x1F and ``number`` in UTF-8, as a signed integer (``log.waybill_hash``)."""
+    return _waybill_hash(code, number)
+
+
+def encode_log_records(list records, Py_ssize_t at, int64_t fbase, key_at, str waybill_kind, document_json):
     """The records of one batch as ``log.SegmentLog.prepare`` writes them, starting at file offset ``at`` of
     the file whose location bits are ``fbase``: ``(bytes, [(hash(guid), key hash, location)], waybill index
     entries)``, or ``None`` for a record that is not a plain document (the caller's Python loop then does
-    the batch). A waybill index entry is ``<u32 waybill_hash(logisticsCode, logisticsNo)><i64 offset>``.
+    the batch). A waybill index entry is ``<i64 waybill_hash(logisticsCode, logisticsNo)><i64 offset>``.
 
     Each record is ``<u32 payload length><u16 meta length><i64 previous record of its key or -1>``, the meta
     (``[guid, kind, key1, key2, orderNo, received_ms]`` as orjson writes it) and the payload.
@@ -2195,11 +2215,11 @@ def encode_log_records(list records, Py_ssize_t at, int64_t fbase, key_at, str w
             batch_keys[kh] = loc
             updates.append((hash(guid), kh, loc))
             if waybill:
-                if wb.n + 12 > wb.cap:
-                    _grow(&wb, 12)
-                _le(wb.p + wb.n, <uint64_t>(<object>waybill_hash(k0, k1)), 4)
-                _le(wb.p + wb.n + 4, <uint64_t>(at + head_at), 8)
-                wb.n += 12
+                if wb.n + 16 > wb.cap:
+                    _grow(&wb, 16)
+                _le(wb.p + wb.n, <uint64_t>_waybill_hash(<str>k0, <str>k1), 8)
+                _le(wb.p + wb.n + 8, <uint64_t>(at + head_at), 8)
+                wb.n += 16
         return PyBytes_FromStringAndSize(b.p, b.n), updates, PyBytes_FromStringAndSize(wb.p, wb.n)
     finally:
         free(b.p)

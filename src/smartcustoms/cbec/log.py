@@ -20,7 +20,7 @@ stored with each) or, when it came otherwise, the document's JSON form (:func:`~
 The key is (ebpCode, orderNo) for orders, payments and inventories and (logisticsCode, logisticsNo) for
 waybills.
 
-Each writer also keeps ``<shard>.waybills`` beside its file: ``<u32 waybill_hash(logisticsCode, logisticsNo)>
+Each writer also keeps ``<shard>.waybills`` beside its file: ``<i64 waybill_hash(logisticsCode, logisticsNo)>
 <i64 record offset>`` per waybill record, written with the records and rebuilt from the file at start. A
 waybill is routed by its own orderNo; when that disagrees with its inventory's, it lands on another shard.
 Such an inventory's shard finds it there, at the deadline, through the other shards' waybill files (read
@@ -47,7 +47,7 @@ from smartcustoms.cbec.store import Store
 Key = tuple[str, str]
 Decided = Callable[[bool, Key], bool]  # (is a waybill, key) -> its parcel is decided
 _HEAD = struct.Struct("<IHq")
-_WAYBILL_ENTRY = struct.Struct("<Iq")  # the waybill index files: (waybill_hash, record offset)
+_WAYBILL_ENTRY = struct.Struct("<qq")  # the waybill index files: (waybill_hash, record offset)
 _FILE_BITS = 40  # location = file number << 40 | byte offset
 
 
@@ -72,9 +72,24 @@ def _encoder() -> Callable[..., tuple[bytes, list[tuple[int, int, int]]] | None]
 _ENCODE = _encoder()
 
 
-def waybill_hash(code: str, number: str) -> int:
-    """The waybill key's hash in the waybill index files (the same in every process, unlike ``hash``)."""
-    return zlib.crc32(f"{code}\x1f{number}".encode())
+def waybill_hash_py(code: str, number: str) -> int:
+    """The waybill key's hash in the waybill index files, the same in every process (unlike ``hash``): 64-bit
+    FNV-1a of ``code``, 0x1F and ``number`` in UTF-8, signed. ``waybill_hash`` is its compiled form."""
+    h = 0xCBF29CE484222325
+    for b in f"{code}\x1f{number}".encode():
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h - (1 << 64) if h >= 1 << 63 else h
+
+
+def _waybill_hasher() -> Callable[[str, str], int]:
+    try:
+        from smartcustoms.cbec._cebscan import waybill_hash as compiled
+    except ImportError:  # pragma: no cover - built by `pip install -e .`
+        return waybill_hash_py
+    return compiled
+
+
+waybill_hash = _waybill_hasher()
 
 
 class _Peer(NamedTuple):
@@ -82,7 +97,7 @@ class _Peer(NamedTuple):
 
     file: _File
     index_fd: int
-    index: dict[int, list[int]]  # waybill_hash -> record offsets, oldest first
+    index: Any                    # waybill_hash -> offset of its latest record (a U64Map)
     read: list[int]               # bytes of the index file read
 
 
@@ -317,8 +332,8 @@ class SegmentLog(MessageLog):
         """Append the records to the file (to the OS; not yet committed: a restart would cut them)."""
         f = self.own
         assert f is not None, "replay() opens the log"
-        encoded = _ENCODE(records, f.end, f.number << _FILE_BITS, self.key_at, WAYBILL, document_json,
-                          waybill_hash) if _ENCODE is not None else None
+        encoded = _ENCODE(records, f.end, f.number << _FILE_BITS, self.key_at, WAYBILL, document_json) \
+            if _ENCODE is not None else None
         if encoded is not None:
             self._write_pending(f, *encoded)
             return
@@ -446,9 +461,10 @@ class SegmentLog(MessageLog):
                 eh, off = _WAYBILL_ENTRY.unpack_from(data, at)
                 if off >= end:
                     break  # not committed (yet): read again next time
-                peer.index.setdefault(eh, []).append(off)
+                peer.index[eh] = off  # entries are in file order: the latest record of a key wins
                 peer.read[0] += size
-            for off in peer.index.get(h, ()):
+            off = peer.index.get(h)
+            if off is not None:
                 meta, payload, _prev = self._record(peer.file.number << _FILE_BITS | off)
                 if meta[1] == WAYBILL and meta[2] == wkey[0] and meta[3] == wkey[1] \
                         and (best is None or meta[5] >= best[0]):
@@ -462,7 +478,7 @@ class SegmentLog(MessageLog):
             return None
         f = _File(len(self.files), self.dir / f"{name}.log", name)  # opened for reading; its writer appends
         self.files.append(f)
-        peer = self._peers[name] = _Peer(f, index_fd, {}, [0])
+        peer = self._peers[name] = _Peer(f, index_fd, _index_map(), [0])
         return peer
 
     def forget(self, key: Key, wkey: Key | None) -> None:
