@@ -60,7 +60,7 @@ def _index_map() -> Any:
     return U64Map()
 
 
-def _encoder() -> Callable[..., tuple[bytes, list[tuple[int, int, int]]] | None] | None:
+def _encoder() -> Callable[..., tuple[bytes, list[tuple[int, int, int]], bytes] | None] | None:
     """``_cebscan.encode_log_records`` (the compiled form of :meth:`SegmentLog.prepare`'s loop), if built."""
     try:
         from smartcustoms.cbec._cebscan import encode_log_records
