@@ -101,6 +101,12 @@ class _Peer(NamedTuple):
     read: list[int]               # bytes of the index file read
 
 
+def _committed_lengths(store: Store) -> dict[str, int]:
+    """Committed length of each segment file of the store, by file name (``cbec_ingest_offset``, ``log:<name>``)."""
+    return {src[4:]: int(off) for src, off in store.execute(
+        "SELECT source, byte_offset FROM cbec_ingest_offset WHERE source LIKE 'log:%'")}
+
+
 def route(order_no: str | None, shards: int) -> int:
     """The writer shard of an order number: CRC-32 of its UTF-8 bytes (as ``_cebscan.split_route``)."""
     if shards <= 1 or not order_no:
@@ -443,8 +449,7 @@ class SegmentLog(MessageLog):
         disagrees with its inventory's was routed there), read through that shard's waybill index."""
         if self._store is None:
             return None
-        committed = {src[4:]: int(off) for src, off in self._store.execute(
-            "SELECT source, byte_offset FROM cbec_ingest_offset WHERE source LIKE 'log:%'")}
+        committed = _committed_lengths(self._store)
         h = waybill_hash(*wkey)
         best: tuple[int, Document] | None = None
         for i in range(self.shards):
@@ -501,8 +506,7 @@ class SegmentLog(MessageLog):
         """
         self.close()
         self._store = store
-        committed = {src[4:]: int(off) for src, off in store.execute(
-            "SELECT source, byte_offset FROM cbec_ingest_offset WHERE source LIKE 'log:%'")}
+        committed = _committed_lengths(store)
         layout = f"of{self.shards}"
         # the other shards of this layout run beside this one: their files are theirs alone
         names = sorted({p.stem for p in self.dir.glob("*.log") if not p.stem.endswith(layout)} | {self.name})
@@ -642,8 +646,7 @@ def stored_guids(store: Store) -> list[str]:
     d = log_dir(store)
     if d is None:
         return TableLog(store).guids()
-    committed = {src[4:]: int(off) for src, off in store.execute(
-        "SELECT source, byte_offset FROM cbec_ingest_offset WHERE source LIKE 'log:%'")}
+    committed = _committed_lengths(store)
     out: list[str] = []
     for number, path in enumerate(sorted(d.glob("*.log"))):
         f = _File(number, path, path.stem)
