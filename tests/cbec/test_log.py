@@ -304,8 +304,9 @@ def test_compiled_record_encoder_writes_what_the_python_loop_writes(engine, cloc
     records = [Record(d, raw if i % 3 else None, clock.t + i) for i, (d, raw) in enumerate(docs)]
     records.append(Record(no_order, None, -5))
 
-    f = log.own
-    compiled = _cebscan.encode_log_records(records, f.end, f.number << 40, log.key_at, WAYBILL, document_json)
+    f, bits = log.own, log_mod._FILE_BITS
+    compiled = _cebscan.encode_log_records(records, f.end, f.number << bits, (1 << bits) - 1, log.key_at, WAYBILL,
+                                           document_json)
     assert compiled is not None
     monkeypatch.setattr(log_mod, "_ENCODE", None)
     wb_at = log._wb_end
@@ -317,8 +318,8 @@ def test_compiled_record_encoder_writes_what_the_python_loop_writes(engine, cloc
     assert len(python[2]) == 3 * 16  # one waybill index entry per waybill
     assert os.path.getsize(log.dir / f"{log.name}.waybills") == wb_at  # cut with the batch
     # a record that is not a plain document: the Python loop does the batch
-    assert _cebscan.encode_log_records([Record(docs[0][0]._replace(head=None), None, 1)], 0, 0, log.key_at,
-                                       WAYBILL, document_json) is None
+    assert _cebscan.encode_log_records([Record(docs[0][0]._replace(head=None), None, 1)], 0, 0, (1 << bits) - 1,
+                                       log.key_at, WAYBILL, document_json) is None
     for code, number in (("", ""), ("SF", "LN1"), ("顺丰", 'N"\\é'), ("x" * 300, "9" * 64)):
         assert _cebscan.waybill_hash(code, number) == log_mod.waybill_hash_py(code, number)
 

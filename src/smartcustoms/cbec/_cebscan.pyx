@@ -2127,9 +2127,10 @@ def waybill_hash(str code, str number):
     return _waybill_hash(code, number)
 
 
-def encode_log_records(list records, Py_ssize_t at, int64_t fbase, key_at, str waybill_kind, document_json):
+def encode_log_records(list records, Py_ssize_t at, int64_t fbase, int64_t offset_mask, key_at, str waybill_kind,
+                       document_json):
     """The records of one batch as ``log.SegmentLog.prepare`` writes them, starting at file offset ``at`` of
-    the file whose location bits are ``fbase``: ``(bytes, [(hash(guid), key hash, location)], waybill index
+    the file whose location bits are ``fbase`` (a location's offset is ``location & offset_mask``): ``(bytes, [(hash(guid), key hash, location)], waybill index
     entries)``, or ``None`` for a record that is not a plain document (the caller's Python loop then does
     the batch). A waybill index entry is ``<i64 waybill_hash(logisticsCode, logisticsNo)><i64 offset>``.
 
@@ -2149,10 +2150,10 @@ def encode_log_records(list records, Py_ssize_t at, int64_t fbase, key_at, str w
     for r in records:  # room for the usual batch: XML payloads and ~200 bytes of header and meta each
         payload = (<tuple>r)[1] if isinstance(r, tuple) and len(<tuple>r) > 1 else None
         cap += (PyBytes_GET_SIZE(payload) if type(payload) is bytes else 1024) + 256
-    _heap_buf(&b, cap)
-    wb.p = NULL
-    _heap_buf(&wb, 1024)
+    b.p = wb.p = NULL
     try:
+        _heap_buf(&b, cap)
+        _heap_buf(&wb, 1024)
         for r in records:
             if not isinstance(r, tuple) or len(r) != 3 or not isinstance((<tuple>r)[0], tuple) \
                     or len((<tuple>r)[0]) < 4:
@@ -2175,10 +2176,10 @@ def encode_log_records(list records, Py_ssize_t at, int64_t fbase, key_at, str w
             kh = hash((waybill, k0, k1))
             found = PyDict_GetItem(batch_keys, kh)
             if found != NULL:
-                prev = (<object>found) & ((<int64_t>1 << 40) - 1)
+                prev = (<object>found) & offset_mask
             else:
                 p = key_at.get(kh)
-                prev = (<int64_t>p) & ((<int64_t>1 << 40) - 1) if p is not None else -1
+                prev = (<int64_t>p) & offset_mask if p is not None else -1
             if not payload:
                 payload = document_json(rec[0])
             if type(payload) is not bytes:

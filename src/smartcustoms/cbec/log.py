@@ -338,8 +338,8 @@ class SegmentLog(MessageLog):
         """Append the records to the file (to the OS; not yet committed: a restart would cut them)."""
         f = self.own
         assert f is not None, "replay() opens the log"
-        encoded = _ENCODE(records, f.end, f.number << _FILE_BITS, self.key_at, WAYBILL, document_json) \
-            if _ENCODE is not None else None
+        encoded = _ENCODE(records, f.end, f.number << _FILE_BITS, (1 << _FILE_BITS) - 1, self.key_at, WAYBILL,
+                          document_json) if _ENCODE is not None else None
         if encoded is not None:
             self._write_pending(f, *encoded)
             return
