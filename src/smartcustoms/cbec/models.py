@@ -69,7 +69,7 @@ class CbecParcel(Base):
     logistics_code: Mapped[str | None] = mapped_column(String(64))
     logistics_no: Mapped[str | None] = mapped_column(String(64))
     buyer_id_type: Mapped[str | None] = mapped_column(String(8))
-    buyer_id_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    buyer_id_number: Mapped[str | None] = mapped_column(String(64))  # not indexed: see migration 0103
     buyer_name: Mapped[str | None] = mapped_column(String(128))
     buyer_telephone: Mapped[str | None] = mapped_column(String(64))
     consignee_address: Mapped[str | None] = mapped_column(String(512))
