@@ -10,7 +10,6 @@ Create Date: 2026-11-29 18:40:00
 """
 from alembic import op
 
-
 revision = '0103_cbec'
 down_revision = '0102_cbec'
 branch_labels = None
