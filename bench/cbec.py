@@ -12,6 +12,11 @@ reads that file, writes every receipt as CEB XML to a file and commits everythin
 Latency is measured per decided parcel from the arrival (read) of its last document to the commit of
 its decision. Peak RSS is the sum of the writer's and the parser workers' resident memory, sampled every
 0.2 s during the timed run.
+
+The baseline measured in the same run is the machine's speed: ``reference_ms`` is the time a fixed piece
+of pure-Python work takes in two processes at once (as the two writer shards run), just before and just
+after the timed run. This VM's speed varies by a quarter and more from one minute to the next; compare
+parcels/minute only between runs whose reference figures agree.
 """
 
 from __future__ import annotations
@@ -50,6 +55,21 @@ def _gen_part(args: tuple[int, int, str, bool]) -> list[str]:
         fh.write(b"".join(buf))
         late.write(b"".join(held))
     return [path, late_path]
+
+
+# fixed CPU-bound work (dict stores, int -> str): about 100 ms on a quiet 2-core VM of this kind
+_REFERENCE_WORK = ("import time\nt = time.perf_counter()\nd = {}\nfor i in range(800_000):\n    d[i & 1023] = str(i)\n"
+                   "print(time.perf_counter() - t)")
+
+
+def reference_ms(processes: int = 2) -> float:
+    """Mean wall time of :data:`_REFERENCE_WORK` run in ``processes`` processes at once, in ms."""
+    import subprocess
+
+    procs = [subprocess.Popen([sys.executable, "-c", _REFERENCE_WORK], stdout=subprocess.PIPE, text=True)
+             for _ in range(processes)]
+    times = [float(p.communicate()[0]) for p in procs]
+    return round(sum(times) / len(times) * 1000, 1)
 
 
 def make_input(n: int, seed: int, workdir: Path, parts: int = 2, inventories_last: bool = False) -> Path:
@@ -223,6 +243,7 @@ def main() -> None:
         if args.step_trend:
             step_trend(work, stream, args.batch)
             return
+        reference_before = reference_ms()
         schema = None
         if args.db and args.db.startswith("postgresql"):
             import psycopg
@@ -266,6 +287,7 @@ def main() -> None:
 
                 with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as c:
                     c.execute(f"DROP SCHEMA {schema} CASCADE")
+        reference_after = reference_ms()
         lat = sorted(stats.latencies_ms)
 
         def pct(p: float) -> float:
@@ -290,6 +312,8 @@ def main() -> None:
             "workers": args.workers if args.shards == 1 else 0,
             "batch": args.batch,
             "input_generation_s": round(gen_s, 1),
+            # the same-run baseline: the machine's speed just before and after the timed run (see the docstring)
+            "reference_ms": [reference_before, reference_after],
             "inventories_last": args.inventories_last,
             # the interpreter the run used (a distribution's PGO/LTO build or a plain one: see the Makefile)
             "python": f"{platform.python_version()} {os.path.realpath(sys.executable)}",
