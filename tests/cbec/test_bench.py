@@ -19,7 +19,7 @@ def test_a_small_benchmark_run_prints_its_figures_and_every_parcel_once() -> Non
     assert set(result["status_counts"]) <= {"100", "300", "500", "800"}
     assert result["status_counts"]["800"] > 2500  # most simulated parcels are compliant
     assert result["parcels_per_minute"] > 0
-    assert 0 < result["p50_ms"] <= result["p99_ms"]
+    assert 0 <= result["p50_ms"] <= result["p99_ms"] and result["p99_ms"] > 0
     assert result["peak_rss_mb"] > 0
     # the same-run baseline: the machine's speed before and after the timed run
     before, after = result["reference_ms"]
