@@ -1,8 +1,9 @@
 """cbec: drop the index of parcels by buyer id number
 
 Nothing reads parcels by buyer (a buyer's annual total is the quota ledger's row), and a B-tree keyed by
-a random id number costs every batch one dirty page per parcel once it outgrows the cache: on a 300,000
-parcel run it was a tenth of the pipeline's throughput (docs/benchmarks.md).
+a random id number dirties about one page per parcel in every batch's commit once it has many more leaves
+than a batch has parcels: on a 300,000-parcel run it cost a tenth of the pipeline's throughput
+(docs/benchmarks.md).
 
 Revision ID: 0103_cbec
 Revises: 0102_cbec
