@@ -51,25 +51,20 @@ _WAYBILL_ENTRY = struct.Struct("<qq")  # the waybill index files: (waybill_hash,
 _FILE_BITS = 40  # location = file number << 40 | byte offset
 
 
+try:
+    from smartcustoms.cbec import _cebscan
+except ImportError:  # pragma: no cover - built by `pip install -e .`; every piece below has a Python form
+    _cebscan = None
+
+
 def _index_map() -> Any:
     """A compact int -> int map (``_cebscan.U64Map``, ~27 bytes an entry), or a dict without the extension."""
-    try:
-        from smartcustoms.cbec._cebscan import U64Map
-    except ImportError:  # pragma: no cover - built by `pip install -e .`
-        return {}
-    return U64Map()
+    return _cebscan.U64Map() if _cebscan is not None else {}
 
 
-def _encoder() -> Callable[..., tuple[bytes, list[tuple[int, int, int]], bytes] | None] | None:
-    """``_cebscan.encode_log_records`` (the compiled form of :meth:`SegmentLog.prepare`'s loop), if built."""
-    try:
-        from smartcustoms.cbec._cebscan import encode_log_records
-    except ImportError:  # pragma: no cover - built by `pip install -e .`
-        return None
-    return encode_log_records
-
-
-_ENCODE = _encoder()
+# the compiled form of SegmentLog.prepare's loop (the same bytes and index entries), if built
+_ENCODE: Callable[..., tuple[bytes, list[tuple[int, int, int]], bytes] | None] | None = (
+    _cebscan.encode_log_records if _cebscan is not None else None)
 
 
 def waybill_hash_py(code: str, number: str) -> int:
@@ -81,24 +76,18 @@ def waybill_hash_py(code: str, number: str) -> int:
     return h - (1 << 64) if h >= 1 << 63 else h
 
 
-def _waybill_hasher() -> Callable[[str, str], int]:
-    try:
-        from smartcustoms.cbec._cebscan import waybill_hash as compiled
-    except ImportError:  # pragma: no cover - built by `pip install -e .`
-        return waybill_hash_py
-    return compiled
+waybill_hash: Callable[[str, str], int] = _cebscan.waybill_hash if _cebscan is not None else waybill_hash_py
 
 
-waybill_hash = _waybill_hasher()
-
-
-class _Peer(NamedTuple):
+class _Peer:
     """Another shard's log file of this layout, read-only, and its waybill index read so far."""
 
-    file: _File
-    index_fd: int
-    index: Any                    # waybill_hash -> offset of its latest record (a U64Map)
-    read: list[int]               # bytes of the index file read
+    __slots__ = ("file", "index_fd", "index", "read")
+
+    def __init__(self, file: _File, index_fd: int) -> None:
+        self.file, self.index_fd = file, index_fd
+        self.index: Any = _index_map()  # waybill_hash -> offset of its latest record
+        self.read = 0                   # bytes of the index file read
 
 
 def _committed_lengths(store: Store) -> dict[str, int]:
@@ -460,14 +449,14 @@ class SegmentLog(MessageLog):
             if peer is None:
                 continue
             peer.file.end = end = committed[name]
-            data = os.pread(peer.index_fd, max(0, os.fstat(peer.index_fd).st_size - peer.read[0]), peer.read[0])
+            data = os.pread(peer.index_fd, max(0, os.fstat(peer.index_fd).st_size - peer.read), peer.read)
             size = _WAYBILL_ENTRY.size
             for at in range(0, len(data) - size + 1, size):
                 eh, off = _WAYBILL_ENTRY.unpack_from(data, at)
                 if off >= end:
                     break  # not committed (yet): read again next time
                 peer.index[eh] = off  # entries are in file order: the latest record of a key wins
-                peer.read[0] += size
+                peer.read += size
             off = peer.index.get(h)
             if off is not None:
                 meta, payload, _prev = self._record(peer.file.number << _FILE_BITS | off)
@@ -483,7 +472,7 @@ class SegmentLog(MessageLog):
             return None
         f = _File(len(self.files), self.dir / f"{name}.log", name)  # opened for reading; its writer appends
         self.files.append(f)
-        peer = self._peers[name] = _Peer(f, index_fd, _index_map(), [0])
+        peer = self._peers[name] = _Peer(f, index_fd)
         return peer
 
     def forget(self, key: Key, wkey: Key | None) -> None:
