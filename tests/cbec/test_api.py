@@ -81,7 +81,9 @@ def test_officers_list_held_parcels_with_reasons_and_traders_only_their_own(clie
     [held] = queue["parcels"]
     assert held["order_no"] == "ORD20260315000001" and held["status"] == 500 and queue["next_after_id"] is None
     assert "mandatory hold, rule 'Cosmetics alert' (physical inspection): counterfeit creams" in held["info"]
-    assert c.get("/api/v1/cbec/parcels", headers=trader).json()["parcels"] == []  # another enterprise's parcel
+    assert c.get("/api/v1/cbec/parcels", headers={"X-API-Key": keys["other"]}).json()["parcels"] == []  # not its own
+    [own] = c.get("/api/v1/cbec/parcels", headers=trader).json()["parcels"]  # the sender sees it, in plain words
+    assert own["info"] == "held for inspection" and own["risk_score"] is None
     assert c.get("/api/v1/cbec/parcels?limit=0", headers=officer).status_code == 422
     c.post("/api/v1/cbec/parcels/1101980001/ORD20260315000001/decision", json={"status": 502, "info": "fakes"},
            headers=officer)

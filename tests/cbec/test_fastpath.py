@@ -332,7 +332,7 @@ def test_random_mutations_give_identical_results(samples):
         assert outcome(M.parse_message, raw) == want, raw
         if want[0] == "ok" and M._FAST.documents(raw) is not None:
             accepted += 1
-    assert accepted > 1000
+    assert accepted > 900  # field lengths (XSD) refuse more of the mutated values than before
     assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))
     batch = M.parse_batch_documents(raws)
     assert comparable(batch) == [("refused", *o[1:-1]) if o[0] == "refused" else o

@@ -118,6 +118,7 @@ cdef enum:
     CHK_INT = 2
     CHK_TIME = 3
     CHK_CALL = 4
+    CHK_TEXT = 5      # a string: its length only
 
 cdef bytes _NS = b"http://www.chinaport.gov.cn/ceb"
 cdef bytes _XML_NS = b"http://www.w3.org/XML/1998/namespace"
@@ -735,6 +736,9 @@ cdef class _Table:
     cdef const char** jkeys   # '"name":' for the JSON writer
     cdef Py_ssize_t* jlens
     cdef int* kinds       # CHK_*
+    cdef Py_ssize_t* maxlen   # at most this many characters (every checked field)
+    cdef int* pa          # CHK_DEC: integer digits, CHK_INT: digits, CHK_TIME: length
+    cdef int* pb          # CHK_DEC: decimal digits
     cdef char* required
     cdef list calls       # check callables (or None)
     cdef list caches      # value -> normalised value / False, per field (shared per check)
@@ -743,12 +747,15 @@ cdef class _Table:
     cdef int* sc_tries
     cdef int* sc_hits
 
-    def __cinit__(self, fields, checks_fast, caches):
+    def __cinit__(self, fields, caches):
         cdef int k
         cdef bytes b, j
         self.n = len(fields)
         m = max(self.n, 1)
         self.kinds = <int*>malloc(m * sizeof(int))
+        self.maxlen = <Py_ssize_t*>calloc(m, sizeof(Py_ssize_t))
+        self.pa = <int*>calloc(m, sizeof(int))
+        self.pb = <int*>calloc(m, sizeof(int))
         self.required = <char*>malloc(m)
         self.cnames = <const char**>malloc(m * sizeof(char*))
         self.jkeys = <const char**>malloc(m * sizeof(char*))
@@ -759,7 +766,8 @@ cdef class _Table:
         self.sc_tries = <int*>calloc(m, sizeof(int))
         self.sc_hits = <int*>calloc(m, sizeof(int))
         if (self.scache == NULL or self.sc_tries == NULL or self.sc_hits == NULL or self.kinds == NULL or self.required == NULL or self.cnames == NULL or self.jkeys == NULL
-                or self.clens == NULL or self.jlens == NULL or self.ccache == NULL):
+                or self.clens == NULL or self.jlens == NULL or self.ccache == NULL or self.maxlen == NULL
+                or self.pa == NULL or self.pb == NULL):
             raise MemoryError()
         self.names, self.keep, self.calls, self.caches = [], [], [], []
         for k, (name, check, required) in enumerate(fields):
@@ -776,8 +784,11 @@ cdef class _Table:
             if check is None:
                 self.kinds[k] = CHK_NONE
                 self.caches.append(None)
-            else:
-                self.kinds[k] = checks_fast.get(check, CHK_CALL)
+            else:  # a messages.FieldCheck: its C form (fast, a, b) and its length
+                self.kinds[k] = check.fast
+                self.maxlen[k] = check.max_len
+                self.pa[k] = check.a
+                self.pb[k] = check.b
                 self.caches.append(caches.setdefault(check, {}) if self.kinds[k] == CHK_CALL else None)
 
     def __dealloc__(self):
@@ -793,6 +804,9 @@ cdef class _Table:
         free(self.sc_tries)
         free(self.sc_hits)
         free(self.kinds)
+        free(self.maxlen)
+        free(self.pa)
+        free(self.pb)
         free(self.required)
         free(self.cnames)
         free(self.jkeys)
@@ -995,8 +1009,8 @@ cdef class _Parsed:
         return out
 
 
-cdef inline bint _plain_decimal(const unsigned char* p, Py_ssize_t n) noexcept nogil:
-    """ASCII ``digits[.digits]`` (always a finite non-negative Decimal)."""
+cdef inline bint _plain_decimal(const unsigned char* p, Py_ssize_t n, int whole, int scale) noexcept nogil:
+    """ASCII ``digits[.digits]``: 1 to ``whole`` digits, then a point and 1 to ``scale`` digits if any."""
     cdef Py_ssize_t k, dot = -1
     if n == 0:
         return False
@@ -1007,7 +1021,17 @@ cdef inline bint _plain_decimal(const unsigned char* p, Py_ssize_t n) noexcept n
             dot = k
         elif p[k] < 48 or p[k] > 57:
             return False
-    return dot != 0 and dot != n - 1
+    if dot < 0:
+        return n <= whole
+    return dot != 0 and dot <= whole and dot != n - 1 and n - 1 - dot <= scale
+
+
+cdef inline Py_ssize_t _utf8_chars(const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    """Characters of valid UTF-8: the bytes that are not continuation bytes."""
+    cdef Py_ssize_t k, c = 0
+    for k in range(n):
+        c += (p[k] & 0xC0) != 0x80
+    return c
 
 
 cdef inline bint _ascii_digits(const unsigned char* p, Py_ssize_t n) noexcept nogil:
@@ -1035,14 +1059,15 @@ cdef class Scanner:
     cdef list kinds
     cdef _Table base
     cdef object document_cls
+    cdef Py_ssize_t guid_max
     cdef readonly bint document_plain   # document_cls instances can be made without its __new__ call
 
-    def __init__(self, specs, base_fields, fast_checks, document_cls):
-        """``specs``: the ``DocSpec`` objects; ``fast_checks``: the ``(dec, int, time)`` check functions."""
+    def __init__(self, specs, base_fields, guid_max, document_cls):
+        """``specs``: the ``DocSpec`` objects (their checks are ``messages.FieldCheck``); ``guid_max``: the
+        longest root guid."""
         cdef _Kind k
-        dec, integer, time = fast_checks
-        fast = {dec: CHK_DEC, integer: CHK_INT, time: CHK_TIME}
         caches = {}
+        self.guid_max = guid_max
         self.kinds = []
         for spec in specs:
             k = _Kind()
@@ -1052,10 +1077,10 @@ cdef class Scanner:
             k.head_tag = spec.head_tag.encode("ascii")
             k.has_lines = spec.list_tag is not None
             k.list_tag = spec.list_tag.encode("ascii") if spec.list_tag else b""
-            k.head = _Table(spec.head, fast, caches)
-            k.lines = _Table(spec.lines, fast, caches)
+            k.head = _Table(spec.head, caches)
+            k.lines = _Table(spec.lines, caches)
             self.kinds.append(k)
-        self.base = _Table(base_fields, fast, caches)
+        self.base = _Table(base_fields, caches)
         self.document_cls = document_cls
         self.document_plain = _plain_tuple_class(document_cls, 6)
 
@@ -1298,6 +1323,14 @@ cdef class Scanner:
             chk = t.kinds[k]
             if chk == CHK_NONE:
                 continue
+            if v.obj < 0:  # at most maxlen characters (UTF-8: count the bytes that start one)
+                if v.size > t.maxlen[k] and _utf8_chars(<const unsigned char*>PyBytes_AS_STRING(m.data) + v.start,
+                                                        v.size) > t.maxlen[k]:
+                    return False
+            elif len(<str>m.objs[v.obj]) > t.maxlen[k]:
+                return False
+            if chk == CHK_TEXT:
+                continue
             if chk == CHK_CALL:
                 e = NULL
                 if v.obj < 0 and v.size <= CC_KEY:  # short plain value: the table's own C cache first
@@ -1338,13 +1371,19 @@ cdef class Scanner:
                 if r is not sv:
                     m.set_obj(off + k, r)
                 continue
-            if v.obj < 0:  # plain ASCII forms are valid without a call
+            if v.obj < 0:  # the checks of messages.FieldCheck in C: exactly the values they accept
                 raw = <const unsigned char*>PyBytes_AS_STRING(m.data) + v.start
-                if chk == CHK_DEC and _plain_decimal(raw, v.size):
+                if chk == CHK_DEC:
+                    if not _plain_decimal(raw, v.size, t.pa[k], t.pb[k]):
+                        return False
                     continue
-                if chk == CHK_INT and _ascii_digits(raw, v.size):
+                if chk == CHK_INT:
+                    if not (v.size <= t.pa[k] and _ascii_digits(raw, v.size)):
+                        return False
                     continue
-                if chk == CHK_TIME and _ascii_digits(raw, v.size) and (v.size == 8 or v.size == 14 or v.size == 17):
+                if chk == CHK_TIME:
+                    if not (v.size == t.pa[k] and _ascii_digits(raw, v.size)):
+                        return False
                     continue
             if _call(t.calls[k], m.value(off + k)) is None:
                 return False
@@ -1355,7 +1394,7 @@ cdef class Scanner:
         cdef _Kind spec = m.spec
         cdef Py_ssize_t d, j
         cdef Doc* doc
-        if m.message_guid is None or m.ndocs == 0 or m.base < 0:
+        if m.message_guid is None or m.ndocs == 0 or m.base < 0 or len(<str>m.message_guid) > self.guid_max:
             return False
         if not self._check(m, self.base, m.base):
             return False

@@ -29,7 +29,10 @@ def ingest(path: Path = typer.Argument(..., exists=True, help="a file of concate
            receipts: Path | None = typer.Option(None, help="append receipt XML to this file"),
            flush: bool = typer.Option(False, help="report every still-incomplete inventory at the end"),
            ) -> None:
-    """Ingest CEB XML messages; safe to re-run after a crash (resumes, never double-processes)."""
+    """Ingest CEB XML messages; safe to re-run after a crash (resumes, never double-processes).
+
+    An operator's tool run on the server: it trusts the files it is given (no sender-code check, unlike the API).
+    """
     from smartcustoms.cbec.messages import emit_receipts
     from smartcustoms.cbec.pipeline import Engine, ingest_path, ingest_sharded
     from smartcustoms.cbec.store import Store

@@ -4,6 +4,7 @@
   receipt is sent; the matcher's in-memory state is rebuilt from it after a restart.
 * ``cbec_parcel`` — one row per (platform code, order no): the current decision, tax and quota charge.
 * ``cbec_parcel_event`` — append-only status history of parcels (what CEB622 receipts are made from).
+* ``cbec_parcel_status_changes`` — append-only trace of every UPDATE of a parcel's status (a trigger).
 * ``cbec_quota`` — the annual quota ledger, integer fen per buyer id number and calendar year.
 * ``cbec_rejection`` — messages refused as a whole (malformed, bad code, missing field...).
 * ``cbec_ingest_offset`` — how far each ingested file has been processed (same transaction as its batch).
@@ -133,3 +134,19 @@ class CbecIngestOffset(Base):
     source: Mapped[str] = mapped_column(String(1024), primary_key=True)
     byte_offset: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class CbecParcelStatusChange(Base):
+    """Every change of ``cbec_parcel.status`` by an UPDATE (an officer's decision, a re-decided parcel or a
+    direct UPDATE), written by a database trigger; append-only. ``smartcustoms audit verify`` matches
+    each with a parcel event."""
+
+    __tablename__ = "cbec_parcel_status_changes"
+    __table_args__ = (Index("ix_cbec_parcel_status_changes_key", "ebp_code", "order_no"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    ebp_code: Mapped[str] = mapped_column(String(64))
+    order_no: Mapped[str] = mapped_column(String(64))
+    from_status: Mapped[int | None] = mapped_column(SmallInteger)
+    to_status: Mapped[int | None] = mapped_column(SmallInteger)
+    at_ms: Mapped[int] = mapped_column(BigInteger)

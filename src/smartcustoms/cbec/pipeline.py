@@ -56,8 +56,10 @@ from smartcustoms.cbec.messages import (
     parse_batch_documents,
     parse_batch_encoded,
     preload_code_tables,
+    stored_problems,
 )
 from smartcustoms.cbec.risk_seam import ParcelCase, ParcelHistory, ParcelSelectivity
+from smartcustoms.cbec.senders import PLAIN_REASONS
 from smartcustoms.cbec.store import Store
 from smartcustoms.cbec.tax import SINGLE_LIMIT, RateTable, TaxAssessment, TaxItem, assess, to_fen
 from smartcustoms.config import CbecSettings  # pydantic cannot read a class of this compiled module
@@ -191,7 +193,12 @@ class Engine:
             return key in decided_waybills if waybill else key in decided
 
         self._carry: list[Slot] = []
+        self._poisoned: list[tuple[Document, str]] = []
         for doc, ms in self.log.replay(self.store, is_decided):
+            problems = stored_problems(doc)
+            if problems:  # a record of an older version with values today's checks refuse: reported, not used
+                self._poisoned.append((doc, "; ".join(f"{f}: {r}" for f, r in problems)[:4000]))
+                continue
             offer = self.matcher.offer(doc, ms)
             if offer.complete is not None:
                 self._carry.append(offer.complete)
@@ -273,6 +280,12 @@ class Engine:
             arrivals = [arrivals or now] * len(parsed)
         res = BatchResult()
         rejections: list[tuple] = []
+        if getattr(self, "_poisoned", None):
+            for doc, info in self._poisoned:
+                info = f"stored document refused on replay: {info}"
+                res.receipts.append(Receipt(RECEIPT_KIND[doc.kind], doc.guid, REJECTED, info, now, doc.head))
+                rejections.append((doc.guid or None, doc.kind, REJECTED, info[:4000], now))
+            self._poisoned = []
         candidates: list[tuple[Document, bytes | None, int]] = []
         add_candidate = candidates.append
         for i, (item, arr) in enumerate(zip(parsed, arrivals, strict=True)):
@@ -347,20 +360,30 @@ class Engine:
         return res
 
     def _decide(self, complete: list[Slot], overdue: list[Slot], now: int) -> list[Decision]:
+        """Decisions on complete parcels and overdue ones; a parcel that cannot be decided (any error while
+        matching, taxing or scoring it, e.g. a record of an older version with values today's checks refuse)
+        is rejected on its own (:func:`_undecidable`): it never aborts the batch."""
         decisions: list[Decision] = []
         passing: list[tuple[Slot, TaxAssessment, int]] = []
         for slot in complete + [s for s in overdue if Matcher._complete(s) is not None]:
             inv = slot.inventory
             assert inv is not None and slot.order and slot.payment and slot.waybill
-            failed = [] if consistent(slot.order, slot.payment, slot.waybill, inv) else \
-                cross_check(slot.order, slot.payment, slot.waybill, inv)
-            failed += self._inventory_checks(inv)
-            tax = assess([TaxItem(ln["gcode"], Decimal(ln["totalPrice"]), Decimal(ln["qty"])) for ln in inv.lines],
-                         Decimal(inv.head.get("freight", "0")), Decimal(inv.head.get("insuredFee", "0")), self.rates)
-            if tax.regime == "over_limit":
-                failed.append(f"dutiable value {tax.dutiable} CNY over the 5,000 CNY single-transaction limit "
-                              "(only a single indivisible item may exceed it)")
-            year = _year(inv, now)
+            try:
+                failed = [] if consistent(slot.order, slot.payment, slot.waybill, inv) else \
+                    cross_check(slot.order, slot.payment, slot.waybill, inv)
+                failed += self._inventory_checks(inv)
+                tax = assess([TaxItem(ln["gcode"], Decimal(ln["totalPrice"]), Decimal(ln["qty"])) for ln in inv.lines],
+                             Decimal(inv.head.get("freight", "0")), Decimal(inv.head.get("insuredFee", "0")),
+                             self.rates)
+                if not tax.dutiable <= MAX_DUTIABLE:
+                    raise ValueError(f"dutiable value {tax.dutiable} CNY out of range")
+                if tax.regime == "over_limit":
+                    failed.append(f"dutiable value {tax.dutiable} CNY over the 5,000 CNY single-transaction limit "
+                                  "(only a single indivisible item may exceed it)")
+                year = _year(inv, now)
+            except Exception as exc:  # noqa: BLE001 - one parcel's fault stays its own
+                decisions.append(_undecidable(slot, exc, now))
+                continue
             if failed:
                 decisions.append(Decision(slot, REJECTED, "; ".join(failed), tax, year, None))
             else:
@@ -370,15 +393,30 @@ class Engine:
                 info = "incomplete after deadline: missing " + ", ".join(slot.missing())
                 decisions.append(Decision(slot, REJECTED, info, None, _year(slot.inventory, now), None))
         if passing:
-            features = self.history.features
-            cases = [ParcelCase(s.key, s.inventory, features(s.inventory, t.dutiable, y, SINGLE_LIMIT),
-                                float(t.dutiable)) for s, t, y in passing]
-            for (slot, tax, year), sel in zip(passing, self.selectivity.select(cases), strict=True):
+            try:
+                selections: list[Any] = self._select(passing)
+            except Exception:  # noqa: BLE001 - find the parcels at fault: one at a time
+                selections = []
+                for one in passing:
+                    try:
+                        selections += self._select([one])
+                    except Exception as exc:  # noqa: BLE001
+                        selections.append(exc)
+            for (slot, tax, year), sel in zip(passing, selections, strict=True):
+                if isinstance(sel, Exception):
+                    decisions.append(_undecidable(slot, sel, now))
+                    continue
                 info = "; ".join(sel.reasons)
                 if sel.status == RELEASED:
                     info = f"released: {info}" if info else "released"
                 decisions.append(Decision(slot, sel.status, info, tax, year, sel.score))
         return decisions
+
+    def _select(self, passing: list[tuple[Slot, TaxAssessment, int]]) -> list[Any]:
+        features = self.history.features
+        cases = [ParcelCase(s.key, s.inventory, features(s.inventory, t.dutiable, y, SINGLE_LIMIT),
+                            float(t.dutiable)) for s, t, y in passing]
+        return list(self.selectivity.select(cases))
 
     def _inventory_checks(self, inv: Document) -> list[str]:
         failed = []
@@ -435,6 +473,7 @@ class Engine:
         done = self.clock()
         close, forget, observe = self.matcher.close, self.log.forget, self.history.observe
         add_receipt, add_latency = res.receipts.append, res.latencies_ms.append
+        plain = PLAIN_REASONS.get  # the sender is told the status in plain words: no score, rule or rank
         for d in decisions:
             slot = d.slot
             inv = slot.inventory
@@ -446,7 +485,8 @@ class Engine:
             if status != REJECTED:
                 forget(slot.key, (h.get("logisticsCode", ""), h.get("logisticsNo", "")))
             observe(inv, d.year, status)
-            add_receipt(_new(Receipt, ("CEB622", inv.guid, status, d.info, done, h)))
+            add_receipt(_new(Receipt, ("CEB622", inv.guid, status, d.info if status == REJECTED else plain(status, ""),
+                                       done, h)))
             if slot.order is not None and slot.payment is not None and slot.waybill is not None:  # complete
                 add_latency(done - slot.last_ms)
         res.decisions = decisions
@@ -454,7 +494,17 @@ class Engine:
 
 def _year(inv: Document | None, now: int) -> int:
     t = inv.head.get("appTime", "") if inv is not None else ""
-    return int(t[:4]) if t[:4].isdigit() else time.gmtime(now / 1000).tm_year
+    y = t[:4]
+    return int(y) if len(y) == 4 and y.isascii() and y.isdigit() else time.gmtime(now / 1000).tm_year
+
+
+MAX_DUTIABLE = Decimal(10) ** 12  # CNY: anything above cannot be a parcel (and would overflow the fen columns)
+
+
+def _undecidable(slot: Slot, exc: Exception, now: int) -> Decision:
+    """The rejection (100) of a parcel that could not be decided, with the reason."""
+    reason = str(exc)[:500] or type(exc).__name__
+    return Decision(slot, REJECTED, f"could not be processed: {reason}", None, _year(None, now), None)
 
 
 def _parcel_row(d: Decision, now: int) -> tuple:

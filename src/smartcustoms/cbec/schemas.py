@@ -189,4 +189,5 @@ class ReceiptsOut(BaseModel):
 class DecisionIn(BaseModel):
     status: Literal[100, 399, 500, 501, 502, 503, 599, 700, 800, 899]
     info: str = Field(default="", max_length=2000)
-    expected_status: int | None = Field(None, description="refuse (409) if the parcel is no longer in this status")
+    expected_status: int | None = Field(None, ge=-1, le=999,
+                                        description="refuse (409) if the parcel is no longer in this status")

@@ -8,10 +8,11 @@ correct across processes whatever happens, because they are made under database 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import cache
 from typing import Any
 
+from smartcustoms.audit.service import record_raw
 from smartcustoms.cbec import quota
 from smartcustoms.cbec.messages import (
     CLOSED,
@@ -21,12 +22,14 @@ from smartcustoms.cbec.messages import (
     RELEASED,
     RETURNED,
     CebError,
+    Document,
     Receipt,
     parse_any,
     receipt_json,
 )
 from smartcustoms.cbec.pipeline import CHARGED_STATUSES, CbecSettings, Engine, ParseResult, _now_ms
 from smartcustoms.cbec.risk_seam import ParcelSelectivity
+from smartcustoms.cbec.senders import plain_reason
 from smartcustoms.cbec.store import Store
 from smartcustoms.errors import Conflict, NotFound
 
@@ -76,14 +79,21 @@ class CbecService:
         with self.lock:
             self.engine.selectivity.refresh(self.store, force=True)
 
-    def submit(self, items: Sequence[bytes | str | dict[str, Any]]) -> list[Receipt]:
-        """Parse and process messages (XML or JSON form); returns every receipt they produced."""
+    def submit(self, items: Sequence[bytes | str | dict[str, Any]],
+               authorize: Callable[[list[Document]], CebError | None] | None = None) -> list[Receipt]:
+        """Parse and process messages (XML or JSON form); returns every receipt they produced.
+
+        ``authorize(documents)`` may refuse a parsed message (e.g. a sender code that is not the caller's):
+        it is then answered with that :class:`CebError`'s receipt, as a message refused by the parser."""
         parsed: list[ParseResult] = []
         for item in items:
             try:
-                parsed.append(parse_any(item))
+                docs = parse_any(item)
             except CebError as exc:
                 parsed.append(exc)
+                continue
+            refusal = authorize(docs) if authorize is not None else None
+            parsed.append(docs if refusal is None else refusal)
         with self.lock:
             return self.engine.process(parsed).receipts
 
@@ -92,11 +102,14 @@ class CbecService:
         with self.lock:
             return self.engine.process([]).receipts
 
-    def parcel(self, ebp_code: str, order_no: str) -> dict[str, Any]:
+    def parcel(self, ebp_code: str, order_no: str, enterprise_codes: Collection[str] | None = None) -> dict[str, Any]:
+        """A parcel with its status history; with ``enterprise_codes``, only one whose platform or e-commerce
+        enterprise is among them (another's is "not found", as a missing one)."""
         with self.lock:
             row = self.store.execute(f"SELECT {', '.join(_PARCEL_FIELDS)} FROM cbec_parcel "
                                      "WHERE ebp_code = ? AND order_no = ?", (ebp_code, order_no)).fetchone()
-            if row is None:
+            if row is None or (enterprise_codes is not None and row[1] not in enterprise_codes
+                               and row[4] not in enterprise_codes):
                 raise NotFound(f"no CBEC parcel for platform {ebp_code} order {order_no}")
             events = self.store.execute("SELECT id, status, info, actor, at_ms FROM cbec_parcel_event "
                                         "WHERE ebp_code = ? AND order_no = ? ORDER BY id",
@@ -106,25 +119,29 @@ class CbecService:
         return out
 
     def parcels(self, statuses: Sequence[int], after_id: int = 0, limit: int = 100,
-                enterprise: str | None = None) -> list[dict[str, Any]]:
+                enterprise_codes: Collection[str] | None = None) -> list[dict[str, Any]]:
         """Parcels in ``statuses`` (an officer's queue: 300 review, 500 inspection), oldest first, after the
-        parcel id ``after_id``; with ``enterprise``, only the parcels of that platform or e-commerce firm."""
+        parcel id ``after_id``; with ``enterprise_codes``, only those whose platform or e-commerce firm is
+        among them."""
         where = [f"status IN ({', '.join('?' * len(statuses))})", "id > ?"]
         params: list[Any] = [*statuses, after_id]
-        if enterprise is not None:
-            where.append("(ebp_code = ? OR ebc_code = ?)")
-            params += [enterprise, enterprise]
+        if enterprise_codes is not None:
+            codes = sorted(enterprise_codes) or [""]
+            marks = ", ".join("?" * len(codes))
+            where.append(f"(ebp_code IN ({marks}) OR ebc_code IN ({marks}))")
+            params += [*codes, *codes]
         with self.lock:
             rows = self.store.execute(f"SELECT {', '.join(_PARCEL_FIELDS)} FROM cbec_parcel "
                                       f"WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit)).fetchall()
         return [dict(zip(_PARCEL_FIELDS, row, strict=True)) for row in rows]
 
     def set_status(self, ebp_code: str, order_no: str, status: int, info: str, actor: str,
-                   expected: int | None = None) -> dict[str, Any]:
+                   expected: int | None = None, role: str = "officer") -> dict[str, Any]:
         """An officer's decision, a cancellation (100) or a return (700); gives quota back when due.
 
         With ``expected`` (the status the officer saw), a parcel whose status changed meanwhile is refused
-        (:class:`StatusChanged`), checked under the parcel's row lock.
+        (:class:`StatusChanged`), checked under the parcel's row lock. The decision is in the audit log
+        (``actor`` with ``role``), written in the transaction that changes the status.
         """
         now = _now_ms()
         with self.lock:
@@ -149,6 +166,8 @@ class CbecService:
                               (status, info, charged - refund, now, ebp_code, order_no))
                 store.execute("INSERT INTO cbec_parcel_event (ebp_code, order_no, status, info, actor, at_ms) "
                               "VALUES (?, ?, ?, ?, ?, ?)", (ebp_code, order_no, status, info, actor, now))
+                record_raw(store, actor, role, "cbec.parcel.decision", "cbec_parcel", f"{ebp_code}/{order_no}",
+                           {"from": current, "to": status, "info": info, "refund_fen": refund})
                 store.commit()
             except BaseException:
                 store.rollback()
@@ -161,15 +180,26 @@ class CbecService:
         with self.lock:
             return quota.used_fen(self.store, buyer_id_number, year)
 
-    def receipts_since(self, after_id: int, limit: int = 1000) -> list[dict[str, Any]]:
-        """CEB622 receipts of parcel events after ``after_id`` (for polling senders)."""
+    def receipts_since(self, after_id: int, limit: int = 1000,
+                       enterprise_codes: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """CEB622 receipts of parcel events after ``after_id`` (for polling senders); with ``enterprise_codes``
+        (a trader's), only those of parcels whose platform or e-commerce firm is among them, with plain
+        reasons (:func:`~.senders.plain_reason`)."""
+        sql = ("SELECT e.id, e.status, e.info, e.at_ms, p.inventory_guid, p.ebp_code, p.ebc_code, e.actor "
+               "FROM cbec_parcel_event e JOIN cbec_parcel p ON p.ebp_code = e.ebp_code AND p.order_no = e.order_no "
+               "WHERE e.id > ?")
+        params: list[Any] = [after_id]
+        if enterprise_codes is not None:
+            codes = sorted(enterprise_codes) or [""]
+            marks = ", ".join("?" * len(codes))
+            sql += f" AND (p.ebp_code IN ({marks}) OR p.ebc_code IN ({marks}))"
+            params += [*codes, *codes]
         with self.lock:
-            rows = self.store.execute(
-                "SELECT e.id, e.status, e.info, e.at_ms, p.inventory_guid, p.ebp_code, p.ebc_code, p.order_no "
-                "FROM cbec_parcel_event e JOIN cbec_parcel p ON p.ebp_code = e.ebp_code AND p.order_no = e.order_no "
-                "WHERE e.id > ? ORDER BY e.id LIMIT ?", (after_id, limit)).fetchall()
+            rows = self.store.execute(sql + " ORDER BY e.id LIMIT ?", (*params, limit)).fetchall()
         out = []
-        for eid, status, info, at, guid, ebp, ebc, _order in rows:
+        for eid, status, info, at, guid, ebp, ebc, actor in rows:
+            if enterprise_codes is not None:
+                info = plain_reason(status, info, actor)
             r = Receipt("CEB622", guid or "", status, info, at, {"ebpCode": ebp, "ebcCode": ebc or ""})
             out.append({"id": eid, **receipt_json(r)})
         return out

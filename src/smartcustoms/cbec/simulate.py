@@ -35,6 +35,13 @@ SELLERS = [("1101960101", "Tokyo Goods Ltd"), ("3120960102", "Euro Beauty Ltd"),
 LOGISTICS = [("1101980201", "Swift Express"), ("3120980202", "Blue Whale Logistics")]
 PAYERS = [("1101990301", "Easy Pay"), ("3120990302", "Cloud Pay")]
 ORIGINS = ["116", "133", "502", "304", "305", "601", "110"]
+
+
+def sender_codes() -> list[tuple[str, str]]:
+    """``(code, kind)`` of every party the simulator sends for: platforms (ebp), sellers (ebc), payment (pay) and
+    logistics firms; a trader that sends its traffic registers them (``enterprises.sender_codes``)."""
+    return ([(c, "ebp") for c, _ in PLATFORMS] + [(c, "ebc") for c, _ in SELLERS]
+            + [(c, "pay") for c, _ in PAYERS] + [(c, "logistics") for c, _ in LOGISTICS])
 CITIES = ["北京市朝阳区", "上海市浦东新区", "广州市天河区", "深圳市南山区", "杭州市西湖区", "成都市武侯区"]
 STREETS = ["人民路", "解放路", "中山路", "建设路", "和平路", "长江路", "黄河路", "新华路", "友谊路", "光明路"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
