@@ -140,10 +140,13 @@ def main() -> None:
         sim = DeclarationSimulator(7)
         if args.history:
             replay_demo_history(platform, sim, args.history, now - timedelta(minutes=30))
-        bodies = [s.payload for s in sim.generate(n, now - timedelta(minutes=20), now - timedelta(minutes=1))]
+        # a trader lodges: trader1's importer with its mandated broker (customs roles do not lodge)
+        parties = {k: access.example_payload[k] for k in ("declarant_code", "importer_code")}
+        bodies = [{**s.payload, **parties}
+                  for s in sim.generate(n, now - timedelta(minutes=20), now - timedelta(minutes=1))]
         platform.engine.dispose()
         with served(Path(tmp)) as url:
-            headers = {"X-API-Key": access.keys["admin"]}
+            headers = {"X-API-Key": access.keys["trader1"]}  # customs roles do not lodge
             run = open_loop_raw if args.client == "raw" else open_loop_httpx
             load = os.getloadavg()
             base, _ = asyncio.run(run(url, headers, args.rate, None, n))

@@ -49,6 +49,9 @@ def main() -> None:
         platform, access = new_platform(Path(tmp))
         bulk, single, http_payloads = (payloads[:args.service], payloads[args.service:args.service + args.single],
                                        payloads[args.service + args.single:])
+        # over HTTP a trader lodges: trader1's importer with its mandated broker (customs roles do not lodge)
+        parties = {k: access.example_payload[k] for k in ("declarant_code", "importer_code")}
+        http_payloads = [{**p, **parties} for p in http_payloads]
 
         t0 = time.perf_counter()
         parsed = [DeclarationIn.model_validate(p) for p in bulk]
@@ -72,7 +75,7 @@ def main() -> None:
         platform.engine.dispose()
 
         with served(Path(tmp)) as url:
-            headers = {"X-API-Key": access.keys["admin"]}
+            headers = {"X-API-Key": access.keys["trader1"]}  # customs roles do not lodge
             http_lat: list[float] = []
             statuses: dict[int, int] = {}
             with httpx.Client(base_url=url, headers=headers, timeout=30) as client:

@@ -158,7 +158,7 @@ def main() -> None:
         ]
         engine.rules = [compile_rule(i + 1, r) for i, r in enumerate(rules)]
         twin = RiskEngine(engine.sessions, engine.tariff, engine.config, engine.clock)
-        twin.state, twin.rng = copy.deepcopy(engine.state), copy.deepcopy(engine.rng)
+        twin.state, twin.draw_key = copy.deepcopy(engine.state), engine.draw_key  # the same keyed draws
         twin.model, twin.model_version, twin.rules = engine.model, engine.model_version, engine.rules
 
         n_new = args.singles + args.batch * args.batches

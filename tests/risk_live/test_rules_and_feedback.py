@@ -85,7 +85,8 @@ def test_matching_declaration_goes_to_the_rules_lane_with_its_reason_and_counts_
     rule_id = r.json()["id"]
     # 13 000 USD of Spanish tiles: 64 620 CNY on item 1 → matches; a small one does not
     d = client.post("/api/v1/declarations", headers=h(w, "trader"), json=declaration_payload()).json()
-    assert d["lane"] == "blue" and d["status"] == "lane_assigned"
+    assert d["lane"] == "blue" and d["status"] == "lane_assigned" and d["reasons"] == ["non-intrusive scan"]
+    d = client.get(f"/api/v1/declarations/{d['declaration_no']}", headers=h(w, "officer")).json()  # customs see why
     assert d["reasons"] == ["rule 'Spanish tiles above 50,000 CNY': anti-dumping watch on ceramic tiles"]
     r = client.post(f"/api/v1/declarations/{d['declaration_no']}/inspection-result", headers=h(w, "officer"),
                     json={"outcome": "offence", "offence_type": "undervaluation", "duty_recovered": "5321.00"})
@@ -102,7 +103,9 @@ def test_mandatory_rule_holds_prohibited_goods(client, sqlite_world):
     p = declaration_payload()
     p["items"][0].update(hs_code="0507100000", description="Carved items")
     d = client.post("/api/v1/declarations", headers=h(w, "trader"), json=p).json()
-    assert d["lane"] == "red" and d["reasons"][0].startswith("mandatory hold, rule 'Ivory'")
+    assert d["lane"] == "red" and d["reasons"] == ["physical inspection"]  # the trader reads the consequence
+    d = client.get(f"/api/v1/declarations/{d['declaration_no']}", headers=h(w, "officer")).json()
+    assert d["reasons"][0].startswith("mandatory hold, rule 'Ivory'")
 
 
 def test_officer_result_changes_the_importers_history_for_the_next_declaration(client, sqlite_world):

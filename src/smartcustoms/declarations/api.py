@@ -15,10 +15,11 @@ from smartcustoms.declarations.schemas import (
     DeclarationSummary,
     EventOut,
 )
-from smartcustoms.errors import ValidationProblem
+from smartcustoms.errors import Conflict, ValidationProblem
 from smartcustoms.platform import Platform
 from smartcustoms.security import Principal, Role
 from smartcustoms.web.deps import current_principal, get_platform, require
+from smartcustoms.wire import MAX_OFFSET
 
 router = APIRouter(prefix="/api/v1/declarations", tags=["declarations"])
 
@@ -29,10 +30,13 @@ async def lodge(body: DeclarationIn, response: Response, who: Principal = Depend
                 platform: Platform = Depends(get_platform)) -> DeclarationOut:
     """Lodge a declaration: validated, stored, tax-assessed and routed to a lane before the answer.
 
-    A repeated ``client_message_id`` returns the first result with 200. Concurrent requests are
-    lodged together in micro-batches (one transaction, one scoring call).
+    A repeated ``client_message_id`` returns the first result with 200; the same id with a different body
+    is a 409. Concurrent requests are lodged together in micro-batches (one transaction, one scoring call).
+    Only traders lodge (403 for customs roles); for another enterprise under a registered mandate.
     """
     res = await asyncio.wrap_future(platform.lodging.submit(who, body))
+    if res.conflict:
+        raise Conflict("this client message id was used for a different declaration", res.errors)
     if res.errors:
         raise ValidationProblem("the declaration has errors; nothing was stored", res.errors)
     # a new declaration comes back read in the lodging transaction; a repeat is read now
@@ -44,7 +48,8 @@ async def lodge(body: DeclarationIn, response: Response, who: Principal = Depend
 
 @router.get("", response_model=list[DeclarationSummary])
 def search(status: str | None = None, lane: str | None = None, office: str | None = None,
-           importer: str | None = None, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+           importer: str | None = None, limit: int = Query(50, ge=1, le=500),
+           offset: int = Query(0, ge=0, le=MAX_OFFSET),
            order: str = Query("-lodged_at", pattern=r"^-?(lodged_at|risk_score|total_value)$"),
            who: Principal = Depends(current_principal), platform: Platform = Depends(get_platform)):
     return platform.declarations.search(who, status=status, lane=lane, office=office, importer=importer,
@@ -66,7 +71,11 @@ def events(declaration_no: str, who: Principal = Depends(current_principal),
 @router.put("/{declaration_no}", response_model=DeclarationOut)
 def amend(declaration_no: str, body: DeclarationIn, who: Principal = Depends(current_principal),
           platform: Platform = Depends(get_platform)) -> DeclarationOut:
-    """Amend a declaration while it is not yet under inspection or released."""
+    """Amend a declaration while it is not yet under inspection or released; it keeps at least its lane.
+
+    The body's ``client_message_id`` is the amendment's own key: a repeat returns the declaration, the same
+    key with a different body is a 409. An amendment never releases: only an officer's decision does.
+    """
     return platform.declarations.amend(who, declaration_no, body)
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
 
 from pydantic import ValidationError
 
@@ -30,12 +31,41 @@ class ParsedRecord:
     errors: list[FieldError]
 
 
+@dataclass(slots=True)
+class ProblemLog:
+    """The first ``keep`` problems of a bulk file (line, field, message) and how many there were in all."""
+
+    keep: int = 1000
+    kept: list[dict] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, line: int, field: str, message: str) -> bool:
+        """Count a problem; keep it while fewer than ``keep`` are kept. True when it was kept."""
+        self.count += 1
+        if len(self.kept) >= self.keep:
+            return False
+        self.kept.append({"line": line, "field": field, "message": message})
+        return True
+
+    @property
+    def dropped(self) -> int:
+        """Problems counted but not kept."""
+        return self.count - len(self.kept)
+
+
+def batches(records: Iterable[ParsedRecord], size: int) -> Iterator[list[ParsedRecord]]:
+    """``records`` in lists of at most ``size``, read lazily (a file's records are never all in memory)."""
+    it = iter(records)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
 def _pydantic_errors(exc: ValidationError) -> list[FieldError]:
     return [FieldError(loc_to_path(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
 
 
 def parse_jsonl(text: str) -> Iterator[ParsedRecord]:
-    for n, raw in enumerate(text.splitlines(), start=1):
+    for n, raw in enumerate(io.StringIO(text, newline=None), start=1):  # lazily, not a list of every line
         if not raw.strip():
             continue
         try:
@@ -57,7 +87,10 @@ def parse_csv(text: str) -> Iterator[ParsedRecord]:
         return
     groups: dict[str, tuple[int, dict, list[dict]]] = {}
     for n, row in enumerate(reader, start=2):
-        key = row.get("client_message_id") or f"line-{n}"
+        key = (row.get("client_message_id") or "").strip()
+        if not key:  # no declaration to group it with: reported at once, not kept (a file of bad lines is cheap)
+            yield ParsedRecord(n, None, [FieldError("client_message_id", "missing: each row names its message")])
+            continue
         header = {k: (row.get(k) or None) for k in HEADER_FIELDS if k in row}
         item = {f: row.get(f"item_{f}") for f in ITEM_FIELDS if row.get(f"item_{f}") not in (None, "")}
         if key not in groups:

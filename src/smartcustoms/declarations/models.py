@@ -26,7 +26,8 @@ class Declaration(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     declaration_no: Mapped[str] = mapped_column(String(18), unique=True)
-    client_message_id: Mapped[str] = mapped_column(String(64))
+    client_message_id: Mapped[str] = mapped_column(String(64))  # the lodging's key: never changed afterwards
+    body_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the lodged body (a repeat must match)
     lodged_by: Mapped[str] = mapped_column(String(18))  # enterprise code of the lodging trader
     declarant_code: Mapped[str] = mapped_column(String(18), index=True)
     importer_code: Mapped[str] = mapped_column(String(18))
@@ -96,6 +97,21 @@ class DeclarationEvent(Base):
     detail: Mapped[dict | None] = mapped_column(JSON)
 
 
+class DeclarationAmendment(Base):
+    """An amendment's idempotency key: a repeat returns the declaration, another body under it is a conflict."""
+
+    __tablename__ = "declaration_amendments"
+    __table_args__ = (UniqueConstraint("declaration_id", "client_message_id", name="uq_declaration_amendments_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    declaration_id: Mapped[int] = mapped_column(ForeignKey("declarations.id", ondelete="CASCADE"))
+    client_message_id: Mapped[str] = mapped_column(String(64))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+
+
 class NumberSequence(Base):
     """Block allocator for declaration numbers (per office and year)."""
 
@@ -103,3 +119,16 @@ class NumberSequence(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DeclarationStatusChange(Base):
+    """Every change of ``declarations.status``, written by a database trigger (the service's or a direct
+    UPDATE's); append-only. ``smartcustoms audit verify`` matches each with lifecycle events."""
+
+    __tablename__ = "declaration_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    declaration_id: Mapped[int] = mapped_column(ForeignKey("declarations.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(DateTime)

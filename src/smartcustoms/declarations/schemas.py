@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from smartcustoms.wire import UtcDateTime
+
 EnterpriseCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{10}$|^[0-9A-Z]{18}$", strip_whitespace=True)]
 Code2 = Annotated[str, StringConstraints(min_length=2, max_length=3, strip_whitespace=True, to_upper=True)]
 Positive = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=4)]
@@ -37,7 +39,8 @@ class DeclarationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     client_message_id: Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)] = (
-        Field(description="the sender's id for this message; a repeat returns the first result"))
+        Field(description="the sender's id for this message (lodging or amendment): a repeat returns the first "
+                          "result, the same id with a different body is a 409 conflict"))
     declarant_code: EnterpriseCode
     importer_code: EnterpriseCode
     seller_name: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] | None = None
@@ -102,8 +105,8 @@ class DeclarationOut(BaseModel):
     net_mass_kg: Decimal
     packages: int
     total_value: Decimal
-    declared_at: datetime
-    lodged_at: datetime
+    declared_at: UtcDateTime
+    lodged_at: UtcDateTime
     tax: TaxOut
     items: list[GoodsItemOut]
 
@@ -118,13 +121,13 @@ class DeclarationSummary(BaseModel):
     office_code: str
     total_value: Decimal
     currency: str
-    declared_at: datetime
-    lodged_at: datetime
+    declared_at: UtcDateTime
+    lodged_at: UtcDateTime
 
 
 class EventOut(BaseModel):
     seq: int
-    at: datetime
+    at: UtcDateTime
     actor: str
     from_status: str | None
     to_status: str

@@ -7,6 +7,7 @@ Every status change appends a ``declaration_events`` row in the same transaction
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from smartcustoms.audit.service import record, utcnow
 from smartcustoms.codes import CodeLists
 from smartcustoms.declarations.lifecycle import AMENDABLE, CANCELLABLE, Lane, Status, can_transition
-from smartcustoms.declarations.models import Declaration, DeclarationEvent, GoodsItem, NumberSequence
+from smartcustoms.declarations.models import (
+    Declaration,
+    DeclarationAmendment,
+    DeclarationEvent,
+    GoodsItem,
+    NumberSequence,
+)
 from smartcustoms.declarations.schemas import (
     DeclarationIn,
     DeclarationOut,
@@ -31,6 +38,7 @@ from smartcustoms.declarations.schemas import (
     GoodsItemOut,
     TaxOut,
 )
+from smartcustoms.enterprises.mandates import mandated
 from smartcustoms.enterprises.service import Party, parties
 from smartcustoms.errors import Conflict, FieldError, Forbidden, NotFound, ValidationProblem
 from smartcustoms.security import Principal, Role
@@ -39,6 +47,12 @@ from smartcustoms.tax.service import Assessment, ExchangeRates, TariffTable, Tax
 MONEY_TOLERANCE = Decimal("0.01")
 MAX_FUTURE = timedelta(hours=1)
 MAX_AGE = timedelta(days=730)
+
+#: lanes from least to most intrusive: an amendment keeps or raises a declaration's lane
+LANE_RANK = {Lane.GREEN: 0, Lane.YELLOW: 1, Lane.BLUE: 2, Lane.RED: 3}
+#: what a trader is told of a lane (scores, rules, ranks and mechanisms are for customs only)
+TRADER_LANE_WORDS = {"green": "released", "yellow": "documents requested", "blue": "non-intrusive scan",
+                     "red": "physical inspection"}
 
 
 # -- the seam to risk targeting ----------------------------------------------------------------
@@ -72,7 +86,8 @@ class Selectivity(Protocol):
 
 # -- statements of the lodging transaction, built once (Core: compiled once, no per-call construction) --------
 _DT, _IT, _ET = Declaration.__table__, GoodsItem.__table__, DeclarationEvent.__table__
-_EXISTING = select(_DT.c.lodged_by, _DT.c.client_message_id, _DT.c.declaration_no, _DT.c.status, _DT.c.lane).where(
+_EXISTING = select(_DT.c.lodged_by, _DT.c.client_message_id, _DT.c.declaration_no, _DT.c.status, _DT.c.lane,
+                   _DT.c.body_hash).where(
     _DT.c.lodged_by.in_(bindparam("lodgers", expanding=True)),
     _DT.c.client_message_id.in_(bindparam("ids", expanding=True)))
 _INSERT_DECLARATIONS = _DT.insert().returning(_DT.c.id, _DT.c.declaration_no)
@@ -171,6 +186,50 @@ class LodgeResult:
     lane: str | None = None
     reasons: list[str] = field(default_factory=list)
     out: DeclarationOut | None = None  # the stored declaration as read back, when asked for (read_back)
+    conflict: bool = False  # the client message id was used before for a different body (nothing stored)
+
+
+def body_hash(d: DeclarationIn) -> str:
+    """SHA-256 of a declaration's body as validated and normalised, without its message id.
+
+    The validated model's JSON (Pydantic's, ~6 µs: lodging latency): surrounding whitespace, letter case and
+    alpha-3 country codes do not count; numbers and times compare as written (``13000.00``, ``+08:00``).
+    """
+    return hashlib.sha256(d.model_dump_json(exclude=_NOT_HASHED).encode()).hexdigest()
+
+
+_NOT_HASHED = {"client_message_id"}
+
+
+def trader_reasons(status: str | None, lane: str | None, reasons: list[str]) -> list[str]:
+    """The plain reason a trader reads: the lane's consequence, or why the declaration was rejected."""
+    if status == Status.REJECTED:
+        return list(reasons)
+    if status == Status.RELEASED:
+        return ["released"]
+    return [TRADER_LANE_WORDS[lane]] if lane in TRADER_LANE_WORDS else []
+
+
+def for_principal(who: Principal, out: DeclarationOut) -> DeclarationOut:
+    """A declaration as ``who`` may see it: customs see everything, traders no score and plain reasons."""
+    if who.is_customs:
+        return out
+    return out.model_copy(update={"risk_score": None, "reasons": trader_reasons(out.status, out.lane, out.reasons)})
+
+
+def event_for_principal(who: Principal, e: EventOut) -> EventOut:
+    """A lifecycle event as ``who`` may see it: a selection event tells a trader only its lane's consequence."""
+    if who.is_customs or e.actor != "selectivity":
+        return e
+    if e.to_status == Status.LANE_ASSIGNED:
+        lane = (e.detail or {}).get("lane")
+        words = TRADER_LANE_WORDS.get(lane, "selected")
+        return e.model_copy(update={"reason": f"{lane} lane: {words}", "detail": {"lane": lane, "reasons": [words]}})
+    return e.model_copy(update={"detail": None})
+
+
+def _conflict_error(key: str) -> FieldError:
+    return FieldError("client_message_id", f"{key} was already used for a different declaration body")
 
 
 def _naive(dt: datetime) -> datetime:
@@ -194,6 +253,8 @@ class DeclarationService:
     def lodge(self, who: Principal, d: DeclarationIn) -> tuple[DeclarationOut, bool]:
         """Lodge one declaration; a repeated client message id returns the first result."""
         res = self.lodge_many(who, [d], read_back=True)[0]
+        if res.conflict:
+            raise Conflict("this client message id was used for a different declaration", res.errors)
         if res.errors:
             raise ValidationProblem("the declaration has errors; nothing was stored", res.errors)
         return res.out if res.out is not None else self.get(who, res.declaration_no), res.created
@@ -204,14 +265,24 @@ class DeclarationService:
 
         With ``read_back`` each newly created declaration is read back in the same transaction (two
         queries for the whole batch) into ``LodgeResult.out``, exactly as :meth:`get` would show it.
+        Traders lodge (as declarant or importer; for another enterprise under a mandate in force);
+        customs roles do not, the platform's own processes do (an ``internal`` principal).
         """
+        if who.role != Role.TRADER and not who.internal:
+            raise Forbidden("customs officers, analysts and administrators do not lodge declarations: "
+                            "the declarant or the importer does")
         for attempt in range(3):
             try:
-                return self._lodge_many(who, batch, read_back)
+                results = self._lodge_many(who, batch, read_back)
+                break
             except IntegrityError:
                 if attempt == 2:
                     raise  # a third clash on a unique key is not a race any more
-        raise AssertionError("unreachable")
+        if not who.is_customs:
+            for r in results:
+                if r.lane is not None:
+                    r.reasons = trader_reasons(r.status, r.lane, r.reasons)
+        return results
 
     def _lodge_many(self, who: Principal, batch: Sequence[DeclarationIn], read_back: bool = False) -> list[LodgeResult]:
         now = self.clock()
@@ -229,6 +300,11 @@ class DeclarationService:
         if not valid:
             return results  # type: ignore[return-value]
         with self.sessions() as session, session.begin():
+            if who.role == Role.TRADER:  # one query for the batch's mandates, not one per declaration
+                valid = self._check_mandates(session, who, valid, results, now)
+                if not valid:
+                    return results  # type: ignore[return-value]
+            hashes = {idx: body_hash(d) for idx, d in valid}
             # idempotency: a repeated (lodger, client message id) returns the stored declaration;
             # customs staff lodge on the declarant's behalf
             lodgers = [who.enterprise_code or d.declarant_code for _, d in valid]
@@ -242,20 +318,52 @@ class DeclarationService:
                 key = (lodged_by, d.client_message_id)
                 hit = existing.get(key)
                 if hit is not None:
-                    results[idx] = LodgeResult(hit[2], hit[3], False, lane=hit[4])
+                    if hit[5] is not None and hit[5] != hashes[idx]:  # the key is the lodging's: not for another body
+                        results[idx] = LodgeResult(None, None, False, [_conflict_error(d.client_message_id)],
+                                                   conflict=True)
+                    else:
+                        results[idx] = LodgeResult(hit[2], hit[3], False, lane=hit[4])
                 elif key in seen_in_batch:
                     repeats.append((idx, seen_in_batch[key]))
                 else:
                     seen_in_batch[key] = idx
                     fresh.append((idx, d, lodged_by))
             if fresh:
-                self._insert_new(session, who, fresh, results, now)
+                self._insert_new(session, who, fresh, results, now, hashes=hashes)
                 if read_back:
-                    self._read_back(session, [results[idx] for idx, _, _ in fresh])
+                    self._read_back(session, [results[idx] for idx, _, _ in fresh], who)
             for idx, first in repeats:
                 f = results[first]
-                results[idx] = LodgeResult(f.declaration_no, f.status, False, lane=f.lane, reasons=list(f.reasons))
+                if hashes[idx] != hashes[first]:
+                    results[idx] = LodgeResult(None, None, False, [_conflict_error(batch[idx].client_message_id)],
+                                               conflict=True)
+                else:
+                    results[idx] = LodgeResult(f.declaration_no, f.status, False, lane=f.lane,
+                                               reasons=list(f.reasons))
         return results  # type: ignore[return-value]
+
+    def _check_mandates(self, session: Session, who: Principal, valid: list[tuple[int, DeclarationIn]],
+                        results: list, now: datetime) -> list[tuple[int, DeclarationIn]]:
+        """The declarations whose declarant acts for its importer under a mandate in force (or is the importer);
+        the others get a field error in ``results``."""
+        pairs = {(d.declarant_code, d.importer_code) for _, d in valid if d.declarant_code != d.importer_code}
+        if not pairs:
+            return valid
+        held = mandated(session, pairs, now)
+        kept = []
+        for idx, d in valid:
+            pair = (d.declarant_code, d.importer_code)
+            if d.declarant_code == d.importer_code or pair in held:
+                kept.append((idx, d))
+            elif who.enterprise_code == d.declarant_code:
+                results[idx] = LodgeResult(None, None, False, [FieldError(
+                    "importer_code", f"{d.declarant_code} holds no mandate in force from importer {d.importer_code}"
+                                     ": an administrator registers the importer's mandate")])
+            else:
+                results[idx] = LodgeResult(None, None, False, [FieldError(
+                    "declarant_code", f"declarant {d.declarant_code} holds no mandate in force from "
+                                      f"{d.importer_code}: an administrator registers the mandate")])
+        return kept
 
     def warm_up(self, sample: DeclarationIn) -> bool:
         """Rehearse the lodging transaction once with ``sample`` and roll it back: nothing is stored.
@@ -270,7 +378,7 @@ class DeclarationService:
         if validate(sample, self.codes, now):
             return False
         d = normalise(sample, self.codes)
-        who = Principal(0, "warm-up", Role.ADMIN)
+        who = Principal(0, "warm-up", Role.ADMIN, internal=True)
         for n in (1, 2):  # a single row and several rows are compiled apart (execute / executemany)
             batch = [d.model_copy(update={"client_message_id": f"warm-up-{uuid4().hex}"}) for _ in range(n)]
             with self.sessions() as session:
@@ -281,7 +389,7 @@ class DeclarationService:
                     results: list = [None] * n
                     self._insert_new(session, who, [(i, x, x.declarant_code) for i, x in enumerate(batch)], results,
                                      now, rehearsal=True)
-                    self._read_back(session, results)
+                    self._read_back(session, results, who)
                     for r in results:
                         if r.out is not None:
                             r.out.model_dump_json()
@@ -305,14 +413,15 @@ class DeclarationService:
         return out
 
     def _insert_new(self, session: Session, who: Principal, fresh: list[tuple[int, DeclarationIn, str]],
-                    results: list, now: datetime, rehearsal: bool = False) -> None:
+                    results: list, now: datetime, rehearsal: bool = False,
+                    hashes: dict[int, str] | None = None) -> None:
         numbers = self._allocate_numbers(session, fresh, now)
         codes = {c for _, d, _ in fresh for c in (d.declarant_code, d.importer_code)}
         known = parties(session, codes)
         if rehearsal:  # warm_up: any parties will do (the transaction is rolled back)
             known = {c: known.get(c) or Party(c, frozenset(), "general") for c in codes}
         headers, assessments, rejections = [], [], []
-        for (_, d, lodged_by), no in zip(fresh, numbers, strict=True):
+        for (idx, d, lodged_by), no in zip(fresh, numbers, strict=True):
             reason = None
             importer, declarant = known.get(d.importer_code), known.get(d.declarant_code)
             if importer is None:
@@ -328,7 +437,8 @@ class DeclarationService:
             rejections.append(reason)
             assessments.append(assessment)
             headers.append(_header_row(d, no, lodged_by, now, assessment,
-                                       Status.REJECTED if reason else Status.ASSESSED))
+                                       Status.REJECTED if reason else Status.ASSESSED,
+                                       hashes[idx] if hashes is not None else body_hash(d)))
         conn = session.connection()  # Core executemany: no per-row ORM work on the hot path
         # one multi-row INSERT ... RETURNING (ids matched by number: no per-row statements for ordering)
         id_of = {no: did for did, no in conn.execute(_INSERT_DECLARATIONS, headers)}
@@ -370,7 +480,7 @@ class DeclarationService:
                     r.lane, r.reasons = dec.lane.value, dec.reasons
                     r.status = Status.RELEASED if dec.lane == Lane.GREEN else Status.LANE_ASSIGNED
 
-    def _read_back(self, session: Session, created: list[LodgeResult]) -> None:
+    def _read_back(self, session: Session, created: list[LodgeResult], who: Principal) -> None:
         """Fill ``out`` of newly created results from the stored rows (what :meth:`get` returns)."""
         by_no = {r.declaration_no: r for r in created}
         # Core rows, not ORM objects: the same columns and types, without identity-map work (lodging latency)
@@ -382,7 +492,7 @@ class DeclarationService:
         for decl in decls:
             res = by_no[decl.declaration_no]
             # the reasons get() reads from the last rejection / lane event are the ones just recorded
-            res.out = _out(decl, items[decl.id], list(res.reasons))
+            res.out = for_principal(who, _out(decl, items[decl.id], list(res.reasons)))
 
     def assess_declaration(self, d: DeclarationIn) -> Assessment:
         """Tax of a declaration at the exchange rate in force on its declared date."""
@@ -392,8 +502,12 @@ class DeclarationService:
                       cny_per_unit=self.rates.rate(d.currency, _naive(d.declared_at).date()), tariff=self.tariff)
 
     def _apply_lanes(self, session: Session, laned: Sequence[LodgedDeclaration], decisions: list[LaneDecision],
-                     now: datetime, first_seq: int | dict[int, int], events: list[dict] | None = None) -> None:
-        """Lane events and the header's lane, score and status (``events``: earlier ones, inserted first)."""
+                     now: datetime, first_seq: int | dict[int, int], events: list[dict] | None = None,
+                     release_green: bool = True) -> None:
+        """Lane events and the header's lane, score and status (``events``: earlier ones, inserted first).
+
+        Without ``release_green`` (an amendment) a green lane waits for an officer's release as any other.
+        """
         events, updates = list(events or ()), []
         for ld, dec in zip(laned, decisions, strict=True):
             seq = first_seq if isinstance(first_seq, int) else first_seq[ld.id]
@@ -402,7 +516,7 @@ class DeclarationService:
             events.append(_event(ld.id, seq, now, "selectivity", Status.ASSESSED, Status.LANE_ASSIGNED,
                                  f"{dec.lane.value} lane ({dec.mechanism})", detail))
             status = Status.LANE_ASSIGNED
-            if dec.lane == Lane.GREEN:
+            if dec.lane == Lane.GREEN and release_green:
                 events.append(_event(ld.id, seq + 1, now, "selectivity", Status.LANE_ASSIGNED, Status.RELEASED,
                                      "green lane: released without inspection"))
                 status = Status.RELEASED
@@ -413,9 +527,11 @@ class DeclarationService:
 
     # -- reading -------------------------------------------------------------------------------
     def _visible(self, who: Principal):
+        """A trader sees what its enterprise lodged or is a party to (the lodger keeps access when parties change)."""
         if who.role == Role.TRADER:
             return or_(Declaration.declarant_code == who.enterprise_code,
-                       Declaration.importer_code == who.enterprise_code)
+                       Declaration.importer_code == who.enterprise_code,
+                       Declaration.lodged_by == who.enterprise_code)
         return None
 
     def load_visible(self, session: Session, who: Principal, no: str) -> Declaration:
@@ -435,7 +551,7 @@ class DeclarationService:
             items = session.scalars(select(GoodsItem).where(GoodsItem.declaration_id == decl.id)
                                     .order_by(GoodsItem.item_no)).all()
             reasons = self._reasons(session, decl)
-            return _out(decl, items, reasons)
+            return for_principal(who, _out(decl, items, reasons))
 
     def _reasons(self, session: Session, decl: Declaration) -> list[str]:
         q = (select(DeclarationEvent.to_status, DeclarationEvent.reason, DeclarationEvent.detail)
@@ -454,8 +570,9 @@ class DeclarationService:
             decl = self.load_visible(session, who, no)
             rows = session.scalars(select(DeclarationEvent).where(DeclarationEvent.declaration_id == decl.id)
                                    .order_by(DeclarationEvent.seq)).all()
-            return [EventOut(seq=e.seq, at=e.at, actor=e.actor, from_status=e.from_status, to_status=e.to_status,
-                             reason=e.reason, detail=e.detail) for e in rows]
+            return [event_for_principal(who, EventOut(
+                seq=e.seq, at=e.at, actor=e.actor, from_status=e.from_status, to_status=e.to_status, reason=e.reason,
+                detail=e.detail)) for e in rows]
 
     def search(self, who: Principal, *, status: str | None = None, lane: str | None = None,
                office: str | None = None, importer: str | None = None, limit: int = 50, offset: int = 0,
@@ -472,12 +589,18 @@ class DeclarationService:
             q = q.where(Declaration.office_code == office)
         if importer:
             q = q.where(Declaration.importer_code == importer)
-        col = {"lodged_at": Declaration.lodged_at, "risk_score": Declaration.risk_score,
-               "total_value": Declaration.total_value}.get(order.lstrip("-"), Declaration.lodged_at)
+        orders = {"lodged_at": Declaration.lodged_at, "risk_score": Declaration.risk_score,
+                  "total_value": Declaration.total_value}
+        if not who.is_customs:  # a trader neither reads nor ranks by risk scores
+            orders.pop("risk_score")
+        col = orders.get(order.lstrip("-"), Declaration.lodged_at)
         q = q.order_by(col.desc() if order.startswith("-") else col.asc(), Declaration.id.desc())
         with self.sessions() as session:
             rows = session.scalars(q.limit(min(limit, 500)).offset(offset)).all()
-            return [DeclarationSummary.model_validate(r, from_attributes=True) for r in rows]
+            out = [DeclarationSummary.model_validate(r, from_attributes=True) for r in rows]
+        if not who.is_customs:
+            out = [r.model_copy(update={"risk_score": None}) for r in out]
+        return out
 
     def count_by_status(self, who: Principal) -> dict[str, int]:
         q = select(Declaration.status, func.count()).group_by(Declaration.status)
@@ -525,20 +648,46 @@ class DeclarationService:
         return self.get(who, no)
 
     def amend(self, who: Principal, no: str, d: DeclarationIn) -> DeclarationOut:
-        """Replace header and items while allowed; re-validated, re-assessed and re-laned."""
+        """Replace header and items while allowed; re-validated, re-assessed and re-laned, never released.
+
+        A declaration keeps at least the lane it was selected for (re-scoring may raise it); only an
+        officer's decision releases it. The lodging's ``client_message_id`` stays: an amendment's own id is
+        its idempotency key (a repeat returns the declaration, another body under it is a 409). Only the
+        lodging enterprise may change the parties (under a mandate). Customs amendments are audited.
+        """
         now = self.clock()
         errors = validate(d, self.codes, now)
         if errors:
             raise ValidationProblem("the amendment has errors; nothing was changed", errors)
         d = normalise(d, self.codes)
+        digest = body_hash(d)
+        for attempt in range(2):
+            try:
+                return self._amend(who, no, d, digest, now)
+            except IntegrityError:  # the same amendment key, sent twice at once: the second sees the first
+                if attempt == 1:
+                    raise Conflict(f"declaration {no} is being amended with this key; try again") from None
+        raise AssertionError("unreachable")
+
+    def _amend(self, who: Principal, no: str, d: DeclarationIn, digest: str, now: datetime) -> DeclarationOut:
         with self.sessions() as session, session.begin():
             decl = self.load_visible(session, who, no)
-            if decl.client_message_id == d.client_message_id and decl.version > 1:
-                return self._get_in(session, decl)  # the same amendment sent again
+            key = d.client_message_id
+            if key == decl.client_message_id:  # the lodging's own key: the lodged body again changes nothing
+                if decl.body_hash is not None and decl.body_hash != digest:
+                    raise Conflict(f"{key} is the lodging's message id of {no}: an amendment needs its own",
+                                   [_conflict_error(key)])
+                return self._get_in(session, decl, who)
+            earlier = session.scalar(select(DeclarationAmendment.body_hash).where(
+                DeclarationAmendment.declaration_id == decl.id, DeclarationAmendment.client_message_id == key))
+            if earlier is not None:
+                if earlier != digest:
+                    raise Conflict(f"amendment {key} of {no} was made with a different body", [_conflict_error(key)])
+                return self._get_in(session, decl, who)  # the same amendment sent again
             if decl.status not in AMENDABLE:
                 raise Conflict(f"declaration {no} is {decl.status}; it can no longer be amended")
-            if who.role == Role.TRADER and who.enterprise_code not in (d.declarant_code, d.importer_code):
-                raise Forbidden(f"you act for {who.enterprise_code}: amend as its declarant or importer")
+            if who.role == Role.TRADER:
+                self._check_amended_parties(session, who, decl, d, now)
             known = parties(session, {d.declarant_code, d.importer_code})
             missing = [c for c in (d.importer_code, d.declarant_code) if c not in known]
             if missing:
@@ -550,29 +699,81 @@ class DeclarationService:
             except TaxError as exc:
                 raise ValidationProblem(str(exc), [FieldError(exc.field or "items", str(exc))]) from None
             version = decl.version + 1
+            held_lane = Lane(decl.lane) if decl.lane else None
+            held_detail = self._lane_detail(session, decl) if held_lane else {}
             self.append_event(session, decl, Status.ACCEPTED, who.username, f"amended to version {version}",
-                         {"previous_total_value": str(decl.total_value)}, now)
+                              {"previous_total_value": str(decl.total_value)}, now)
             row = _header_row(d, no, decl.lodged_by, decl.lodged_at, assessment, Status.ACCEPTED)
-            for k in ("declaration_no", "lodged_by", "lodged_at", "status"):
-                row.pop(k)
+            for k in ("declaration_no", "client_message_id", "body_hash", "lodged_by", "lodged_at", "status"):
+                row.pop(k)  # the lodging's key and body hash stay: a replay of the lodging finds it
             session.execute(update(Declaration).where(Declaration.id == decl.id)
-                            .values(**row, version=version, lane=None, risk_score=None)
-                            .execution_options(synchronize_session=False))
+                            .values(**row, version=version).execution_options(synchronize_session=False))
             session.execute(delete(GoodsItem).where(GoodsItem.declaration_id == decl.id))
             session.connection().execute(GoodsItem.__table__.insert(), _item_rows(decl.id, d, assessment))
             seq = self.append_event(session, decl, Status.ASSESSED, "system", f"tax assessed: {assessment.total} CNY",
-                               None, now)
+                                    None, now)
+            decision = None
             if self.selectivity is not None:
                 ld = LodgedDeclaration(decl.id, no, d, now, assessment, known[d.importer_code],
                                        known[d.declarant_code])
-                self._apply_lanes(session, [ld], self.selectivity.decide(session, [ld]), now, seq + 1)
+                decision = self.selectivity.decide(session, [ld])[0]
+            lane = _at_least(decision, held_lane, held_detail, decl.risk_score)
+            if lane is not None:
+                ld = LodgedDeclaration(decl.id, no, d, now, assessment, known[d.importer_code],
+                                       known[d.declarant_code])
+                self._apply_lanes(session, [ld], [lane], now, seq + 1, release_green=False)
+            # Core, not the ORM: a flush now would write the header's stale status over the lane's
+            session.connection().execute(insert(DeclarationAmendment).values(
+                declaration_id=decl.id, client_message_id=key, body_hash=digest, version=version, at=now,
+                actor=who.username))
             session.expire_all()
-            return self._get_in(session, self.load_visible(session, who, no))
+            if who.is_customs:
+                record(session, who, "declaration.amend", "declaration", no,
+                       {"version": version, "client_message_id": key,
+                        "lane": lane.lane.value if lane else None, "previous_lane": held_lane})
+            return self._get_in(session, self.load_visible(session, who, no), who)
 
-    def _get_in(self, session: Session, decl: Declaration) -> DeclarationOut:
+    def _check_amended_parties(self, session: Session, who: Principal, decl: Declaration, d: DeclarationIn,
+                               now: datetime) -> None:
+        """A trader amends as a party; only the lodging enterprise changes the parties, under a mandate."""
+        if who.enterprise_code not in (d.declarant_code, d.importer_code):
+            raise Forbidden(f"you act for {who.enterprise_code}: amend as its declarant or importer")
+        if (d.declarant_code, d.importer_code) == (decl.declarant_code, decl.importer_code):
+            return
+        if decl.lodged_by != who.enterprise_code:
+            field_name = "declarant_code" if d.declarant_code != decl.declarant_code else "importer_code"
+            raise Forbidden(f"only the lodging enterprise {decl.lodged_by} may change the declarant or the importer",
+                            [FieldError(field_name, "the parties are the lodging enterprise's to change")])
+        results: list = [None]
+        if not self._check_mandates(session, who, [(0, d)], results, now):
+            raise ValidationProblem("the amendment has errors; nothing was changed", results[0].errors)
+
+    def _lane_detail(self, session: Session, decl: Declaration) -> dict:
+        """The detail of the declaration's latest selection event (its mechanism, rules, score)."""
+        q = (select(DeclarationEvent.detail)
+             .where(DeclarationEvent.declaration_id == decl.id, DeclarationEvent.to_status == Status.LANE_ASSIGNED)
+             .order_by(DeclarationEvent.seq.desc()).limit(1))
+        return session.scalar(q) or {}
+
+    def _get_in(self, session: Session, decl: Declaration, who: Principal) -> DeclarationOut:
         items = session.scalars(select(GoodsItem).where(GoodsItem.declaration_id == decl.id)
                                 .order_by(GoodsItem.item_no)).all()
-        return _out(decl, items, self._reasons(session, decl))
+        return for_principal(who, _out(decl, items, self._reasons(session, decl)))
+
+
+def _at_least(decision: LaneDecision | None, held: Lane | None, held_detail: dict,
+              held_score: float | None) -> LaneDecision | None:
+    """The lane of an amended declaration: the new decision, but never below the lane it was held in."""
+    if held is None or (decision is not None and LANE_RANK[decision.lane] >= LANE_RANK[held]):
+        return decision
+    kept = f"an amendment keeps the {held.value} lane of the earlier selection"
+    if decision is None:
+        return LaneDecision(held, held_score or 0.0, [*held_detail.get("reasons", []), kept],
+                            held_detail.get("mechanism", "none"), {"kept_lane": held.value})
+    return LaneDecision(held, decision.score, [*held_detail.get("reasons", []), kept],
+                        held_detail.get("mechanism", decision.mechanism),
+                        {**decision.detail, "kept_lane": held.value, "rescored_lane": decision.lane.value,
+                         "rescored_mechanism": decision.mechanism, "rescored_reasons": decision.reasons})
 
 
 # -- row builders ----------------------------------------------------------------------------------
@@ -583,9 +784,9 @@ def _event(did: int, seq: int, at: datetime, actor: str, frm: Status | None, to:
 
 
 def _header_row(d: DeclarationIn, no: str, lodged_by: str, now: datetime, a: Assessment | None,
-                status: Status) -> dict:
+                status: Status, digest: str | None = None) -> dict:
     return {
-        "declaration_no": no, "client_message_id": d.client_message_id, "lodged_by": lodged_by,
+        "declaration_no": no, "client_message_id": d.client_message_id, "body_hash": digest, "lodged_by": lodged_by,
         "declarant_code": d.declarant_code, "importer_code": d.importer_code, "seller_name": d.seller_name,
         "trade_mode": d.trade_mode, "transport_mode": d.transport_mode, "office_code": d.office_code,
         "departure_country": d.departure_country, "origin_country": d.origin_country, "currency": d.currency,

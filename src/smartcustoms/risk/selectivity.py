@@ -11,11 +11,16 @@ them with the live model in one call, matches the rule profiles, and chooses a l
 4. exploration holds a random share so that inspections keep teaching the model where it does not
    look; everything else is released (green).
 
+Random draws (exploration, a rule's sampling) are a keyed hash of the declaration number
+(:func:`keyed_draw`): deciding a declaration again (an amendment) draws the same, and without the
+deployment's secret key nobody can tell which declarations a draw picks.
+
 Every decision stores its score, lane, mechanism and human-readable reasons.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -51,6 +56,12 @@ _LIVE_SCHEMA = {**FULL_SCHEMA, **RULE_EXTRAS}
 _DECISIONS = RiskDecision.__table__
 _INSERT_DECISIONS = _DECISIONS.insert().returning(_DECISIONS.c.id, _DECISIONS.c.declaration_id)
 _INSERT_RULE_LINKS = RiskDecisionRule.__table__.insert()
+
+
+def keyed_draw(key: bytes, declaration_no: str, stream: str) -> float:
+    """A uniform number in [0, 1) fixed by the secret ``key``, the declaration and the ``stream`` (what it decides)."""
+    digest = hashlib.blake2b(f"{stream}\x00{declaration_no}".encode(), key=key, digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 18446744073709551616.0  # 2**64
 
 
 def item_frame(batch: Sequence[LodgedDeclaration], tariff: TariffTable) -> pl.DataFrame:
@@ -134,6 +145,7 @@ class RiskEngine:
         tariff: TariffTable,
         config: SelectivityConfig | None = None,
         clock: Callable[[], datetime] = utcnow,
+        draw_key: bytes | None = None,
     ) -> None:
         self.sessions = sessions
         self.tariff = tariff
@@ -144,7 +156,9 @@ class RiskEngine:
         self.model_version: int | None = None
         self.rules: list[CompiledRule] = []
         self.windows: dict[str, deque[float]] = {}
-        self.rng = np.random.default_rng(self.config.seed)
+        # a deployment passes its secret; without one the key follows the seed (reproducible replays and tests)
+        self.draw_key = hashlib.blake2b(draw_key or f"smartcustoms-seed-{self.config.seed}".encode(),
+                                        digest_size=32).digest()
         self.lock = threading.RLock()
 
     # -- loading -------------------------------------------------------------------------------
@@ -280,7 +294,9 @@ class RiskEngine:
             model_share = budget * (1 - cfg.exploration)
             hit_rules = [rules[rid] for rid, m in matched.items() if m[i]]
             mandatory = [r for r in hit_rules if r.mandatory]
-            sampled = [r for r in hit_rules if not r.mandatory and self.rng.random() < r.target_rate]
+            no = ld.declaration_no
+            sampled = [r for r in hit_rules
+                       if not r.mandatory and keyed_draw(self.draw_key, no, f"rule-{r.id}") < r.target_rate]
             detail = {
                 "model_version": self.model_version,
                 "percentile": round(float(percentile[i]), 4),
@@ -312,7 +328,7 @@ class RiskEngine:
             else:
                 explore = budget * cfg.exploration if self.model is not None else budget
                 p_explore = explore / max(1e-9, 1 - (budget - explore))
-                if self.rng.random() < p_explore:
+                if keyed_draw(self.draw_key, ld.declaration_no, "exploration") < p_explore:
                     out[i] = LaneDecision(
                         Lane.RED,
                         s,
