@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 import time
 from collections.abc import Callable
 
@@ -9,12 +11,16 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
-from smartcustoms.enterprises.service import resolve_api_key
+from smartcustoms.db import transaction
+from smartcustoms.enterprises.service import resolve_api_key, touch_api_key
 from smartcustoms.platform import Platform
 from smartcustoms.security import Principal, Role
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key made by an administrator")
 _CACHE_SECONDS = 5.0
+_TOUCH_SECONDS = 60.0  # ``api_keys.last_used_at`` is written at most this often per key
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+log = logging.getLogger(__name__)
 
 
 async def get_platform(request: Request) -> Platform:  # async: FastAPI runs a sync dependency in a thread
@@ -26,6 +32,7 @@ class KeyCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, Principal | None]] = {}
+        self._touched: dict[str, float] = {}  # key prefix -> when ``last_used_at`` was last written
 
     def cached(self, key: str) -> tuple[Principal | None] | None:
         """``(principal,)`` (None for a key known to be invalid) while cached, else None: no database."""
@@ -44,7 +51,21 @@ class KeyCache:
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[key] = (now, who)
+        if who is not None:
+            self._touch(platform, key.split("_")[1], now)
         return who
+
+    def _touch(self, platform: Platform, prefix: str, now: float) -> None:
+        if now - self._touched.get(prefix, -_TOUCH_SECONDS) < _TOUCH_SECONDS:
+            return
+        if len(self._touched) > 10_000:
+            self._touched.clear()
+        self._touched[prefix] = now
+        try:
+            with transaction(platform.sessions) as session:
+                touch_api_key(session, prefix)
+        except Exception:  # noqa: BLE001 - a busy database must not fail the call; the next touch retries
+            log.warning("could not note the use of API key %s", prefix, exc_info=True)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -64,10 +85,14 @@ async def current_principal(request: Request, key: str | None = Depends(api_key_
         if who is not None:
             return who
         raise HTTPException(401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "ApiKey"})
-    session_user = request.scope.get("session", {}).get("principal") if "session" in request.scope else None
-    if session_user:
-        return Principal(session_user["user_id"], session_user["username"], Role(session_user["role"]),
-                         session_user.get("enterprise_code"))
+    who = request.scope.get("principal")  # the web session's user (web.sessions.WebSessionAuth)
+    if who is not None:
+        if request.method in _UNSAFE:  # a cookie rides along with forged requests: ask for the page's token
+            sent, token = request.headers.get("x-csrf-token", ""), str(request.session.get("csrf", ""))
+            if not sent or not token or not secrets.compare_digest(sent.encode(), token.encode()):
+                raise HTTPException(403, "a call with the session cookie needs the page's X-CSRF-Token header "
+                                         "(or use an X-API-Key)")
+        return who
     raise HTTPException(401, "authenticate with an X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
 
 
