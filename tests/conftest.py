@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,8 @@ from smartcustoms.config import Settings
 from smartcustoms.platform import build_platform
 from tests.support import World, seed_world
 
+# scrypt at the production cost (N=2^17) takes ~0.3 s a hash: tests hash passwords at a low cost
+os.environ.setdefault("SMARTCUSTOMS_PASSWORD_SCRYPT_N", "1024")
 REPO = Path(__file__).resolve().parents[1]
 KCS_DIR = REPO.parent / "shared" / "data" / "kcs"
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

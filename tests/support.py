@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from smartcustoms.db import transaction
-from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, UserIn
+from smartcustoms.enterprises.mandates import create_mandate
+from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, MandateIn, UserIn
 from smartcustoms.enterprises.service import create_api_key, create_enterprise, create_user
 from smartcustoms.platform import Platform
 from smartcustoms.security import Principal, Role
 
-SYSTEM = Principal(0, "system", Role.ADMIN)
+SYSTEM = Principal(0, "system", Role.ADMIN, internal=True)
 
 
 @dataclass
@@ -44,17 +45,31 @@ def seed_world(platform: Platform) -> World:
             (AEO_IMPORTER, "Beijing Trusted Trader", [EnterpriseRole.IMPORTER], CreditGrade.ADVANCED_CERTIFIED),
         ]:
             create_enterprise(s, EnterpriseIn(code=code, name=name, roles=roles, credit_grade=grade), SYSTEM)
+        # the broker lodges for IMPORTER (and IMPORTER names it as declarant) under a mandate
+        create_mandate(s, MandateIn(declarant_code=DECLARANT, importer_code=IMPORTER,
+                                    valid_from=datetime(2020, 1, 1)), SYSTEM)
         users = [("trader", Role.TRADER, IMPORTER), ("broker", Role.TRADER, DECLARANT),
                  ("other", Role.TRADER, OTHER_IMPORTER), ("officer", Role.OFFICER, None),
                  ("analyst", Role.ANALYST, None), ("admin", Role.ADMIN, None)]
         for name, role, ent in users:
             create_user(s, UserIn(username=name, password="correct horse", role=role, enterprise_code=ent), SYSTEM)
         keys = {name: create_api_key(s, name) for name, _, _ in users}
+        register_cbec_codes(s, IMPORTER)  # "trader" sends the CBEC samples and simulator traffic
     from smartcustoms.enterprises.service import resolve_api_key
 
     with platform.sessions() as s:
         principals = {name: resolve_api_key(s, key) for name, key in keys.items()}
     return World(platform, IMPORTER, DECLARANT, OTHER_IMPORTER, UNREGISTERED, keys, principals)
+
+
+def register_cbec_codes(session, enterprise_code: str) -> None:
+    """Let ``enterprise_code`` send CBEC messages under every code of the samples and the simulator."""
+    from smartcustoms.cbec.simulate import sender_codes
+    from smartcustoms.enterprises.schemas import SenderCodeIn
+    from smartcustoms.enterprises.sender_codes import register_sender_code
+
+    for code, kind in sender_codes():
+        register_sender_code(session, enterprise_code, SenderCodeIn(code=code, kind=kind), SYSTEM)
 
 
 def declaration_payload(**overrides) -> dict:

@@ -21,7 +21,7 @@ app.add_typer(decl_app, name="declarations")
 app.add_typer(users_app, name="users")
 
 # Domain sub-apps (each a Typer ``app`` in ``<module>``), mounted under ``name``.
-SUB_APPS = {"risk": "smartcustoms.risk.cli", "cbec": "smartcustoms.cbec.cli"}
+SUB_APPS = {"risk": "smartcustoms.risk.cli", "cbec": "smartcustoms.cbec.cli", "audit": "smartcustoms.audit.cli"}
 for _name, _module in SUB_APPS.items():
     try:
         app.add_typer(importlib.import_module(_module).app, name=_name)
@@ -73,8 +73,15 @@ def _print_access(host: str, port: int, keys: dict[str, str], example: Path, pas
 def serve(host: str = typer.Option(None, help="default SMARTCUSTOMS_HOST or 127.0.0.1"),
           port: int = typer.Option(None, help="default SMARTCUSTOMS_PORT or 8000"),
           demo_data: bool = typer.Option(False, "--demo", help="load demo data first and print keys"),
-          workers: int = 1) -> None:
-    """Serve the API and web pages."""
+          workers: int = typer.Option(1, help="must be 1: one process serves (see docs/web.md)")) -> None:
+    """Serve the API and web pages (one process)."""
+    if workers != 1:
+        # Several processes would each run their own CBEC writer over the same shards, and each keep its own
+        # sign-in throttle and API-key cache (a deactivated user's keys would live on in the others).
+        err.print("error: --workers must be 1: smartcustoms serves from one process (its CBEC writer, "
+                  "sign-in throttle and API-key cache live in it); for bulk CBEC intake use "
+                  "`smartcustoms cbec ingest --shards N`")
+        raise typer.Exit(2)
     import uvicorn
 
     from smartcustoms.config import get_settings
@@ -93,32 +100,38 @@ def serve(host: str = typer.Option(None, help="default SMARTCUSTOMS_HOST or 127.
 @decl_app.command("ingest")
 def ingest(path: Path = typer.Argument(..., exists=True, dir_okay=False, help=".jsonl or .csv"),
            batch: int = typer.Option(500, min=1)) -> None:
-    """Lodge declarations from a file; each bad record is reported with its line and field."""
-    from smartcustoms.declarations.ingest import parse_file
+    """Lodge declarations from a file; the first bad records are reported with their line and field."""
+    from smartcustoms.declarations.ingest import ProblemLog, batches, parse_file
     from smartcustoms.platform import build_platform
     from smartcustoms.simulate.demo import SYSTEM
 
     platform = build_platform()
-    records = list(parse_file(path.name, path.read_text("utf-8")))
+    problems = ProblemLog(platform.settings.upload_max_problems)
+
+    def report(line: int, field: str, message: str) -> None:
+        if problems.add(line, field, message):
+            typer.echo(f"{path}:{line}: {field}: {message}", err=True)
+
     ok = bad = repeated = 0
-    for i in range(0, len(records), batch):
-        chunk = records[i:i + batch]
+    for chunk in batches(parse_file(path.name, path.read_text("utf-8")), batch):  # lazily: never every record
         good = [r for r in chunk if r.declaration is not None]
         for r in chunk:
             if r.errors:
                 bad += 1
                 for e in r.errors:
-                    typer.echo(f"{path}:{r.line}: {e.field}: {e.message}", err=True)
-        results = platform.declarations.lodge_many(SYSTEM, [r.declaration for r in good])
+                    report(r.line, e.field, e.message)
+        results = platform.declarations.lodge_many(SYSTEM, [r.declaration for r in good]) if good else []
         for r, res in zip(good, results, strict=True):
             if res.errors:
                 bad += 1
                 for e in res.errors:
-                    typer.echo(f"{path}:{r.line}: {e.field}: {e.message}", err=True)
+                    report(r.line, e.field, e.message)
             elif res.created:
                 ok += 1
             else:
                 repeated += 1
+    if problems.dropped:
+        typer.echo(f"{path}: ... and {problems.dropped} more problems ({problems.count} in all)", err=True)
     console.print(f"lodged {ok}, already lodged {repeated}, with errors {bad}")
     if bad:
         raise typer.Exit(1)

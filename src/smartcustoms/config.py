@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,19 +22,38 @@ class Settings(BaseSettings):
     database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
-    session_secret: str | None = None
+    session_secret: str | None = None      # signs the session cookie; unset: made once, kept in data_dir
+    session_cookie_secure: bool = False    # the cookies get the Secure flag and responses HSTS (serve HTTPS)
+    session_idle_minutes: int = 60         # a web session unused this long ends
+    session_max_hours: int = 12            # a web session ends this long after sign-in, used or not
+    password_scrypt_n: int = 2**17         # scrypt cost N of new password hashes (OWASP; tests lower it)
+    login_free_failures: int = 5           # failed sign-ins of one account before the back-off starts
+    login_free_failures_address: int = 20  # ... and from one client address
+    login_max_delay_s: int = 900           # the longest back-off; failures older than this are forgotten
     tariff_csv: Path | None = None
     customs_offices_csv: Path | None = None
     risk_budget: float = 0.10  # share of declarations an office holds for control
     risk_exploration: float = 0.10  # share of that budget chosen at random
     risk_ranking: str = "probability"  # or "duty": probability × duty at stake
+    risk_secret: str | None = None  # keys the random controls' draws; unset: made once, kept in data_dir
+    max_body_bytes: int = 1 << 20          # a JSON API call or a web form (413 above)
+    max_cbec_body_bytes: int = 10 << 20    # POST /api/v1/cbec/messages: a CEB message holds up to 100 documents
+    max_upload_bytes: int = 20 << 20       # bulk declaration files and tariff tables
+    upload_max_problems: int = 1000        # problems an upload job keeps (the count goes on)
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded SQLite file under ``data_dir`` by default."""
         if self.database_url:
             return self.database_url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{(self.data_dir / 'smartcustoms.db').resolve()}"
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # 0700 when made here
+        path = (self.data_dir / "smartcustoms.db").resolve()
+        if not path.exists():  # SQLite makes its -wal and -shm files with the database file's mode
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        return f"sqlite:///{path}"
+
+    def session_secret_path(self) -> Path:
+        """Where the generated session secret is kept when ``session_secret`` is not set."""
+        return self.data_dir / "session-secret"
 
 
 class CbecSettings(BaseSettings):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -15,6 +17,7 @@ from smartcustoms.config import Settings, get_settings
 from smartcustoms.db import dispose_engine, make_engine, session_factory, upgrade
 from smartcustoms.declarations.batcher import LodgeBatcher
 from smartcustoms.declarations.service import DeclarationService, Selectivity
+from smartcustoms.security import set_password_cost
 from smartcustoms.tax.service import (
     ExchangeRates,
     TariffTable,
@@ -78,13 +81,29 @@ class Platform:
         dispose_engine(self.engine)
 
 
+def _owner_only(url: str) -> None:
+    """An SQLite database file (and its -wal, -shm) readable by its owner only (mode 0600)."""
+    if not url.startswith("sqlite"):
+        return
+    from sqlalchemy.engine import make_url
+
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    for name in (path, path + "-wal", path + "-shm"):
+        with contextlib.suppress(OSError):  # not there (yet) or not ours; SQLite makes -wal/-shm like the file
+            os.chmod(name, 0o600)
+
+
 def build_platform(settings: Settings | None = None, *, migrate: bool = True,
                    database_url: str | None = None) -> Platform:
     """Connect, migrate (all Alembic heads) and build the services."""
     settings = settings or get_settings()
+    set_password_cost(settings.password_scrypt_n)
     url = database_url or settings.resolved_database_url()
     if migrate:
         upgrade(url)
+    _owner_only(url)
     engine = make_engine(url, background_checkpoint=True)
     sessions = session_factory(engine)
     codes = code_lists()
@@ -99,7 +118,11 @@ def build_platform(settings: Settings | None = None, *, migrate: bool = True,
 
     config = SelectivityConfig(budget=settings.risk_budget, exploration=settings.risk_exploration,
                                ranking=settings.risk_ranking)
-    risk = RiskEngine(sessions, tariff, config).load()
+    from smartcustoms.security import load_or_create_secret
+
+    # the random controls are a keyed hash of each declaration: re-deciding it draws the same, unpredictably
+    draw_secret = settings.risk_secret or load_or_create_secret(settings.data_dir / "risk-secret")
+    risk = RiskEngine(sessions, tariff, config, draw_key=draw_secret.encode()).load()
     service = DeclarationService(sessions, codes, tariff, rates, selectivity=risk)
     return Platform(settings, engine, sessions, codes, tariff, rates, service, risk,
                     InspectionService(service, risk), LodgeBatcher(service))

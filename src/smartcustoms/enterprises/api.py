@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import select
 
 from smartcustoms.db import transaction
-from smartcustoms.enterprises import service
+from smartcustoms.enterprises import mandates, sender_codes, service
 from smartcustoms.enterprises.models import User
 from smartcustoms.enterprises.schemas import (
+    ApiKeyIn,
     ApiKeyOut,
     EnterpriseIn,
     EnterpriseOut,
     GradeChangeIn,
     GradeChangeOut,
+    MandateIn,
+    MandateOut,
+    SenderCodeIn,
+    SenderCodeOut,
+    SenderKind,
     UserIn,
     UserOut,
 )
@@ -22,6 +29,7 @@ from smartcustoms.errors import NotFound
 from smartcustoms.platform import Platform
 from smartcustoms.security import Principal, Role
 from smartcustoms.web.deps import current_principal, get_platform, require
+from smartcustoms.wire import Limit, Offset
 
 router = APIRouter(prefix="/api/v1", tags=["enterprises"])
 admin = require(Role.ADMIN)
@@ -41,7 +49,8 @@ def create_enterprise(body: EnterpriseIn, who: Principal = Depends(admin),
 
 
 @router.get("/enterprises", response_model=list[EnterpriseOut])
-def list_enterprises(limit: int = 500, offset: int = 0, who: Principal = Depends(customs),
+def list_enterprises(limit: Annotated[Limit, Query()] = 500, offset: Annotated[Offset, Query()] = 0,
+                     who: Principal = Depends(customs),
                      platform: Platform = Depends(get_platform)):
     with platform.sessions() as s:
         return service.list_enterprises(s, limit, offset)
@@ -83,17 +92,36 @@ def list_users(who: Principal = Depends(admin), platform: Platform = Depends(get
         return service.list_users(s)
 
 
-class KeyIn(BaseModel):
-    label: str = ""
+@router.post("/users/{username}/deactivate", response_model=UserOut)
+def deactivate_user(username: str, request: Request, who: Principal = Depends(admin),
+                    platform: Platform = Depends(get_platform)) -> UserOut:
+    """Deactivate a user: its web sessions end and its API keys stop working at once."""
+    with transaction(platform.sessions) as s:
+        out = service.set_user_active(s, username, False, who)
+    request.app.state.key_cache.clear()
+    return out
+
+
+@router.post("/users/{username}/reactivate", response_model=UserOut)
+def reactivate_user(username: str, request: Request, who: Principal = Depends(admin),
+                    platform: Platform = Depends(get_platform)) -> UserOut:
+    """Reactivate a user: its API keys that were not revoked work again; it signs in anew."""
+    with transaction(platform.sessions) as s:
+        out = service.set_user_active(s, username, True, who)
+    request.app.state.key_cache.clear()
+    return out
 
 
 @router.post("/users/{username}/api-keys", response_model=ApiKeyOut, status_code=201)
-def create_key(username: str, body: KeyIn, who: Principal = Depends(admin),
+def create_key(username: str, body: ApiKeyIn, response: Response, who: Principal = Depends(admin),
                platform: Platform = Depends(get_platform)) -> ApiKeyOut:
-    """Make an API key; it is shown in this response only."""
+    """Make an API key; it is shown in this response only (not cached: ``no-store``).
+
+    A key made for another user is audited, and so is every call made with it (``acting_via``)."""
     with transaction(platform.sessions) as s:
         key = service.create_api_key(s, username, body.label, who)
         role = s.scalar(select(User.role).where(User.username == username))
+    response.headers["Cache-Control"] = "no-store"
     return ApiKeyOut(api_key=key, prefix=key.split("_")[1], username=username, role=role)
 
 
@@ -103,3 +131,57 @@ def revoke_key(prefix: str, request: Request, who: Principal = Depends(admin),
     with transaction(platform.sessions) as s:
         service.revoke_api_key(s, prefix, who)
     request.app.state.key_cache.clear()
+
+
+@router.post("/mandates", response_model=MandateOut, status_code=201)
+def create_mandate(body: MandateIn, who: Principal = Depends(admin),
+                   platform: Platform = Depends(get_platform)) -> MandateOut:
+    """Register an importer's mandate for a declarant to lodge in its name (audited)."""
+    with transaction(platform.sessions) as s:
+        return mandates.create_mandate(s, body, who)
+
+
+@router.get("/mandates", response_model=list[MandateOut])
+def list_mandates(enterprise: str | None = Query(None, max_length=18), limit: Annotated[Limit, Query()] = 500,
+                  offset: Annotated[Offset, Query()] = 0, who: Principal = Depends(current_principal),
+                  platform: Platform = Depends(get_platform)) -> list[MandateOut]:
+    """Mandates, newest first; a trader sees those its enterprise gave or holds."""
+    if who.role == Role.TRADER:
+        enterprise = who.enterprise_code
+    with platform.sessions() as s:
+        return mandates.list_mandates(s, enterprise, limit, offset)
+
+
+@router.post("/mandates/{mandate_id}/revoke", response_model=MandateOut)
+def revoke_mandate(mandate_id: int = Path(ge=1, le=2**31 - 1), who: Principal = Depends(admin),
+                   platform: Platform = Depends(get_platform)) -> MandateOut:
+    """End a mandate now (audited): its declarant no longer lodges for the importer."""
+    with transaction(platform.sessions) as s:
+        return mandates.revoke_mandate(s, mandate_id, who)
+
+
+@router.get("/enterprises/{code}/sender-codes", response_model=list[SenderCodeOut])
+def list_sender_codes(code: str = Path(max_length=18), who: Principal = Depends(current_principal),
+                      platform: Platform = Depends(get_platform)) -> list[SenderCodeOut]:
+    """The CBEC codes (ebp / ebc / pay / logistics) the enterprise sends under besides its own; a trader reads
+    its own enterprise's only."""
+    if who.role == Role.TRADER and who.enterprise_code != code:
+        raise NotFound(f"no enterprise {code}")
+    with platform.sessions() as s:
+        return sender_codes.list_sender_codes(s, code)
+
+
+@router.post("/enterprises/{code}/sender-codes", response_model=SenderCodeOut, status_code=201)
+def register_sender_code(body: SenderCodeIn, code: str = Path(max_length=18), who: Principal = Depends(admin),
+                         platform: Platform = Depends(get_platform)) -> SenderCodeOut:
+    """Register a code the enterprise may send CBEC documents under (audited)."""
+    with transaction(platform.sessions) as s:
+        return sender_codes.register_sender_code(s, code, body, who)
+
+
+@router.delete("/enterprises/{code}/sender-codes/{kind}/{sender_code}", status_code=204)
+def remove_sender_code(kind: SenderKind, code: str = Path(max_length=18), sender_code: str = Path(max_length=18),
+                       who: Principal = Depends(admin), platform: Platform = Depends(get_platform)) -> None:
+    """Withdraw a sender code (audited): documents under it are refused from now on."""
+    with transaction(platform.sessions) as s:
+        sender_codes.remove_sender_code(s, code, kind, sender_code, who)

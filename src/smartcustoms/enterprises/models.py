@@ -1,10 +1,10 @@
-"""Tables: enterprises, credit-grade history, users, API keys."""
+"""Tables: enterprises, credit-grade history, users, API keys, web sessions."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from smartcustoms.db import Base
@@ -61,3 +61,54 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: the user who made the key (None: the command line); audited calls show it when not the key's user
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)  # kept to the minute
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie carries a random id, stored here as its SHA-256 digest."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)  # kept to the minute
+    expires_at: Mapped[datetime] = mapped_column(DateTime)  # the absolute end
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)  # sign-out, deactivation
+    address: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Mandate(Base):
+    """An importer's standing mandate for a declarant (customs broker) to lodge in its name (委托报关)."""
+
+    __tablename__ = "mandates"
+    __table_args__ = (Index("ix_mandates_declarant_importer", "declarant_code", "importer_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    declarant_code: Mapped[str] = mapped_column(ForeignKey("enterprises.code"))
+    importer_code: Mapped[str] = mapped_column(ForeignKey("enterprises.code"), index=True)
+    valid_from: Mapped[datetime] = mapped_column(DateTime)
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class SenderCode(Base):
+    """A code an enterprise sends CBEC messages under (its own code always counts): as e-commerce platform
+    (``ebp``: ebpCode), e-commerce enterprise (``ebc``: ebcCode), payment firm (``pay``: payCode) or logistics
+    firm (``logistics``: logisticsCode)."""
+
+    __tablename__ = "sender_codes"
+    __table_args__ = (UniqueConstraint("enterprise_code", "code", "kind", name="uq_sender_codes"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_code: Mapped[str] = mapped_column(ForeignKey("enterprises.code"), index=True)
+    code: Mapped[str] = mapped_column(String(18))
+    kind: Mapped[str] = mapped_column(String(10))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime)

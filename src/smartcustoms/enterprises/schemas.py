@@ -6,9 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
-from smartcustoms.security import Role
+from smartcustoms.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, Role, password_problem
+from smartcustoms.wire import UtcDateTime
 
 
 class EnterpriseRole(StrEnum):
@@ -57,7 +59,7 @@ class GradeChangeOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     grade_from: str | None
     grade_to: str
-    at: datetime
+    at: UtcDateTime
     actor: str
     reason: str
 
@@ -65,10 +67,20 @@ class GradeChangeOut(BaseModel):
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{3,100}$")]
-    display_name: str = ""
-    password: Annotated[str, StringConstraints(min_length=8, max_length=200)] | None = None
+    display_name: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] = ""
+    password: Annotated[str, StringConstraints(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH),
+                        Field(description=f"at least {PASSWORD_MIN_LENGTH} characters, not a common password; "
+                                          "none: the user signs in with API keys only")] | None = None
     role: Role
     enterprise_code: EnterpriseCode | None = None
+
+    @field_validator("password")
+    @classmethod
+    def _password_policy(cls, value: str | None, info: ValidationInfo) -> str | None:
+        problem = password_problem(value, info.data.get("username")) if value is not None else None
+        if problem:
+            raise PydanticCustomError("password_policy", "{problem}", {"problem": problem})
+        return value
 
 
 class UserOut(BaseModel):
@@ -86,3 +98,57 @@ class ApiKeyOut(BaseModel):
     prefix: str
     username: str
     role: str
+
+
+class ApiKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)] = ""
+
+
+class MandateIn(BaseModel):
+    """An importer's mandate for a declarant to lodge in its name, from ``valid_from`` (now) to ``valid_to``."""
+
+    model_config = ConfigDict(extra="forbid")
+    declarant_code: EnterpriseCode
+    importer_code: EnterpriseCode
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+class MandateOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    declarant_code: str
+    importer_code: str
+    valid_from: UtcDateTime
+    valid_to: UtcDateTime | None
+    created_by: str
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None
+    revoked_by: str | None
+
+
+class SenderKind(StrEnum):
+    """Which CEB field a sender code stands in: ebpCode, ebcCode, payCode or logisticsCode."""
+
+    PLATFORM = "ebp"
+    ECOMMERCE = "ebc"
+    PAYMENT = "pay"
+    LOGISTICS = "logistics"
+
+
+class SenderCodeIn(BaseModel):
+    """A code the enterprise sends CBEC messages under (CEB codes: up to 18 letters and digits)."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,18}$", strip_whitespace=True)]
+    kind: SenderKind
+
+
+class SenderCodeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    enterprise_code: str
+    code: str
+    kind: SenderKind
+    created_by: str
+    created_at: UtcDateTime

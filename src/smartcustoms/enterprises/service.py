@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from smartcustoms.audit.service import record, utcnow
-from smartcustoms.enterprises.models import ApiKey, CreditGradeChange, Enterprise, User
+from smartcustoms.enterprises.models import ApiKey, CreditGradeChange, Enterprise, User, WebSession
 from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseOut, UserIn, UserOut
 from smartcustoms.errors import Conflict, FieldError, NotFound, ValidationProblem
 from smartcustoms.security import (
@@ -19,7 +20,11 @@ from smartcustoms.security import (
     api_key_prefix,
     digests_match,
     hash_password,
+    needs_rehash,
     new_api_key,
+    new_session_id,
+    session_digest,
+    verify_dummy,
     verify_password,
 )
 
@@ -106,9 +111,13 @@ def create_api_key(session: Session, username: str, label: str = "", actor: Prin
     if user is None:
         raise NotFound(f"no user {username}")
     key, prefix, digest = new_api_key()
-    session.add(ApiKey(user_id=user.id, prefix=prefix, key_hash=digest, label=label))
+    creator = actor.user_id if actor is not None and not actor.internal and actor.user_id else None
+    session.add(ApiKey(user_id=user.id, prefix=prefix, key_hash=digest, label=label, created_by=creator))
     if actor is not None:
-        record(session, actor, "api_key.create", "user", username, {"prefix": prefix, "label": label})
+        detail = {"prefix": prefix, "label": label}
+        if creator is not None and creator != user.id:
+            detail["for_another_user"] = True  # its calls will show ``acting_via`` = the creator
+        record(session, actor, "api_key.create", "user", username, detail)
     return key
 
 
@@ -120,9 +129,12 @@ def revoke_api_key(session: Session, prefix: str, actor: Principal) -> None:
     record(session, actor, "api_key.revoke", "api_key", prefix)
 
 
-def _principal(user: User, enterprise_code: str | None) -> Principal:
+def _principal(user: User, enterprise_code: str | None, acting_via: str | None = None) -> Principal:
     return Principal(user_id=user.id, username=user.username, role=Role(user.role),
-                     enterprise_code=enterprise_code)
+                     enterprise_code=enterprise_code, acting_via=acting_via)
+
+
+_Creator = aliased(User)
 
 
 def resolve_api_key(session: Session, key: str) -> Principal | None:
@@ -130,23 +142,104 @@ def resolve_api_key(session: Session, key: str) -> Principal | None:
     prefix = api_key_prefix(key)
     if prefix is None:
         return None
-    q = (select(ApiKey.key_hash, User, Enterprise.code)
+    q = (select(ApiKey.key_hash, User, Enterprise.code, _Creator.username)
          .join(User, User.id == ApiKey.user_id)
          .outerjoin(Enterprise, Enterprise.id == User.enterprise_id)
+         .outerjoin(_Creator, (_Creator.id == ApiKey.created_by) & (_Creator.id != ApiKey.user_id))
          .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)))
     row = session.execute(q).first()
     if row is None or not row[1].active or not digests_match(row[0], api_key_digest(key)):
         return None
-    return _principal(row[1], row[2])
+    return _principal(row[1], row[2], row[3])
 
 
-def authenticate(session: Session, username: str, password: str) -> Principal | None:
+def touch_api_key(session: Session, prefix: str, now: datetime | None = None) -> None:
+    """Note that the key was used (``last_used_at``), at most once a minute."""
+    now = now or utcnow()
+    session.execute(update(ApiKey).where(ApiKey.prefix == prefix, or_(
+        ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - timedelta(minutes=1))).values(last_used_at=now))
+
+
+def check_login(session: Session, username: str, password: str) -> tuple[Principal | None, str]:
+    """The user a name and password sign in, or None and why (for the audit log, never for the caller).
+
+    Every outcome costs one scrypt verification (a dummy one for an unknown user), so the answer's time
+    does not tell which names exist. A hash made with older cost parameters is re-made at today's
+    (the caller commits).
+    """
     q = (select(User, Enterprise.code).outerjoin(Enterprise, Enterprise.id == User.enterprise_id)
          .where(User.username == username))
     row = session.execute(q).first()
-    if row is None or not row[0].active or not verify_password(password, row[0].password_hash):
+    if row is None:
+        verify_dummy(password)
+        return None, "unknown user"
+    user = row[0]
+    if not user.password_hash:
+        verify_dummy(password)
+        return None, "no password"
+    if not verify_password(password, user.password_hash):
+        return None, "wrong password"
+    if not user.active:
+        return None, "deactivated"
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return _principal(user, row[1]), "ok"
+
+
+# -- web sessions ---------------------------------------------------------------------------------------
+def start_web_session(session: Session, who: Principal, max_age: timedelta, address: str = "") -> str:
+    """A new web session for ``who``; returns its id (for the cookie only: the database keeps a digest)."""
+    token, digest = new_session_id()
+    now = utcnow()
+    session.add(WebSession(id_hash=digest, user_id=who.user_id, created_at=now, last_seen_at=now,
+                           expires_at=now + max_age, address=address[:64]))
+    return token
+
+
+def web_session_principal(session: Session, token: str, idle: timedelta) -> Principal | None:
+    """The signed-in user of a live session (not revoked, not expired, not idle, user active), or None.
+
+    Notes the use (``last_seen_at``) at most once a minute; the caller commits.
+    """
+    now = utcnow()
+    q = (select(WebSession, User, Enterprise.code)
+         .join(User, User.id == WebSession.user_id)
+         .outerjoin(Enterprise, Enterprise.id == User.enterprise_id)
+         .where(WebSession.id_hash == session_digest(token), WebSession.revoked_at.is_(None)))
+    row = session.execute(q).first()
+    if row is None:
         return None
-    return _principal(row[0], row[1])
+    ws, user, code = row
+    if not user.active or ws.expires_at <= now or ws.last_seen_at + idle <= now:
+        return None
+    if now - ws.last_seen_at >= timedelta(minutes=1):
+        ws.last_seen_at = now
+    return _principal(user, code)
+
+
+def revoke_web_session(session: Session, token: str) -> None:
+    """End a web session (sign-out): its cookie no longer signs anyone in."""
+    session.execute(update(WebSession).where(WebSession.id_hash == session_digest(token),
+                                             WebSession.revoked_at.is_(None)).values(revoked_at=utcnow()))
+
+
+def set_user_active(session: Session, username: str, active: bool, actor: Principal) -> UserOut:
+    """Deactivate (its web sessions end, its API keys stop) or reactivate a user; audited."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user {username}")
+    if not active and user.id == actor.user_id:
+        raise Conflict("you cannot deactivate yourself", [FieldError("username", "is you")])
+    if user.active != active:
+        user.active = active
+        if not active:
+            session.execute(update(WebSession).where(WebSession.user_id == user.id, WebSession.revoked_at.is_(None))
+                            .values(revoked_at=utcnow()))
+        record(session, actor, "user.reactivate" if active else "user.deactivate", "user", username)
+    code = session.scalar(select(Enterprise.code).where(Enterprise.id == user.enterprise_id)) \
+        if user.enterprise_id else None
+    return UserOut(username=user.username, display_name=user.display_name, role=user.role, enterprise_code=code,
+                   active=user.active)
 
 
 @dataclass(frozen=True, slots=True)

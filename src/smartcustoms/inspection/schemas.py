@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from smartcustoms.wire import UtcDateTime
 
 OFFENCE_TYPES = ("undervaluation", "misclassification", "false_origin", "quantity", "prohibited", "other")
 
@@ -32,6 +33,6 @@ class InspectionResultIn(BaseModel):
 
 class InspectionResultOut(InspectionResultIn):
     declaration_no: str
-    recorded_at: datetime
+    recorded_at: UtcDateTime
     officer: str
     status: str

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
 
 from smartcustoms.db import transaction
 from smartcustoms.platform import Platform
@@ -10,6 +12,7 @@ from smartcustoms.risk import service
 from smartcustoms.risk.schemas import ModelVersionOut, RuleIn, RuleOut
 from smartcustoms.security import Principal, Role
 from smartcustoms.web.deps import get_platform, require
+from smartcustoms.wire import Id
 
 router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
 analyst = require(Role.ANALYST, Role.ADMIN)
@@ -30,7 +33,8 @@ def create_rule(body: RuleIn, who: Principal = Depends(analyst), platform: Platf
 
 @router.put("/rules/{rule_id}", response_model=RuleOut)
 def replace_rule(
-    rule_id: int, body: RuleIn, who: Principal = Depends(analyst), platform: Platform = Depends(get_platform)
+    rule_id: Annotated[Id, Path()], body: RuleIn, who: Principal = Depends(analyst),
+    platform: Platform = Depends(get_platform),
 ):
     return _save_rule(platform, body, who, rule_id)
 
@@ -50,14 +54,16 @@ def list_models(who: Principal = Depends(customs), platform: Platform = Depends(
 
 
 @router.post("/models/train", response_model=ModelVersionOut, status_code=201)
-def train(holdout_days: int = 14, who: Principal = Depends(analyst), platform: Platform = Depends(get_platform)):
+def train(holdout_days: Annotated[int, Query(ge=1, le=3650)] = 14,
+          who: Principal = Depends(analyst), platform: Platform = Depends(get_platform)):
     """Train a candidate and compare it with the live model on the most recent period."""
     with transaction(platform.sessions) as s:
         return service.train_candidate(s, who, holdout_days=holdout_days)
 
 
 @router.post("/models/{version}/promote", response_model=ModelVersionOut)
-def promote(version: int, who: Principal = Depends(analyst), platform: Platform = Depends(get_platform)):
+def promote(version: Annotated[Id, Path()], who: Principal = Depends(analyst),
+            platform: Platform = Depends(get_platform)):
     with transaction(platform.sessions) as s:
         out = service.promote(s, version, who)
     with platform.sessions() as s:

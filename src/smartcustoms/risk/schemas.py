@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from smartcustoms.wire import UtcDateTime
 
 Operator = Literal["eq", "ne", "in", "not_in", "prefix", "gt", "ge", "lt", "le", "between"]
 
@@ -37,8 +39,8 @@ class RuleIn(BaseModel):
 class RuleOut(RuleIn):
     id: int
     created_by: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
     matches: int = 0
     selected: int = 0
     inspected: int = 0
@@ -48,10 +50,10 @@ class RuleOut(RuleIn):
 class ModelVersionOut(BaseModel):
     version: int
     status: str
-    created_at: datetime
+    created_at: UtcDateTime
     trained_by: str
-    training_from: datetime | None
-    training_to: datetime | None
+    training_from: UtcDateTime | None
+    training_to: UtcDateTime | None
     metrics: dict
     promoted_by: str | None
-    promoted_at: datetime | None
+    promoted_at: UtcDateTime | None

@@ -151,6 +151,11 @@ class DeclarationSimulator:
     def enterprises(self) -> list[SimulatedEnterprise]:
         return self.importers + self.declarants
 
+    @property
+    def mandates(self) -> list[tuple[str, str]]:
+        """(declarant, importer): each importer's customs broker lodges in its name under a mandate."""
+        return [(broker, importer) for importer, broker in self._broker.items()]
+
     def generate(self, n: int, start: datetime, end: datetime) -> list[SimulatedDeclaration]:
         """``n`` declarations with declared times spread over [start, end), in time order."""
         span = (end - start).total_seconds()

@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from smartcustoms.audit.service import utcnow
 from smartcustoms.db import transaction
 from smartcustoms.declarations.models import Declaration
+from smartcustoms.enterprises.mandates import create_mandate
 from smartcustoms.enterprises.models import Enterprise, User
-from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, UserIn
+from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, MandateIn, UserIn
 from smartcustoms.enterprises.service import create_api_key, create_enterprise, create_user
 from smartcustoms.errors import ValidationProblem
 from smartcustoms.platform import Platform
@@ -24,7 +25,7 @@ from smartcustoms.security import Principal, Role
 from smartcustoms.simulate.declarations import DeclarationSimulator
 from smartcustoms.simulate.replay import replay_history
 
-SYSTEM = Principal(0, "system", Role.ADMIN)
+SYSTEM = Principal(0, "system", Role.ADMIN, internal=True)  # the platform itself: lodges without a mandate
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo credential, documented in the README
 
 
@@ -106,6 +107,17 @@ def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7,
                     if code not in known:
                         create_enterprise(s, EnterpriseIn(code=code, name=name, roles=[role], credit_grade=CBEC_GRADES
                                                           .get(code, CreditGrade.GENERAL)), SYSTEM)
+            from smartcustoms.cbec.simulate import sender_codes
+            from smartcustoms.enterprises.schemas import SenderCodeIn
+            from smartcustoms.enterprises.sender_codes import register_sender_code
+
+            for platform_code, _name in PLATFORMS:  # a platform sends all four documents of its parcels
+                for code, kind in sender_codes():
+                    if kind != "ebp":
+                        register_sender_code(s, platform_code, SenderCodeIn(code=code, kind=kind), SYSTEM)
+            for declarant, importer in sim.mandates:  # the brokers lodge for their importers
+                create_mandate(s, MandateIn(declarant_code=declarant, importer_code=importer,
+                                            valid_from=datetime(2020, 1, 1)), SYSTEM)
             trader_ent = sim.importers[0].code
             users = [("trader1", Role.TRADER, trader_ent), ("trader2", Role.TRADER, sim.importers[1].code),
                      ("officer1", Role.OFFICER, None), ("analyst1", Role.ANALYST, None), ("admin", Role.ADMIN, None)]
@@ -127,6 +139,9 @@ def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7,
                               .where(User.username == "trader1"))
     example = sim.generate(1, now - timedelta(minutes=2), now - timedelta(minutes=1))[0].payload
     example["importer_code"] = trader_ent
+    brokers = {importer: declarant for declarant, importer in sim.mandates}
+    if trader_ent in brokers:  # the importer's own broker, who holds its mandate
+        example["declarant_code"] = brokers[trader_ent]
     example["client_message_id"] = f"demo-{now:%Y%m%d%H%M%S}"
     if example_path is not None:
         example_path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from smartcustoms.platform import Platform
 from smartcustoms.security import Principal, Role
 from smartcustoms.simulate.declarations import SimulatedDeclaration
 
-SYSTEM = Principal(0, "system", Role.ADMIN)
+SYSTEM = Principal(0, "system", Role.ADMIN, internal=True)  # the platform itself: lodges without a mandate
 REPLAY_OFFICER = Principal(0, "replay-officer", Role.OFFICER)
 
 

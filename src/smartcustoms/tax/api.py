@@ -7,14 +7,24 @@ from dataclasses import asdict
 from fastapi import APIRouter, Depends, Request
 
 from smartcustoms.db import transaction
-from smartcustoms.errors import FieldError, NotFound, ValidationProblem
+from smartcustoms.errors import NotFound, ValidationProblem
 from smartcustoms.platform import Platform
 from smartcustoms.security import Principal, Role
 from smartcustoms.tax.schemas import TariffLineOut
-from smartcustoms.tax.service import TableFormatError, TariffTable, parse_tariff_csv, replace_tariff
+from smartcustoms.tax.service import (
+    TableFormatError,
+    TariffTable,
+    parse_tariff_csv,
+    replace_tariff,
+    table_field_errors,
+)
 from smartcustoms.web.deps import current_principal, get_platform, require
 
 router = APIRouter(prefix="/api/v1/tariff", tags=["tax"])
+
+
+class TariffRefused(ValidationProblem):
+    title = "The tariff table is not valid"
 
 
 @router.get("/{hs_code}", response_model=TariffLineOut)
@@ -31,11 +41,11 @@ def tariff_line(hs_code: str, who: Principal = Depends(current_principal),
 async def upload_tariff(request: Request, who: Principal = Depends(require(Role.ADMIN)),
                         platform: Platform = Depends(get_platform)) -> dict:
     """Replace the tariff table with a CSV body (format in docs/tax.md); all or nothing."""
-    text = (await request.body()).decode("utf-8", errors="replace")
+    text = (await request.body()).decode("utf-8-sig", errors="replace")
     try:
         rows = parse_tariff_csv(text)
     except TableFormatError as exc:
-        raise ValidationProblem(str(exc), [FieldError("body", str(exc))]) from None
+        raise TariffRefused(str(exc), table_field_errors(exc)) from None
     from smartcustoms.audit.service import record
 
     with transaction(platform.sessions) as s:

@@ -15,6 +15,7 @@ Formulas (per goods item, amounts in CNY):
 from __future__ import annotations
 
 import csv
+import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
+
+from smartcustoms.errors import FieldError
 
 FEN = Decimal("0.01")
 ZERO = Decimal(0)
@@ -204,8 +207,20 @@ TARIFF_COLUMNS = (
 )
 
 
+MAX_RATE_PERCENT = Decimal(1000)         # an ad valorem rate above 1000 % is a typing error, not a tariff
+MAX_SPECIFIC = Decimal("999999.999999")  # the largest specific amount the tariff table stores (Numeric(12, 6))
+MAX_TABLE_ERRORS = 100                   # problems a rejected table reports at most
+
+
 class TableFormatError(ValueError):
-    """A row of a tariff or exchange-rate file is wrong; the message names line and column."""
+    """A tariff or exchange-rate file is wrong; the message names the first line and column.
+
+    ``problems`` lists every problem found (up to ``MAX_TABLE_ERRORS``) as ``(line, column, message)``.
+    """
+
+    def __init__(self, message: str, problems: list[tuple[int, str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 @dataclass
@@ -232,40 +247,98 @@ def _dec(value: str, line: int, column: str, *, default: Decimal = ZERO) -> Deci
     if not value:
         return default
     try:
-        return Decimal(value)
+        number = Decimal(value)
     except InvalidOperation:
         raise TableFormatError(f"line {line}, column {column}: {value!r} is not a number") from None
+    if not number.is_finite():
+        raise TableFormatError(f"line {line}, column {column}: {value!r} is not a finite number")
+    return number
+
+
+def _check_range(value: Decimal, low: Decimal, high: Decimal, line: int, column: str, unit: str = "") -> None:
+    if not low <= value <= high:
+        raise TableFormatError(f"line {line}, column {column}: {value}{unit} is not between {low} and {high}{unit}")
+
+
+def _tariff_row(row: dict, line: int, seen: set[str]) -> TariffRates:
+    """One tariff line of the CSV, range-checked; raises TableFormatError naming line and column."""
+    prefix = (row["hs_prefix"] or "").strip()
+    if not (prefix.isascii() and prefix.isdigit() and 2 <= len(prefix) <= 10 and len(prefix) % 2 == 0):
+        raise TableFormatError(f"line {line}, column hs_prefix: {prefix!r} is not 2–10 digits")
+    if prefix in seen:
+        raise TableFormatError(f"line {line}, column hs_prefix: {prefix} is listed twice")
+    for col in ("duty_type", "ct_type"):
+        if (row[col] or "none").strip() not in LEVY_TYPES:
+            raise TableFormatError(f"line {line}, column {col}: must be one of {', '.join(LEVY_TYPES)}")
+    for col in ("duty_unit", "ct_unit"):
+        unit = (row[col] or "").strip()
+        if unit and not (unit.isascii() and unit.isdigit() and len(unit) == 3):
+            raise TableFormatError(f"line {line}, column {col}: {unit!r} is not a 3-digit customs unit code")
+    pct = Decimal(100)
+    rates = {col: _dec(row[col], line, col, default=Decimal(13) if col == "vat_rate" else ZERO)
+             for col in ("duty_rate", "duty_specific", "ct_rate", "ct_specific", "vat_rate")}
+    for col in ("duty_rate", "ct_rate", "vat_rate"):
+        _check_range(rates[col], ZERO, MAX_RATE_PERCENT, line, col, " %")
+    for col in ("duty_specific", "ct_specific"):
+        _check_range(rates[col], ZERO, MAX_SPECIFIC, line, col)
+    ct_type = (row["ct_type"] or "none").strip()
+    if ct_type in ("ad_valorem", "composite") and rates["ct_rate"] >= pct:
+        raise TableFormatError(f"line {line}, column ct_rate: a consumption-tax rate must be below 100 %")
+    seen.add(prefix)
+    return TariffRates(
+        hs_prefix=prefix,
+        description=(row["description"] or "").strip(),
+        duty_type=(row["duty_type"] or "none").strip(),
+        duty_rate=rates["duty_rate"] / pct,
+        duty_specific=rates["duty_specific"],
+        duty_unit=(row["duty_unit"] or "").strip() or None,
+        ct_type=ct_type,
+        ct_rate=rates["ct_rate"] / pct,
+        ct_specific=rates["ct_specific"],
+        ct_unit=(row["ct_unit"] or "").strip() or None,
+        vat_rate=rates["vat_rate"] / pct,
+    )
+
+
+_WHERE = re.compile(r"^line (\d+), column (\w+): (.*)$", re.S)
 
 
 def parse_tariff_csv(text: str) -> list[TariffRates]:
-    """Parse a tariff CSV (columns: TARIFF_COLUMNS; rates in percent). Errors name line and column."""
+    """Parse a tariff CSV (columns: TARIFF_COLUMNS; rates in percent), every rate range-checked.
+
+    Rates are finite, 0–1000 % (a consumption-tax rate below 100 %), specific amounts 0 or more. A
+    table with problems raises TableFormatError: its message names the first line and column, its
+    ``problems`` every one found (up to MAX_TABLE_ERRORS).
+    """
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in TARIFF_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise TableFormatError(f"line 1: missing column(s) {', '.join(missing)}")
-    out = []
+        raise TableFormatError(f"line 1: missing column(s) {', '.join(missing)}",
+                               [(1, c, "missing column") for c in missing])
+    out: list[TariffRates] = []
+    problems: list[tuple[int, str, str]] = []
+    first = ""
+    seen: set[str] = set()
     for line, row in enumerate(reader, start=2):
-        prefix = (row["hs_prefix"] or "").strip()
-        if not (prefix.isdigit() and 2 <= len(prefix) <= 10 and len(prefix) % 2 == 0):
-            raise TableFormatError(f"line {line}, column hs_prefix: {prefix!r} is not 2–10 digits")
-        for col in ("duty_type", "ct_type"):
-            if (row[col] or "none").strip() not in LEVY_TYPES:
-                raise TableFormatError(f"line {line}, column {col}: must be one of {', '.join(LEVY_TYPES)}")
-        pct = Decimal(100)
-        out.append(TariffRates(
-            hs_prefix=prefix,
-            description=(row["description"] or "").strip(),
-            duty_type=(row["duty_type"] or "none").strip(),
-            duty_rate=_dec(row["duty_rate"], line, "duty_rate") / pct,
-            duty_specific=_dec(row["duty_specific"], line, "duty_specific"),
-            duty_unit=(row["duty_unit"] or "").strip() or None,
-            ct_type=(row["ct_type"] or "none").strip(),
-            ct_rate=_dec(row["ct_rate"], line, "ct_rate") / pct,
-            ct_specific=_dec(row["ct_specific"], line, "ct_specific"),
-            ct_unit=(row["ct_unit"] or "").strip() or None,
-            vat_rate=_dec(row["vat_rate"], line, "vat_rate", default=Decimal(13)) / pct,
-        ))
+        try:
+            out.append(_tariff_row(row, line, seen))
+        except TableFormatError as exc:
+            first = first or str(exc)
+            m = _WHERE.match(str(exc))
+            problems.append((line, m.group(2), m.group(3)) if m else (line, "row", str(exc)))
+            if len(problems) >= MAX_TABLE_ERRORS:
+                break
+    if problems:
+        more = f" ({len(problems)} problems)" if len(problems) > 1 else ""
+        raise TableFormatError(first + more, problems)
     return out
+
+
+def table_field_errors(exc: TableFormatError) -> list[FieldError]:
+    """The problems of a rejected table as field errors ``line[3].duty_rate`` (line and column)."""
+    if not exc.problems:
+        return [FieldError("body", str(exc))]
+    return [FieldError(f"line[{line}].{column}", message) for line, column, message in exc.problems]
 
 
 def demo_tariff_text() -> str:
@@ -311,7 +384,10 @@ def parse_exchange_rates_csv(text: str) -> ExchangeRates:
             valid_from = date.fromisoformat(row["valid_from"].strip())
         except (ValueError, KeyError, AttributeError):
             raise TableFormatError(f"line {line}, column valid_from: not a YYYY-MM-DD date") from None
-        table.add(row["currency"].strip().upper(), valid_from, _dec(row["cny_per_unit"], line, "cny_per_unit"))
+        rate = _dec(row["cny_per_unit"], line, "cny_per_unit")
+        if rate <= ZERO:
+            raise TableFormatError(f"line {line}, column cny_per_unit: {rate} is not above 0")
+        table.add(row["currency"].strip().upper(), valid_from, rate)
     return table
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import gc
 import importlib
-import secrets
 
 from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
 from smartcustoms import __version__
 from smartcustoms.platform import Platform, build_platform
+from smartcustoms.security import LoginThrottle
 from smartcustoms.web import problems
 from smartcustoms.web.deps import KeyCache
+from smartcustoms.web.limits import BodyLimits, RequestLimits
+from smartcustoms.web.sessions import SESSION_COOKIE, SecurityHeaders, WebSessionAuth, session_secret
 
 # Each domain's ``api.router``, mounted in this order; a domain not present yet is skipped.
 ROUTERS = (
@@ -23,6 +25,7 @@ ROUTERS = (
     "smartcustoms.risk.api",
     "smartcustoms.inspection.api",
     "smartcustoms.cbec.api",
+    "smartcustoms.audit.api",
     "smartcustoms.web.pages",
 )
 
@@ -33,9 +36,15 @@ def create_app(platform: Platform | None = None) -> FastAPI:
                   description="Single window, risk targeting, CBEC clearance, tax and AEO.")
     app.state.platform = platform
     app.state.key_cache = KeyCache()
-    secret = platform.settings.session_secret or secrets.token_urlsafe(32)
-    app.add_middleware(SessionMiddleware, secret_key=secret, same_site="lax", https_only=False,
-                       session_cookie="smartcustoms_session")
+    settings = platform.settings
+    app.state.login_throttle = LoginThrottle(settings.login_free_failures, settings.login_free_failures_address,
+                                             max_s=settings.login_max_delay_s)
+    app.add_middleware(WebSessionAuth, platform=platform)  # inside the cookie session: reads its id
+    app.add_middleware(SessionMiddleware, secret_key=session_secret(settings), same_site="lax",
+                       https_only=settings.session_cookie_secure, session_cookie=SESSION_COOKIE,
+                       max_age=settings.session_max_hours * 3600)
+    app.add_middleware(RequestLimits, limits=BodyLimits.from_settings(platform.settings))  # outside sessions
+    app.add_middleware(SecurityHeaders, hsts=settings.session_cookie_secure)  # outermost: on every answer
     problems.install(app)
     for name in ROUTERS:
         try:

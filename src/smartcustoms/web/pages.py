@@ -7,44 +7,49 @@ Routes stay thin: they read the form, call the domain services (or the read-only
 from __future__ import annotations
 
 import json
+import logging
+import math
+import os
 import re
 import secrets
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from smartcustoms.audit.service import record
 from smartcustoms.db import transaction
-from smartcustoms.declarations.ingest import parse_file
 from smartcustoms.declarations.schemas import DeclarationIn
 from smartcustoms.declarations.service import validate
+from smartcustoms.enterprises import mandates as mandate_service
 from smartcustoms.enterprises import service as enterprises
-from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, UserIn
+from smartcustoms.enterprises.schemas import ApiKeyIn, CreditGrade, EnterpriseIn, EnterpriseRole, MandateIn, UserIn
+from smartcustoms.enterprises.sender_codes import sender_codes_by_enterprise
 from smartcustoms.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, loc_to_path
 from smartcustoms.inspection.schemas import OFFENCE_TYPES, InspectionResultIn
 from smartcustoms.platform import Platform
-from smartcustoms.security import Principal, Role
+from smartcustoms.security import PASSWORD_MAX_LENGTH, LoginThrottle, Principal, Role
 from smartcustoms.web import queries, svg
 from smartcustoms.web.i18n import COOKIE, LANGUAGES, language_of, translator
+from smartcustoms.web.uploads import UploadJob, UploadStore, run_upload
+from smartcustoms.wire import INT32_MAX, Id, Offset
 
 HERE = Path(__file__).parent
 STATIC = (HERE / "static").resolve()
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 CUSTOMS = (Role.OFFICER, Role.ANALYST, Role.ADMIN)
 HOME = {Role.TRADER: "/declarations", Role.OFFICER: "/queue", Role.ANALYST: "/dashboard", Role.ADMIN: "/admin"}
-UPLOAD_BATCH = 200
+log = logging.getLogger(__name__)
 
 
 class LoginRequired(Exception):
@@ -79,10 +84,8 @@ def platform_of(request: Request) -> Platform:
 
 
 def signed_in(request: Request) -> Principal | None:
-    p = request.session.get("principal")
-    if not p:
-        return None
-    return Principal(p["user_id"], p["username"], Role(p["role"]), p.get("enterprise_code"))
+    """The user of the request's live web session (looked up by ``web.sessions.WebSessionAuth``), or None."""
+    return request.scope.get("principal")
 
 
 def login(request: Request, *roles: Role) -> Principal:
@@ -105,8 +108,8 @@ def csrf_token(request: Request) -> str:
 async def checked_form(request: Request):
     """The posted form, after checking its anti-forgery token against the session's."""
     form = await request.form()
-    sent = form.get("csrf") or request.headers.get("x-csrf-token")
-    if not sent or not secrets.compare_digest(str(sent), request.session.get("csrf", "")):
+    sent, token = form.get("csrf") or request.headers.get("x-csrf-token"), str(request.session.get("csrf", ""))
+    if not sent or not token or not secrets.compare_digest(str(sent).encode(), token.encode()):
         raise HTTPException(403, "the form has expired; reload the page and try again")
     return form
 
@@ -133,6 +136,14 @@ def error_page(request: Request, status: int, detail: str) -> Response:
 def field_errors(exc: ValidationError) -> list[FieldError]:
     return [FieldError(loc_to_path(tuple(e["loc"])), e["msg"].removeprefix("Value error, "))
             for e in exc.errors()]
+
+
+def _form_int(value: object) -> int | None:
+    """A form field's whole number (ASCII digits, at most INT32_MAX), else None."""
+    text = str(value or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 10) or int(text) > INT32_MAX:
+        return None
+    return int(text)
 
 
 def by_field(errors: list[FieldError]) -> dict[str, list[str]]:
@@ -176,29 +187,89 @@ def login_form(request: Request, next: str = "/") -> Response:
     return render(request, "login.html", next=_safe_next(next), error=None)
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+ANONYMOUS = Principal(0, "anonymous", cast(Role, "anonymous"))  # who the audit log names for a failed sign-in
+_PASSWORD_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))  # scrypt: 128 MiB and ~0.3 s each
+
+
+def _sign_in(platform: Platform, throttle: LoginThrottle, username: str, password: str,
+             address: str) -> tuple[Principal, str] | str | float:
+    """In a worker thread: the user and a new session id; or why not (audited); or seconds to wait.
+
+    The throttle is asked again once a password slot is free, so a burst of parallel attempts that all
+    passed the first look still meets the back-off of the failures before it.
+    """
+    if not _PASSWORD_SLOTS.acquire(timeout=5):
+        return 1.0  # every slot busy: a flood
+    try:
+        wait = throttle.retry_after(username, address)
+        if wait > 0:
+            return wait
+        with transaction(platform.sessions) as s:
+            who, why = enterprises.check_login(s, username[:200], password[:PASSWORD_MAX_LENGTH])
+            if who is None:
+                record(s, ANONYMOUS, "login.failed", "user", username[:100], {"address": address, "reason": why})
+            else:
+                max_age = timedelta(hours=platform.settings.session_max_hours)
+                return who, enterprises.start_web_session(s, who, max_age, address)
+        throttle.failed(username, address)
+        return why
+    finally:
+        _PASSWORD_SLOTS.release()
+
+
+def _throttled(request: Request, wait: float, next_: str, username: str) -> Response:
+    log.warning("sign-in as %r from %s refused for %.0f s after repeated failures", username,
+                client_address(request), wait)
+    response = render(request, "login.html", status_code=429, next=next_, error="login.throttled",
+                      username=username, wait=math.ceil(wait))
+    response.headers["Retry-After"] = str(math.ceil(wait))
+    return response
+
+
 @router.post("/login")
 async def login_submit(request: Request) -> Response:
+    """Sign in: throttled per account and per address, scrypt in a worker thread, failures audited."""
     form = await checked_form(request)
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
-    platform = platform_of(request)
-    with platform.sessions() as s:
-        who = enterprises.authenticate(s, username, password)
-    if who is None:
-        return render(request, "login.html", status_code=401, next=_safe_next(str(form.get("next", "/"))),
-                      error="login.failed", username=username)
+    next_ = _safe_next(str(form.get("next", "/")))
+    platform, address = platform_of(request), client_address(request)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    wait = throttle.retry_after(username, address)  # refused at once: no thread, no scrypt
+    if wait > 0:
+        return _throttled(request, wait, next_, username)
+    outcome = await run_in_threadpool(_sign_in, platform, throttle, username, password, address)
+    if isinstance(outcome, float):
+        return _throttled(request, outcome, next_, username)
+    if isinstance(outcome, str):
+        log.warning("failed sign-in as %r from %s: %s", username, address, outcome)
+        return render(request, "login.html", status_code=401, next=next_, error="login.failed", username=username)
+    who, sid = outcome
+    throttle.succeeded(username)
     lang = request.session.get("lang")
-    request.session.clear()  # a fresh session on sign-in
+    request.session.clear()  # a fresh session on sign-in: new id, new anti-forgery token
     if lang:
         request.session["lang"] = lang
-    request.session["principal"] = {"user_id": who.user_id, "username": who.username, "role": who.role.value,
-                                    "enterprise_code": who.enterprise_code}
-    target = _safe_next(str(form.get("next", "/")))
-    return RedirectResponse(HOME[who.role] if target == "/" else target, status_code=303)
+    request.session["sid"] = sid
+    return RedirectResponse(HOME[who.role] if next_ == "/" else next_, status_code=303)
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    """Sign out: the session ends in the database, so a copy of the cookie signs no one in."""
     await checked_form(request)
+    sid = request.session.get("sid")
+    if isinstance(sid, str):
+        platform = platform_of(request)
+
+        def revoke() -> None:
+            with transaction(platform.sessions) as s:
+                enterprises.revoke_web_session(s, sid)
+
+        await run_in_threadpool(revoke)
     lang = request.session.get("lang")
     request.session.clear()
     if lang:
@@ -208,7 +279,8 @@ async def logout(request: Request) -> Response:
 
 # -- declarations: list, lodge, validate, read ---------------------------------------------------------
 @router.get("/declarations")
-def declaration_list(request: Request, status: str | None = None, offset: int = 0) -> Response:
+def declaration_list(request: Request, status: str | None = None,
+                     offset: Annotated[Offset, Query()] = 0) -> Response:
     who = login(request)
     svc = platform_of(request).declarations
     rows = svc.search(who, status=status or None, limit=50, offset=max(offset, 0))
@@ -269,13 +341,13 @@ def _form_context(platform: Platform, who: Principal, values: dict) -> dict:
 
 @router.get("/declarations/new")
 def lodge_form(request: Request) -> Response:
-    who = login(request, Role.TRADER, Role.ADMIN)
+    who = login(request, Role.TRADER)  # customs roles do not lodge
     return render(request, "lodge.html", errors={}, **_form_context(platform_of(request), who, {}))
 
 
 @router.post("/declarations/new")
 async def lodge_submit(request: Request) -> Response:
-    who = login(request, Role.TRADER, Role.ADMIN)
+    who = login(request, Role.TRADER)
     platform = platform_of(request)
     obj = declaration_from_form(await checked_form(request))
     d, errors = check_declaration(platform, who, obj)
@@ -294,17 +366,13 @@ async def lodge_submit(request: Request) -> Response:
 @router.post("/declarations/validate")
 async def lodge_validate(request: Request) -> Response:
     """Validate-as-you-type: the field errors the form has now, and the HS description of each item."""
-    who = login(request, Role.TRADER, Role.ADMIN)
+    who = login(request, Role.TRADER)
     platform = platform_of(request)
     obj = declaration_from_form(await checked_form(request))
     _, errors = check_declaration(platform, who, obj)
     hs = {f"items[{i}].hs_code": platform.codes.hs_description(it["hs_code"]) if platform.codes.is_valid_hs(
         it.get("hs_code", "")) else None for i, it in enumerate(obj["items"])}
     return JSONResponse({"errors": [e.as_dict() for e in errors], "hs": hs})
-
-
-TRADER_REASON = {"mandatory": "reason.mandatory", "rule": "reason.rule", "model": "reason.model",
-                 "exploration": "reason.exploration"}
 
 
 def _lane_event(events) -> dict | None:
@@ -323,10 +391,9 @@ def declaration_page(no: str, request: Request) -> Response:
     lane = _lane_event(events)
     ctx: dict[str, Any] = {"d": d, "events": events, "lane_detail": lane, "offence_types": OFFENCE_TYPES}
     held = d.lane not in (None, "green")
-    if who.role == Role.TRADER:
-        mech = (lane or {}).get("mechanism")
-        ctx["trader_reasons"] = ["reason.held." + (d.lane or "")] + ([TRADER_REASON[mech]] if mech in
-                                                                     TRADER_REASON else []) if held else []
+    if who.role == Role.TRADER:  # the lane's consequence only: no mechanism, rule, score or rank
+        ctx["trader_reasons"] = ["reason.held." + (d.lane or "")] if held and d.status in (
+            "lane_assigned", "inspection", "detained") else []
         return render(request, "declaration.html", **ctx)
     t = queries.tables(platform.engine)
     with platform.engine.connect() as conn:
@@ -366,82 +433,25 @@ async def record_inspection(no: str, request: Request) -> Response:
     return RedirectResponse(f"/declarations/{no}#events", status_code=303)
 
 
-# -- bulk upload -------------------------------------------------------------------------------------
-@dataclass
-class UploadJob:
-    """A bulk file being lodged in batches; the page polls its progress and per-row report."""
-
-    id: str
-    owner: int
-    filename: str
-    total: int = 0
-    done: int = 0
-    state: str = "running"
-    lanes: Counter = field(default_factory=Counter)
-    created: int = 0
-    repeated: int = 0
-    rejected: int = 0
-    problems: list[dict] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "filename": self.filename, "total": self.total, "done": self.done,
-                "state": self.state, "created": self.created, "repeated": self.repeated,
-                "rejected": self.rejected, "lanes": dict(self.lanes), "problems": self.problems[:1000],
-                "problem_count": len(self.problems)}
-
-
-def _jobs(request: Request) -> dict[str, UploadJob]:
+# -- bulk upload (jobs in web/uploads.py) -------------------------------------------------------------
+def _jobs(request: Request) -> UploadStore:
+    """The app's upload jobs, kept under the data directory."""
     state = request.app.state
     if not hasattr(state, "upload_jobs"):
-        state.upload_jobs = {}
+        settings = platform_of(request).settings
+        state.upload_jobs = UploadStore(settings.data_dir / "uploads", settings.upload_max_problems)
     return state.upload_jobs
-
-
-def run_upload(platform: Platform, who: Principal, job: UploadJob, text: str) -> None:
-    """Parse the file and lodge its valid records in batches, noting every problem by line."""
-    try:
-        records = list(parse_file(job.filename, text))
-        job.total = len(records)
-        for start in range(0, len(records), UPLOAD_BATCH):
-            chunk = records[start:start + UPLOAD_BATCH]
-            valid = []
-            for r in chunk:
-                if r.errors:
-                    job.problems.extend({"line": r.line, "field": e.field, "message": e.message} for e in r.errors)
-                    job.rejected += 1
-                else:
-                    valid.append(r)
-            results = platform.declarations.lodge_many(who, [r.declaration for r in valid]) if valid else []
-            for r, res in zip(valid, results, strict=True):
-                if res.errors:
-                    job.rejected += 1
-                    job.problems.extend({"line": r.line, "field": e.field, "message": e.message}
-                                        for e in res.errors)
-                elif res.status == "rejected":
-                    job.rejected += 1
-                    job.problems.extend({"line": r.line, "field": "declaration", "message": m}
-                                        for m in res.reasons)
-                else:
-                    job.created += res.created
-                    job.repeated += not res.created
-                    if res.lane:
-                        job.lanes[res.lane] += 1
-            job.done += len(chunk)
-        job.state = "done"
-    except Exception as exc:  # noqa: BLE001 - the page reports the failure instead of hanging
-        job.state = "failed"
-        job.problems.append({"line": 0, "field": "file", "message": str(exc)})
 
 
 @router.get("/upload")
 def upload_form(request: Request) -> Response:
-    login(request, Role.TRADER, Role.ADMIN)
+    login(request, Role.TRADER)  # customs roles do not lodge
     return render(request, "upload.html", job=None)
 
 
 @router.post("/upload")
 async def upload_submit(request: Request) -> Response:
-    who = login(request, Role.TRADER, Role.ADMIN)
+    who = login(request, Role.TRADER)
     form = await checked_form(request)
     upload = form.get("file")
     if upload is None or not hasattr(upload, "read") or not upload.filename:
@@ -449,11 +459,8 @@ async def upload_submit(request: Request) -> Response:
         return RedirectResponse("/upload", status_code=303)
     text = (await upload.read()).decode("utf-8-sig", errors="replace")
     jobs = _jobs(request)
-    job = UploadJob(uuid.uuid4().hex, who.user_id, upload.filename)
-    jobs[job.id] = job
-    for old in list(jobs)[:-50]:
-        jobs.pop(old, None)
-    threading.Thread(target=run_upload, args=(platform_of(request), who, job, text), daemon=True).start()
+    job = await run_in_threadpool(jobs.new, who.user_id, upload.filename)
+    threading.Thread(target=run_upload, args=(platform_of(request), who, job, text, jobs), daemon=True).start()
     if request.headers.get("accept", "").startswith("application/json"):
         return JSONResponse({"job": job.id, "status_url": f"/upload/{job.id}/status"}, status_code=202)
     return RedirectResponse(f"/upload/{job.id}", status_code=303)
@@ -461,8 +468,8 @@ async def upload_submit(request: Request) -> Response:
 
 def _job(request: Request, job_id: str) -> UploadJob:
     who = login(request, Role.TRADER, Role.ADMIN)
-    job = _jobs(request).get(job_id)
-    if job is None or job.owner != who.user_id:
+    job = _jobs(request).get(job_id, who.user_id)
+    if job is None:
         raise NotFound(f"no upload {job_id}")
     return job
 
@@ -480,7 +487,7 @@ def upload_status(job_id: str, request: Request) -> Response:
 # -- officer console -----------------------------------------------------------------------------------
 @router.get("/queue")
 def hold_queue(request: Request, lane: str = "", office: str = "", order: str = "-risk_score",
-               offset: int = 0) -> Response:
+               offset: Annotated[Offset, Query()] = 0) -> Response:
     login(request, *CUSTOMS)
     platform = platform_of(request)
     if order not in ("-risk_score", "risk_score", "lodged_at", "-lodged_at"):
@@ -556,7 +563,7 @@ async def parcel_decision(ebp_code: str, order_no: str, request: Request) -> Res
     t = translator(language_of(request))
     here = _parcel_url(ebp_code, order_no)
     raw, note, seen = (str(form.get(k, "")).strip() for k in ("status", "note", "from_status"))
-    status = int(raw) if raw.isdigit() else None
+    status = _form_int(raw)
     if status not in PARCEL_DECISIONS:
         flash(request, "parcel.invalid", "error")
         return RedirectResponse(here, status_code=303)
@@ -570,7 +577,7 @@ async def parcel_decision(ebp_code: str, order_no: str, request: Request) -> Res
         """None when recorded; the parcel's status when it is no longer the one the form was shown for."""
         try:
             get_service(request).set_status(ebp_code, order_no, status, note, who.username,
-                                            expected=int(seen) if seen.isdigit() else None)
+                                            expected=_form_int(seen), role=str(who.role))
         except StatusChanged as exc:
             return exc.current
         return None
@@ -700,7 +707,7 @@ def _shown(value: Any) -> str:
 
 
 @router.get("/rules")
-def rules_page(request: Request, edit: int | None = None) -> Response:
+def rules_page(request: Request, edit: Annotated[Id | None, Query()] = None) -> Response:
     login(request, Role.ANALYST, Role.ADMIN)
     current = None
     if edit is not None:
@@ -729,7 +736,7 @@ async def rules_save(request: Request) -> Response:
     from smartcustoms.risk.schemas import RuleIn
 
     obj = rule_from_form(form)
-    rule_id = int(form["rule_id"]) if str(form.get("rule_id") or "").isdigit() else None
+    rule_id = _form_int(form.get("rule_id"))
     shown = {**obj, "id": rule_id, "criteria": [{**c, "value": _shown(c["value"])} for c in obj["criteria"]]}
     try:
         rule = RuleIn.model_validate(obj)
@@ -751,6 +758,10 @@ def _admin_page(request: Request, status_code: int = 200, errors: dict | None = 
     q = request.query_params.get("q", "")
     with platform.sessions() as s:
         users = enterprises.list_users(s)
+        code = q.strip().upper()  # a searched enterprise code also narrows the mandates to that enterprise's
+        mandates = mandate_service.list_mandates(s, code if re.fullmatch(r"[0-9A-Z]{10}|[0-9A-Z]{18}", code) else None,
+                                                 limit=100)
+        senders = sender_codes_by_enterprise(s)
     with platform.engine.connect() as conn:
         keys = queries.api_keys(conn, tables)
         ents, ent_total = queries.enterprises(conn, tables, q)
@@ -758,7 +769,7 @@ def _admin_page(request: Request, status_code: int = 200, errors: dict | None = 
     return render(request, "admin.html", status_code=status_code, users=users, keys=keys, enterprises=ents,
                   enterprise_total=ent_total, q=q, tariff=lines, tariff_total=line_total, roles=list(Role),
                   grades=list(CreditGrade), enterprise_roles=list(EnterpriseRole), errors=errors or {},
-                  **extra)
+                  mandates=mandates, sender_codes=senders, **extra)
 
 
 @router.get("/admin")
@@ -774,9 +785,15 @@ async def admin_create_user(request: Request) -> Response:
     body = {k: str(form.get(k, "")).strip() or None for k in ("username", "display_name", "password", "role",
                                                                 "enterprise_code")}
     body["display_name"] = body["display_name"] or ""
-    try:
-        with transaction(platform_of(request).sessions) as s:
+    body["password"] = str(form.get("password", "")) or None  # as typed: spaces are part of a passphrase
+    platform = platform_of(request)
+
+    def create() -> None:  # scrypt: not on the event loop
+        with transaction(platform.sessions) as s:
             enterprises.create_user(s, UserIn.model_validate(body), who)
+
+    try:
+        await run_in_threadpool(create)
     except ValidationError as exc:
         return _admin_page(request, 422, errors=by_field(field_errors(exc)), user_form=body)
     except DomainError as exc:
@@ -791,12 +808,31 @@ async def admin_create_key(request: Request) -> Response:
     """A new API key, shown on this response only: it is stored as a digest and cannot be shown again."""
     who = login(request, Role.ADMIN)
     form = await checked_form(request)
-    username, label = str(form.get("username", "")), str(form.get("label", "")).strip()[:100]
+    username, label = str(form.get("username", "")), str(form.get("label", "")).strip()
+    try:
+        label = ApiKeyIn(label=label).label
+    except ValidationError as exc:
+        flash(request, "admin.key_label_invalid", "error", detail=field_errors(exc)[0].message)
+        return RedirectResponse("/admin#users", status_code=303)
     with transaction(platform_of(request).sessions) as s:
         key = enterprises.create_api_key(s, username, label, who)
     response = _admin_page(request, new_key={"key": key, "username": username})
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@router.post("/admin/users/{username}/{change}")
+async def admin_user_active(username: str, change: str, request: Request) -> Response:
+    """Deactivate (sessions end, keys stop at once) or reactivate a user."""
+    who = login(request, Role.ADMIN)
+    await checked_form(request)
+    if change not in ("deactivate", "reactivate"):
+        raise NotFound(f"no action {change}")
+    with transaction(platform_of(request).sessions) as s:
+        enterprises.set_user_active(s, username, change == "reactivate", who)
+    request.app.state.key_cache.clear()
+    flash(request, f"admin.user_{change}d", username=username)
+    return RedirectResponse("/admin#users", status_code=303)
 
 
 @router.post("/admin/keys/{prefix}/revoke")
@@ -828,6 +864,36 @@ async def admin_create_enterprise(request: Request) -> Response:
     return RedirectResponse("/admin#enterprises", status_code=303)
 
 
+@router.post("/admin/mandates")
+async def admin_create_mandate(request: Request) -> Response:
+    """Register an importer's mandate for a declarant (audited)."""
+    who = login(request, Role.ADMIN)
+    form = await checked_form(request)
+    body = {k: str(form.get(k, "")).strip().upper() or None for k in ("declarant_code", "importer_code")}
+    body |= {k: str(form.get(k, "")).strip() or None for k in ("valid_from", "valid_to")}
+    try:
+        with transaction(platform_of(request).sessions) as s:
+            mandate_service.create_mandate(s, MandateIn.model_validate(body), who)
+    except ValidationError as exc:
+        return _admin_page(request, 422, errors=by_field(field_errors(exc)), mandate_form=body)
+    except DomainError as exc:
+        return _admin_page(request, exc.status, mandate_form=body,
+                           errors=by_field(exc.errors or [FieldError("declarant_code", exc.detail)]))
+    flash(request, "admin.mandate_created", declarant=body["declarant_code"], importer=body["importer_code"])
+    return RedirectResponse("/admin#mandates", status_code=303)
+
+
+@router.post("/admin/mandates/{mandate_id}/revoke")
+async def admin_revoke_mandate(mandate_id: Id, request: Request) -> Response:
+    """End a mandate now (audited)."""
+    who = login(request, Role.ADMIN)
+    await checked_form(request)
+    with transaction(platform_of(request).sessions) as s:
+        mandate_service.revoke_mandate(s, mandate_id, who)
+    flash(request, "admin.mandate_revoked", id=mandate_id)
+    return RedirectResponse("/admin#mandates", status_code=303)
+
+
 @router.post("/admin/enterprises/{code}/grade")
 async def admin_grade(code: str, request: Request) -> Response:
     who = login(request, Role.ADMIN)
@@ -849,7 +915,13 @@ async def admin_tariff(request: Request) -> Response:
     form = await checked_form(request)
     upload = form.get("file")
     from smartcustoms.audit.service import record
-    from smartcustoms.tax.service import TableFormatError, TariffTable, parse_tariff_csv, replace_tariff
+    from smartcustoms.tax.service import (
+        TableFormatError,
+        TariffTable,
+        parse_tariff_csv,
+        replace_tariff,
+        table_field_errors,
+    )
 
     if upload is None or not hasattr(upload, "read") or not upload.filename:
         flash(request, "upload.nofile", "error")
@@ -858,7 +930,8 @@ async def admin_tariff(request: Request) -> Response:
     try:
         rows = parse_tariff_csv(text)
     except TableFormatError as exc:
-        return _admin_page(request, 422, errors={"tariff": [str(exc)]})
+        return _admin_page(request, 422, errors={"tariff": [f"{e.field}: {e.message}" for e in
+                                                            table_field_errors(exc)][:20]})
     platform = platform_of(request)
     with transaction(platform.sessions) as s:
         replace_tariff(s, rows)

@@ -359,10 +359,11 @@ def _parcel_row(m: dict) -> dict:
 def _cursor(text: str | None, parts: int) -> tuple[int, ...] | None:
     """A paging cursor's numbers; a missing or hand-mangled one starts from the beginning."""
     try:
-        values = tuple(int(x) for x in (text or "").split("."))
+        values = tuple(int(x) for x in (text or "").split(".") if x.isascii() and len(x) <= 19)
     except ValueError:
         return None
-    return values if len(values) == parts else None
+    in_range = all(0 <= v < 2**63 for v in values)  # the database's BIGINT
+    return values if len(values) == parts and in_range else None
 
 
 #: statuses in ``ix_cbec_parcel_held`` (held, detained, returned: officers' parcels; not releases, rejections)

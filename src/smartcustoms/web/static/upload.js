@@ -13,7 +13,7 @@
     bar.max = Math.max(job.total, 1);
     bar.value = job.done;
     set("u-total", job.total); set("u-done", job.done); set("u-created", job.created);
-    set("u-repeated", job.repeated); set("u-rejected", job.rejected);
+    set("u-repeated", job.repeated); set("u-rejected", job.rejected); set("u-problem-count", job.problem_count);
     phase.dataset.state = job.state;
     phase.textContent = phase.dataset[job.state] || job.state;
     const body = document.getElementById("u-problems");
