@@ -28,7 +28,7 @@ def free_port() -> int:
 
 def new_platform(data_dir: Path, seed: int = 7):
     """A migrated platform on SQLite under ``data_dir`` with the demo parties and fresh API keys."""
-    from smartcustoms.config import Settings
+    from smartcustoms.core.config import Settings
     from smartcustoms.platform import build_platform
     from smartcustoms.simulate.demo import load_demo
 

@@ -124,7 +124,7 @@ class RssSampler(threading.Thread):
 def shard_job(work: Path, stream: Path, batch: int, name: str) -> Any:
     """Shard 0 of 2 of ``stream`` on a fresh, migrated SQLite file ``work/name`` (a ``ShardJob``)."""
     from smartcustoms.cbec.pipeline import ShardJob
-    from smartcustoms.db import upgrade
+    from smartcustoms.core.db import upgrade
 
     url = f"sqlite:///{work / name}"
     upgrade(url)
@@ -230,7 +230,7 @@ def main() -> None:
     from smartcustoms.cbec.messages import emit_receipt
     from smartcustoms.cbec.pipeline import Engine, chunks_of_file, ingest_sharded, run_chunks
     from smartcustoms.cbec.store import Store
-    from smartcustoms.db import upgrade
+    from smartcustoms.core.db import upgrade
 
     with tempfile.TemporaryDirectory(prefix="cbec-bench-") as tmp:
         work = Path(tmp)

@@ -39,7 +39,7 @@ def child(input_path: str, toggle: str, work: str) -> None:
     import sqlite3
 
     from smartcustoms.cbec.pipeline import ShardJob, run_shard
-    from smartcustoms.db import upgrade
+    from smartcustoms.core.db import upgrade
 
     url = f"sqlite:///{work}/x.db"
     upgrade(url)

@@ -37,7 +37,7 @@ def populate(platform, n: int, batch: int, log) -> dict:
     """Lodge ``n`` simulated declarations and record inspection results for a share of the held ones."""
     from sqlalchemy import insert, select
 
-    from smartcustoms.db import transaction
+    from smartcustoms.core.db import transaction
     from smartcustoms.declarations.models import Declaration
     from smartcustoms.declarations.schemas import DeclarationIn
     from smartcustoms.inspection.models import InspectionResult

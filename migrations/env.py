@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import pool
 
-from smartcustoms.db import Base, import_all_models, make_engine
+from smartcustoms.core.db import Base, import_all_models, make_engine
 
 import_all_models()
 target_metadata = Base.metadata

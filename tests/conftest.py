@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from smartcustoms.config import Settings
+from smartcustoms.core.config import Settings
 from smartcustoms.platform import build_platform
 from tests.support import World, seed_world
 
@@ -60,7 +60,7 @@ def fresh_pg_url(pg_available) -> Iterator[str]:
 
 @pytest.fixture
 def fresh_sqlite_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'smartcustoms.db'}"
+    return f"sqlite:///{tmp_path / 'smartcustoms.core.db'}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -6,12 +6,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from smartcustoms.db import transaction
+from smartcustoms.core.db import transaction
+from smartcustoms.core.security import Principal, Role
 from smartcustoms.enterprises.mandates import create_mandate
 from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, MandateIn, UserIn
 from smartcustoms.enterprises.service import create_api_key, create_enterprise, create_user
 from smartcustoms.platform import Platform
-from smartcustoms.security import Principal, Role
 
 SYSTEM = Principal(0, "system", Role.ADMIN, internal=True)
 

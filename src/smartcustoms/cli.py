@@ -33,8 +33,8 @@ for _name, _module in SUB_APPS.items():
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply all migrations to the configured database."""
-    from smartcustoms.config import get_settings
-    from smartcustoms.db import upgrade
+    from smartcustoms.core.config import get_settings
+    from smartcustoms.core.db import upgrade
 
     url = get_settings().resolved_database_url()
     upgrade(url)
@@ -84,7 +84,7 @@ def serve(host: str = typer.Option(None, help="default SMARTCUSTOMS_HOST or 127.
         raise typer.Exit(2)
     import uvicorn
 
-    from smartcustoms.config import get_settings
+    from smartcustoms.core.config import get_settings
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
@@ -142,10 +142,10 @@ def create_user_cmd(username: str, role: str = typer.Option(..., help="trader, o
                     enterprise: str = typer.Option(None, help="enterprise code (traders)"),
                     password: str = typer.Option(None, prompt=False)) -> None:
     """Create a user."""
-    from smartcustoms.db import transaction
+    from smartcustoms.core.db import transaction
+    from smartcustoms.core.errors import DomainError
     from smartcustoms.enterprises.schemas import UserIn
     from smartcustoms.enterprises.service import create_user
-    from smartcustoms.errors import DomainError
     from smartcustoms.platform import build_platform
     from smartcustoms.simulate.demo import SYSTEM
 
@@ -163,7 +163,7 @@ def create_user_cmd(username: str, role: str = typer.Option(..., help="trader, o
 @users_app.command("key")
 def create_key_cmd(username: str, label: str = "") -> None:
     """Make an API key for a user and print it (it is shown only once)."""
-    from smartcustoms.db import transaction
+    from smartcustoms.core.db import transaction
     from smartcustoms.enterprises.service import create_api_key
     from smartcustoms.platform import build_platform
     from smartcustoms.simulate.demo import SYSTEM

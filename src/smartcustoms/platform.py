@@ -13,11 +13,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from smartcustoms.codes import CodeLists, code_lists
-from smartcustoms.config import Settings, get_settings
-from smartcustoms.db import dispose_engine, make_engine, session_factory, upgrade
+from smartcustoms.core.config import Settings, get_settings
+from smartcustoms.core.db import dispose_engine, make_engine, session_factory, upgrade
+from smartcustoms.core.security import set_password_cost
 from smartcustoms.declarations.batcher import LodgeBatcher
 from smartcustoms.declarations.service import DeclarationService, Selectivity
-from smartcustoms.security import set_password_cost
 from smartcustoms.tax.service import (
     ExchangeRates,
     TariffTable,
@@ -118,7 +118,7 @@ def build_platform(settings: Settings | None = None, *, migrate: bool = True,
 
     config = SelectivityConfig(budget=settings.risk_budget, exploration=settings.risk_exploration,
                                ranking=settings.risk_ranking)
-    from smartcustoms.security import load_or_create_secret
+    from smartcustoms.core.security import load_or_create_secret
 
     # the random controls are a keyed hash of each declaration: re-deciding it draws the same, unpredictably
     draw_secret = settings.risk_secret or load_or_create_secret(settings.data_dir / "risk-secret")

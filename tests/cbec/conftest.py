@@ -9,7 +9,7 @@ import pytest
 
 from smartcustoms.cbec.pipeline import CbecSettings, Engine
 from smartcustoms.cbec.store import Store
-from smartcustoms.db import upgrade
+from smartcustoms.core.db import upgrade
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ceb"
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

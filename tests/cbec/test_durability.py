@@ -95,7 +95,7 @@ CHARGER = textwrap.dedent("""
 
 @pytest.mark.postgres
 def test_two_workers_never_charge_one_buyer_past_the_annual_limit():
-    from smartcustoms.db import upgrade
+    from smartcustoms.core.db import upgrade
 
     url, schema = pg_url_or_skip()
     try:
@@ -115,7 +115,7 @@ def test_two_workers_never_charge_one_buyer_past_the_annual_limit():
 @pytest.mark.postgres
 def test_pipeline_runs_on_postgresql(samples):
     from smartcustoms.cbec.pipeline import Engine, parse_batch
-    from smartcustoms.db import upgrade
+    from smartcustoms.core.db import upgrade
 
     url, schema = pg_url_or_skip()
     try:
@@ -129,7 +129,7 @@ def test_pipeline_runs_on_postgresql(samples):
         # a risk rule stored in PostgreSQL (JSON criteria, dates, booleans) holds the next matching parcel
         from datetime import date
 
-        from smartcustoms.db import make_engine, session_factory, transaction
+        from smartcustoms.core.db import make_engine, session_factory, transaction
         from smartcustoms.risk.schemas import RuleIn
         from smartcustoms.risk.service import save_rule
         from smartcustoms.simulate.demo import SYSTEM
@@ -156,7 +156,7 @@ def test_migration_matches_the_models(db_url):
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine
 
-    from smartcustoms.db import Base, import_all_models
+    from smartcustoms.core.db import Base, import_all_models
 
     import_all_models()
     engine = create_engine(db_url)
@@ -171,7 +171,7 @@ def test_migration_matches_the_models(db_url):
 def test_two_writer_shards_on_postgresql_process_everything_once(tmp_path: Path):
     from smartcustoms.cbec.log import stored_guids
     from smartcustoms.cbec.pipeline import ingest_sharded
-    from smartcustoms.db import upgrade
+    from smartcustoms.core.db import upgrade
 
     url, schema = pg_url_or_skip()
     try:

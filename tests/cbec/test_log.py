@@ -192,7 +192,7 @@ def test_every_message_of_a_file_goes_to_exactly_one_shard(tmp_path: Path):
 
 # ---------------------------------------------------------------------------- sharded ingest
 def test_two_shards_decide_like_one_writer(tmp_path: Path):
-    from smartcustoms.db import upgrade
+    from smartcustoms.core.db import upgrade
 
     path = tmp_path / "in.xml"
     path.write_bytes(_stream(2000, 11))
@@ -328,7 +328,7 @@ def test_a_waybill_routed_to_another_shard_by_its_wrong_order_number_is_found_th
     """Two shards: a waybill whose orderNo disagrees with its inventory's lands on the other shard; at the
     deadline the inventory's shard reads it there (committed records only) and rejects the parcel for the
     mismatch, as a single writer does, instead of calling it incomplete."""
-    from smartcustoms.db import upgrade
+    from smartcustoms.core.db import upgrade
 
     ok = next(f"M{i}" for i in range(100) if route(f"M{i}", 2) == 0)
     wrong = next(f"M{i}" for i in range(100) if route(f"M{i}", 2) == 1)

@@ -259,7 +259,7 @@ def test_charge_batch_leaves_the_same_ledger_on_sqlite_and_postgresql(db_url):
     updates: the answers and the rows are the same (a buyer refused outright still gets a row at 0)."""
     from smartcustoms.cbec import quota
     from smartcustoms.cbec.store import Store
-    from smartcustoms.db import upgrade
+    from smartcustoms.core.db import upgrade
     from tests.cbec.conftest import drop_pg_schema, pg_url_or_skip
 
     batches = [

@@ -12,7 +12,7 @@ from smartcustoms.cbec.messages import INVENTORY, parse_message
 from smartcustoms.cbec.risk_seam import ParcelCase, ParcelFeatures
 from smartcustoms.cbec.simulate import make_parcel
 from smartcustoms.cbec.store import Store
-from smartcustoms.db import make_engine, session_factory, transaction
+from smartcustoms.core.db import make_engine, session_factory, transaction
 from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole
 from smartcustoms.enterprises.service import create_enterprise
 from smartcustoms.risk.parcels import ParcelRiskEngine

@@ -14,8 +14,8 @@ from smartcustoms.cbec import messages as M
 from smartcustoms.cbec.messages import INVENTORY, ORDER, PAYMENT, WAYBILL, CebError
 from smartcustoms.cbec.service import CbecService
 from smartcustoms.cbec.simulate import emit_parcel, make_parcel
-from smartcustoms.config import Settings
-from smartcustoms.db import upgrade
+from smartcustoms.core.config import Settings
+from smartcustoms.core.db import upgrade
 from smartcustoms.platform import build_platform
 from smartcustoms.web.app import create_app
 from tests.cbec.conftest import drop_pg_schema, pg_url_or_skip

@@ -19,10 +19,10 @@ from smartcustoms.audit.models import AuditEntry
 from smartcustoms.audit.service import record
 from smartcustoms.cbec.service import CbecService
 from smartcustoms.cli import app as cli
-from smartcustoms.db import make_engine, session_factory, upgrade
+from smartcustoms.core.db import make_engine, session_factory, upgrade
+from smartcustoms.core.security import Principal, Role
 from smartcustoms.declarations.schemas import DeclarationIn
 from smartcustoms.inspection.schemas import InspectionResultIn
-from smartcustoms.security import Principal, Role
 from smartcustoms.web.app import create_app
 from tests.support import World, declaration_payload
 

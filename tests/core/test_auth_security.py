@@ -19,20 +19,20 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from smartcustoms.audit.models import AuditEntry
-from smartcustoms.audit.service import utcnow
-from smartcustoms.config import Settings
-from smartcustoms.db import transaction
-from smartcustoms.enterprises.models import ApiKey, User, WebSession
-from smartcustoms.enterprises.schemas import UserIn
-from smartcustoms.enterprises.service import check_login, create_user
-from smartcustoms.platform import build_platform
-from smartcustoms.security import (
+from smartcustoms.core.clock import utcnow
+from smartcustoms.core.config import Settings
+from smartcustoms.core.db import transaction
+from smartcustoms.core.security import (
     SCRYPT_N,
     hash_password,
     needs_rehash,
     set_password_cost,
     verify_password,
 )
+from smartcustoms.enterprises.models import ApiKey, User, WebSession
+from smartcustoms.enterprises.schemas import UserIn
+from smartcustoms.enterprises.service import check_login, create_user
+from smartcustoms.platform import build_platform
 from smartcustoms.web.app import create_app
 from tests.support import SYSTEM, World, key_header, seed_world
 
@@ -316,6 +316,6 @@ def test_the_sqlite_file_and_data_directory_are_private(tmp_path):
     try:
         seed_world(platform)
         assert stat.S_IMODE(data.stat().st_mode) == 0o700
-        assert stat.S_IMODE((data / "smartcustoms.db").stat().st_mode) == 0o600
+        assert stat.S_IMODE((data / "smartcustoms.core.db").stat().st_mode) == 0o600
     finally:
         platform.close()

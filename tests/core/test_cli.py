@@ -15,7 +15,7 @@ runner = CliRunner()
 
 def test_ingest_reports_bad_lines_and_lodges_the_good_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("SMARTCUSTOMS_DATA_DIR", str(tmp_path))
-    from smartcustoms.config import get_settings
+    from smartcustoms.core.config import get_settings
     from smartcustoms.platform import build_platform
 
     get_settings.cache_clear()
@@ -37,7 +37,7 @@ def test_ingest_reports_bad_lines_and_lodges_the_good_ones(tmp_path, monkeypatch
 
 def test_csv_ingest_groups_item_rows_by_message(tmp_path, monkeypatch):
     monkeypatch.setenv("SMARTCUSTOMS_DATA_DIR", str(tmp_path))
-    from smartcustoms.config import get_settings
+    from smartcustoms.core.config import get_settings
     from smartcustoms.platform import build_platform
 
     get_settings.cache_clear()
@@ -58,7 +58,7 @@ def test_csv_ingest_groups_item_rows_by_message(tmp_path, monkeypatch):
 
 def test_demo_loads_history_once_and_prints_keys(tmp_path, monkeypatch):
     monkeypatch.setenv("SMARTCUSTOMS_DATA_DIR", str(tmp_path))
-    from smartcustoms.config import get_settings
+    from smartcustoms.core.config import get_settings
 
     get_settings.cache_clear()
     result = runner.invoke(app, ["demo", "--declarations", "300"])

@@ -6,9 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from smartcustoms.codes import code_lists
+from smartcustoms.core.security import api_key_digest, api_key_prefix, hash_password, new_api_key, verify_password
 from smartcustoms.declarations.schemas import DeclarationIn
 from smartcustoms.declarations.service import validate
-from smartcustoms.security import api_key_digest, api_key_prefix, hash_password, new_api_key, verify_password
 from smartcustoms.simulate import DeclarationSimulator
 from smartcustoms.simulate.declarations import MISCLASSIFY, PROHIBITED_HS
 

@@ -21,7 +21,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from smartcustoms.config import Settings
+from smartcustoms.core.config import Settings
 from smartcustoms.platform import build_platform
 from smartcustoms.web.app import create_app
 from tests.support import IMPORTER, World, declaration_payload, seed_world
@@ -41,7 +41,7 @@ SKIPPED = {
 @pytest.fixture(scope="module")
 def fuzz_world(tmp_path_factory) -> Iterator[World]:
     data = tmp_path_factory.mktemp("fuzz")
-    platform = build_platform(Settings(data_dir=data), database_url=f"sqlite:///{data / 'smartcustoms.db'}")
+    platform = build_platform(Settings(data_dir=data), database_url=f"sqlite:///{data / 'smartcustoms.core.db'}")
     world = seed_world(platform)
     try:
         yield world

@@ -165,7 +165,7 @@ def test_cli_ingest_prints_the_first_problems_and_a_count(tmp_path, monkeypatch)
     monkeypatch.setenv("SMARTCUSTOMS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SMARTCUSTOMS_UPLOAD_MAX_PROBLEMS", "3")
     from smartcustoms.cli import app
-    from smartcustoms.config import get_settings
+    from smartcustoms.core.config import get_settings
 
     get_settings.cache_clear()
     try:

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from smartcustoms.db import Base, import_all_models, make_engine, upgrade
+from smartcustoms.core.db import Base, import_all_models, make_engine, upgrade
 from smartcustoms.declarations.schemas import DeclarationIn
 from tests.support import World, declaration_payload
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from smartcustoms.db import dispose_engine, make_engine
+from smartcustoms.core.db import dispose_engine, make_engine
 
 
 def test_background_checkpoint_empties_the_wal(tmp_path: Path) -> None:

@@ -322,7 +322,7 @@ def test_traders_see_the_lane_and_a_plain_reason_officers_everything(client, wor
 
 
 def test_the_demo_registers_its_brokers_mandates_so_its_example_lodges(db_url, tmp_path):
-    from smartcustoms.config import Settings
+    from smartcustoms.core.config import Settings
     from smartcustoms.platform import build_platform
     from smartcustoms.simulate.demo import load_demo
 

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import case, func, select
 
-from smartcustoms.config import Settings
-from smartcustoms.db import transaction
+from smartcustoms.core.config import Settings
+from smartcustoms.core.db import transaction
 from smartcustoms.platform import build_platform
 from smartcustoms.risk import service as risk_service
 from smartcustoms.risk.models import RiskDecision

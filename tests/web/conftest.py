@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from smartcustoms.config import Settings
-from smartcustoms.db import transaction
+from smartcustoms.core.config import Settings
+from smartcustoms.core.db import transaction
 from smartcustoms.declarations.schemas import DeclarationIn
 from smartcustoms.platform import build_platform
 from tests.support import SYSTEM, World, declaration_payload, seed_world
@@ -80,7 +80,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
 
     tmp = tmp_path_factory.mktemp("web")
     platform = build_platform(Settings(data_dir=tmp, session_secret="test-session-secret"),
-                              database_url=f"sqlite:///{tmp / 'smartcustoms.db'}")
+                              database_url=f"sqlite:///{tmp / 'smartcustoms.core.db'}")
     world = seed_world(platform)
     held, released = _seed(world)
     port = _free_port()

@@ -32,10 +32,10 @@ def test_placeholders_are_filled_and_chinese_differs_from_english():
 
 
 def test_every_status_lane_role_grade_and_offence_has_words():
+    from smartcustoms.core.security import Role
     from smartcustoms.declarations.lifecycle import Lane, Status
     from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseRole
     from smartcustoms.inspection.schemas import OFFENCE_TYPES
-    from smartcustoms.security import Role
 
     keys = set(catalogue("en"))
     wanted = ({f"status.{s.value}" for s in Status} | {f"lane.{x.value}" for x in Lane}

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from smartcustoms.db import transaction
+from smartcustoms.core.db import transaction
 from tests.support import SYSTEM
 
 CEB = Path(__file__).resolve().parents[1] / "data" / "ceb"

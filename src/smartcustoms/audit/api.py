@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends
 
 from smartcustoms.audit.schemas import VerifyOut
 from smartcustoms.audit.verify import verify
+from smartcustoms.core.http import get_platform, require
+from smartcustoms.core.security import Principal, Role
 from smartcustoms.platform import Platform
-from smartcustoms.security import Principal, Role
-from smartcustoms.web.deps import get_platform, require
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

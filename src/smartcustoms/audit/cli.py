@@ -23,8 +23,8 @@ def verify(db: str | None = typer.Option(None, help="database URL (default: sett
     from sqlalchemy import inspect
 
     from smartcustoms.audit.verify import verify as run
-    from smartcustoms.config import get_settings
-    from smartcustoms.db import dispose_engine, make_engine
+    from smartcustoms.core.config import get_settings
+    from smartcustoms.core.db import dispose_engine, make_engine
 
     engine = make_engine(db or get_settings().resolved_database_url())
     try:

@@ -18,15 +18,12 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from smartcustoms.audit.models import AuditChainHead, AuditEntry
-from smartcustoms.security import Principal
+from smartcustoms.core.clock import utcnow
+from smartcustoms.core.security import Principal
 
 GENESIS = "0" * 64
 CHAINED_FIELDS = ("at", "actor", "role", "action", "object_type", "object_id", "detail")
 HEAD_ID = 1
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _iso(at: datetime) -> str:

@@ -20,10 +20,10 @@ from smartcustoms.cbec.messages import CebError, emit_receipt, receipt_json, spl
 from smartcustoms.cbec.schemas import DecisionIn, ReceiptsOut
 from smartcustoms.cbec.senders import for_trader_parcel, foreign_codes
 from smartcustoms.cbec.service import CbecService
+from smartcustoms.core.errors import DomainError, FieldError, Forbidden, ValidationProblem
+from smartcustoms.core.http import require
+from smartcustoms.core.security import Principal, Role
 from smartcustoms.enterprises import sender_codes
-from smartcustoms.errors import DomainError, FieldError, Forbidden, ValidationProblem
-from smartcustoms.security import Principal, Role
-from smartcustoms.web.deps import require
 
 router = APIRouter(prefix="/api/v1/cbec", tags=["cbec"])
 

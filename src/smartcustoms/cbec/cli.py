@@ -11,8 +11,8 @@ app = typer.Typer(help="Cross-border e-commerce retail imports (CEB messages).",
 
 
 def _url(db: str | None) -> str:
-    from smartcustoms.config import get_settings
-    from smartcustoms.db import upgrade
+    from smartcustoms.core.config import get_settings
+    from smartcustoms.core.db import upgrade
 
     url = db or get_settings().resolved_database_url()
     upgrade(url)

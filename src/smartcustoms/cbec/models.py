@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smartcustoms.db import Base
+from smartcustoms.core.db import Base
 
 ID = BigInteger().with_variant(Integer, "sqlite")
 

@@ -62,7 +62,7 @@ from smartcustoms.cbec.risk_seam import ParcelCase, ParcelHistory, ParcelSelecti
 from smartcustoms.cbec.senders import PLAIN_REASONS
 from smartcustoms.cbec.store import Store
 from smartcustoms.cbec.tax import SINGLE_LIMIT, RateTable, TaxAssessment, TaxItem, assess, to_fen
-from smartcustoms.config import CbecSettings  # pydantic cannot read a class of this compiled module
+from smartcustoms.core.config import CbecSettings  # pydantic cannot read a class of this compiled module
 
 CHARGED_STATUSES = frozenset({300, 399, 500, 501, 502, 503, 599, 800, 899})
 _new = tuple.__new__  # _new(Receipt, (...)) is Receipt(...) without the Python-level NamedTuple.__new__ call

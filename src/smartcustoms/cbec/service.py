@@ -31,7 +31,7 @@ from smartcustoms.cbec.pipeline import CHARGED_STATUSES, CbecSettings, Engine, P
 from smartcustoms.cbec.risk_seam import ParcelSelectivity
 from smartcustoms.cbec.senders import plain_reason
 from smartcustoms.cbec.store import Store
-from smartcustoms.errors import Conflict, NotFound
+from smartcustoms.core.errors import Conflict, NotFound
 
 # officer / declarant transitions: current status -> allowed next statuses
 TRANSITIONS: dict[int, frozenset[int]] = {

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from smartcustoms.db import WalCheckpointer
+from smartcustoms.core.db import WalCheckpointer
 
 
 class Store:

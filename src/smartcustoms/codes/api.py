@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 
+from smartcustoms.core.http import current_principal, get_platform
+from smartcustoms.core.security import Principal
 from smartcustoms.platform import Platform
-from smartcustoms.security import Principal
-from smartcustoms.web.deps import current_principal, get_platform
 
 router = APIRouter(prefix="/api/v1/codes", tags=["codes"])
 
@@ -30,7 +30,7 @@ def code_list(name: str, who: Principal = Depends(current_principal), platform: 
         "customs-offices": lambda: [vars_(x) for x in c.customs_offices.values()],
     }
     if name not in lists:
-        from smartcustoms.errors import NotFound
+        from smartcustoms.core.errors import NotFound
 
         raise NotFound(f"no code list {name}; try one of {', '.join(lists)}")
     return lists[name]()

@@ -107,6 +107,6 @@ class CodeLists:
 @lru_cache
 def code_lists() -> CodeLists:
     """The process-wide code lists (offices from ``SMARTCUSTOMS_CUSTOMS_OFFICES_CSV`` if set)."""
-    from smartcustoms.config import get_settings
+    from smartcustoms.core.config import get_settings
 
     return CodeLists(get_settings().customs_offices_csv)

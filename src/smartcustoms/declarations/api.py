@@ -7,6 +7,10 @@ import asyncio
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
+from smartcustoms.core.errors import Conflict, ValidationProblem
+from smartcustoms.core.http import current_principal, get_platform, require
+from smartcustoms.core.security import Principal, Role
+from smartcustoms.core.wire import MAX_OFFSET
 from smartcustoms.declarations.schemas import (
     CancelIn,
     DecisionIn,
@@ -15,11 +19,7 @@ from smartcustoms.declarations.schemas import (
     DeclarationSummary,
     EventOut,
 )
-from smartcustoms.errors import Conflict, ValidationProblem
 from smartcustoms.platform import Platform
-from smartcustoms.security import Principal, Role
-from smartcustoms.web.deps import current_principal, get_platform, require
-from smartcustoms.wire import MAX_OFFSET
 
 router = APIRouter(prefix="/api/v1/declarations", tags=["declarations"])
 

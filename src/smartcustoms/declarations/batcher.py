@@ -13,9 +13,9 @@ import threading
 import time
 from concurrent.futures import Future
 
+from smartcustoms.core.security import Principal
 from smartcustoms.declarations.schemas import DeclarationIn
 from smartcustoms.declarations.service import DeclarationService, LodgeResult
-from smartcustoms.security import Principal
 
 _STOP = object()
 

@@ -16,8 +16,8 @@ from itertools import islice
 
 from pydantic import ValidationError
 
+from smartcustoms.core.errors import FieldError, loc_to_path
 from smartcustoms.declarations.schemas import DeclarationIn, GoodsItemIn
-from smartcustoms.errors import FieldError, loc_to_path
 
 HEADER_FIELDS = [f for f in DeclarationIn.model_fields if f != "items"]
 ITEM_FIELDS = list(GoodsItemIn.model_fields)

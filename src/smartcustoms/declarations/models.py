@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smartcustoms.db import Base
+from smartcustoms.core.db import Base
 
 Money = Numeric(18, 2)
 Amount = Numeric(18, 4)

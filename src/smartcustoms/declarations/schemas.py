@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from smartcustoms.wire import UtcDateTime
+from smartcustoms.core.wire import UtcDateTime
 
 EnterpriseCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{10}$|^[0-9A-Z]{18}$", strip_whitespace=True)]
 Code2 = Annotated[str, StringConstraints(min_length=2, max_length=3, strip_whitespace=True, to_upper=True)]

@@ -20,8 +20,11 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from smartcustoms.audit.service import record, utcnow
+from smartcustoms.audit.service import record
 from smartcustoms.codes import CodeLists
+from smartcustoms.core.clock import utcnow
+from smartcustoms.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationProblem
+from smartcustoms.core.security import Principal, Role
 from smartcustoms.declarations.lifecycle import AMENDABLE, CANCELLABLE, Lane, Status, can_transition
 from smartcustoms.declarations.models import (
     Declaration,
@@ -40,8 +43,6 @@ from smartcustoms.declarations.schemas import (
 )
 from smartcustoms.enterprises.mandates import mandated
 from smartcustoms.enterprises.service import Party, parties
-from smartcustoms.errors import Conflict, FieldError, Forbidden, NotFound, ValidationProblem
-from smartcustoms.security import Principal, Role
 from smartcustoms.tax.service import Assessment, ExchangeRates, TariffTable, TaxableItem, TaxError, assess
 
 MONEY_TOLERANCE = Decimal("0.01")

@@ -7,7 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import select
 
-from smartcustoms.db import transaction
+from smartcustoms.core.db import transaction
+from smartcustoms.core.errors import NotFound
+from smartcustoms.core.http import current_principal, get_platform, require
+from smartcustoms.core.security import Principal, Role
+from smartcustoms.core.wire import Limit, Offset
 from smartcustoms.enterprises import mandates, sender_codes, service
 from smartcustoms.enterprises.models import User
 from smartcustoms.enterprises.schemas import (
@@ -25,11 +29,7 @@ from smartcustoms.enterprises.schemas import (
     UserIn,
     UserOut,
 )
-from smartcustoms.errors import NotFound
 from smartcustoms.platform import Platform
-from smartcustoms.security import Principal, Role
-from smartcustoms.web.deps import current_principal, get_platform, require
-from smartcustoms.wire import Limit, Offset
 
 router = APIRouter(prefix="/api/v1", tags=["enterprises"])
 admin = require(Role.ADMIN)

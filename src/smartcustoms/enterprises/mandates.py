@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from smartcustoms.audit.service import record, utcnow
+from smartcustoms.audit.service import record
+from smartcustoms.core.clock import utcnow
+from smartcustoms.core.errors import FieldError, NotFound, ValidationProblem
+from smartcustoms.core.security import Principal
 from smartcustoms.enterprises.models import Enterprise, Mandate
 from smartcustoms.enterprises.schemas import MandateIn, MandateOut
-from smartcustoms.errors import FieldError, NotFound, ValidationProblem
-from smartcustoms.security import Principal
 
 
 def _naive_utc(dt: datetime | None) -> datetime | None:

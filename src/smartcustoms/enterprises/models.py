@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smartcustoms.db import Base
+from smartcustoms.core.db import Base
 
 
 class Enterprise(Base):

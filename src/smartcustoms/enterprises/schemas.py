@@ -9,8 +9,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from smartcustoms.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, Role, password_problem
-from smartcustoms.wire import UtcDateTime
+from smartcustoms.core.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, Role, password_problem
+from smartcustoms.core.wire import UtcDateTime
 
 
 class EnterpriseRole(StrEnum):

@@ -9,11 +9,12 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from smartcustoms.audit.service import record, utcnow
+from smartcustoms.audit.service import record
+from smartcustoms.core.clock import utcnow
+from smartcustoms.core.errors import Conflict, FieldError, NotFound
+from smartcustoms.core.security import Principal
 from smartcustoms.enterprises.models import Enterprise, SenderCode
 from smartcustoms.enterprises.schemas import SenderCodeIn, SenderCodeOut, SenderKind
-from smartcustoms.errors import Conflict, FieldError, NotFound
-from smartcustoms.security import Principal
 
 KINDS = tuple(k.value for k in SenderKind)
 

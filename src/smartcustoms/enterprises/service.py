@@ -9,11 +9,10 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from smartcustoms.audit.service import record, utcnow
-from smartcustoms.enterprises.models import ApiKey, CreditGradeChange, Enterprise, User, WebSession
-from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseOut, UserIn, UserOut
-from smartcustoms.errors import Conflict, FieldError, NotFound, ValidationProblem
-from smartcustoms.security import (
+from smartcustoms.audit.service import record
+from smartcustoms.core.clock import utcnow
+from smartcustoms.core.errors import Conflict, FieldError, NotFound, ValidationProblem
+from smartcustoms.core.security import (
     Principal,
     Role,
     api_key_digest,
@@ -27,6 +26,8 @@ from smartcustoms.security import (
     verify_dummy,
     verify_password,
 )
+from smartcustoms.enterprises.models import ApiKey, CreditGradeChange, Enterprise, User, WebSession
+from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseOut, UserIn, UserOut
 
 
 def enterprise_out(e: Enterprise) -> EnterpriseOut:

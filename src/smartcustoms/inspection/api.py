@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from smartcustoms.core.http import get_platform, require
+from smartcustoms.core.security import Principal, Role
 from smartcustoms.inspection.schemas import InspectionResultIn, InspectionResultOut
 from smartcustoms.platform import Platform
-from smartcustoms.security import Principal, Role
-from smartcustoms.web.deps import get_platform, require
 
 router = APIRouter(prefix="/api/v1/declarations", tags=["inspection"])
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import DateTime, ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smartcustoms.db import Base
+from smartcustoms.core.db import Base
 
 
 class InspectionResult(Base):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from smartcustoms.wire import UtcDateTime
+from smartcustoms.core.wire import UtcDateTime
 
 OFFENCE_TYPES = ("undervaluation", "misclassification", "false_origin", "quantity", "prohibited", "other")
 

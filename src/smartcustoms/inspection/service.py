@@ -6,12 +6,12 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from smartcustoms.audit.service import record
+from smartcustoms.core.errors import Conflict, Forbidden
+from smartcustoms.core.security import Principal, Role
 from smartcustoms.declarations.lifecycle import Status
 from smartcustoms.declarations.service import DeclarationService
-from smartcustoms.errors import Conflict, Forbidden
 from smartcustoms.inspection.models import InspectionResult
 from smartcustoms.inspection.schemas import InspectionResultIn, InspectionResultOut
-from smartcustoms.security import Principal, Role
 
 
 class InspectionService:

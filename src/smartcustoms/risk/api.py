@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from smartcustoms.db import transaction
+from smartcustoms.core.db import transaction
+from smartcustoms.core.http import get_platform, require
+from smartcustoms.core.security import Principal, Role
+from smartcustoms.core.wire import Id
 from smartcustoms.platform import Platform
 from smartcustoms.risk import service
 from smartcustoms.risk.schemas import ModelVersionOut, RuleIn, RuleOut
-from smartcustoms.security import Principal, Role
-from smartcustoms.web.deps import get_platform, require
-from smartcustoms.wire import Id
 
 router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
 analyst = require(Role.ANALYST, Role.ADMIN)

@@ -149,10 +149,10 @@ def simulate(
 # -- the live model registry ----------------------------------------------------------------------
 def _registry_call(fn):
     """Run ``fn(session, who)`` in one transaction on the configured database, errors as messages."""
-    from smartcustoms.db import transaction
-    from smartcustoms.errors import DomainError
+    from smartcustoms.core.db import transaction
+    from smartcustoms.core.errors import DomainError
+    from smartcustoms.core.security import Principal, Role
     from smartcustoms.platform import build_platform
-    from smartcustoms.security import Principal, Role
 
     platform = build_platform()
     who = Principal(0, "cli", Role.ANALYST)

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from smartcustoms.cbec.risk_seam import ParcelFeatures
-from smartcustoms.errors import FieldError
+from smartcustoms.core.errors import FieldError
 from smartcustoms.risk.features import FEATURE_NAMES
 from smartcustoms.risk.schemas import Condition, RuleIn
 

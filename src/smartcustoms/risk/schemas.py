@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from smartcustoms.wire import UtcDateTime
+from smartcustoms.core.wire import UtcDateTime
 
 Operator = Literal["eq", "ne", "in", "not_in", "prefix", "gt", "ge", "lt", "le", "between"]
 

@@ -32,7 +32,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from smartcustoms.audit.service import utcnow
+from smartcustoms.core.clock import utcnow
 from smartcustoms.declarations.lifecycle import Lane
 from smartcustoms.declarations.service import LaneDecision, LodgedDeclaration
 from smartcustoms.risk.features import ROWWISE_ROWS, HistoryState

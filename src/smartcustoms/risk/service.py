@@ -10,9 +10,11 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from smartcustoms.audit.service import record, utcnow
+from smartcustoms.audit.service import record
+from smartcustoms.core.clock import utcnow
+from smartcustoms.core.errors import Conflict, FieldError, NotFound, ValidationProblem
+from smartcustoms.core.security import Principal
 from smartcustoms.declarations.models import Declaration, GoodsItem
-from smartcustoms.errors import Conflict, FieldError, NotFound, ValidationProblem
 from smartcustoms.inspection.models import InspectionResult
 from smartcustoms.risk.evaluate import metrics_at
 from smartcustoms.risk.features import build_features
@@ -20,7 +22,6 @@ from smartcustoms.risk.model import DEFAULT_ROUNDS, RiskModel
 from smartcustoms.risk.models import RiskDecision, RiskDecisionRule, RiskModelVersion, RiskRule
 from smartcustoms.risk.rules import validate_rule
 from smartcustoms.risk.schemas import ModelVersionOut, RuleIn, RuleOut
-from smartcustoms.security import Principal
 
 
 # -- history as the canonical item frame -----------------------------------------------------------

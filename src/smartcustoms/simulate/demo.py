@@ -11,17 +11,17 @@ from pathlib import Path
 from rich.progress import Progress
 from sqlalchemy import func, select
 
-from smartcustoms.audit.service import utcnow
-from smartcustoms.db import transaction
+from smartcustoms.core.clock import utcnow
+from smartcustoms.core.db import transaction
+from smartcustoms.core.errors import ValidationProblem
+from smartcustoms.core.security import Principal, Role
 from smartcustoms.declarations.models import Declaration
 from smartcustoms.enterprises.mandates import create_mandate
 from smartcustoms.enterprises.models import Enterprise, User
 from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, MandateIn, UserIn
 from smartcustoms.enterprises.service import create_api_key, create_enterprise, create_user
-from smartcustoms.errors import ValidationProblem
 from smartcustoms.platform import Platform
 from smartcustoms.risk.service import promote, train_candidate
-from smartcustoms.security import Principal, Role
 from smartcustoms.simulate.declarations import DeclarationSimulator
 from smartcustoms.simulate.replay import replay_history
 

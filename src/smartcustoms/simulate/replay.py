@@ -15,10 +15,10 @@ from decimal import Decimal
 
 import numpy as np
 
+from smartcustoms.core.security import Principal, Role
 from smartcustoms.declarations.schemas import DeclarationIn
 from smartcustoms.inspection.schemas import InspectionResultIn
 from smartcustoms.platform import Platform
-from smartcustoms.security import Principal, Role
 from smartcustoms.simulate.declarations import SimulatedDeclaration
 
 SYSTEM = Principal(0, "system", Role.ADMIN, internal=True)  # the platform itself: lodges without a mandate

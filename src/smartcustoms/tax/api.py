@@ -6,10 +6,11 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Depends, Request
 
-from smartcustoms.db import transaction
-from smartcustoms.errors import NotFound, ValidationProblem
+from smartcustoms.core.db import transaction
+from smartcustoms.core.errors import NotFound, ValidationProblem
+from smartcustoms.core.http import current_principal, get_platform, require
+from smartcustoms.core.security import Principal, Role
 from smartcustoms.platform import Platform
-from smartcustoms.security import Principal, Role
 from smartcustoms.tax.schemas import TariffLineOut
 from smartcustoms.tax.service import (
     TableFormatError,
@@ -18,7 +19,6 @@ from smartcustoms.tax.service import (
     replace_tariff,
     table_field_errors,
 )
-from smartcustoms.web.deps import current_principal, get_platform, require
 
 router = APIRouter(prefix="/api/v1/tariff", tags=["tax"])
 

@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 
-from smartcustoms.errors import FieldError
+from smartcustoms.core.errors import FieldError
 
 FEN = Decimal("0.01")
 ZERO = Decimal(0)

@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
 from smartcustoms import __version__
+from smartcustoms.core import problems
+from smartcustoms.core.http import KeyCache
+from smartcustoms.core.security import LoginThrottle
 from smartcustoms.platform import Platform, build_platform
-from smartcustoms.security import LoginThrottle
-from smartcustoms.web import problems
-from smartcustoms.web.deps import KeyCache
 from smartcustoms.web.limits import BodyLimits, RequestLimits
 from smartcustoms.web.sessions import SESSION_COOKIE, SecurityHeaders, WebSessionAuth, session_secret
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smartcustoms.config import Settings
-from smartcustoms.web.problems import problem
+from smartcustoms.core.config import Settings
+from smartcustoms.core.problems import problem
 
 SESSION_COOKIE = "smartcustoms_session"
 # /api/ paths open without credentials (none today; a login API would be one)

@@ -28,21 +28,21 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from smartcustoms.audit.service import record
-from smartcustoms.db import transaction
+from smartcustoms.core.db import transaction
+from smartcustoms.core.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, loc_to_path
+from smartcustoms.core.security import PASSWORD_MAX_LENGTH, LoginThrottle, Principal, Role
+from smartcustoms.core.wire import INT32_MAX, Id, Offset
 from smartcustoms.declarations.schemas import DeclarationIn
 from smartcustoms.declarations.service import validate
 from smartcustoms.enterprises import mandates as mandate_service
 from smartcustoms.enterprises import service as enterprises
 from smartcustoms.enterprises.schemas import ApiKeyIn, CreditGrade, EnterpriseIn, EnterpriseRole, MandateIn, UserIn
 from smartcustoms.enterprises.sender_codes import sender_codes_by_enterprise
-from smartcustoms.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, loc_to_path
 from smartcustoms.inspection.schemas import OFFENCE_TYPES, InspectionResultIn
 from smartcustoms.platform import Platform
-from smartcustoms.security import PASSWORD_MAX_LENGTH, LoginThrottle, Principal, Role
 from smartcustoms.web import queries, svg
 from smartcustoms.web.i18n import COOKIE, LANGUAGES, language_of, translator
 from smartcustoms.web.uploads import UploadJob, UploadStore, run_upload
-from smartcustoms.wire import INT32_MAX, Id, Offset
 
 HERE = Path(__file__).parent
 STATIC = (HERE / "static").resolve()

@@ -15,11 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smartcustoms.config import Settings
-from smartcustoms.db import transaction
+from smartcustoms.core.config import Settings
+from smartcustoms.core.db import transaction
+from smartcustoms.core.security import Principal, load_or_create_secret
 from smartcustoms.enterprises.service import web_session_principal
 from smartcustoms.platform import Platform
-from smartcustoms.security import Principal, load_or_create_secret
 
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "smartcustoms_session"

@@ -18,9 +18,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from smartcustoms.core.security import Principal
 from smartcustoms.declarations.ingest import ProblemLog, batches, parse_file
 from smartcustoms.platform import Platform
-from smartcustoms.security import Principal
 
 UPLOAD_BATCH = 200
 SAVE_EVERY_S = 1.0  # a running job's file is rewritten at most this often

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # 0700 when made here
-        path = (self.data_dir / "smartcustoms.db").resolve()
+        path = (self.data_dir / "smartcustoms.core.db").resolve()
         if not path.exists():  # SQLite makes its -wal and -shm files with the database file's mode
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         return f"sqlite:///{path}"

@@ -11,10 +11,10 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
-from smartcustoms.db import transaction
+from smartcustoms.core.db import transaction
+from smartcustoms.core.security import Principal, Role
 from smartcustoms.enterprises.service import resolve_api_key, touch_api_key
 from smartcustoms.platform import Platform
-from smartcustoms.security import Principal, Role
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key made by an administrator")
 _CACHE_SECONDS = 5.0

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from smartcustoms.errors import DomainError, loc_to_path
-from smartcustoms.wire import PROBLEM_STATUSES, Problem
+from smartcustoms.core.errors import DomainError, loc_to_path
+from smartcustoms.core.wire import PROBLEM_STATUSES, Problem
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("smartcustoms.web")
