@@ -123,7 +123,7 @@ class RssSampler(threading.Thread):
 
 def shard_job(work: Path, stream: Path, batch: int, name: str) -> Any:
     """Shard 0 of 2 of ``stream`` on a fresh, migrated SQLite file ``work/name`` (a ``ShardJob``)."""
-    from smartcustoms.cbec.pipeline import ShardJob
+    from smartcustoms.cbec.runner import ShardJob
     from smartcustoms.core.db import upgrade
 
     url = f"sqlite:///{work / name}"
@@ -139,7 +139,7 @@ def profile_shard(work: Path, stream: Path, batch: int) -> None:
     import cProfile
     import pstats
 
-    from smartcustoms.cbec.pipeline import run_shard
+    from smartcustoms.cbec.runner import run_shard
 
     def job(name: str) -> Any:
         return shard_job(work, stream, batch, name)
@@ -164,8 +164,9 @@ def step_trend(work: Path, stream: Path, batch: int, every: int = 100) -> None:
     """Shard 0 of 2 alone, in this process: thread CPU per decided parcel of each step, every ``every`` batches
     (how the steps' costs change as the store and the in-memory state grow over a long run)."""
     from smartcustoms.cbec import log as cbec_log
-    from smartcustoms.cbec import pipeline, quota
-    from smartcustoms.cbec.pipeline import Engine, run_shard
+    from smartcustoms.cbec import quota, runner
+    from smartcustoms.cbec.engine import Engine
+    from smartcustoms.cbec.runner import run_shard
     from smartcustoms.cbec.store import Store
 
     spent: dict[str, float] = {}
@@ -182,7 +183,7 @@ def step_trend(work: Path, stream: Path, batch: int, every: int = 100) -> None:
 
         setattr(owner, name, wrapper)
 
-    for owner, name, label in ((pipeline, "parse_batch", "parse"), (Engine, "_decide", "decide"),
+    for owner, name, label in ((runner, "parse_batch", "parse"), (Engine, "_decide", "decide"),
                                (cbec_log.SegmentLog, "prepare", "log"), (quota, "charge_batch", "quota"),
                                (Store, "executemany", "sql rows"), (Store, "commit", "commit"),
                                (Engine, "process", "batch")):
@@ -227,8 +228,10 @@ def main() -> None:
                          "100 batches (how a long run slows down)")
     args = ap.parse_args()
 
-    from smartcustoms.cbec.messages import emit_receipt
-    from smartcustoms.cbec.pipeline import Engine, chunks_of_file, ingest_sharded, run_chunks
+    from smartcustoms.cbec.ceb.receipts import emit_receipt
+    from smartcustoms.cbec.engine import Engine
+    from smartcustoms.cbec.framing import chunks_of_file
+    from smartcustoms.cbec.runner import ingest_sharded, run_chunks
     from smartcustoms.cbec.store import Store
     from smartcustoms.core.db import upgrade
 

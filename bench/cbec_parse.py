@@ -7,7 +7,7 @@ Single process, single core; times are CPU time of this process (``time.process_
 work on a shared machine inflates them less; ``--wall`` for wall-clock). "old" is the lxml path
 (``parse_batch_encoded_lxml``, the reference the fast path falls back to) and the previous receipt
 emitter (``tests/cbec/reference_receipts.py``, with an uncached ``format_time``); "new" is
-``parse_batch_encoded`` (the compiled ``_cebscan`` scanner) and ``emit_receipt``. Both run on the same
+``parse_batch_encoded`` (the compiled ``ceb/_scan.pyx`` scanner) and ``emit_receipt``. Both run on the same
 messages and receipts, interleaved, best of ``--repeat`` rounds; outputs are checked to be identical.
 """
 
@@ -40,7 +40,7 @@ def best_of(old: Callable[[], Any], new: Callable[[], Any], repeat: int) -> tupl
 
 
 def comparable(results: Sequence[Any]) -> list:
-    from smartcustoms.cbec.messages import CebError
+    from smartcustoms.cbec.ceb.spec import CebError
 
     return [(r.problems, r.kind, r.message_guid, r.status) if isinstance(r, CebError) else r for r in results]
 
@@ -57,36 +57,42 @@ def main() -> None:
     if args.wall:
         CLOCK = time.perf_counter
 
-    from smartcustoms.cbec import messages as m
+    from smartcustoms.cbec.ceb import parse as ceb_parse
+    from smartcustoms.cbec.ceb import receipts as ceb_receipts
+    from smartcustoms.cbec.ceb import spec as ceb_spec
+    from smartcustoms.cbec.ceb import statuses as ceb_statuses
     from smartcustoms.cbec.simulate import generate
 
     raws = list(generate(args.parcels, args.seed))
     n = len(raws)
-    fast_share = sum(m._FAST.encode(r) is not None for r in raws) / n if m._FAST is not None else 0.0
-    old_s, new_s, old_out, new_out = best_of(lambda: m.parse_batch_encoded_lxml(raws),
-                                             lambda: m.parse_batch_encoded(raws), args.repeat)
+    fast_share = sum(ceb_parse._FAST.encode(r) is not None for r in raws) / n if ceb_parse._FAST is not None else 0.0
+    old_s, new_s, old_out, new_out = best_of(lambda: ceb_parse.parse_batch_encoded_lxml(raws),
+                                             lambda: ceb_parse.parse_batch_encoded(raws), args.repeat)
     assert comparable(new_out) == comparable(old_out), "fast path and lxml path disagree"
-    old_doc_s, new_doc_s, _o, _n = best_of(lambda: [m.parse_message_lxml(r) for r in raws],
-                                           lambda: [m.parse_message(r) for r in raws], args.repeat)
+    old_doc_s, new_doc_s, _o, _n = best_of(lambda: [ceb_parse.parse_message_lxml(r) for r in raws],
+                                           lambda: [ceb_parse.parse_message(r) for r in raws], args.repeat)
 
     # receipts as the pipeline makes them: one per message (120), a decision per inventory, one `now` per batch
     t0 = 1_773_000_000_000
     receipts = []
-    for i, docs in enumerate(m.parse_message(r) for r in raws):
+    for i, docs in enumerate(ceb_parse.parse_message(r) for r in raws):
         for d in docs:
             now = t0 + (i // 1000) * 37
-            receipts.append(m.Receipt(m.RECEIPT_KIND[d.kind], d.guid, m.ENTERED, "entered customs", now, d.head))
-            if d.kind == m.INVENTORY:
-                receipts.append(m.Receipt("CEB622", d.guid, m.RELEASED, "released", now + 5, d.head))
+            receipts.append(ceb_receipts.Receipt(ceb_spec.RECEIPT_KIND[d.kind], d.guid, ceb_statuses.ENTERED,
+                                                 "entered customs", now, d.head))
+            if d.kind == ceb_spec.INVENTORY:
+                receipts.append(ceb_receipts.Receipt("CEB622", d.guid, ceb_statuses.RELEASED, "released", now + 5,
+                                                     d.head))
     old_r_s, new_r_s, old_r, new_r = best_of(lambda: b"".join(old_emit_receipt(r) for r in receipts),
-                                             lambda: b"".join(m.emit_receipt(r) for r in receipts), args.repeat)
+                                             lambda: b"".join(ceb_receipts.emit_receipt(r) for r in receipts),
+                                             args.repeat)
     assert new_r == old_r, "receipt bytes differ"
     # warm: as the pipeline's sink runs, right after its batch was processed (heads in cache), 1,000 at a time
     old_w = new_w = 0.0
     for i in range(0, len(receipts), 1000):
         chunk = receipts[i:i + 1000]
         o, w, _o, _w = best_of(lambda c=chunk: b"".join(map(old_emit_receipt, c)),
-                               lambda c=chunk: b"".join(map(m.emit_receipt, c)), args.repeat)
+                               lambda c=chunk: b"".join(map(ceb_receipts.emit_receipt, c)), args.repeat)
         old_w, new_w = old_w + o, new_w + w
 
     def us(seconds: float, count: int) -> float:

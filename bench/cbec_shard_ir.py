@@ -38,7 +38,7 @@ def child(input_path: str, toggle: str, work: str) -> None:
     import ctypes
     import sqlite3
 
-    from smartcustoms.cbec.pipeline import ShardJob, run_shard
+    from smartcustoms.cbec.runner import ShardJob, run_shard
     from smartcustoms.core.db import upgrade
 
     url = f"sqlite:///{work}/x.db"

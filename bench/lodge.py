@@ -37,9 +37,9 @@ def main() -> None:
     args = ap.parse_args()
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
 
+    from smartcustoms.core.security import SYSTEM
     from smartcustoms.declarations.schemas import DeclarationIn
     from smartcustoms.simulate import DeclarationSimulator
-    from smartcustoms.simulate.demo import SYSTEM
 
     now = datetime.now().replace(microsecond=0)
     sim = DeclarationSimulator(7)

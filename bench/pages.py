@@ -38,13 +38,13 @@ def populate(platform, n: int, batch: int, log) -> dict:
     from sqlalchemy import insert, select
 
     from smartcustoms.core.db import transaction
+    from smartcustoms.core.security import SYSTEM
     from smartcustoms.declarations.models import Declaration
     from smartcustoms.declarations.schemas import DeclarationIn
     from smartcustoms.inspection.models import InspectionResult
-    from smartcustoms.risk import service as risk_service
-    from smartcustoms.risk.schemas import RuleIn
+    from smartcustoms.risk.targeting import service as risk_service
+    from smartcustoms.risk.targeting.schemas import RuleIn
     from smartcustoms.simulate import DeclarationSimulator
-    from smartcustoms.simulate.demo import SYSTEM
 
     with transaction(platform.sessions) as s:
         risk_service.save_rule(s, RuleIn(name="cheap footwear", description="low unit value footwear",

@@ -9,7 +9,7 @@ and prices against the HS median fire as in the pipeline), cut into batches of `
 
 Timed, each on the same batches:
 
-* baseline: the indicator score and its words per parcel (``risk_seam.indicators``), what the pipeline's
+* baseline: the indicator score and its words per parcel (``risk.parcels.scoring.indicators``), what the pipeline's
   former rule scorer did, with no budget, rule, credit grade or exploration;
 * ``select`` with no rule in force (indicator scores, office ranking under the budget, exploration);
 * ``select`` with three rules in force (an HS prefix, origin and value, a parcel feature) and two
@@ -29,10 +29,12 @@ from decimal import Decimal
 
 
 def _cases(n: int, seed: int):
-    from smartcustoms.cbec.messages import CebError, parse_message
-    from smartcustoms.cbec.risk_seam import ParcelCase, ParcelHistory
+    from smartcustoms.cbec.ceb.parse import parse_message
+    from smartcustoms.cbec.ceb.spec import CebError
+    from smartcustoms.cbec.seams import ParcelHistory
     from smartcustoms.cbec.simulate import generate
-    from smartcustoms.cbec.tax import SINGLE_LIMIT
+    from smartcustoms.risk.parcels.scoring import ParcelCase
+    from smartcustoms.tax.retail import SINGLE_LIMIT
 
     history, cases = ParcelHistory(), []
     for msg in generate(n, seed):
@@ -51,9 +53,9 @@ def _cases(n: int, seed: int):
 
 
 def _engine(rules: bool):
-    from smartcustoms.risk.parcels import ParcelRiskEngine
-    from smartcustoms.risk.rules import compile_rule
-    from smartcustoms.risk.schemas import RuleIn
+    from smartcustoms.risk.parcels.selectivity import ParcelRiskEngine
+    from smartcustoms.risk.targeting.rules import compile_rule
+    from smartcustoms.risk.targeting.schemas import RuleIn
 
     engine = ParcelRiskEngine()
     if rules:
@@ -99,7 +101,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from smartcustoms.cbec.risk_seam import indicators
+    from smartcustoms.risk.parcels.scoring import indicators
 
     cases = _cases(args.parcels, args.seed)
     batches = [cases[i:i + args.batch] for i in range(0, len(cases), args.batch)]

@@ -24,8 +24,8 @@ import polars as pl
 
 from smartcustoms.risk.datasets.kcs import KCS_COLUMNS, default_kcs_dir, read_kcs
 from smartcustoms.risk.evaluate import evaluate, mean_metrics, metrics_at, time_cv
-from smartcustoms.risk.features import build_features
-from smartcustoms.risk.model import DEFAULT_PARAMS, DEFAULT_ROUNDS, RiskModel
+from smartcustoms.risk.features.state import build_features
+from smartcustoms.risk.offence_model import DEFAULT_PARAMS, DEFAULT_ROUNDS, RiskModel
 
 RAW_CATEGORICAL = [
     "Office ID",

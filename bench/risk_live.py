@@ -17,7 +17,7 @@ Timed, one declaration at a time, on declarations lodged after the history:
 * baseline in the same run, on a second engine warmed identically: the two-pass composition
   (``features_for`` then model then ``observe_declarations`` then rules and lane) on the columnar
   frame path (``ROWWISE_ROWS = 0``), the live path before ``score_and_observe`` and
-  ``risk/rowwise.py``. Both engines see the same declarations; their scores are compared.
+  ``risk/features/rowwise.py``. Both engines see the same declarations; their scores are compared.
 
 Then ``assign`` on batches of ``--batch`` declarations (declarations/s).
 """
@@ -81,12 +81,12 @@ def outcomes(frame: pl.DataFrame, sims, rng: np.random.Generator, lag: timedelta
 
 def two_pass(engine, batch, now):
     """Baseline: the live path before score_and_observe (features_for, then observe_declarations)."""
-    from smartcustoms.risk import features
-    from smartcustoms.risk.rules import match
-    from smartcustoms.risk.selectivity import item_frame
+    from smartcustoms.risk.features import state as features
+    from smartcustoms.risk.targeting.rules import match
+    from smartcustoms.risk.targeting.selectivity import item_frame
 
     frame = item_frame(batch, engine.tariff)
-    columnar, features.ROWWISE_ROWS = features.ROWWISE_ROWS, 0  # the columnar frame path, as before risk/rowwise.py
+    columnar, features.ROWWISE_ROWS = features.ROWWISE_ROWS, 0  # the columnar frame path, as before the row-wise path
     try:
         with engine.lock:
             score, feats, best = engine.score(frame)
@@ -113,11 +113,11 @@ def main() -> None:
     args = ap.parse_args()
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
 
-    from smartcustoms.risk.features import build_features
-    from smartcustoms.risk.model import RiskModel
-    from smartcustoms.risk.rules import compile_rule
-    from smartcustoms.risk.schemas import RuleIn
-    from smartcustoms.risk.selectivity import RiskEngine, item_frame
+    from smartcustoms.risk.features.state import build_features
+    from smartcustoms.risk.offence_model import RiskModel
+    from smartcustoms.risk.targeting.rules import compile_rule
+    from smartcustoms.risk.targeting.schemas import RuleIn
+    from smartcustoms.risk.targeting.selectivity import RiskEngine, item_frame
     from smartcustoms.simulate import DeclarationSimulator
 
     now = datetime.now().replace(microsecond=0)

@@ -32,10 +32,10 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from smartcustoms.risk import features
 from smartcustoms.risk.evaluate import hide_labels
-from smartcustoms.risk.features import HistoryState, build_features
-from smartcustoms.risk.model import RiskModel, score_batch
+from smartcustoms.risk.features import state as features
+from smartcustoms.risk.features.state import HistoryState, build_features
+from smartcustoms.risk.offence_model import RiskModel, score_batch
 from smartcustoms.risk.synthetic import item_frame
 
 

@@ -3,10 +3,10 @@
 from alembic import context
 from sqlalchemy import pool
 
-from smartcustoms.core.db import Base, import_all_models, make_engine
+from smartcustoms.core.db import make_engine
+from smartcustoms.platform import all_tables
 
-import_all_models()
-target_metadata = Base.metadata
+target_metadata = all_tables()
 config = context.config
 
 

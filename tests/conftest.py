@@ -60,7 +60,7 @@ def fresh_pg_url(pg_available) -> Iterator[str]:
 
 @pytest.fixture
 def fresh_sqlite_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'smartcustoms.core.db'}"
+    return f"sqlite:///{tmp_path / 'smartcustoms.db'}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

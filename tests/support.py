@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from smartcustoms.core.db import transaction
-from smartcustoms.core.security import Principal, Role
+from smartcustoms.core.security import SYSTEM, Principal, Role
 from smartcustoms.enterprises.mandates import create_mandate
 from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, MandateIn, UserIn
 from smartcustoms.enterprises.service import create_api_key, create_enterprise, create_user
 from smartcustoms.platform import Platform
-
-SYSTEM = Principal(0, "system", Role.ADMIN, internal=True)
 
 
 @dataclass

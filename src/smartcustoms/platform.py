@@ -1,23 +1,33 @@
-"""Wiring: one object holding the engine, code lists, tables and domain services of a deployment."""
+"""The composition root: the one place that builds a deployment's engine, code lists, tables and services.
+
+Work that crosses domains is wired here as listeners, so no domain service calls another domain upward:
+an inspection result reaches the risk history (:func:`_feed_risk`), a rule change reaches the CBEC writer
+(``rule_listeners``). Periodic work of the serving process (overdue CBEC inventories) is listed by
+:meth:`Platform.periodic_jobs` and run by the web app's :class:`~smartcustoms.core.scheduler.Scheduler`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from smartcustoms.codes import CodeLists, code_lists
-from smartcustoms.core.config import Settings, get_settings
-from smartcustoms.core.db import dispose_engine, make_engine, session_factory, upgrade
+from smartcustoms.core.config import CbecSettings, Settings, get_settings
+from smartcustoms.core.db import Base, dispose_engine, make_engine, session_factory, upgrade
+from smartcustoms.core.scheduler import Job
 from smartcustoms.core.security import set_password_cost
 from smartcustoms.declarations.batcher import LodgeBatcher
-from smartcustoms.declarations.service import DeclarationService, Selectivity
+from smartcustoms.declarations.service import DeclarationService, Selectivity, rehearsal_sample
 from smartcustoms.tax.service import (
     ExchangeRates,
     TariffTable,
@@ -27,13 +37,18 @@ from smartcustoms.tax.service import (
     tariff_from_db,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported when a platform is built: a CLI command that needs none of them loads none
+    from smartcustoms.cbec.service import CbecService
     from smartcustoms.inspection.service import InspectionService
-    from smartcustoms.risk.selectivity import RiskEngine
+    from smartcustoms.risk.targeting.selectivity import RiskEngine
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Platform:
+    """One deployment: its database, code lists, tables and domain services."""
+
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
@@ -44,41 +59,108 @@ class Platform:
     risk: RiskEngine
     inspections: InspectionService
     lodging: LodgeBatcher
+    #: the CBEC writer's settings (read when the platform is built; the writer itself is built on first use)
+    cbec_settings: CbecSettings = field(default_factory=CbecSettings)
     #: called after the rule table changed (the CBEC writer of this process re-reads its parcel rules)
     rule_listeners: list[Callable[[], None]] = field(default_factory=list)
+    _cbec: CbecService | None = field(default=None, init=False, repr=False)
+    _cbec_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def rules_changed(self) -> None:
         """The live engines match with the new rule set at once."""
         with self.sessions() as s:
             self.risk.reload_rules(s)
-        for listener in self.rule_listeners:
+        for listener in list(self.rule_listeners):
             listener()
 
     def set_selectivity(self, selectivity: Selectivity | None) -> None:
+        """Route lodgements through ``selectivity`` (None: no lanes assigned)."""
         self.declarations.selectivity = selectivity
+
+    @property
+    def cbec(self) -> CbecService:
+        """The process's single CBEC writer, built on first use (two first requests at once build one).
+
+        Not built with the platform: it opens the writer's message log, which a CLI command such as
+        ``cbec ingest`` (its own writer) must find free.
+        """
+        svc = self._cbec
+        if svc is None:
+            with self._cbec_lock:
+                svc = self._cbec
+                if svc is None:
+                    from smartcustoms.cbec.service import CbecService
+
+                    svc = CbecService(self.engine.url.render_as_string(hide_password=False), self.cbec_settings)
+                    self.rule_listeners.append(svc.refresh_rules)
+                    self._cbec = svc
+        return svc
+
+    def close_cbec(self) -> None:
+        """Close the CBEC writer if it was built (its log and connection are let go); the next use builds anew."""
+        with self._cbec_lock:
+            svc, self._cbec = self._cbec, None
+            if svc is not None:
+                with contextlib.suppress(ValueError):
+                    self.rule_listeners.remove(svc.refresh_rules)
+                svc.close()
+
+    def expire_cbec(self) -> int:
+        """Report the inventories still incomplete after the deadline (CEB622 100); how many receipts.
+
+        Does nothing when the CBEC writer was not built in this process (then no inventory waits in it).
+        """
+        with self._cbec_lock:
+            svc = self._cbec
+            return len(svc.expire()) if svc is not None else 0
+
+    def periodic_jobs(self) -> list[Job]:
+        """The periodic work of the serving process (run by the web app's scheduler)."""
+        return [Job("cbec-overdue-inventories", self.cbec_settings.expire_every_s, self.expire_cbec)]
 
     def warm_up(self) -> bool:
         """Before serving: rehearse one lodgement (rolled back, nothing stored) and start the lodging worker.
 
         False when the rehearsal could not run (the warm-up is an optimisation: a server starts anyway).
         """
-        from datetime import timedelta
-
-        from smartcustoms.declarations.schemas import DeclarationIn
-        from smartcustoms.simulate import DeclarationSimulator
-
         self.lodging.start()
         now = self.declarations.clock()
         try:
-            sim = DeclarationSimulator(0).generate(1, now - timedelta(minutes=2), now - timedelta(minutes=1))[0]
-            return self.declarations.warm_up(DeclarationIn.model_validate(sim.payload))
+            return self.declarations.warm_up(rehearsal_sample(self.codes, self.tariff, now - timedelta(minutes=1)))
         except Exception:  # noqa: BLE001 - logged, not fatal
-            logging.getLogger(__name__).warning("lodging warm-up failed", exc_info=True)
+            log.warning("lodging warm-up failed", exc_info=True)
             return False
 
     def close(self) -> None:
+        """Stop the lodging worker, close the CBEC writer and the database connections."""
         self.lodging.close()
+        self.close_cbec()
         dispose_engine(self.engine)
+
+
+def all_tables() -> MetaData:
+    """The metadata of every domain's tables (migrations and schema checks compare the database with it)."""
+    import smartcustoms.audit.models
+    import smartcustoms.cbec.models
+    import smartcustoms.declarations.models
+    import smartcustoms.enterprises.models
+    import smartcustoms.inspection.models
+    import smartcustoms.risk.targeting.models
+    import smartcustoms.tax.models  # noqa: F401 - each import registers its tables on Base.metadata
+
+    return Base.metadata
+
+
+def _feed_risk(sessions: sessionmaker[Session], risk: RiskEngine) -> Callable[[int], None]:
+    """An inspection-result listener: the declaration's labelled items enter the risk history at once."""
+    from smartcustoms.risk.targeting.service import labelled_frame
+
+    def observe(declaration_id: int) -> None:
+        with sessions() as session:
+            frame = labelled_frame(session, [declaration_id])
+        risk.observe_outcomes(frame)
+
+    return observe
 
 
 def _owner_only(url: str) -> None:
@@ -113,16 +195,16 @@ def build_platform(settings: Settings | None = None, *, migrate: bool = True,
             tariff = load_tariff(settings.tariff_csv)
             replace_tariff(session, list(tariff.lines.values()))
     rates = load_exchange_rates()
+    from smartcustoms.core.security import load_or_create_secret
     from smartcustoms.inspection.service import InspectionService
-    from smartcustoms.risk.selectivity import RiskEngine, SelectivityConfig
+    from smartcustoms.risk.targeting.selectivity import RiskEngine, SelectivityConfig
 
     config = SelectivityConfig(budget=settings.risk_budget, exploration=settings.risk_exploration,
                                ranking=settings.risk_ranking)
-    from smartcustoms.core.security import load_or_create_secret
-
     # the random controls are a keyed hash of each declaration: re-deciding it draws the same, unpredictably
     draw_secret = settings.risk_secret or load_or_create_secret(settings.data_dir / "risk-secret")
     risk = RiskEngine(sessions, tariff, config, draw_key=draw_secret.encode()).load()
     service = DeclarationService(sessions, codes, tariff, rates, selectivity=risk)
-    return Platform(settings, engine, sessions, codes, tariff, rates, service, risk,
-                    InspectionService(service, risk), LodgeBatcher(service))
+    inspections = InspectionService(service, listeners=[_feed_risk(sessions, risk)])
+    return Platform(settings, engine, sessions, codes, tariff, rates, service, risk, inspections,
+                    LodgeBatcher(service))

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from smartcustoms.cbec.pipeline import CbecSettings, Engine
+from smartcustoms.cbec.engine import Engine
 from smartcustoms.cbec.store import Store
+from smartcustoms.core.config import CbecSettings
 from smartcustoms.core.db import upgrade
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ceb"

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from smartcustoms.cbec import messages as M
-from smartcustoms.cbec.messages import Receipt
+from smartcustoms.cbec.ceb import emit as ceb_emit
+from smartcustoms.cbec.ceb import spec as ceb_spec
+from smartcustoms.cbec.ceb.receipts import Receipt
 
 
 def old_format_time(ms: int) -> str:
@@ -21,7 +22,7 @@ def old_format_time(ms: int) -> str:
 
 def _old_receipt_fields(r: Receipt) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name, _c, _r in M.RECEIPT_HEADS[r.kind][1]:
+    for name, _c, _r in ceb_spec.RECEIPT_HEADS[r.kind][1]:
         if name == "guid":
             values[name] = r.guid
         elif name == "returnStatus":
@@ -37,12 +38,13 @@ def _old_receipt_fields(r: Receipt) -> dict[str, Any]:
 
 def old_emit_receipt(r: Receipt) -> bytes:
     """CEB XML of a receipt, the way the emitter before the templates wrote it."""
-    tag, fields = M.RECEIPT_HEADS[r.kind]
+    tag, fields = ceb_spec.RECEIPT_HEADS[r.kind]
     values = _old_receipt_fields(r)
-    out = [M._DECL, f'<ceb:{r.kind}Message guid="{M._esc(r.guid)}" version="1.0" xmlns:ceb="{M.NS}"><ceb:{tag}>']
+    out = [ceb_emit._DECL,
+           f'<ceb:{r.kind}Message guid="{ceb_emit._esc(r.guid)}" version="1.0" xmlns:ceb="{ceb_spec.NS}"><ceb:{tag}>']
     for name, _check, _req in fields:
         v = values.get(name)
         if v is not None and v != "":
-            out.append(f"<ceb:{name}>{M._esc(str(v))}</ceb:{name}>")
+            out.append(f"<ceb:{name}>{ceb_emit._esc(str(v))}</ceb:{name}>")
     out.append(f"</ceb:{tag}></ceb:{r.kind}Message>")
     return "".join(out).encode("utf-8")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from smartcustoms.cbec.messages import parse_message, parse_receipt, to_json
+from smartcustoms.cbec.ceb.emit import to_json
+from smartcustoms.cbec.ceb.parse import parse_message
+from smartcustoms.cbec.ceb.receipts import parse_receipt
 from smartcustoms.web.app import create_app
 
 
@@ -102,3 +104,33 @@ def test_a_decision_for_a_status_the_parcel_no_longer_has_is_refused(client, sam
     stale = c.post(url, json={"status": 700, "expected_status": 500}, headers=officer)  # it was released (800)
     assert stale.status_code == 409 and "now 800" in stale.json()["detail"]
     assert c.post(url, json={"status": 700, "expected_status": 800}, headers=officer).json()["status"] == 700
+
+
+def test_an_overdue_inventory_is_reported_while_serving_without_another_batch(sqlite_world, samples):
+    """The serving process's scheduler reports an inventory still missing a document after the deadline."""
+    import time
+
+    from smartcustoms.core.config import CbecSettings
+
+    platform = sqlite_world.platform
+    platform.cbec_settings = CbecSettings(deadline_s=0.3, expire_every_s=0.1)
+    app = create_app(platform)
+    h = {"X-API-Key": sqlite_world.keys["trader"], "Content-Type": "application/xml"}
+    officer = {"X-API-Key": sqlite_world.keys["officer"]}
+    with TestClient(app) as c:
+        r = c.post("/api/v1/cbec/messages", content=samples["order"] + samples["inventory"], headers=h)
+        assert [x["returnStatus"] for x in r.json()["receipts"]] == ["120", "120"]  # no payment, no waybill yet
+        end, parcel = time.monotonic() + 10, None
+        while time.monotonic() < end:  # only reads from here on: no message arrives
+            got = c.get("/api/v1/cbec/parcels/1101980001/ORD20260315000001", headers=officer)
+            if got.status_code == 200:
+                parcel = got.json()
+                break
+            time.sleep(0.05)
+        assert parcel is not None, "the overdue inventory was not reported"
+        assert parcel["status"] == 100 and "incomplete after deadline" in parcel["info"]
+        assert "CEB411 payment" in parcel["info"]
+        receipts = c.get("/api/v1/cbec/receipts", headers={"X-API-Key": sqlite_world.keys["trader"]}).json()
+        assert [x["returnStatus"] for x in receipts["receipts"]] == ["100"]
+    assert not app.state.scheduler.running  # stopped at shutdown
+    platform.close_cbec()

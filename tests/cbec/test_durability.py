@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from smartcustoms.cbec import quota
+from smartcustoms.cbec.ceb.parse import parse_message
+from smartcustoms.cbec.ceb.spec import CebError
 from smartcustoms.cbec.log import stored_guids
-from smartcustoms.cbec.messages import CebError, parse_message
 from smartcustoms.cbec.simulate import SimConfig, generate
 from smartcustoms.cbec.store import Store
 
@@ -114,7 +115,7 @@ def test_two_workers_never_charge_one_buyer_past_the_annual_limit():
 
 @pytest.mark.postgres
 def test_pipeline_runs_on_postgresql(samples):
-    from smartcustoms.cbec.pipeline import Engine, parse_batch
+    from smartcustoms.cbec.engine import Engine, parse_batch
     from smartcustoms.core.db import upgrade
 
     url, schema = pg_url_or_skip()
@@ -130,9 +131,9 @@ def test_pipeline_runs_on_postgresql(samples):
         from datetime import date
 
         from smartcustoms.core.db import make_engine, session_factory, transaction
-        from smartcustoms.risk.schemas import RuleIn
-        from smartcustoms.risk.service import save_rule
-        from smartcustoms.simulate.demo import SYSTEM
+        from smartcustoms.core.security import SYSTEM
+        from smartcustoms.risk.targeting.schemas import RuleIn
+        from smartcustoms.risk.targeting.service import save_rule
         from tests.cbec.test_pipeline import parcel, xml
 
         db = make_engine(url)
@@ -156,12 +157,11 @@ def test_migration_matches_the_models(db_url):
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine
 
-    from smartcustoms.core.db import Base, import_all_models
+    from smartcustoms.platform import all_tables
 
-    import_all_models()
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), all_tables())
     ours = [d for d in diff if "cbec_" in repr(d)]
     assert ours == []
 
@@ -170,7 +170,7 @@ def test_migration_matches_the_models(db_url):
 @pytest.mark.postgres
 def test_two_writer_shards_on_postgresql_process_everything_once(tmp_path: Path):
     from smartcustoms.cbec.log import stored_guids
-    from smartcustoms.cbec.pipeline import ingest_sharded
+    from smartcustoms.cbec.runner import ingest_sharded
     from smartcustoms.core.db import upgrade
 
     url, schema = pg_url_or_skip()

@@ -1,4 +1,4 @@
-"""The compiled CEB scanner (``_cebscan``) against the lxml reference path, and receipts against the old emitter.
+"""The compiled CEB scanner (``ceb/_scan.pyx``) against the lxml reference path, and receipts against the old emitter.
 
 The fast path may only ever *decline* (the lxml path then answers); whenever it answers, it must answer exactly
 what the reference does: the same documents, payload bytes and :class:`CebError` problems.
@@ -13,12 +13,17 @@ from typing import Any
 
 import pytest
 
-from smartcustoms.cbec import messages as M
-from smartcustoms.cbec.messages import CebError, Receipt
+from smartcustoms.cbec.ceb import emit as ceb_emit
+from smartcustoms.cbec.ceb import parse as ceb_parse
+from smartcustoms.cbec.ceb import receipts as ceb_receipts
+from smartcustoms.cbec.ceb import spec as ceb_spec
+from smartcustoms.cbec.ceb import statuses as ceb_statuses
+from smartcustoms.cbec.ceb.receipts import Receipt
+from smartcustoms.cbec.ceb.spec import CebError
 from smartcustoms.cbec.simulate import generate
 from tests.cbec.reference_receipts import old_emit_receipt, old_format_time
 
-NS = M.NS
+NS = ceb_spec.NS
 
 
 def outcome(fn: Callable[[Any], Any], raw: Any) -> tuple:
@@ -36,42 +41,48 @@ def comparable(results: list) -> list:
 
 def assert_same(raws: list[bytes]) -> None:
     for raw in raws:
-        assert outcome(M.parse_message, raw) == outcome(M.parse_message_lxml, raw), raw
-    assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))
-    batch = M.parse_batch_documents(raws)
+        assert outcome(ceb_parse.parse_message, raw) == outcome(ceb_parse.parse_message_lxml, raw), raw
+    assert comparable(ceb_parse.parse_batch_encoded(raws)) == comparable(ceb_parse.parse_batch_encoded_lxml(raws))
+    batch = ceb_parse.parse_batch_documents(raws)
     assert comparable(batch) == [("refused", *o[1:-1]) if o[0] == "refused" else o
-                                 for o in (outcome(M.parse_message_lxml, raw) for raw in raws)]
-    assert all(type(d) is M.Document for docs in batch if not isinstance(docs, CebError) for d in docs)
+                                 for o in (outcome(ceb_parse.parse_message_lxml, raw) for raw in raws)]
+    assert all(type(d) is ceb_spec.Document for docs in batch if not isinstance(docs, CebError) for d in docs)
 
 
-def test_the_compiled_scanner_is_in_use():
-    """`pip install -e .` builds the extension; CI must not silently run the slow path."""
-    from smartcustoms.cbec import _cebscan
+def test_the_compiled_kernels_are_in_use():
+    """`pip install -e .` builds the extensions; CI must not silently run the slow path."""
+    from smartcustoms.cbec import _framing, _log, _match, framing, log, matcher
+    from smartcustoms.cbec.ceb import _receipts, _scan
 
-    assert _cebscan.__file__.endswith((".so", ".pyd"))
-    assert isinstance(M._FAST, _cebscan.Scanner)
-    assert isinstance(M.emit_receipt.__self__, _cebscan.ReceiptWriter)
-    assert M._FAST.document_plain  # documents are made without the Python-level NamedTuple.__new__
+    for kernel in (_scan, _receipts, _framing, _match, _log):
+        assert kernel.__file__.endswith((".so", ".pyd")), kernel.__name__
+    assert isinstance(ceb_parse._FAST, _scan.Scanner)
+    assert isinstance(ceb_receipts.emit_receipt.__self__, _receipts.ReceiptWriter)
+    assert framing._splitter() is _framing.split_route
+    assert matcher.consistent is _match.consistent
+    assert log._ENCODE is _log.encode_log_records and log.waybill_hash is _log.waybill_hash
+    assert ceb_parse._FAST.document_plain  # documents are made without the Python-level NamedTuple.__new__
 
 
 def test_samples_take_the_fast_path_and_match_lxml(samples):
     for name, raw in samples.items():
-        assert M._FAST.documents(raw) is not None, name
-        assert M._FAST.encode(raw) == [M.document_json(d) for d in M.parse_message_lxml(raw)], name
+        assert ceb_parse._FAST.documents(raw) is not None, name
+        expected = [ceb_emit.document_json(d) for d in ceb_parse.parse_message_lxml(raw)]
+        assert ceb_parse._FAST.encode(raw) == expected, name
     assert_same(list(samples.values()))
 
 
 def test_thousands_of_simulated_messages_are_identical():
     raws = list(generate(3000, 11))
     assert len(raws) >= 12000
-    assert all(M._FAST.encode(r) is not None for r in raws[:2000])
-    assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))
-    batch = M.parse_batch_documents(raws)
+    assert all(ceb_parse._FAST.encode(r) is not None for r in raws[:2000])
+    assert comparable(ceb_parse.parse_batch_encoded(raws)) == comparable(ceb_parse.parse_batch_encoded_lxml(raws))
+    batch = ceb_parse.parse_batch_documents(raws)
     assert comparable(batch) == [("refused", *o[1:-1]) if o[0] == "refused" else o
-                                 for o in (outcome(M.parse_message_lxml, raw) for raw in raws)]
-    assert all(type(d) is M.Document for docs in batch if not isinstance(docs, CebError) for d in docs)
+                                 for o in (outcome(ceb_parse.parse_message_lxml, raw) for raw in raws)]
+    assert all(type(d) is ceb_spec.Document for docs in batch if not isinstance(docs, CebError) for d in docs)
     for raw in raws[:1500]:
-        assert M.parse_message(raw) == M.parse_message_lxml(raw)
+        assert ceb_parse.parse_message(raw) == ceb_parse.parse_message_lxml(raw)
 
 
 # ---------------------------------------------------------------------------- mutations
@@ -219,26 +230,26 @@ def test_mutated_and_malformed_messages_give_identical_results(samples):
     assert len(variants) > 3000
     fast_read = 0
     for label, raw, must_be_fast in variants:
-        got, want = outcome(M.parse_message, raw), outcome(M.parse_message_lxml, raw)
+        got, want = outcome(ceb_parse.parse_message, raw), outcome(ceb_parse.parse_message_lxml, raw)
         assert got == want, label
-        if M._FAST.documents(raw) is not None:
+        if ceb_parse._FAST.documents(raw) is not None:
             fast_read += 1
             assert want[0] == "ok", label  # the scanner never accepts what the reference refuses
         elif must_be_fast:
             pytest.fail(f"the scanner declined a message it should read: {label}")
     assert fast_read > len(variants) // 4  # the scanner does read most well-formed variants itself
     raws = [raw for _label, raw, _f in variants]
-    assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))
-    batch = M.parse_batch_documents(raws)
+    assert comparable(ceb_parse.parse_batch_encoded(raws)) == comparable(ceb_parse.parse_batch_encoded_lxml(raws))
+    batch = ceb_parse.parse_batch_documents(raws)
     assert comparable(batch) == [("refused", *o[1:-1]) if o[0] == "refused" else o
-                                 for o in (outcome(M.parse_message_lxml, raw) for raw in raws)]
-    assert all(type(d) is M.Document for docs in batch if not isinstance(docs, CebError) for d in docs)
+                                 for o in (outcome(ceb_parse.parse_message_lxml, raw) for raw in raws)]
+    assert all(type(d) is ceb_spec.Document for docs in batch if not isinstance(docs, CebError) for d in docs)
 
 
 def test_str_input_and_other_types_behave_as_before(samples):
     text = samples["order"].decode("utf-8")
-    assert M.parse_message(text) == M.parse_message_lxml(text)
-    assert outcome(M.parse_message, bytearray(samples["order"])) == outcome(M.parse_message_lxml,
+    assert ceb_parse.parse_message(text) == ceb_parse.parse_message_lxml(text)
+    assert outcome(ceb_parse.parse_message, bytearray(samples["order"])) == outcome(ceb_parse.parse_message_lxml,
                                                                             bytearray(samples["order"]))
 
 
@@ -254,35 +265,35 @@ def test_code_caches_do_not_change_answers(samples):
     for rnd in range(2):
         for value in codes[::-1] if rnd else codes:
             variant = _sub_value(raw, "country", value, count=2)
-            assert outcome(M.parse_message, variant) == outcome(M.parse_message_lxml, variant), value
+            assert outcome(ceb_parse.parse_message, variant) == outcome(ceb_parse.parse_message_lxml, variant), value
         for value in units[::-1] if rnd else units:
             variant = _sub_value(_sub_value(raw, "unit", value), "unit1", value)
-            assert outcome(M.parse_message, variant) == outcome(M.parse_message_lxml, variant), value
+            assert outcome(ceb_parse.parse_message, variant) == outcome(ceb_parse.parse_message_lxml, variant), value
 
 
 # ---------------------------------------------------------------------------- receipts
 def test_receipts_are_byte_identical_to_the_previous_emitter(samples):
-    heads = [d.head for raw in samples.values() for d in M.parse_message(raw)]
-    heads += [d.head for raw in itertools.islice(generate(50, 3), 200) for d in M.parse_message(raw)]
+    heads = [d.head for raw in samples.values() for d in ceb_parse.parse_message(raw)]
+    heads += [d.head for raw in itertools.islice(generate(50, 3), 200) for d in ceb_parse.parse_message(raw)]
     heads += [{}, {"ebpCode": "", "copNo": "A&B<\"x\">", "orderNo": 12, "payCode": None, "logisticsNo": "物流"}]
     infos = ["", "entered customs", 'bad "HS" code <9999> & more', "放行", "x" * 300]
     guids = ["", "G-1", 'g&"<>', "收"]
     times = [0, 1, 999, 1_773_000_000_000, 1_773_000_000_999, 1_773_000_001_000, 4_102_444_800_123, -1500]
     receipts = []
     for i, (kind, status, info, guid, t) in enumerate(itertools.product(
-            list(M.RECEIPT_HEADS), sorted(M.STATUS_NAMES), infos, guids, times)):
+            list(ceb_spec.RECEIPT_HEADS), sorted(ceb_statuses.STATUS_NAMES), infos, guids, times)):
         receipts.append(Receipt(kind, guid, status, info, t, heads[i % len(heads)]))
     assert len(receipts) > 10_000
-    assert M.emit_receipt is not M.emit_receipt_py  # the compiled writer
+    assert ceb_receipts.emit_receipt is not ceb_receipts.emit_receipt_py  # the compiled writer
     for r in receipts:
-        assert M.emit_receipt(r) == old_emit_receipt(r), r
-        assert M.emit_receipt_py(r) == old_emit_receipt(r), r
-        assert M.format_time(r.time_ms) == old_format_time(r.time_ms)
-    assert M.emit_receipts(receipts[:500]) == b"".join(old_emit_receipt(r) for r in receipts[:500])
+        assert ceb_receipts.emit_receipt(r) == old_emit_receipt(r), r
+        assert ceb_receipts.emit_receipt_py(r) == old_emit_receipt(r), r
+        assert ceb_receipts.format_time(r.time_ms) == old_format_time(r.time_ms)
+    assert ceb_receipts.emit_receipts(receipts[:500]) == b"".join(old_emit_receipt(r) for r in receipts[:500])
     # one buffer for many, with the receipts the Python emitter writes (int and None key values) among them
-    assert M.emit_receipts(receipts) == b"".join(old_emit_receipt(r) for r in receipts)
-    assert M.emit_receipts([]) == b""
-    assert M.parse_receipt(M.emit_receipt(receipts[7])).status == receipts[7].status
+    assert ceb_receipts.emit_receipts(receipts) == b"".join(old_emit_receipt(r) for r in receipts)
+    assert ceb_receipts.emit_receipts([]) == b""
+    assert ceb_receipts.parse_receipt(ceb_receipts.emit_receipt(receipts[7])).status == receipts[7].status
 
 
 # ---------------------------------------------------------------------------- seeded random mutations
@@ -328,16 +339,16 @@ def test_random_mutations_give_identical_results(samples):
     raws = list(_random_variants(samples, 4000, seed=20261129))
     accepted = 0
     for raw in raws:
-        want = outcome(M.parse_message_lxml, raw)
-        assert outcome(M.parse_message, raw) == want, raw
-        if want[0] == "ok" and M._FAST.documents(raw) is not None:
+        want = outcome(ceb_parse.parse_message_lxml, raw)
+        assert outcome(ceb_parse.parse_message, raw) == want, raw
+        if want[0] == "ok" and ceb_parse._FAST.documents(raw) is not None:
             accepted += 1
     assert accepted > 900  # field lengths (XSD) refuse more of the mutated values than before
-    assert comparable(M.parse_batch_encoded(raws)) == comparable(M.parse_batch_encoded_lxml(raws))
-    batch = M.parse_batch_documents(raws)
+    assert comparable(ceb_parse.parse_batch_encoded(raws)) == comparable(ceb_parse.parse_batch_encoded_lxml(raws))
+    batch = ceb_parse.parse_batch_documents(raws)
     assert comparable(batch) == [("refused", *o[1:-1]) if o[0] == "refused" else o
-                                 for o in (outcome(M.parse_message_lxml, raw) for raw in raws)]
-    assert all(type(d) is M.Document for docs in batch if not isinstance(docs, CebError) for d in docs)
+                                 for o in (outcome(ceb_parse.parse_message_lxml, raw) for raw in raws)]
+    assert all(type(d) is ceb_spec.Document for docs in batch if not isinstance(docs, CebError) for d in docs)
 
 
 def test_tag_names_of_every_length_and_character_match_lxml(samples):

@@ -10,20 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from smartcustoms.cbec import _cebscan
+from smartcustoms.cbec import _framing, _log
+from smartcustoms.cbec.ceb.emit import emit_message
+from smartcustoms.cbec.ceb.parse import parse_message
+from smartcustoms.cbec.ceb.receipts import emit_receipts
+from smartcustoms.cbec.ceb.spec import INVENTORY, ORDER, PAYMENT, WAYBILL
+from smartcustoms.cbec.engine import Engine, parse_batch
+from smartcustoms.cbec.framing import _split_route_py, chunks_of_file
 from smartcustoms.cbec.log import Record, SegmentLog, route, stored_guids
-from smartcustoms.cbec.messages import INVENTORY, ORDER, PAYMENT, WAYBILL, emit_message, emit_receipts, parse_message
-from smartcustoms.cbec.pipeline import (
-    CbecSettings,
-    Engine,
-    _split_route_py,
-    chunks_of_file,
-    ingest_path,
-    ingest_sharded,
-    parse_batch,
-)
+from smartcustoms.cbec.runner import ingest_path, ingest_sharded
 from smartcustoms.cbec.simulate import SimConfig, generate, make_parcel
 from smartcustoms.cbec.store import Store
+from smartcustoms.core.config import CbecSettings
 
 CREAM = ("3304990099", "Face cream", "011")
 
@@ -137,14 +135,14 @@ def test_compiled_router_matches_the_python_router_and_the_parsed_order_numbers(
         for shard in range(shards):
             for final in (True, False):
                 for cut in (len(data), len(data) - 700, 12_345):
-                    assert _cebscan.split_route(data[:cut], shards, shard, final) == \
+                    assert _framing.split_route(data[:cut], shards, shard, final) == \
                         _split_route_py(data[:cut], shards, shard, final)
-    found, _ = _cebscan.split_route(data, 2, 0, True)
-    found += _cebscan.split_route(data, 2, 1, True)[0]
+    found, _ = _framing.split_route(data, 2, 0, True)
+    found += _framing.split_route(data, 2, 1, True)[0]
     every = {data[s:e] for s, e, all_shards in found if all_shards}
     assert len(every) == 6 and extras[4] not in every and extras[7] not in every
     assert route("O-42", 2) == zlib.crc32(b"O-42") % 2
-    for s, e, all_shards in _cebscan.split_route(data, 2, 1, True)[0]:
+    for s, e, all_shards in _framing.split_route(data, 2, 1, True)[0]:
         if all_shards or s >= len(sim):
             continue
         for doc in parse_message(data[s:e]):
@@ -170,13 +168,13 @@ def test_compiled_router_matches_the_python_router_on_mutated_input():
         shards = rng.choice((1, 2, 3))
         shard = rng.randrange(shards)
         final = rng.random() < 0.7
-        assert _cebscan.split_route(data, shards, shard, final) == _split_route_py(data, shards, shard, final)
+        assert _framing.split_route(data, shards, shard, final) == _split_route_py(data, shards, shard, final)
     for piece in _SNIPPETS:  # short input made of the pieces alone
         for other in _SNIPPETS:
             data = b"<?xml " + piece + other + b"<?xml " + other + piece + b">A<"
             for shards, shard in ((2, 0), (2, 1)):
                 for final in (True, False):
-                    assert _cebscan.split_route(data, shards, shard, final) == \
+                    assert _framing.split_route(data, shards, shard, final) == \
                         _split_route_py(data, shards, shard, final), data
 
 
@@ -233,7 +231,7 @@ def test_two_shards_decide_like_one_writer(tmp_path: Path):
 
 
 def test_compact_index_map_behaves_like_a_dict():
-    from smartcustoms.cbec._cebscan import U64Map
+    from smartcustoms.cbec._log import U64Map
 
     m, d = U64Map(), {}
     rng = random.Random(1)
@@ -286,10 +284,10 @@ def test_the_log_flusher_syncs_in_steps_and_stops_with_the_log(tmp_path, db_url,
 
 
 def test_compiled_record_encoder_writes_what_the_python_loop_writes(engine, clock, monkeypatch):
-    """``_cebscan.encode_log_records`` gives the same bytes and index entries as ``SegmentLog.prepare``'s loop:
+    """``_log.encode_log_records`` gives the same bytes and index entries as ``SegmentLog.prepare``'s loop:
     XML and JSON payloads, waybills, keys chained within the batch and to earlier batches, escaped text."""
     from smartcustoms.cbec import log as log_mod
-    from smartcustoms.cbec.messages import document_json
+    from smartcustoms.cbec.ceb.emit import document_json
 
     first = parcel("E0")
     engine.process(parse_batch([xml(first, ORDER)]))  # a key with a committed record: chained to it
@@ -305,7 +303,7 @@ def test_compiled_record_encoder_writes_what_the_python_loop_writes(engine, cloc
     records.append(Record(no_order, None, -5))
 
     f, bits = log.own, log_mod._FILE_BITS
-    compiled = _cebscan.encode_log_records(records, f.end, f.number << bits, (1 << bits) - 1, log.key_at, WAYBILL,
+    compiled = _log.encode_log_records(records, f.end, f.number << bits, (1 << bits) - 1, log.key_at, WAYBILL,
                                            document_json)
     assert compiled is not None
     monkeypatch.setattr(log_mod, "_ENCODE", None)
@@ -318,10 +316,10 @@ def test_compiled_record_encoder_writes_what_the_python_loop_writes(engine, cloc
     assert len(python[2]) == 3 * 16  # one waybill index entry per waybill
     assert os.path.getsize(log.dir / f"{log.name}.waybills") == wb_at  # cut with the batch
     # a record that is not a plain document: the Python loop does the batch
-    assert _cebscan.encode_log_records([Record(docs[0][0]._replace(head=None), None, 1)], 0, 0, (1 << bits) - 1,
+    assert _log.encode_log_records([Record(docs[0][0]._replace(head=None), None, 1)], 0, 0, (1 << bits) - 1,
                                        log.key_at, WAYBILL, document_json) is None
     for code, number in (("", ""), ("SF", "LN1"), ("顺丰", 'N"\\é'), ("x" * 300, "9" * 64)):
-        assert _cebscan.waybill_hash(code, number) == log_mod.waybill_hash_py(code, number)
+        assert _log.waybill_hash(code, number) == log_mod.waybill_hash_py(code, number)
 
 
 def test_a_waybill_routed_to_another_shard_by_its_wrong_order_number_is_found_there(tmp_path: Path):

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from smartcustoms.cbec.messages import (
-    INVENTORY,
-    NOT_PROCESSED,
-    ORDER,
-    CebError,
-    Receipt,
-    document_from_json,
-    document_json,
-    emit_document,
-    emit_receipt,
-    parse_json,
-    parse_message,
-    parse_receipt,
-    split_stream,
-    to_json,
-)
+from smartcustoms.cbec.ceb.emit import document_json, emit_document, to_json
+from smartcustoms.cbec.ceb.parse import document_from_json, parse_json, parse_message, split_stream
+from smartcustoms.cbec.ceb.receipts import Receipt, emit_receipt, parse_receipt
+from smartcustoms.cbec.ceb.spec import INVENTORY, ORDER, CebError
+from smartcustoms.cbec.ceb.statuses import NOT_PROCESSED
 
 
 def test_sample_order_is_parsed_with_values_trimmed_and_empty_elements_absent(samples):

@@ -6,9 +6,11 @@ import random
 from decimal import Decimal
 from types import MappingProxyType
 
+from smartcustoms.cbec.ceb.emit import emit_message
+from smartcustoms.cbec.ceb.parse import parse_message
+from smartcustoms.cbec.ceb.spec import INVENTORY, ORDER, PAYMENT, WAYBILL
+from smartcustoms.cbec.engine import parse_batch
 from smartcustoms.cbec.log import stored_guids
-from smartcustoms.cbec.messages import INVENTORY, ORDER, PAYMENT, WAYBILL, emit_message, parse_message
-from smartcustoms.cbec.pipeline import parse_batch
 from smartcustoms.cbec.simulate import make_parcel
 
 BUYER = ("110101199003071234", "王芳", "13812345678", "北京市朝阳区建国路1号")
@@ -186,8 +188,9 @@ def test_state_survives_a_restart(engine, samples):
 
 
 def test_waiting_documents_beyond_the_memory_cap_are_reloaded_from_the_store(db_url, clock):
-    from smartcustoms.cbec.pipeline import CbecSettings, Engine
+    from smartcustoms.cbec.engine import Engine
     from smartcustoms.cbec.store import Store
+    from smartcustoms.core.config import CbecSettings
 
     engine = Engine(Store(db_url), CbecSettings(deadline_s=60, max_pending=2), clock=clock)
     engine.warm_start()
@@ -211,11 +214,11 @@ def test_waiting_documents_beyond_the_memory_cap_are_reloaded_from_the_store(db_
 
 
 def test_quick_consistency_test_never_passes_a_parcel_the_full_cross_check_fails():
-    from smartcustoms.cbec import _cebscan
+    from smartcustoms.cbec import _match
     from smartcustoms.cbec.matcher import consistent, consistent_py, cross_check
     from smartcustoms.cbec.simulate import SimConfig, generate
 
-    assert consistent is _cebscan.consistent
+    assert consistent is _match.consistent
 
     by_order: dict[str, dict] = {}
     for m in generate(400, seed=3, config=SimConfig(mismatch=0.3, missing=0.0)):
@@ -294,9 +297,11 @@ def test_charge_batch_leaves_the_same_ledger_on_sqlite_and_postgresql(db_url):
 def test_two_shards_each_observe_every_decided_parcel_once(db_url, clock, tmp_path):
     """Writer shards learn the history features from each other's rows; a shard skips the rows its own
     last batch inserted (it observed those as it decided them) and counts nothing twice."""
-    from smartcustoms.cbec.pipeline import CbecSettings, Engine, chunks_of_file
+    from smartcustoms.cbec.engine import Engine
+    from smartcustoms.cbec.framing import chunks_of_file
     from smartcustoms.cbec.simulate import generate
     from smartcustoms.cbec.store import Store
+    from smartcustoms.core.config import CbecSettings
 
     stream = tmp_path / "in.xml"
     stream.write_bytes(b"".join(generate(600, seed=7)))

@@ -8,19 +8,20 @@ from decimal import Decimal
 
 import numpy as np
 
-from smartcustoms.cbec.messages import INVENTORY, parse_message
-from smartcustoms.cbec.risk_seam import ParcelCase, ParcelFeatures
+from smartcustoms.cbec.ceb.parse import parse_message
+from smartcustoms.cbec.ceb.spec import INVENTORY
 from smartcustoms.cbec.simulate import make_parcel
 from smartcustoms.cbec.store import Store
 from smartcustoms.core.db import make_engine, session_factory, transaction
+from smartcustoms.core.security import SYSTEM
 from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole
 from smartcustoms.enterprises.service import create_enterprise
-from smartcustoms.risk.parcels import ParcelRiskEngine
-from smartcustoms.risk.policy import SelectivityConfig
-from smartcustoms.risk.rules import DECLARATION_FIELDS, PARCEL_FIELDS, compile_rule, validate_rule
-from smartcustoms.risk.schemas import RuleIn
-from smartcustoms.risk.service import save_rule
-from smartcustoms.simulate.demo import SYSTEM
+from smartcustoms.risk.parcels.scoring import ParcelCase, ParcelFeatures
+from smartcustoms.risk.parcels.selectivity import ParcelRiskEngine
+from smartcustoms.risk.targeting.policy import SelectivityConfig
+from smartcustoms.risk.targeting.rules import DECLARATION_FIELDS, PARCEL_FIELDS, compile_rule, validate_rule
+from smartcustoms.risk.targeting.schemas import RuleIn
+from smartcustoms.risk.targeting.service import save_rule
 from tests.cbec.test_pipeline import CREAM, parcel, run, status_of, xml
 
 TSHIRT = ("6109100022", "T-shirt", "011")
@@ -58,6 +59,23 @@ def _cases(n: int, features, ebc: str = "3120960001", office: str = "2244", pref
         out.append(ParcelCase(("1101980001", f"{prefix}{i:06d}"), _inventory(f"{prefix}{i:06d}", ebc, office),
                               f, 150.0))
     return out
+
+
+def test_parcel_selection_and_outcome_codes_are_the_ceb_statuses():
+    """risk's parcel codes (risk imports no cbec) are the CEB622 status numbers cbec passes through."""
+    from smartcustoms.cbec.ceb import statuses
+    from smartcustoms.risk.parcels import scoring
+
+    assert (scoring.RELEASE, scoring.MANUAL_REVIEW, scoring.INSPECTION) == (
+        statuses.RELEASED, statuses.MANUAL_REVIEW, statuses.INSPECTION)
+    assert {statuses.RELEASED} == scoring.CLEAN_STATUSES
+    assert all(statuses.INSPECTION < s < statuses.INSPECTION + 100 for s in scoring.HIT_STATUSES)  # 5xx: detained
+
+
+def test_rules_may_read_exactly_the_parcel_features():
+    from smartcustoms.risk.targeting.rules import PARCEL_FEATURE_NAMES
+
+    assert set(ParcelFeatures._fields) == PARCEL_FEATURE_NAMES
 
 
 def test_a_mandatory_rule_from_the_rule_table_holds_every_parcel_it_matches(engine, db_url):
@@ -194,9 +212,9 @@ def test_a_released_flagged_parcel_of_an_aeo_seller_says_why_it_was_not_held(eng
 
 
 def test_inspection_results_teach_the_parcel_score_about_an_enterprise(db_url):
-    from smartcustoms.cbec.messages import ORDER
-    from smartcustoms.cbec.pipeline import CbecSettings
+    from smartcustoms.cbec.ceb.spec import ORDER
     from smartcustoms.cbec.service import CbecService
+    from smartcustoms.core.config import CbecSettings
 
     _save_rules(db_url, RuleIn(name="Cream alert", criteria=[{"field": "hs_code", "op": "prefix", "value": ["3304"]}],
                                lane="red", mandatory=True))

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from smartcustoms.cbec import messages as M
-from smartcustoms.cbec.messages import INVENTORY, ORDER, PAYMENT, WAYBILL, CebError
+from smartcustoms.cbec.ceb import emit as ceb_emit
+from smartcustoms.cbec.ceb import parse as ceb_parse
+from smartcustoms.cbec.ceb import spec as ceb_spec
+from smartcustoms.cbec.ceb.spec import INVENTORY, ORDER, PAYMENT, WAYBILL, CebError
 from smartcustoms.cbec.service import CbecService
 from smartcustoms.cbec.simulate import emit_parcel, make_parcel
 from smartcustoms.core.config import Settings
@@ -52,32 +54,32 @@ def parcel(n: int, platform: tuple[str, str] = (EBP, "Global Mall Platform")) ->
 @pytest.mark.parametrize(("field", "value", "kind"), HOSTILE)
 def test_hostile_values_are_refused_alike_by_the_scanner_and_lxml(field, value, kind):
     raw = _set(parcel(1)[kind], field, value)
-    assert M._FAST.documents(raw) is None  # the compiled scanner declines ...
-    got = outcome(M.parse_message, raw)
-    assert got == outcome(M.parse_message_lxml, raw)  # ... and the answer is the reference's, byte for byte
+    assert ceb_parse._FAST.documents(raw) is None  # the compiled scanner declines ...
+    got = outcome(ceb_parse.parse_message, raw)
+    assert got == outcome(ceb_parse.parse_message_lxml, raw)  # ... and the answer is the reference's, byte for byte
     assert got[0] == "refused" and any(p.endswith(f"/ceb:{field}") for p, _r in got[1])
     assert_same([raw, parcel(2)[kind]])
-    docs = M.parse_message(parcel(3)[kind])
+    docs = ceb_parse.parse_message(parcel(3)[kind])
     head = {**docs[0].head}
     lines = [dict(x) for x in docs[0].lines]
     (lines[0] if field in lines[0] else head)[field] = value
     with pytest.raises(CebError, match=field):  # the JSON form too
-        M.parse_json({**M.to_json(docs), "documents": [{"head": head, "lines": lines}]})
+        ceb_parse.parse_json({**ceb_emit.to_json(docs), "documents": [{"head": head, "lines": lines}]})
 
 
 def test_the_scanner_refuses_a_21_mb_name_and_overlong_guids():
     inv = parcel(1)[INVENTORY]
     huge = _set(inv, "buyerName", "买" * (7 << 20))  # 21 MB of UTF-8
-    assert M._FAST.documents(huge) is None
+    assert ceb_parse._FAST.documents(huge) is None
     with pytest.raises(CebError):  # lxml: a text node over its 10 MB limit
-        M.parse_message(huge)
+        ceb_parse.parse_message(huge)
     big = _set(inv, "buyerName", "买" * (1 << 20))
-    assert M._FAST.documents(big) is None
+    assert ceb_parse._FAST.documents(big) is None
     with pytest.raises(CebError, match="buyerName: longer than 60 characters"):
-        M.parse_message(big)
+        ceb_parse.parse_message(big)
     long_guid = inv.replace(b'guid="', b'guid="' + b"G" * 40, 1)
-    assert outcome(M.parse_message, long_guid) == outcome(M.parse_message_lxml, long_guid)
-    assert outcome(M.parse_message, long_guid)[0] == "refused"
+    assert outcome(ceb_parse.parse_message, long_guid) == outcome(ceb_parse.parse_message_lxml, long_guid)
+    assert outcome(ceb_parse.parse_message, long_guid)[0] == "refused"
     assert_same([_set(inv, "totalPrice", "339"), _set(inv, "totalPrice", "0.00001"),
                  _set(inv, "totalPrice", "99999999999999.99999"), _set(inv, "appTime", "2026031510300")])
 
@@ -131,11 +133,11 @@ def test_poisoned_messages_are_refused_and_intake_goes_on_after_a_restart(sec_wo
             r = _post(c, world, msgs[kind] + msgs[others[-1]])
             assert r.status_code == 200, r.text
             assert [x["returnStatus"] for x in _ceb622(r)][-1] in ("800", "300", "500"), r.text
-    c.app.state.cbec.close()  # the writer lets go of its message log: the restart opens the same data
+    c.app.state.platform.close_cbec()  # the writer lets go of its message log: the restart opens the same data
     with _client(world) as c:  # a restart: a new CbecService on the same data
         r = _post(c, world, b"".join(parcel(99).values()))
         assert r.status_code == 200 and _ceb622(r)[-1]["returnStatus"] in ("800", "300", "500"), r.text
-    c.app.state.cbec.close()
+    c.app.state.platform.close_cbec()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -153,12 +155,12 @@ def cbec_url(request, tmp_path) -> Iterator[str]:
         drop_pg_schema(schema)
 
 
-def _docs(n: int) -> dict[str, M.Document]:
-    return {k: M.parse_message(v)[0] for k, v in parcel(n).items()}
+def _docs(n: int) -> dict[str, ceb_spec.Document]:
+    return {k: ceb_parse.parse_message(v)[0] for k, v in parcel(n).items()}
 
 
-def _poison(doc: M.Document, line_field: str | None = None, head_field: str | None = None,
-            value: str = "1e999999") -> M.Document:
+def _poison(doc: ceb_spec.Document, line_field: str | None = None, head_field: str | None = None,
+            value: str = "1e999999") -> ceb_spec.Document:
     """A document as an older version accepted it (no value checks)."""
     head, lines = dict(doc.head), [dict(x) for x in doc.lines]
     if line_field:
@@ -195,7 +197,7 @@ def test_a_poisoned_record_in_the_message_log_is_rejected_on_replay(cbec_url):
     as_xml = _poison(_docs(2)[INVENTORY], line_field="totalPrice", value="3_39.00")
     try:
         with svc.lock:  # logged by an "older version": one as its JSON form, one as the XML it came in
-            svc.engine.process([[as_json], [as_xml]], raws=[None, M.emit_document(as_xml)])
+            svc.engine.process([[as_json], [as_xml]], raws=[None, ceb_emit.emit_document(as_xml)])
     finally:
         svc.close()
     svc = CbecService(cbec_url)  # the restart replays the log
@@ -226,7 +228,7 @@ def test_documents_under_another_enterprises_codes_are_refused(sec_world):
         stranger = parcel(5)
         r = _post(c, world, b"".join(stranger.values()), "other")
         assert {x["returnStatus"] for x in r.json()["receipts"]} == {"100"}, r.text
-        buyer = M.parse_message(stranger[INVENTORY])[0].head["buyerIdNumber"]
+        buyer = ceb_parse.parse_message(stranger[INVENTORY])[0].head["buyerIdNumber"]
         quota = c.get(f"/api/v1/cbec/quota/{buyer}/2026", headers=_h(world, "officer", False)).json()
         assert quota["used"] == "0.00"
         # customs roles do not send platform messages

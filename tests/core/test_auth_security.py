@@ -316,6 +316,6 @@ def test_the_sqlite_file_and_data_directory_are_private(tmp_path):
     try:
         seed_world(platform)
         assert stat.S_IMODE(data.stat().st_mode) == 0o700
-        assert stat.S_IMODE((data / "smartcustoms.core.db").stat().st_mode) == 0o600
+        assert stat.S_IMODE((data / "smartcustoms.db").stat().st_mode) == 0o600
     finally:
         platform.close()

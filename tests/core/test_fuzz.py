@@ -41,7 +41,7 @@ SKIPPED = {
 @pytest.fixture(scope="module")
 def fuzz_world(tmp_path_factory) -> Iterator[World]:
     data = tmp_path_factory.mktemp("fuzz")
-    platform = build_platform(Settings(data_dir=data), database_url=f"sqlite:///{data / 'smartcustoms.core.db'}")
+    platform = build_platform(Settings(data_dir=data), database_url=f"sqlite:///{data / 'smartcustoms.db'}")
     world = seed_world(platform)
     try:
         yield world

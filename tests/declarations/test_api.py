@@ -84,6 +84,7 @@ def test_unknown_country_is_rejected(client, world):
 def test_unknown_currency_and_office_are_rejected_together(client, world):
     body = assert_problem(lodge(client, world, currency="ABC", office_code="0000"), 422, "currency")
     assert "office_code" in [e["field"] for e in body["errors"]]
+    assert body["title"] == "The declaration is not valid"
 
 
 def test_item_total_must_be_quantity_times_unit_price(client, world):
@@ -240,45 +241,11 @@ def test_trader_amends_then_cancels(client, world):
                        headers=h(world, "other")).status_code == 404
 
 
-def test_admin_manages_enterprises_grades_users_and_keys(client, world):
-    admin = h(world, "admin")
-    r = client.post("/api/v1/enterprises", headers=admin, json={
-        "code": "91320000MA1XYZ0001", "name": "Suzhou New Importer", "roles": ["importer"]})
-    assert r.status_code == 201 and r.json()["credit_grade"] == "general"
-    r = client.put("/api/v1/enterprises/91320000MA1XYZ0001/credit-grade", headers=admin,
-                   json={"grade": "advanced_certified", "reason": "AEO audit passed"})
-    assert [c["grade_to"] for c in r.json()] == ["general", "advanced_certified"]
-    assert client.post("/api/v1/enterprises", headers=h(world, "officer"), json={
-        "code": "91320000MA1XYZ0002", "name": "x", "roles": ["importer"]}).status_code == 403
-    r = client.post("/api/v1/users", headers=admin, json={"username": "newtrader", "role": "trader",
-                                                          "enterprise_code": "91320000MA1XYZ0001"})
-    assert r.status_code == 201
-    key = client.post("/api/v1/users/newtrader/api-keys", headers=admin, json={"label": "erp"}).json()
-    assert key["api_key"].startswith("sck_")
-    me = client.get("/api/v1/me", headers={"X-API-Key": key["api_key"]}).json()
-    assert me == {"username": "newtrader", "role": "trader", "enterprise_code": "91320000MA1XYZ0001"}
-    assert client.delete(f"/api/v1/api-keys/{key['prefix']}", headers=admin).status_code == 204
-    assert client.get("/api/v1/me", headers={"X-API-Key": key["api_key"]}).status_code == 401
-    r = client.post("/api/v1/enterprises", headers=admin, json={"code": "bad", "name": "x", "roles": []})
-    assert_problem(r, 422, "code")
-
-
-def test_code_lists_and_hs_search(client, world):
-    r = client.get("/api/v1/codes/hs", params={"q": "ceramic tiles"}, headers=h(world, "trader"))
-    assert any(x["code"] == "690722" for x in r.json())
-    r = client.get("/api/v1/codes/hs", params={"q": "6907"}, headers=h(world, "trader"))
-    assert {x["code"] for x in r.json()} >= {"690721", "690722"}
-    modes = client.get("/api/v1/codes/trade-modes", headers=h(world, "trader")).json()
-    assert {"0110", "9610", "1210"} <= {m["code"] for m in modes}
-    assert client.get("/api/v1/codes/nonsense", headers=h(world, "trader")).status_code == 404
-    assert client.get("/api/v1/tariff/2208300000", headers=h(world, "trader")).json()["ct_type"] == "composite"
-
-
 def test_warm_up_rehearses_lodging_and_stores_nothing(client, world):
     from sqlalchemy import func, select
 
     from smartcustoms.declarations.models import Declaration, DeclarationEvent, GoodsItem, NumberSequence
-    from smartcustoms.risk.models import RiskDecision
+    from smartcustoms.risk.targeting.models import RiskDecision
 
     assert lodge(client, world).status_code == 201
 
@@ -292,3 +259,16 @@ def test_warm_up_rehearses_lodging_and_stores_nothing(client, world):
     assert world.platform.warm_up()
     assert stored() == before
     assert lodge(client, world).status_code == 201
+
+
+def test_the_rehearsal_declaration_is_valid_and_assessable_with_this_deployments_lists(world):
+    """The warm-up rehearses the whole lodging path: its sample passes every check and has a tariff line."""
+    from datetime import timedelta
+
+    from smartcustoms.declarations.service import rehearsal_sample, validate
+
+    platform = world.platform
+    now = platform.declarations.clock()
+    sample = rehearsal_sample(platform.codes, platform.tariff, now - timedelta(minutes=1))
+    assert validate(sample, platform.codes, now) == []
+    assert platform.declarations.assess_declaration(sample).vat > 0

@@ -44,8 +44,8 @@ def _free_port() -> int:
 def _seed(world: World) -> tuple[list[str], list[str]]:
     """A rule that holds ceramic tiles, then held and released declarations with a few inspection results."""
     from smartcustoms.inspection.schemas import InspectionResultIn
-    from smartcustoms.risk import service as risk_service
-    from smartcustoms.risk.schemas import RuleIn
+    from smartcustoms.risk.targeting import service as risk_service
+    from smartcustoms.risk.targeting.schemas import RuleIn
 
     platform = world.platform
     with transaction(platform.sessions) as s:
@@ -80,7 +80,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
 
     tmp = tmp_path_factory.mktemp("web")
     platform = build_platform(Settings(data_dir=tmp, session_secret="test-session-secret"),
-                              database_url=f"sqlite:///{tmp / 'smartcustoms.core.db'}")
+                              database_url=f"sqlite:///{tmp / 'smartcustoms.db'}")
     world = seed_world(platform)
     held, released = _seed(world)
     port = _free_port()

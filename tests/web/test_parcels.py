@@ -40,8 +40,8 @@ def parcel_messages(n: int, gcode: str | None = None) -> bytes:
 
 def save_cosmetics_rule(platform) -> None:
     """A mandatory rule that holds face creams (HS 3304) for physical inspection."""
-    from smartcustoms.risk import service as risk_service
-    from smartcustoms.risk.schemas import RuleIn
+    from smartcustoms.risk.targeting import service as risk_service
+    from smartcustoms.risk.targeting.schemas import RuleIn
 
     with transaction(platform.sessions) as s:
         risk_service.save_rule(s, RuleIn(name="Cosmetics alert", description="counterfeit creams", lane="red",
@@ -125,7 +125,7 @@ def web(sqlite_world):
         try:
             yield c, sqlite_world
         finally:
-            app.state.cbec.close()
+            app.state.platform.close_cbec()
 
 
 def sign_in(c: TestClient, username: str) -> str:
@@ -205,23 +205,22 @@ def test_refused_results_come_back_as_messages_not_errors(web):
 def test_the_queue_pages_with_a_cursor(web):
     c, world = web
     sign_in(c, "officer")
-    from smartcustoms.web import queries
+    from smartcustoms.cbec import service as cbec
 
     platform = world.platform
     for n in range(3, 6):  # three more held parcels: 4 in all
         c.post("/api/v1/cbec/messages", content=parcel_messages(n),
                headers={"X-API-Key": world.keys["trader"], "Content-Type": "application/xml"})
-    t = queries.tables(platform.engine)
     seen, after = [], None
-    with platform.engine.connect() as conn:
+    with platform.sessions() as s:
         while True:
-            q = queries.parcel_queue(conn, t, after=after, limit=3)
+            q = cbec.parcel_queue(s, after=after, limit=3)
             seen += [r["order_no"] for r in q.rows]
             if q.next_after is None:
                 break
             after = q.next_after
         assert q.counts == {300: 0, 500: 4}
-        decided = queries.parcel_queue(conn, t, queries.PARCEL_OUTCOMES, after="mangled")
+        decided = cbec.parcel_queue(s, cbec.PARCEL_OUTCOMES, after="mangled")
     assert seen == [order_no(n) for n in (1, 3, 4, 5)]
     assert [r["order_no"] for r in decided.rows] == [order_no(2)]
     page = c.get("/parcels?status=500")

@@ -16,7 +16,7 @@ Tables are read by name with plain SQL: this low layer does not import the domai
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -113,7 +113,7 @@ def unexplained(changes: Sequence[tuple[Any, Any]], events: Sequence[tuple[Any, 
     return bad
 
 
-def _grouped(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Hashable, list[Sequence[Any]]]]:
+def _grouped(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, list[Sequence[Any]]]]:
     for key, group in itertools.groupby(rows, key=lambda r: r[0]):
         yield key, list(group)
 

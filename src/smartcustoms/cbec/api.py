@@ -8,7 +8,6 @@ the caller sends ``Accept: application/xml``. A request whose messages are all r
 
 from __future__ import annotations
 
-import threading
 from functools import partial
 from typing import Annotated, Any
 
@@ -16,7 +15,9 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcustoms.cbec.messages import CebError, emit_receipt, receipt_json, split_stream
+from smartcustoms.cbec.ceb.parse import split_stream
+from smartcustoms.cbec.ceb.receipts import emit_receipt, receipt_json
+from smartcustoms.cbec.ceb.spec import CebError
 from smartcustoms.cbec.schemas import DecisionIn, ReceiptsOut
 from smartcustoms.cbec.senders import for_trader_parcel, foreign_codes
 from smartcustoms.cbec.service import CbecService
@@ -43,21 +44,9 @@ class MessagesRefused(DomainError):
     title = "The CEB message was refused"
 
 
-_BUILDING = threading.Lock()
-
-
 def get_service(request: Request) -> CbecService:
-    """The process's single CBEC writer, built on first use (two first requests at once build one)."""
-    svc = getattr(request.app.state, "cbec", None)
-    if svc is None:
-        with _BUILDING:
-            svc = getattr(request.app.state, "cbec", None)
-            if svc is None:
-                url = request.app.state.platform.engine.url.render_as_string(hide_password=False)
-                svc = CbecService(url)
-                request.app.state.platform.rule_listeners.append(svc.refresh_rules)
-                request.app.state.cbec = svc
-    return svc
+    """The process's single CBEC writer (the platform builds it on first use)."""
+    return request.app.state.platform.cbec
 
 
 def trader_codes(request: Request, who: Principal) -> dict[str, frozenset[str]]:

@@ -33,26 +33,33 @@ def ingest(path: Path = typer.Argument(..., exists=True, help="a file of concate
 
     An operator's tool run on the server: it trusts the files it is given (no sender-code check, unlike the API).
     """
-    from smartcustoms.cbec.messages import emit_receipts
-    from smartcustoms.cbec.pipeline import Engine, ingest_path, ingest_sharded
+    from smartcustoms.cbec.ceb.receipts import emit_receipts
+    from smartcustoms.cbec.engine import Engine
+    from smartcustoms.cbec.runner import ingest_path, ingest_sharded
     from smartcustoms.cbec.store import Store
 
     url = _url(db)
     if shards > 1:
         stats = ingest_sharded(url, path, shards, batch, receipts=receipts, flush=flush)
     else:
-        engine = Engine(Store(url))
-        engine.warm_start()
+        store = Store(url)
+        engine = Engine(store)
         out = receipts.open("ab") if receipts else None
+        try:
+            engine.warm_start()
 
-        def sink(rs: list) -> None:
+            def sink(rs: list) -> None:
+                if out is not None:
+                    out.write(emit_receipts(rs))
+                    out.flush()
+
+            # the parser processes are closed and joined by the run itself (no Pool.__del__ at exit)
+            stats = ingest_path(engine, path, workers=workers, batch_size=batch, sink=sink, flush=flush)
+        finally:
             if out is not None:
-                out.write(emit_receipts(rs))
-                out.flush()
-
-        stats = ingest_path(engine, path, workers=workers, batch_size=batch, sink=sink, flush=flush)
-        if out is not None:
-            out.close()
+                out.close()
+            engine.log.close()
+            store.close()
     typer.echo(json.dumps({"messages": stats.messages, "parcels_decided": stats.parcels,
                            "duplicates": stats.duplicates, "rejected_messages": stats.rejected_messages,
                            "status_counts": {str(k): v for k, v in sorted(stats.status_counts.items())},

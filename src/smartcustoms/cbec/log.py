@@ -41,15 +41,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from smartcustoms.cbec.messages import (
-    WAYBILL,
-    CebError,
-    Document,
-    document_from_json,
-    document_json,
-    parse_message,
-    stored_documents,
-)
+from smartcustoms.cbec.ceb.emit import document_json
+from smartcustoms.cbec.ceb.parse import document_from_json, parse_message, stored_documents
+from smartcustoms.cbec.ceb.spec import WAYBILL, CebError, Document
 from smartcustoms.cbec.store import Store
 
 Key = tuple[str, str]
@@ -60,19 +54,19 @@ _FILE_BITS = 40  # location = file number << 40 | byte offset
 
 
 try:
-    from smartcustoms.cbec import _cebscan
+    import smartcustoms.cbec._log as _kernel
 except ImportError:  # pragma: no cover - built by `pip install -e .`; every piece below has a Python form
-    _cebscan = None
+    _kernel = None
 
 
 def _index_map() -> Any:
-    """A compact int -> int map (``_cebscan.U64Map``, ~27 bytes an entry), or a dict without the extension."""
-    return _cebscan.U64Map() if _cebscan is not None else {}
+    """A compact int -> int map (``_log.U64Map``, ~27 bytes an entry), or a dict without the extension."""
+    return _kernel.U64Map() if _kernel is not None else {}
 
 
 # the compiled form of SegmentLog.prepare's loop (the same bytes and index entries), if built
 _ENCODE: Callable[..., tuple[bytes, list[tuple[int, int, int]], bytes] | None] | None = (
-    _cebscan.encode_log_records if _cebscan is not None else None)
+    _kernel.encode_log_records if _kernel is not None else None)
 
 
 def waybill_hash_py(code: str, number: str) -> int:
@@ -84,7 +78,7 @@ def waybill_hash_py(code: str, number: str) -> int:
     return h - (1 << 64) if h >= 1 << 63 else h
 
 
-waybill_hash: Callable[[str, str], int] = _cebscan.waybill_hash if _cebscan is not None else waybill_hash_py
+waybill_hash: Callable[[str, str], int] = _kernel.waybill_hash if _kernel is not None else waybill_hash_py
 
 
 class _Peer:
@@ -105,7 +99,7 @@ def _committed_lengths(store: Store) -> dict[str, int]:
 
 
 def route(order_no: str | None, shards: int) -> int:
-    """The writer shard of an order number: CRC-32 of its UTF-8 bytes (as ``_cebscan.split_route``)."""
+    """The writer shard of an order number: CRC-32 of its UTF-8 bytes (as ``_framing.split_route``)."""
     if shards <= 1 or not order_no:
         return 0
     return zlib.crc32(order_no.encode()) % shards
@@ -188,7 +182,8 @@ class TableLog(MessageLog):
         return found
 
     def prepare(self, records: list[Record]) -> None:
-        self._rows = rows = []
+        rows: list[tuple] = []
+        self._rows = rows
         for r in records:
             d, h = r.doc, r.doc.head
             rows.append((d.guid, d.message_guid, d.kind, int(h.get("appType", "1")), h.get("ebpCode"),
@@ -436,9 +431,9 @@ class SegmentLog(MessageLog):
             for _loc, doc in sorted(found, key=lambda t: t[0]):  # oldest first: the latest of each kind wins
                 out[doc.kind] = doc
         if wkey is not None and WAYBILL not in out and self.shards > 1:
-            doc = self._peer_waybill(wkey)
-            if doc is not None:
-                out[WAYBILL] = doc
+            peer = self._peer_waybill(wkey)
+            if peer is not None:
+                out[WAYBILL] = peer
         return out
 
     def _peer_waybill(self, wkey: Key) -> Document | None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice
 
-from smartcustoms.cbec.messages import INVENTORY, ORDER, PAYMENT, REJECTED, WAYBILL, Document
+from smartcustoms.cbec.ceb.spec import INVENTORY, ORDER, PAYMENT, WAYBILL, Document
+from smartcustoms.cbec.ceb.statuses import REJECTED
 
 Key = tuple[str, str]      # (ebpCode, orderNo)
 WaybillKey = tuple[str, str]  # (logisticsCode, logisticsNo)
@@ -26,11 +27,8 @@ KIND_NAMES = {ORDER: "CEB311 order", PAYMENT: "CEB411 payment", WAYBILL: "CEB511
               INVENTORY: "CEB621 inventory"}
 
 
-def order_key(doc: Document) -> Key:
-    return doc.head["ebpCode"], doc.head["orderNo"]
-
-
 def waybill_key(doc: Document) -> WaybillKey:
+    """The (logisticsCode, logisticsNo) key of a waybill or of the waybill an inventory names."""
     return doc.head["logisticsCode"], doc.head["logisticsNo"]
 
 
@@ -371,12 +369,14 @@ def _compare_lines(order_lines: list[dict[str, str]], inv_lines: list[dict[str, 
 
 
 def _compiled_consistent() -> Callable[[Document, Document, Document, Document], bool]:
+    """:func:`consistent_py` compiled (``_match.pyx``), or itself when the extension is not built."""
     try:
-        from smartcustoms.cbec import _cebscan
+        from smartcustoms.cbec._match import consistent as compiled
+        from smartcustoms.cbec._match import consistent_fallback
     except ImportError:  # pragma: no cover - built by `pip install -e .`
         return consistent_py
-    _cebscan.consistent_fallback(consistent_py)
-    return _cebscan.consistent  # type: ignore[no-any-return]
+    consistent_fallback(consistent_py)
+    return compiled  # type: ignore[no-any-return]
 
 
 consistent = _compiled_consistent()  # :func:`consistent_py`, compiled when built

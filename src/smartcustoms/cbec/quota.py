@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from smartcustoms.cbec.store import Store
-from smartcustoms.cbec.tax import ANNUAL_LIMIT, to_fen
+from smartcustoms.tax.retail import ANNUAL_LIMIT, to_fen
 
 ANNUAL_LIMIT_FEN = to_fen(ANNUAL_LIMIT)
 

@@ -1,7 +1,7 @@
 """Pydantic wire shapes: the JSON form of every CEB message and receipt (field names as in CEB XML).
 
 Values stay strings, exactly as in the XML form; the same validation (codes, amounts, mandatory fields)
-runs on both forms in :mod:`smartcustoms.cbec.messages`.
+runs on both forms in :mod:`smartcustoms.cbec.ceb.parse`.
 """
 
 from __future__ import annotations

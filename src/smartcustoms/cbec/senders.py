@@ -12,17 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from smartcustoms.cbec.messages import (
-    INVENTORY,
-    ORDER,
-    PAYMENT,
-    REJECTED,
-    SPECS,
-    STATUS_NAMES,
-    WAYBILL,
-    CebError,
-    Document,
-)
+from smartcustoms.cbec.ceb.spec import INVENTORY, ORDER, PAYMENT, SPECS, WAYBILL, CebError, Document
+from smartcustoms.cbec.ceb.statuses import REJECTED, STATUS_NAMES
 
 #: document kind -> (CEB field, sender-code kind) pairs that must belong to the sender's enterprise
 SENDER_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -48,7 +39,8 @@ PLAIN_REASONS: dict[int, str] = {
 }
 
 
-def foreign_codes(docs: Sequence[Document], codes: Mapping[str, frozenset[str]], enterprise: str) -> CebError | None:
+def foreign_codes(docs: Sequence[Document], codes: Mapping[str, frozenset[str]],
+                  enterprise: str | None) -> CebError | None:
     """The refusal of a message whose documents carry a code not registered for ``enterprise`` (``None``: all
     its codes are the enterprise's); ``codes`` maps a sender-code kind to the enterprise's codes."""
     problems = []

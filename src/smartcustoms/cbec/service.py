@@ -1,6 +1,6 @@
 """CBEC operations for the API and the CLI: submit messages, read parcels, officer decisions, quota.
 
-One :class:`CbecService` per process and database holds the pipeline :class:`~.pipeline.Engine` (the
+One :class:`CbecService` per process and database holds the pipeline :class:`~.engine.Engine` (the
 matcher state) behind a lock: the API runs a single CBEC writer per database. Quota charges stay
 correct across processes whatever happens, because they are made under database row locks.
 """
@@ -9,28 +9,26 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Sequence
-from functools import cache
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.orm import Session
 
 from smartcustoms.audit.service import record_raw
 from smartcustoms.cbec import quota
-from smartcustoms.cbec.messages import (
-    CLOSED,
-    INSPECTION,
-    MANUAL_REVIEW,
-    REJECTED,
-    RELEASED,
-    RETURNED,
-    CebError,
-    Document,
-    Receipt,
-    parse_any,
-    receipt_json,
-)
-from smartcustoms.cbec.pipeline import CHARGED_STATUSES, CbecSettings, Engine, ParseResult, _now_ms
-from smartcustoms.cbec.risk_seam import ParcelSelectivity
+from smartcustoms.cbec.ceb.parse import parse_any
+from smartcustoms.cbec.ceb.receipts import Receipt, receipt_json
+from smartcustoms.cbec.ceb.spec import CebError, Document
+from smartcustoms.cbec.ceb.statuses import CLOSED, INSPECTION, MANUAL_REVIEW, REJECTED, RELEASED, RETURNED
+from smartcustoms.cbec.engine import CHARGED_STATUSES, Engine, ParseResult, _now_ms
+from smartcustoms.cbec.models import CbecParcel, CbecParcelEvent
+from smartcustoms.cbec.seams import ParcelSelectivity
 from smartcustoms.cbec.senders import plain_reason
 from smartcustoms.cbec.store import Store
+from smartcustoms.core.config import CbecSettings
 from smartcustoms.core.errors import Conflict, NotFound
 
 # officer / declarant transitions: current status -> allowed next statuses
@@ -67,10 +65,14 @@ class CbecService:
         self.engine = Engine(self.store, settings, selectivity)
         self.engine.warm_start()
         self.lock = threading.Lock()
+        self.closed = False
 
     def close(self) -> None:
         """Release the writer's message log and the database connection (another writer may then open them)."""
         with self.lock:
+            if self.closed:
+                return
+            self.closed = True
             self.engine.log.close()
             self.store.close()
 
@@ -98,8 +100,14 @@ class CbecService:
             return self.engine.process(parsed).receipts
 
     def expire(self) -> list[Receipt]:
-        """Report inventories still incomplete after the deadline."""
+        """Reject inventories still incomplete after the deadline; returns their receipts (safe on a timer).
+
+        An empty batch through the writer, under the service's lock like every other write, so a call from a
+        scheduler thread never interleaves with a batch being processed; after :meth:`close` it does nothing.
+        """
         with self.lock:
+            if self.closed:
+                return []
             return self.engine.process([]).receipts
 
     def parcel(self, ebp_code: str, order_no: str, enterprise_codes: Collection[str] | None = None) -> dict[str, Any]:
@@ -206,10 +214,128 @@ class CbecService:
 
 
 def charged(status: int) -> bool:
+    """Does a parcel in ``status`` hold a quota charge?"""
     return status in CHARGED_STATUSES
 
 
-@cache
-def service_for(url: str) -> CbecService:
-    """The process-wide service of a database URL."""
-    return CbecService(url)
+# -- officers' reads (any process, through the platform's database sessions; not the writer) ---------------
+PARCEL_HELD = (MANUAL_REVIEW, INSPECTION)  # held for manual review (300), inspection (500)
+PARCEL_OUTCOMES = (501, 502, 503, 599, 700, 800)  # what officers decide for a held parcel
+PARCEL_PAGE = 100
+#: statuses in ``ix_cbec_parcel_held`` (held, detained, returned: officers' parcels; not releases, rejections)
+HELD_OR_DECIDED = (300, 800)
+_HELD_OR_DECIDED = text("cbec_parcel.status >= 300 AND cbec_parcel.status < 800")
+_MONEY = ("dutiable", "tariff", "consumption", "vat", "tax", "charged")
+
+
+@dataclass
+class ParcelQueue:
+    """One page of parcels, the held ones counted per status, and the cursor of the next page."""
+
+    rows: list[dict]
+    counts: dict[int, int]  # held status -> parcels
+    next_after: str | None  # keyset cursor of the next page (None: this is the last page)
+
+
+def ms_time(ms: int | None) -> datetime | None:
+    """A stored epoch-milliseconds time as a naive UTC datetime (like the declarations' times)."""
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+
+
+def reasons_of(info: str | None) -> list[str]:
+    """A parcel's ``info`` (reasons joined by '; ') as a list."""
+    return [r.strip() for r in (info or "").split("; ") if r.strip()]
+
+
+def _parcel_row(m: dict) -> dict:
+    m["reasons"] = reasons_of(m.get("info"))
+    m["decided_at"] = ms_time(m.get("decided_ms"))
+    for k in _MONEY:
+        if f"{k}_fen" in m:
+            m[f"{k}_cny"] = None if m[f"{k}_fen"] is None else Decimal(int(m[f"{k}_fen"])).scaleb(-2)
+    return m
+
+
+def _cursor(text_: str | None, parts: int) -> tuple[int, ...] | None:
+    """A paging cursor's numbers; a missing or hand-mangled one starts from the beginning."""
+    try:
+        values = tuple(int(x) for x in (text_ or "").split(".") if x.isascii() and len(x) <= 19)
+    except ValueError:
+        return None
+    in_range = all(0 <= v < 2**63 for v in values)  # the database's BIGINT
+    return values if len(values) == parts and in_range else None
+
+
+def parcel_queue(session: Session, statuses: tuple[int, ...] = PARCEL_HELD, *, after: str | None = None,
+                 limit: int = PARCEL_PAGE) -> ParcelQueue:
+    """Parcels in ``statuses``, a page at a time.
+
+    Held parcels (300/500 only) come oldest first (by parcel id, cursor ``after`` = the last id shown);
+    any other selection is "recently decided": the latest decision first (cursor ``"<decided_ms>.<id>"``).
+    """
+    p = CbecParcel
+    held = set(statuses) <= set(PARCEL_HELD)
+    cols = [p.id, p.ebp_code, p.order_no, p.ebc_code, p.status, p.risk_score, p.info, p.dutiable_fen, p.tax_fen,
+            p.decided_ms]
+    cursor = _cursor(after, 1 if held else 2)
+    q = select(*cols).where(p.status.in_(statuses))
+    if all(HELD_OR_DECIDED[0] <= s < HELD_OR_DECIDED[1] for s in statuses):
+        q = q.where(_HELD_OR_DECIDED)  # the partial index's own terms: the planners use it (not 800 releases)
+    if held:
+        if cursor:
+            q = q.where(p.id > cursor[0])
+        q = q.order_by(p.id)
+    else:
+        if cursor:
+            ms, last = cursor
+            q = q.where(or_(p.decided_ms < ms, and_(p.decided_ms == ms, p.id < last)))
+        q = q.order_by(p.decided_ms.desc(), p.id.desc())
+    rows = [_parcel_row(dict(r._mapping)) for r in session.execute(q.limit(limit))]
+    counts = dict.fromkeys(PARCEL_HELD, 0)
+    counts.update({int(s): int(n) for s, n in session.execute(
+        select(p.status, func.count()).where(p.status.in_(PARCEL_HELD), _HELD_OR_DECIDED).group_by(p.status))})
+    nxt = None
+    if len(rows) == limit:
+        last_row = rows[-1]
+        nxt = str(last_row["id"]) if held else f"{last_row['decided_ms']}.{last_row['id']}"
+    return ParcelQueue(rows, counts, nxt)
+
+
+def parcel_view(session: Session, ebp_code: str, order_no: str) -> dict | None:
+    """One parcel (every stored column) with its status history, oldest event first; None when unknown."""
+    p, e = CbecParcel.__table__, CbecParcelEvent
+    row = session.execute(select(p).where(p.c.ebp_code == ebp_code, p.c.order_no == order_no)).first()
+    if row is None:
+        return None
+    out = _parcel_row(dict(row._mapping))
+    out["first_at"] = ms_time(out.get("first_ms"))
+    out["events"] = [{**dict(r._mapping), "at": ms_time(r.at_ms), "reasons": reasons_of(r.info)}
+                     for r in session.execute(select(e.id, e.status, e.info, e.actor, e.at_ms)
+                                              .where(e.ebp_code == ebp_code, e.order_no == order_no).order_by(e.id))]
+    return out
+
+
+@dataclass
+class ParcelSummary:
+    """Parcels per receipt status, and parcels decided per hour (UTC) over the last hours."""
+
+    status_counts: dict[int, int]
+    hours: list[str]  # "HH:00", UTC, oldest first
+    per_hour: list[int]
+
+
+def parcel_summary(session: Session, hours: int = 24, now_ms: int | None = None) -> ParcelSummary:
+    """Parcels by receipt status and decided per hour over the last ``hours`` (for the dashboard)."""
+    p = CbecParcel
+    counts = {int(s): int(n) for s, n in session.execute(select(p.status, func.count()).group_by(p.status))}
+    now_ms = now_ms or _now_ms()
+    hour = 3_600_000
+    first = now_ms // hour - hours + 1
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    bucket = (p.decided_ms / hour).label("h") if sqlite else func.floor(p.decided_ms / hour).label("h")
+    per = dict.fromkeys(range(first, first + hours), 0)
+    for h, n in session.execute(select(bucket, func.count()).where(p.decided_ms >= first * hour).group_by(bucket)):
+        if int(h) in per:
+            per[int(h)] += int(n)
+    labels = [datetime.fromtimestamp(h * 3600, UTC).strftime("%H:00") for h in per]
+    return ParcelSummary(counts, labels, list(per.values()))

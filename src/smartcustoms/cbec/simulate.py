@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from smartcustoms.cbec.messages import INVENTORY, ORDER, PAYMENT, WAYBILL, emit_message
-from smartcustoms.cbec.tax import RateTable, TaxItem, assess
+from smartcustoms.cbec.ceb.emit import emit_message
+from smartcustoms.cbec.ceb.spec import INVENTORY, ORDER, PAYMENT, WAYBILL
+from smartcustoms.tax.retail import RateTable, TaxItem, assess
 
 # (10-digit code, name, unit, typical unit price CNY)
 CATALOGUE: list[tuple[str, str, str, int]] = [
@@ -91,9 +92,9 @@ def make_parcel(order_no: str, *, rng: random.Random | None = None, buyer: tuple
     if items is None:
         items = []
         for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
-            hs, name, unit, price = rng.choice(CATALOGUE)
-            p = (Decimal(price) * Decimal(rng.randint(70, 130)) / 100).quantize(Decimal("0.01"))
-            items.append((hs, name, unit, p, 1 if price >= 1000 else rng.choice((1, 1, 1, 2, 3))))
+            hs, name, unit, list_price = rng.choice(CATALOGUE)
+            p = (Decimal(list_price) * Decimal(rng.randint(70, 130)) / 100).quantize(Decimal("0.01"))
+            items.append((hs, name, unit, p, 1 if list_price >= 1000 else rng.choice((1, 1, 1, 2, 3))))
     id_number, name, tel, address = buyer
     ebp_code, ebp_name = platform
     ebc_code, ebc_name = rng.choice(SELLERS)

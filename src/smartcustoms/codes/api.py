@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
-from smartcustoms.core.http import current_principal, get_platform
+from smartcustoms.codes.service import CodeLists
+from smartcustoms.core.http import current_principal
 from smartcustoms.core.security import Principal
-from smartcustoms.platform import Platform
 
 router = APIRouter(prefix="/api/v1/codes", tags=["codes"])
 
 
+async def get_codes(request: Request) -> CodeLists:
+    """The deployment's code lists."""
+    return request.app.state.platform.codes
+
+
 @router.get("/hs")
 def search_hs(q: str = Query(..., min_length=1, max_length=100), limit: int = Query(20, ge=1, le=100),
-              who: Principal = Depends(current_principal), platform: Platform = Depends(get_platform)):
+              who: Principal = Depends(current_principal), codes: CodeLists = Depends(get_codes)):
     """HS subheadings by code prefix or by words of the description."""
-    return [{"code": e.code, "description": e.description} for e in platform.codes.search_hs(q, limit)]
+    return [{"code": e.code, "description": e.description} for e in codes.search_hs(q, limit)]
 
 
 @router.get("/{name}")
-def code_list(name: str, who: Principal = Depends(current_principal), platform: Platform = Depends(get_platform)):
-    c = platform.codes
+def code_list(name: str, who: Principal = Depends(current_principal), codes: CodeLists = Depends(get_codes)):
+    c = codes
     lists = {
         "countries": lambda: [{"code": k, "name": v} for k, v in sorted(c.countries.items())],
         "currencies": lambda: [{"code": k, "name": v} for k, v in sorted(c.currencies.items())],

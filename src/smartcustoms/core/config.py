@@ -5,12 +5,8 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-if TYPE_CHECKING:
-    from smartcustoms.risk.policy import SelectivityConfig
 
 
 class Settings(BaseSettings):
@@ -46,7 +42,7 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # 0700 when made here
-        path = (self.data_dir / "smartcustoms.core.db").resolve()
+        path = (self.data_dir / "smartcustoms.db").resolve()
         if not path.exists():  # SQLite makes its -wal and -shm files with the database file's mode
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         return f"sqlite:///{path}"
@@ -72,14 +68,10 @@ class CbecSettings(BaseSettings):
     risk_budget: float = 0.05          # share of an office's parcels held at most on risk score (x credit grade)
     risk_exploration: float = 0.10     # share of that budget held at random for control
     risk_seed: int = 0                 # seed of the random controls (a draw is a hash of seed and parcel key)
-
-    def risk_policy(self) -> SelectivityConfig:
-        """The parcel selectivity policy."""
-        from smartcustoms.risk.policy import SelectivityConfig
-
-        return SelectivityConfig(budget=self.risk_budget, exploration=self.risk_exploration, seed=self.risk_seed)
+    expire_every_s: float = 10.0       # the serving process looks for inventories past their deadline this often
 
 
 @lru_cache
 def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
     return Settings()

@@ -113,6 +113,7 @@ def dispose_engine(engine: Engine) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to ``engine`` whose objects stay readable after commit."""
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
@@ -141,19 +142,3 @@ def upgrade(url: str, revision: str = "heads") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
-
-
-def import_all_models() -> None:
-    """Import every domain's models so ``Base.metadata`` knows all tables."""
-    import importlib
-    import pkgutil
-
-    import smartcustoms
-
-    for mod in pkgutil.iter_modules(smartcustoms.__path__):
-        if mod.ispkg:
-            try:
-                importlib.import_module(f"smartcustoms.{mod.name}.models")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"smartcustoms.{mod.name}.models":
-                    raise

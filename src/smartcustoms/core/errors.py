@@ -17,20 +17,27 @@ class FieldError:
 
 
 class DomainError(Exception):
-    """Base of errors with an HTTP status, a short title and optional field errors."""
+    """Base of errors with an HTTP status, a short title and optional field errors.
+
+    ``title`` (optional) replaces the class's title for this error, e.g. "The risk rule is not valid".
+    """
 
     status = 400
     title = "Bad request"
 
-    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+    def __init__(self, detail: str, errors: list[FieldError] | None = None, *, title: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
+        if title is not None:
+            self.title = title
 
 
 class ValidationProblem(DomainError):
+    """The request's content breaks a rule (422); a domain gives it its own title (what is not valid)."""
+
     status = 422
-    title = "The declaration is not valid"
+    title = "The request is not valid"
 
 
 class NotFound(DomainError):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from smartcustoms.core.errors import Conflict, ValidationProblem
-from smartcustoms.core.http import current_principal, get_platform, require
+from smartcustoms.core.errors import Conflict
+from smartcustoms.core.http import current_principal, require
 from smartcustoms.core.security import Principal, Role
 from smartcustoms.core.wire import MAX_OFFSET
+from smartcustoms.declarations.batcher import LodgeBatcher
 from smartcustoms.declarations.schemas import (
     CancelIn,
     DecisionIn,
@@ -19,28 +21,39 @@ from smartcustoms.declarations.schemas import (
     DeclarationSummary,
     EventOut,
 )
-from smartcustoms.platform import Platform
+from smartcustoms.declarations.service import DeclarationInvalid, DeclarationService
 
 router = APIRouter(prefix="/api/v1/declarations", tags=["declarations"])
+
+
+async def get_service(request: Request) -> DeclarationService:
+    """The deployment's declaration service."""
+    return request.app.state.platform.declarations
+
+
+async def get_lodging(request: Request) -> LodgeBatcher:
+    """The deployment's lodging worker (micro-batches concurrent lodgements)."""
+    return request.app.state.platform.lodging
 
 
 @router.post("", response_model=DeclarationOut, status_code=201,
              responses={200: {"description": "a repeat of an earlier message: the first result"}})
 async def lodge(body: DeclarationIn, response: Response, who: Principal = Depends(current_principal),
-                platform: Platform = Depends(get_platform)) -> DeclarationOut:
+                lodging: LodgeBatcher = Depends(get_lodging),
+                service: DeclarationService = Depends(get_service)) -> DeclarationOut:
     """Lodge a declaration: validated, stored, tax-assessed and routed to a lane before the answer.
 
     A repeated ``client_message_id`` returns the first result with 200; the same id with a different body
     is a 409. Concurrent requests are lodged together in micro-batches (one transaction, one scoring call).
     Only traders lodge (403 for customs roles); for another enterprise under a registered mandate.
     """
-    res = await asyncio.wrap_future(platform.lodging.submit(who, body))
+    res = await asyncio.wrap_future(lodging.submit(who, body))
     if res.conflict:
         raise Conflict("this client message id was used for a different declaration", res.errors)
     if res.errors:
-        raise ValidationProblem("the declaration has errors; nothing was stored", res.errors)
+        raise DeclarationInvalid("the declaration has errors; nothing was stored", res.errors)
     # a new declaration comes back read in the lodging transaction; a repeat is read now
-    out = res.out or await run_in_threadpool(platform.declarations.get, who, res.declaration_no)
+    out = res.out if res.out is not None else await run_in_threadpool(service.get, who, cast(str, res.declaration_no))
     response.status_code = 201 if res.created else 200
     response.headers["Location"] = f"/api/v1/declarations/{out.declaration_no}"
     return out
@@ -51,43 +64,43 @@ def search(status: str | None = None, lane: str | None = None, office: str | Non
            importer: str | None = None, limit: int = Query(50, ge=1, le=500),
            offset: int = Query(0, ge=0, le=MAX_OFFSET),
            order: str = Query("-lodged_at", pattern=r"^-?(lodged_at|risk_score|total_value)$"),
-           who: Principal = Depends(current_principal), platform: Platform = Depends(get_platform)):
-    return platform.declarations.search(who, status=status, lane=lane, office=office, importer=importer,
+           who: Principal = Depends(current_principal), service: DeclarationService = Depends(get_service)):
+    return service.search(who, status=status, lane=lane, office=office, importer=importer,
                                         limit=limit, offset=offset, order=order)
 
 
 @router.get("/{declaration_no}", response_model=DeclarationOut)
 def read(declaration_no: str, who: Principal = Depends(current_principal),
-         platform: Platform = Depends(get_platform)) -> DeclarationOut:
-    return platform.declarations.get(who, declaration_no)
+         service: DeclarationService = Depends(get_service)) -> DeclarationOut:
+    return service.get(who, declaration_no)
 
 
 @router.get("/{declaration_no}/events", response_model=list[EventOut])
 def events(declaration_no: str, who: Principal = Depends(current_principal),
-           platform: Platform = Depends(get_platform)) -> list[EventOut]:
-    return platform.declarations.events(who, declaration_no)
+           service: DeclarationService = Depends(get_service)) -> list[EventOut]:
+    return service.events(who, declaration_no)
 
 
 @router.put("/{declaration_no}", response_model=DeclarationOut)
 def amend(declaration_no: str, body: DeclarationIn, who: Principal = Depends(current_principal),
-          platform: Platform = Depends(get_platform)) -> DeclarationOut:
+          service: DeclarationService = Depends(get_service)) -> DeclarationOut:
     """Amend a declaration while it is not yet under inspection or released; it keeps at least its lane.
 
     The body's ``client_message_id`` is the amendment's own key: a repeat returns the declaration, the same
     key with a different body is a 409. An amendment never releases: only an officer's decision does.
     """
-    return platform.declarations.amend(who, declaration_no, body)
+    return service.amend(who, declaration_no, body)
 
 
 @router.post("/{declaration_no}/cancel", response_model=DeclarationOut)
 def cancel(declaration_no: str, body: CancelIn, who: Principal = Depends(current_principal),
-           platform: Platform = Depends(get_platform)) -> DeclarationOut:
-    return platform.declarations.cancel(who, declaration_no, body.reason)
+           service: DeclarationService = Depends(get_service)) -> DeclarationOut:
+    return service.cancel(who, declaration_no, body.reason)
 
 
 @router.post("/{declaration_no}/decision", response_model=DeclarationOut)
 def decide(declaration_no: str, body: DecisionIn,
            who: Principal = Depends(require(Role.OFFICER, Role.ADMIN)),
-           platform: Platform = Depends(get_platform)) -> DeclarationOut:
+           service: DeclarationService = Depends(get_service)) -> DeclarationOut:
     """An officer sends a held declaration to inspection, releases or detains it (audited)."""
-    return platform.declarations.decide(who, declaration_no, body.to_status, body.reason)
+    return service.decide(who, declaration_no, body.to_status, body.reason)

@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from uuid import uuid4
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Date, Integer, Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -86,7 +87,8 @@ class Selectivity(Protocol):
 
 
 # -- statements of the lodging transaction, built once (Core: compiled once, no per-call construction) --------
-_DT, _IT, _ET = Declaration.__table__, GoodsItem.__table__, DeclarationEvent.__table__
+_DT, _IT, _ET = (cast(Table, Declaration.__table__), cast(Table, GoodsItem.__table__),
+                  cast(Table, DeclarationEvent.__table__))
 _EXISTING = select(_DT.c.lodged_by, _DT.c.client_message_id, _DT.c.declaration_no, _DT.c.status, _DT.c.lane,
                    _DT.c.body_hash).where(
     _DT.c.lodged_by.in_(bindparam("lodgers", expanding=True)),
@@ -107,8 +109,8 @@ def _allocate_statement(dialect: str) -> Any:
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as upsert
         else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        seq = NumberSequence.__table__
+            from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+        seq = cast(Table, NumberSequence.__table__)
         ins = upsert(seq)
         stmt = ins.on_conflict_do_update(index_elements=["name"], set_={"value": seq.c.value + ins.excluded.value})
         stmt = _ALLOCATE[dialect] = stmt.returning(seq.c.name, seq.c.value)
@@ -176,6 +178,39 @@ def normalise(d: DeclarationIn, codes: CodeLists) -> DeclarationIn:
     return d.model_copy(update={**upd, "items": items})
 
 
+class DeclarationInvalid(ValidationProblem):
+    """A declaration (or amendment) that breaks a rule: nothing was stored."""
+
+    title = "The declaration is not valid"
+
+
+def rehearsal_sample(codes: CodeLists, tariff: TariffTable, at: datetime) -> DeclarationIn:
+    """A small valid declaration, declared ``at``, for rehearsing the lodging path (:meth:`DeclarationService.warm_up`).
+
+    Built from this deployment's lists: its goods take the first HS subheading whose tariff line is ad
+    valorem without consumption tax (any subheading when none is), its office the first customs office.
+    """
+
+    def plain(code: str) -> bool:
+        rates = tariff.rates_for(code)
+        return rates is not None and rates.duty_type == "ad_valorem" and rates.ct_type == "none"
+
+    hs = next((c + "0000" for c in sorted(codes.hs6) if plain(c + "0000")), min(codes.hs6) + "0000")
+
+    def pick(preferred: str, table: dict[str, Any]) -> str:
+        return preferred if preferred in table else min(table)
+
+    item = {"hs_code": hs, "description": "rehearsal goods", "quantity": "100", "unit": pick("035", codes.units),
+            "net_mass_kg": "100", "unit_price": "10", "total_value": "1000.00", "origin_country": "DE"}
+    return DeclarationIn.model_validate({
+        "client_message_id": "warm-up", "declarant_code": "3122480ABC", "importer_code": "91310000MA1FL8XQ3A",
+        "seller_name": "Rehearsal GmbH", "trade_mode": pick("0110", codes.trade_modes),
+        "transport_mode": pick("2", codes.transport_modes), "office_code": min(codes.customs_offices),
+        "departure_country": "DE", "origin_country": "DE", "currency": "CNY", "incoterm": "CIF", "freight": "0",
+        "gross_mass_kg": "110", "net_mass_kg": "100", "packages": 1, "total_value": "1000.00",
+        "declared_at": at.isoformat(), "items": [item]})
+
+
 @dataclass(slots=True)
 class LodgeResult:
     """Outcome of lodging one message: the declaration, or field errors when nothing was stored."""
@@ -224,7 +259,7 @@ def event_for_principal(who: Principal, e: EventOut) -> EventOut:
         return e
     if e.to_status == Status.LANE_ASSIGNED:
         lane = (e.detail or {}).get("lane")
-        words = TRADER_LANE_WORDS.get(lane, "selected")
+        words = TRADER_LANE_WORDS.get(lane or "", "selected")
         return e.model_copy(update={"reason": f"{lane} lane: {words}", "detail": {"lane": lane, "reasons": [words]}})
     return e.model_copy(update={"detail": None})
 
@@ -257,8 +292,8 @@ class DeclarationService:
         if res.conflict:
             raise Conflict("this client message id was used for a different declaration", res.errors)
         if res.errors:
-            raise ValidationProblem("the declaration has errors; nothing was stored", res.errors)
-        return res.out if res.out is not None else self.get(who, res.declaration_no), res.created
+            raise DeclarationInvalid("the declaration has errors; nothing was stored", res.errors)
+        return res.out if res.out is not None else self.get(who, cast(str, res.declaration_no)), res.created
 
     def lodge_many(self, who: Principal, batch: Sequence[DeclarationIn], *,
                    read_back: bool = False) -> list[LodgeResult]:
@@ -332,9 +367,9 @@ class DeclarationService:
             if fresh:
                 self._insert_new(session, who, fresh, results, now, hashes=hashes)
                 if read_back:
-                    self._read_back(session, [results[idx] for idx, _, _ in fresh], who)
+                    self._read_back(session, cast(list[LodgeResult], [results[idx] for idx, _, _ in fresh]), who)
             for idx, first in repeats:
-                f = results[first]
+                f = cast(LodgeResult, results[first])
                 if hashes[idx] != hashes[first]:
                     results[idx] = LodgeResult(None, None, False, [_conflict_error(batch[idx].client_message_id)],
                                                conflict=True)
@@ -452,6 +487,7 @@ class DeclarationService:
             if reason:
                 events.append(_event(did, 2, now, "system", Status.LODGED, Status.REJECTED, reason))
             else:
+                assessment = cast(Assessment, assessment)  # no rejection reason: it was assessed
                 events.append(_event(did, 2, now, "system", Status.LODGED, Status.ACCEPTED, "validated"))
                 events.append(_event(did, 3, now, "system", Status.ACCEPTED, Status.ASSESSED,
                                      f"tax assessed: {assessment.total} CNY",
@@ -462,7 +498,8 @@ class DeclarationService:
         for (idx, _, _), no, reason in zip(fresh, numbers, rejections, strict=True):
             results[idx] = LodgeResult(no, Status.REJECTED if reason else Status.ASSESSED, True,
                                        reasons=[reason] if reason else [])
-        laned = [LodgedDeclaration(did, no, d, now, a, known[d.importer_code], known[d.declarant_code])
+        laned = [LodgedDeclaration(did, no, d, now, cast(Assessment, a), known[d.importer_code],
+                                   known[d.declarant_code])
                  for did, (_, d, _), no, a, reason in zip(ids, fresh, numbers, assessments, rejections, strict=True)
                  if reason is None]
         if not (laned and self.selectivity is not None):
@@ -493,7 +530,8 @@ class DeclarationService:
         for decl in decls:
             res = by_no[decl.declaration_no]
             # the reasons get() reads from the last rejection / lane event are the ones just recorded
-            res.out = for_principal(who, _out(decl, items[decl.id], list(res.reasons)))
+            # a Core row has the columns of a Declaration
+            res.out = for_principal(who, _out(cast(Declaration, decl), items[decl.id], list(res.reasons)))
 
     def assess_declaration(self, d: DeclarationIn) -> Assessment:
         """Tax of a declaration at the exchange rate in force on its declared date."""
@@ -621,8 +659,9 @@ class DeclarationService:
                              .where(DeclarationEvent.declaration_id == decl.id)) or 0
         session.execute(insert(DeclarationEvent).values(
             _event(decl.id, seq + 1, now or self.clock(), actor, decl.status, to, reason, detail)))
-        n = session.execute(update(Declaration).where(Declaration.id == decl.id, Declaration.status == decl.status)
-                            .values(status=to).execution_options(synchronize_session=False)).rowcount
+        n = cast(CursorResult, session.execute(
+            update(Declaration).where(Declaration.id == decl.id, Declaration.status == decl.status)
+            .values(status=to).execution_options(synchronize_session=False))).rowcount
         if n != 1:
             raise Conflict(f"declaration {decl.declaration_no} changed meanwhile; try again")
         decl.status = to
@@ -659,7 +698,7 @@ class DeclarationService:
         now = self.clock()
         errors = validate(d, self.codes, now)
         if errors:
-            raise ValidationProblem("the amendment has errors; nothing was changed", errors)
+            raise DeclarationInvalid("the amendment has errors; nothing was changed", errors)
         d = normalise(d, self.codes)
         digest = body_hash(d)
         for attempt in range(2):
@@ -692,13 +731,13 @@ class DeclarationService:
             known = parties(session, {d.declarant_code, d.importer_code})
             missing = [c for c in (d.importer_code, d.declarant_code) if c not in known]
             if missing:
-                raise ValidationProblem("unregistered party", [FieldError(
+                raise DeclarationInvalid("unregistered party", [FieldError(
                     "importer_code" if missing[0] == d.importer_code else "declarant_code",
                     f"{missing[0]} is not a registered enterprise")])
             try:
                 assessment = self.assess_declaration(d)
             except TaxError as exc:
-                raise ValidationProblem(str(exc), [FieldError(exc.field or "items", str(exc))]) from None
+                raise DeclarationInvalid(str(exc), [FieldError(exc.field or "items", str(exc))]) from None
             version = decl.version + 1
             held_lane = Lane(decl.lane) if decl.lane else None
             held_detail = self._lane_detail(session, decl) if held_lane else {}
@@ -710,7 +749,7 @@ class DeclarationService:
             session.execute(update(Declaration).where(Declaration.id == decl.id)
                             .values(**row, version=version).execution_options(synchronize_session=False))
             session.execute(delete(GoodsItem).where(GoodsItem.declaration_id == decl.id))
-            session.connection().execute(GoodsItem.__table__.insert(), _item_rows(decl.id, d, assessment))
+            session.connection().execute(_IT.insert(), _item_rows(decl.id, d, assessment))
             seq = self.append_event(session, decl, Status.ASSESSED, "system", f"tax assessed: {assessment.total} CNY",
                                     None, now)
             decision = None
@@ -747,7 +786,7 @@ class DeclarationService:
                             [FieldError(field_name, "the parties are the lodging enterprise's to change")])
         results: list = [None]
         if not self._check_mandates(session, who, [(0, d)], results, now):
-            raise ValidationProblem("the amendment has errors; nothing was changed", results[0].errors)
+            raise DeclarationInvalid("the amendment has errors; nothing was changed", results[0].errors)
 
     def _lane_detail(self, session: Session, decl: Declaration) -> dict:
         """The detail of the declaration's latest selection event (its mechanism, rules, score)."""
@@ -778,7 +817,7 @@ def _at_least(decision: LaneDecision | None, held: Lane | None, held_detail: dic
 
 
 # -- row builders ----------------------------------------------------------------------------------
-def _event(did: int, seq: int, at: datetime, actor: str, frm: Status | None, to: Status, reason: str,
+def _event(did: int, seq: int, at: datetime, actor: str, frm: Status | str | None, to: Status | str, reason: str,
            detail: dict | None = None) -> dict:
     return {"declaration_id": did, "seq": seq, "at": at, "actor": actor,
             "from_status": str(frm) if frm else None, "to_status": str(to), "reason": reason, "detail": detail}
@@ -829,3 +868,46 @@ def _out(decl: Declaration, items: Sequence[GoodsItem], reasons: list[str]) -> D
                    tax_total_cny=decl.tax_total_cny),
         items=[GoodsItemOut.model_validate(i, from_attributes=True) for i in items],
     )
+
+
+# -- lodging statistics (the analyst dashboard) ----------------------------------------------------------
+SCORE_BINS = 10
+
+
+@dataclass
+class LodgingProfile:
+    """Lanes per office, the distribution of risk scores and tax per lodging day."""
+
+    lanes: dict[str, dict[str, int]]  # office -> lane -> declarations
+    histogram: list[int]  # declarations per score range, ``bins`` equal ranges over [0, 1]
+    tax: list[dict]  # per lodging day (the last ``days``): declarations, tax, duty (CNY)
+
+
+def lodging_profile(session: Session, days: int = 30, bins: int = SCORE_BINS,
+                    now: datetime | None = None) -> LodgingProfile:
+    """Lane shares per office, the score distribution and tax per day, from one pass over declarations."""
+    d = Declaration
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    scaled = d.risk_score * bins
+    bin_ = sql_cast(scaled, Integer) if sqlite else sql_cast(func.floor(scaled), Integer)
+    day = func.date(d.lodged_at) if sqlite else sql_cast(d.lodged_at, Date)
+    q = (select(d.office_code, d.lane, bin_, day, func.count(), func.sum(d.tax_total_cny), func.sum(d.duty_cny))
+         .group_by(d.office_code, d.lane, bin_, day))
+    since = str(((now or utcnow()) - timedelta(days=days)).date())
+    lanes: dict[str, dict[str, int]] = {}
+    histogram = [0] * bins
+    tax: dict[str, list[float]] = {}
+    for office, lane, b, on, n, tax_total, duty in session.execute(q):
+        n = int(n)
+        if lane is not None:
+            per = lanes.setdefault(office, {})
+            per[lane] = per.get(lane, 0) + n
+        if b is not None:
+            histogram[min(max(int(b), 0), bins - 1)] += n
+        if tax_total is not None and str(on) >= since:
+            acc = tax.setdefault(str(on), [0, 0.0, 0.0])
+            acc[0] += n
+            acc[1] += float(tax_total)
+            acc[2] += float(duty or 0)
+    return LodgingProfile(dict(sorted(lanes.items())), histogram,
+                          [{"day": k, "declarations": v[0], "tax": v[1], "duty": v[2]} for k, v in sorted(tax.items())])

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from smartcustoms.core.db import transaction
 from smartcustoms.core.errors import NotFound
-from smartcustoms.core.http import current_principal, get_platform, require
+from smartcustoms.core.http import current_principal, get_sessions, require
 from smartcustoms.core.security import Principal, Role
 from smartcustoms.core.wire import Limit, Offset
 from smartcustoms.enterprises import mandates, sender_codes, service
@@ -29,9 +30,9 @@ from smartcustoms.enterprises.schemas import (
     UserIn,
     UserOut,
 )
-from smartcustoms.platform import Platform
 
 router = APIRouter(prefix="/api/v1", tags=["enterprises"])
+Sessions = sessionmaker[Session]
 admin = require(Role.ADMIN)
 customs = require(Role.OFFICER, Role.ANALYST, Role.ADMIN)
 
@@ -43,60 +44,60 @@ def me(who: Principal = Depends(current_principal)) -> dict:
 
 @router.post("/enterprises", response_model=EnterpriseOut, status_code=201)
 def create_enterprise(body: EnterpriseIn, who: Principal = Depends(admin),
-                      platform: Platform = Depends(get_platform)) -> EnterpriseOut:
-    with transaction(platform.sessions) as s:
+                      sessions: Sessions = Depends(get_sessions)) -> EnterpriseOut:
+    with transaction(sessions) as s:
         return service.create_enterprise(s, body, who)
 
 
 @router.get("/enterprises", response_model=list[EnterpriseOut])
 def list_enterprises(limit: Annotated[Limit, Query()] = 500, offset: Annotated[Offset, Query()] = 0,
                      who: Principal = Depends(customs),
-                     platform: Platform = Depends(get_platform)):
-    with platform.sessions() as s:
+                     sessions: Sessions = Depends(get_sessions)):
+    with sessions() as s:
         return service.list_enterprises(s, limit, offset)
 
 
 @router.get("/enterprises/{code}", response_model=EnterpriseOut)
 def read_enterprise(code: str, who: Principal = Depends(current_principal),
-                    platform: Platform = Depends(get_platform)) -> EnterpriseOut:
+                    sessions: Sessions = Depends(get_sessions)) -> EnterpriseOut:
     if who.role == Role.TRADER and who.enterprise_code != code:
         raise NotFound(f"no enterprise {code}")
-    with platform.sessions() as s:
+    with sessions() as s:
         return service.enterprise_out(service.get_enterprise(s, code))
 
 
 @router.put("/enterprises/{code}/credit-grade", response_model=list[GradeChangeOut])
 def change_grade(code: str, body: GradeChangeIn, who: Principal = Depends(admin),
-                 platform: Platform = Depends(get_platform)):
-    with transaction(platform.sessions) as s:
+                 sessions: Sessions = Depends(get_sessions)):
+    with transaction(sessions) as s:
         service.set_credit_grade(s, code, body.grade, body.reason, who)
-    with platform.sessions() as s:
+    with sessions() as s:
         return [GradeChangeOut.model_validate(c) for c in service.grade_history(s, code)]
 
 
 @router.get("/enterprises/{code}/credit-grade", response_model=list[GradeChangeOut])
-def grade_history(code: str, who: Principal = Depends(customs), platform: Platform = Depends(get_platform)):
-    with platform.sessions() as s:
+def grade_history(code: str, who: Principal = Depends(customs), sessions: Sessions = Depends(get_sessions)):
+    with sessions() as s:
         return [GradeChangeOut.model_validate(c) for c in service.grade_history(s, code)]
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
-def create_user(body: UserIn, who: Principal = Depends(admin), platform: Platform = Depends(get_platform)):
-    with transaction(platform.sessions) as s:
+def create_user(body: UserIn, who: Principal = Depends(admin), sessions: Sessions = Depends(get_sessions)):
+    with transaction(sessions) as s:
         return service.create_user(s, body, who)
 
 
 @router.get("/users", response_model=list[UserOut])
-def list_users(who: Principal = Depends(admin), platform: Platform = Depends(get_platform)):
-    with platform.sessions() as s:
+def list_users(who: Principal = Depends(admin), sessions: Sessions = Depends(get_sessions)):
+    with sessions() as s:
         return service.list_users(s)
 
 
 @router.post("/users/{username}/deactivate", response_model=UserOut)
 def deactivate_user(username: str, request: Request, who: Principal = Depends(admin),
-                    platform: Platform = Depends(get_platform)) -> UserOut:
+                    sessions: Sessions = Depends(get_sessions)) -> UserOut:
     """Deactivate a user: its web sessions end and its API keys stop working at once."""
-    with transaction(platform.sessions) as s:
+    with transaction(sessions) as s:
         out = service.set_user_active(s, username, False, who)
     request.app.state.key_cache.clear()
     return out
@@ -104,9 +105,9 @@ def deactivate_user(username: str, request: Request, who: Principal = Depends(ad
 
 @router.post("/users/{username}/reactivate", response_model=UserOut)
 def reactivate_user(username: str, request: Request, who: Principal = Depends(admin),
-                    platform: Platform = Depends(get_platform)) -> UserOut:
+                    sessions: Sessions = Depends(get_sessions)) -> UserOut:
     """Reactivate a user: its API keys that were not revoked work again; it signs in anew."""
-    with transaction(platform.sessions) as s:
+    with transaction(sessions) as s:
         out = service.set_user_active(s, username, True, who)
     request.app.state.key_cache.clear()
     return out
@@ -114,11 +115,11 @@ def reactivate_user(username: str, request: Request, who: Principal = Depends(ad
 
 @router.post("/users/{username}/api-keys", response_model=ApiKeyOut, status_code=201)
 def create_key(username: str, body: ApiKeyIn, response: Response, who: Principal = Depends(admin),
-               platform: Platform = Depends(get_platform)) -> ApiKeyOut:
+               sessions: Sessions = Depends(get_sessions)) -> ApiKeyOut:
     """Make an API key; it is shown in this response only (not cached: ``no-store``).
 
     A key made for another user is audited, and so is every call made with it (``acting_via``)."""
-    with transaction(platform.sessions) as s:
+    with transaction(sessions) as s:
         key = service.create_api_key(s, username, body.label, who)
         role = s.scalar(select(User.role).where(User.username == username))
     response.headers["Cache-Control"] = "no-store"
@@ -127,61 +128,61 @@ def create_key(username: str, body: ApiKeyIn, response: Response, who: Principal
 
 @router.delete("/api-keys/{prefix}", status_code=204)
 def revoke_key(prefix: str, request: Request, who: Principal = Depends(admin),
-               platform: Platform = Depends(get_platform)) -> None:
-    with transaction(platform.sessions) as s:
+               sessions: Sessions = Depends(get_sessions)) -> None:
+    with transaction(sessions) as s:
         service.revoke_api_key(s, prefix, who)
     request.app.state.key_cache.clear()
 
 
 @router.post("/mandates", response_model=MandateOut, status_code=201)
 def create_mandate(body: MandateIn, who: Principal = Depends(admin),
-                   platform: Platform = Depends(get_platform)) -> MandateOut:
+                   sessions: Sessions = Depends(get_sessions)) -> MandateOut:
     """Register an importer's mandate for a declarant to lodge in its name (audited)."""
-    with transaction(platform.sessions) as s:
+    with transaction(sessions) as s:
         return mandates.create_mandate(s, body, who)
 
 
 @router.get("/mandates", response_model=list[MandateOut])
 def list_mandates(enterprise: str | None = Query(None, max_length=18), limit: Annotated[Limit, Query()] = 500,
                   offset: Annotated[Offset, Query()] = 0, who: Principal = Depends(current_principal),
-                  platform: Platform = Depends(get_platform)) -> list[MandateOut]:
+                  sessions: Sessions = Depends(get_sessions)) -> list[MandateOut]:
     """Mandates, newest first; a trader sees those its enterprise gave or holds."""
     if who.role == Role.TRADER:
         enterprise = who.enterprise_code
-    with platform.sessions() as s:
+    with sessions() as s:
         return mandates.list_mandates(s, enterprise, limit, offset)
 
 
 @router.post("/mandates/{mandate_id}/revoke", response_model=MandateOut)
 def revoke_mandate(mandate_id: int = Path(ge=1, le=2**31 - 1), who: Principal = Depends(admin),
-                   platform: Platform = Depends(get_platform)) -> MandateOut:
+                   sessions: Sessions = Depends(get_sessions)) -> MandateOut:
     """End a mandate now (audited): its declarant no longer lodges for the importer."""
-    with transaction(platform.sessions) as s:
+    with transaction(sessions) as s:
         return mandates.revoke_mandate(s, mandate_id, who)
 
 
 @router.get("/enterprises/{code}/sender-codes", response_model=list[SenderCodeOut])
 def list_sender_codes(code: str = Path(max_length=18), who: Principal = Depends(current_principal),
-                      platform: Platform = Depends(get_platform)) -> list[SenderCodeOut]:
+                      sessions: Sessions = Depends(get_sessions)) -> list[SenderCodeOut]:
     """The CBEC codes (ebp / ebc / pay / logistics) the enterprise sends under besides its own; a trader reads
     its own enterprise's only."""
     if who.role == Role.TRADER and who.enterprise_code != code:
         raise NotFound(f"no enterprise {code}")
-    with platform.sessions() as s:
+    with sessions() as s:
         return sender_codes.list_sender_codes(s, code)
 
 
 @router.post("/enterprises/{code}/sender-codes", response_model=SenderCodeOut, status_code=201)
 def register_sender_code(body: SenderCodeIn, code: str = Path(max_length=18), who: Principal = Depends(admin),
-                         platform: Platform = Depends(get_platform)) -> SenderCodeOut:
+                         sessions: Sessions = Depends(get_sessions)) -> SenderCodeOut:
     """Register a code the enterprise may send CBEC documents under (audited)."""
-    with transaction(platform.sessions) as s:
+    with transaction(sessions) as s:
         return sender_codes.register_sender_code(s, code, body, who)
 
 
 @router.delete("/enterprises/{code}/sender-codes/{kind}/{sender_code}", status_code=204)
 def remove_sender_code(kind: SenderKind, code: str = Path(max_length=18), sender_code: str = Path(max_length=18),
-                       who: Principal = Depends(admin), platform: Platform = Depends(get_platform)) -> None:
+                       who: Principal = Depends(admin), sessions: Sessions = Depends(get_sessions)) -> None:
     """Withdraw a sender code (audited): documents under it are refused from now on."""
-    with transaction(platform.sessions) as s:
+    with transaction(sessions) as s:
         sender_codes.remove_sender_code(s, code, kind, sender_code, who)

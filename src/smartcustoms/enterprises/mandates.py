@@ -34,7 +34,7 @@ def create_mandate(session: Session, data: MandateIn, actor: Principal) -> Manda
     if valid_to is not None and valid_to <= valid_from:
         errors.append(FieldError("valid_to", "is not after valid_from"))
     if errors:
-        raise ValidationProblem("the mandate is not valid", errors)
+        raise ValidationProblem("the mandate is not valid", errors, title="The mandate is not valid")
     m = Mandate(declarant_code=data.declarant_code, importer_code=data.importer_code, valid_from=valid_from,
                 valid_to=valid_to, created_by=actor.username, created_at=now)
     session.add(m)

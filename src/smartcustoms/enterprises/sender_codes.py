@@ -6,7 +6,9 @@ administrator registers the others (a platform's e-commerce sellers, a group's p
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import cast
+
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from smartcustoms.audit.service import record
@@ -45,8 +47,9 @@ def register_sender_code(session: Session, enterprise_code: str, data: SenderCod
 def remove_sender_code(session: Session, enterprise_code: str, kind: SenderKind, code: str,
                        actor: Principal) -> None:
     """Withdraw a registered sender code (audited); documents under it are refused from now on."""
-    n = session.execute(delete(SenderCode).where(
-        SenderCode.enterprise_code == enterprise_code, SenderCode.kind == kind.value, SenderCode.code == code)).rowcount
+    gone = delete(SenderCode).where(
+        SenderCode.enterprise_code == enterprise_code, SenderCode.kind == kind.value, SenderCode.code == code)
+    n = cast(CursorResult, session.execute(gone)).rowcount
     if not n:
         raise NotFound(f"no {kind.value} code {code} registered for {enterprise_code}")
     record(session, actor, "sender_code.remove", "enterprise", enterprise_code, {"code": code, "kind": kind.value})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import CursorResult, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from smartcustoms.audit.service import record
 from smartcustoms.core.clock import utcnow
@@ -77,16 +78,20 @@ def grade_history(session: Session, code: str) -> list[CreditGradeChange]:
     return list(session.scalars(q))
 
 
+USER_INVALID = "The user is not valid"
+
+
 def create_user(session: Session, data: UserIn, actor: Principal | None = None) -> UserOut:
     enterprise_id = None
     if data.role == Role.TRADER:
         if not data.enterprise_code:
             raise ValidationProblem("a trader acts for an enterprise",
-                                    [FieldError("enterprise_code", "required for role trader")])
+                                    [FieldError("enterprise_code", "required for role trader")], title=USER_INVALID)
         enterprise_id = get_enterprise(session, data.enterprise_code).id
     elif data.enterprise_code:
         raise ValidationProblem("only traders act for an enterprise",
-                                [FieldError("enterprise_code", f"not allowed for role {data.role}")])
+                                [FieldError("enterprise_code", f"not allowed for role {data.role}")],
+                                title=USER_INVALID)
     user = User(username=data.username, display_name=data.display_name, role=data.role.value,
                 enterprise_id=enterprise_id, password_hash=hash_password(data.password) if data.password else None)
     session.add(user)
@@ -115,7 +120,7 @@ def create_api_key(session: Session, username: str, label: str = "", actor: Prin
     creator = actor.user_id if actor is not None and not actor.internal and actor.user_id else None
     session.add(ApiKey(user_id=user.id, prefix=prefix, key_hash=digest, label=label, created_by=creator))
     if actor is not None:
-        detail = {"prefix": prefix, "label": label}
+        detail: dict[str, object] = {"prefix": prefix, "label": label}
         if creator is not None and creator != user.id:
             detail["for_another_user"] = True  # its calls will show ``acting_via`` = the creator
         record(session, actor, "api_key.create", "user", username, detail)
@@ -123,8 +128,8 @@ def create_api_key(session: Session, username: str, label: str = "", actor: Prin
 
 
 def revoke_api_key(session: Session, prefix: str, actor: Principal) -> None:
-    n = session.execute(update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
-                        .values(revoked_at=utcnow())).rowcount
+    n = cast(CursorResult, session.execute(update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+                                         .values(revoked_at=utcnow()))).rowcount
     if not n:
         raise NotFound(f"no active API key {prefix}")
     record(session, actor, "api_key.revoke", "api_key", prefix)
@@ -159,6 +164,23 @@ def touch_api_key(session: Session, prefix: str, now: datetime | None = None) ->
     now = now or utcnow()
     session.execute(update(ApiKey).where(ApiKey.prefix == prefix, or_(
         ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - timedelta(minutes=1))).values(last_used_at=now))
+
+
+class ApiKeys:
+    """The API keys of a deployment as the request check looks them up (a ``core.http.KeyResolver``)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def resolve(self, key: str) -> Principal | None:
+        """The principal behind ``key``, or None (unknown, revoked, user inactive)."""
+        with self.sessions() as session:
+            return resolve_api_key(session, key)
+
+    def touch(self, prefix: str) -> None:
+        """Note the use of the key with ``prefix`` (``last_used_at``), in a transaction of its own."""
+        with self.sessions() as session, session.begin():
+            touch_api_key(session, prefix)
 
 
 def check_login(session: Session, username: str, password: str) -> tuple[Principal | None, str]:
@@ -260,3 +282,20 @@ def parties(session: Session, codes: set[str]) -> dict[str, Party]:
 
 _ET = Enterprise.__table__
 _PARTIES = select(_ET.c.code, _ET.c.roles, _ET.c.credit_grade).where(_ET.c.code.in_(bindparam("codes", expanding=True)))
+
+
+# -- the administration page's lists ---------------------------------------------------------------------
+def list_api_keys(session: Session, limit: int = 500) -> list[dict]:
+    """The latest API keys: prefix, label, owner, role and dates (never the key or its digest)."""
+    q = (select(ApiKey.prefix, ApiKey.label, ApiKey.created_at, ApiKey.revoked_at, User.username, User.role)
+         .join(User, User.id == ApiKey.user_id).order_by(ApiKey.id.desc()).limit(limit))
+    return [dict(r._mapping) for r in session.execute(q)]
+
+
+def search_enterprises(session: Session, q: str = "", limit: int = 100) -> tuple[list[dict], int]:
+    """Enterprises whose code or name contains ``q`` (all when empty), by code, and how many match in all."""
+    where = [or_(Enterprise.code.contains(q.upper()), Enterprise.name.contains(q))] if q else []
+    rows = session.execute(select(Enterprise.code, Enterprise.name, Enterprise.roles, Enterprise.credit_grade)
+                           .where(*where).order_by(Enterprise.code).limit(limit))
+    total = session.scalar(select(func.count()).select_from(Enterprise).where(*where))
+    return [dict(r._mapping) for r in rows], int(total or 0)

@@ -1,6 +1,9 @@
-"""Risk targeting: point-in-time features, the offence model, evaluation and replay.
+"""Risk targeting, in three wings.
 
-Public seam for live scoring: :mod:`smartcustoms.risk.schema` (the canonical item frame),
-:class:`smartcustoms.risk.features.HistoryState` / :func:`smartcustoms.risk.features.build_features`
-and :class:`smartcustoms.risk.model.RiskModel`.
+* Offline modelling: :mod:`.frame` (the canonical item frame), :mod:`.features` (point-in-time
+  features: :class:`~smartcustoms.risk.features.state.HistoryState`,
+  :func:`~smartcustoms.risk.features.state.build_features`), :mod:`.offence_model` (``RiskModel``),
+  :mod:`.evaluate`, :mod:`.replay`, :mod:`.synthetic`, :mod:`.datasets`.
+* Live declaration targeting: :mod:`.targeting` (rules, policy, the selectivity engine, registry, API).
+* Parcel targeting: :mod:`.parcels` (the parcel-scoring interface CBEC uses, the parcel selectivity).
 """

@@ -60,7 +60,7 @@ def evaluate(
 ) -> None:
     """Train on the train files, score the test file, print precision/recall/duty share at k%."""
     from smartcustoms.risk.evaluate import evaluate as run
-    from smartcustoms.risk.model import RiskModel
+    from smartcustoms.risk.offence_model import RiskModel
 
     if ranking not in ("probability", "duty") or test_outcomes not in ("lagged", "hidden"):
         err.print("[red]error:[/] --ranking is probability|duty and --test-outcomes is lagged|hidden")
@@ -74,9 +74,9 @@ def evaluate(
             test_frame,
             model=RiskModel(seed=seed),
             ranking=ranking,  # type: ignore[arg-type]
-            test_outcomes=test_outcomes,
+            test_outcomes=test_outcomes,  # type: ignore[arg-type]
             progress=say,
-        )  # type: ignore[arg-type]
+        )
     m = result.metrics
     if as_json:
         keys = ("precision_at", "recall_at", "duty_share_at", "random", "lift_points_at", "n_test")
@@ -108,7 +108,7 @@ def simulate(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
 ) -> None:
     """Week-by-week replay where the model learns only the outcomes of what it inspected."""
-    from smartcustoms.risk.model import RiskModel
+    from smartcustoms.risk.offence_model import RiskModel
     from smartcustoms.risk.replay import simulate as run
 
     with _steps() as say:
@@ -148,27 +148,31 @@ def simulate(
 
 # -- the live model registry ----------------------------------------------------------------------
 def _registry_call(fn):
-    """Run ``fn(session, who)`` in one transaction on the configured database, errors as messages."""
-    from smartcustoms.core.db import transaction
+    """Run ``fn(session, who)`` in one transaction on the configured database (migrated), errors as messages."""
+    from smartcustoms.core.config import get_settings
+    from smartcustoms.core.db import dispose_engine, make_engine, session_factory, transaction, upgrade
     from smartcustoms.core.errors import DomainError
     from smartcustoms.core.security import Principal, Role
-    from smartcustoms.platform import build_platform
 
-    platform = build_platform()
+    url = get_settings().resolved_database_url()
+    upgrade(url)
+    engine = make_engine(url)
     who = Principal(0, "cli", Role.ANALYST)
     try:
-        with transaction(platform.sessions) as s:
+        with transaction(session_factory(engine)) as s:
             return fn(s, who)
     except DomainError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
+    finally:
+        dispose_engine(engine)
 
 
 @app.command()
 def retrain(holdout_days: int = typer.Option(14, help="most recent days held out to compare candidate and live"),
             rounds: int | None = typer.Option(None, help="boosting rounds (default: the model's default)")) -> None:
     """Train a candidate on inspection results and compare it with the live model on the latest period."""
-    from smartcustoms.risk.service import train_candidate
+    from smartcustoms.risk.targeting.service import train_candidate
 
     v = _registry_call(lambda s, who: train_candidate(s, who, holdout_days=holdout_days, num_boost_round=rounds))
     typer.echo(f"candidate version {v.version}: trained on {v.metrics['n_train']} labelled items "
@@ -187,7 +191,7 @@ def retrain(holdout_days: int = typer.Option(14, help="most recent days held out
 @app.command()
 def promote(version: int) -> None:
     """Make a model version the live one (the running server picks it up on restart or via the API)."""
-    from smartcustoms.risk.service import promote as do_promote
+    from smartcustoms.risk.targeting.service import promote as do_promote
 
     v = _registry_call(lambda s, who: do_promote(s, version, who))
     typer.echo(f"model {v.version} is live")
@@ -196,7 +200,7 @@ def promote(version: int) -> None:
 @app.command()
 def rollback() -> None:
     """Retire the live model and bring back the one promoted before it."""
-    from smartcustoms.risk.service import rollback as do_rollback
+    from smartcustoms.risk.targeting.service import rollback as do_rollback
 
     v = _registry_call(lambda s, who: do_rollback(s, who))
     typer.echo(f"model {v.version} is live again")
@@ -205,7 +209,7 @@ def rollback() -> None:
 @app.command()
 def models() -> None:
     """The model registry."""
-    from smartcustoms.risk.service import list_models
+    from smartcustoms.risk.targeting.service import list_models
 
     for v in _registry_call(lambda s, who: list_models(s)):
         p = (v.metrics.get("candidate") or {}).get("precision_at", {})

@@ -1,6 +1,6 @@
 """Evaluation: precision / recall / duty share caught at k%, and time-based cross-validation.
 
-Protocol (the same as live operation): one :class:`~smartcustoms.risk.features.HistoryState` is
+Protocol (the same as live operation): one :class:`~smartcustoms.risk.features.state.HistoryState` is
 carried from the start of the training files through the end of the test file. Every row's features
 are point-in-time. By default test-period outcomes become known ``outcome_lag`` after acceptance
 (``test_outcomes="lagged"``), exactly as officers' results arrive live; ``"hidden"`` keeps every
@@ -17,8 +17,8 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from smartcustoms.risk.features import HistoryState, build_features
-from smartcustoms.risk.model import Ranking, RiskModel, score_batch
+from smartcustoms.risk.features.state import HistoryState, build_features
+from smartcustoms.risk.offence_model import Ranking, RiskModel, score_batch
 
 KS: tuple[int, ...] = (1, 2, 5, 10)
 TestOutcomes = Literal["lagged", "hidden"]
@@ -76,6 +76,7 @@ def history_features(
 
 
 def window(frame: pl.DataFrame) -> tuple[str, str]:
+    """The first and last ``declared_at`` of a frame, as text."""
     lo, hi = frame["declared_at"].min(), frame["declared_at"].max()
     return (str(lo), str(hi))
 

@@ -18,9 +18,9 @@ import numpy as np
 import polars as pl
 
 from smartcustoms.risk.evaluate import hide_labels, window
-from smartcustoms.risk.features import build_features
-from smartcustoms.risk.model import RiskModel
-from smartcustoms.risk.schema import DEFAULT_OUTCOME_LAG
+from smartcustoms.risk.features.state import build_features
+from smartcustoms.risk.frame import DEFAULT_OUTCOME_LAG
+from smartcustoms.risk.offence_model import RiskModel
 
 Progress = Callable[[str], None]
 
@@ -50,7 +50,7 @@ def simulate(
     test = test.with_columns(((pl.col("declared_at") - start).dt.total_days() // 7).alias("_week"))
     weeks: list[dict[str, Any]] = []
     for (week,), week_rows in test.group_by(["_week"], maintain_order=True):
-        stats = {
+        stats: dict[str, Any] = {
             "week": int(week) + 1,
             "n": 0,
             "inspected": 0,
@@ -70,7 +70,7 @@ def simulate(
             order = np.argsort(-scores, kind="stable")
             chosen = order[: n_inspect - n_explore]
             rest = order[n_inspect - n_explore :]
-            explored = rng.choice(rest, size=min(n_explore, len(rest)), replace=False) if n_explore else []
+            explored: Any = rng.choice(rest, size=min(n_explore, len(rest)), replace=False) if n_explore else []
             inspected = np.concatenate([chosen, np.asarray(explored, dtype=np.int64)])
             y = day["offence"].fill_null(0).to_numpy().astype(np.float64)
             stats["n"] += n

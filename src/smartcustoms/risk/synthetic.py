@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from smartcustoms.risk.schema import DEFAULT_OUTCOME_LAG, conform
+from smartcustoms.risk.frame import DEFAULT_OUTCOME_LAG, conform
 
 COUNTRIES = ("CN", "VN", "US", "DE", "JP", "KR", "IN", "TH", "MY", "ID", "IT", "FR", "GB", "TR", "MX")
 

@@ -233,7 +233,7 @@ class DeclarationSimulator:
             "origin_country": items[0]["origin_country"], "currency": currency, "incoterm": incoterm,
             "freight": str(freight), "insurance": None if rng.random() < 0.5 else str(_money(float(total) * 0.003)),
             "gross_mass_kg": str(_money(float(net) * 1.08, "0.001")), "net_mass_kg": str(net),
-            "packages": int(max(1, len(items) * rng.integers(1, 40))), "total_value": str(total),
+            "packages": max(1, len(items) * int(rng.integers(1, 40))), "total_value": str(total),
             "declared_at": at.isoformat(), "items": items,
         }
         critical = offence == "prohibited"

@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from rich.progress import Progress
 from sqlalchemy import func, select
@@ -14,18 +15,17 @@ from sqlalchemy import func, select
 from smartcustoms.core.clock import utcnow
 from smartcustoms.core.db import transaction
 from smartcustoms.core.errors import ValidationProblem
-from smartcustoms.core.security import Principal, Role
+from smartcustoms.core.security import SYSTEM, Role
 from smartcustoms.declarations.models import Declaration
 from smartcustoms.enterprises.mandates import create_mandate
 from smartcustoms.enterprises.models import Enterprise, User
 from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, MandateIn, UserIn
 from smartcustoms.enterprises.service import create_api_key, create_enterprise, create_user
 from smartcustoms.platform import Platform
-from smartcustoms.risk.service import promote, train_candidate
+from smartcustoms.risk.targeting.service import promote, train_candidate
 from smartcustoms.simulate.declarations import DeclarationSimulator
 from smartcustoms.simulate.replay import replay_history
 
-SYSTEM = Principal(0, "system", Role.ADMIN, internal=True)  # the platform itself: lodges without a mandate
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo credential, documented in the README
 
 
@@ -65,7 +65,8 @@ CBEC_GRADES = {"1101960101": CreditGrade.ADVANCED_CERTIFIED}
 def load_demo_parcels(platform: Platform, parcels: int = 2000, seed: int = 7) -> int:
     """Simulated CBEC traffic through the pipeline (once), so that the officers' page of held parcels and the
     dashboard have parcels to show; returns the parcels decided (0 when there were some already)."""
-    from smartcustoms.cbec.pipeline import Engine, ingest_path
+    from smartcustoms.cbec.engine import Engine
+    from smartcustoms.cbec.runner import ingest_path
     from smartcustoms.cbec.simulate import generate
     from smartcustoms.cbec.store import Store
 
@@ -101,12 +102,13 @@ def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7,
             from smartcustoms.cbec.simulate import LOGISTICS, PLATFORMS, SELLERS
 
             known = {e.code for e in sim.enterprises}
-            for parties, role in ((PLATFORMS, EnterpriseRole.PLATFORM), (SELLERS, EnterpriseRole.IMPORTER),
-                                  (LOGISTICS, EnterpriseRole.LOGISTICS)):
+            for parties, party_role in ((PLATFORMS, EnterpriseRole.PLATFORM), (SELLERS, EnterpriseRole.IMPORTER),
+                                        (LOGISTICS, EnterpriseRole.LOGISTICS)):
                 for code, name in parties:
                     if code not in known:
-                        create_enterprise(s, EnterpriseIn(code=code, name=name, roles=[role], credit_grade=CBEC_GRADES
-                                                          .get(code, CreditGrade.GENERAL)), SYSTEM)
+                        create_enterprise(s, EnterpriseIn(code=code, name=name, roles=[party_role],
+                                                          credit_grade=CBEC_GRADES.get(code, CreditGrade.GENERAL)),
+                                          SYSTEM)
             from smartcustoms.cbec.simulate import sender_codes
             from smartcustoms.enterprises.schemas import SenderCodeIn
             from smartcustoms.enterprises.sender_codes import register_sender_code
@@ -135,8 +137,8 @@ def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7,
     with transaction(platform.sessions) as s:
         for name in s.scalars(select(User.username).order_by(User.id)):
             keys[name] = create_api_key(s, name, "demo")
-        trader_ent = s.scalar(select(Enterprise.code).join(User, User.enterprise_id == Enterprise.id)
-                              .where(User.username == "trader1"))
+        trader_ent = cast(str, s.scalar(select(Enterprise.code).join(User, User.enterprise_id == Enterprise.id)
+                                        .where(User.username == "trader1")))  # trader1 is seeded with one
     example = sim.generate(1, now - timedelta(minutes=2), now - timedelta(minutes=1))[0].payload
     example["importer_code"] = trader_ent
     brokers = {importer: declarant for declarant, importer in sim.mandates}

@@ -15,13 +15,12 @@ from decimal import Decimal
 
 import numpy as np
 
-from smartcustoms.core.security import Principal, Role
+from smartcustoms.core.security import SYSTEM, Principal, Role
 from smartcustoms.declarations.schemas import DeclarationIn
 from smartcustoms.inspection.schemas import InspectionResultIn
 from smartcustoms.platform import Platform
 from smartcustoms.simulate.declarations import SimulatedDeclaration
 
-SYSTEM = Principal(0, "system", Role.ADMIN, internal=True)  # the platform itself: lodges without a mandate
 REPLAY_OFFICER = Principal(0, "replay-officer", Role.OFFICER)
 
 
@@ -73,7 +72,7 @@ def replay_history(platform: Platform, sims: list[SimulatedDeclaration], *, audi
             _record_due(platform, due, clock, out)
             results = svc.lodge_many(SYSTEM, [DeclarationIn.model_validate(s.payload) for s in chunk])
             for sim, res in zip(chunk, results, strict=True):
-                if res.errors or res.lane is None:
+                if res.errors or res.lane is None or res.declaration_no is None:
                     continue
                 out.lodged += 1
                 out.declaration_nos.append(res.declaration_no)

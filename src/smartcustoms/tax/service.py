@@ -426,3 +426,14 @@ def replace_tariff(session, rows: list[TariffRates]) -> None:
              "duty_rate": r.duty_rate, "duty_specific": r.duty_specific, "duty_unit": r.duty_unit,
              "ct_type": r.ct_type, "ct_rate": r.ct_rate, "ct_specific": r.ct_specific, "ct_unit": r.ct_unit,
              "vat_rate": r.vat_rate} for r in rows])
+
+
+def tariff_lines(session, limit: int = 50) -> tuple[list[dict], int]:
+    """The first ``limit`` stored tariff lines (every column, in storage order) and how many there are."""
+    from sqlalchemy import func, select
+
+    from smartcustoms.tax.models import TariffLine
+
+    table = TariffLine.__table__
+    rows = [dict(r._mapping) for r in session.execute(select(table).limit(limit))]
+    return rows, int(session.scalar(select(func.count()).select_from(table)) or 0)

@@ -1,1 +1,1 @@
-"""The web adapter: FastAPI app factory, authentication dependencies, problem details."""
+"""The web adapter: the FastAPI app factory, web sessions, request limits and every role's pages."""

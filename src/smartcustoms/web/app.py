@@ -1,41 +1,56 @@
-"""The FastAPI application: every domain's router, problem details, sessions for the web pages."""
+"""The FastAPI application: every domain's router, problem details, sessions for the web pages, periodic work."""
 
 from __future__ import annotations
 
 import gc
-import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
 from smartcustoms import __version__
+from smartcustoms.audit import api as audit_api
+from smartcustoms.cbec import api as cbec_api
+from smartcustoms.codes import api as codes_api
 from smartcustoms.core import problems
 from smartcustoms.core.http import KeyCache
+from smartcustoms.core.scheduler import Scheduler
 from smartcustoms.core.security import LoginThrottle
+from smartcustoms.declarations import api as declarations_api
+from smartcustoms.enterprises import api as enterprises_api
+from smartcustoms.enterprises.service import ApiKeys
+from smartcustoms.inspection import api as inspection_api
 from smartcustoms.platform import Platform, build_platform
+from smartcustoms.risk.targeting import api as risk_api
+from smartcustoms.tax import api as tax_api
+from smartcustoms.web import dashboard
 from smartcustoms.web.limits import BodyLimits, RequestLimits
+from smartcustoms.web.pages import admin, analyst, officer, session, trader
 from smartcustoms.web.sessions import SESSION_COOKIE, SecurityHeaders, WebSessionAuth, session_secret
 
-# Each domain's ``api.router``, mounted in this order; a domain not present yet is skipped.
-ROUTERS = (
-    "smartcustoms.enterprises.api",
-    "smartcustoms.codes.api",
-    "smartcustoms.declarations.api",
-    "smartcustoms.tax.api",
-    "smartcustoms.risk.api",
-    "smartcustoms.inspection.api",
-    "smartcustoms.cbec.api",
-    "smartcustoms.audit.api",
-    "smartcustoms.web.pages",
-)
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While the app serves, its scheduler runs the periodic work (stopped at shutdown)."""
+    scheduler: Scheduler = app.state.scheduler
+    scheduler.start()
+    try:
+        yield
+    finally:
+        scheduler.stop()
 
 
 def create_app(platform: Platform | None = None) -> FastAPI:
+    """The application over ``platform`` (a new one from the settings by default)."""
     platform = platform or build_platform()
-    app = FastAPI(title="smartcustoms", version=__version__,
+    app = FastAPI(title="smartcustoms", version=__version__, lifespan=lifespan,
                   description="Single window, risk targeting, CBEC clearance, tax and AEO.")
     app.state.platform = platform
-    app.state.key_cache = KeyCache()
+    app.state.key_resolver = ApiKeys(platform.sessions)
+    app.state.key_cache = KeyCache()  # cleared where a user or key is deactivated (enterprises.api, admin pages)
+    # periodic work while serving: the platform's (overdue CBEC inventories) and the dashboard's refresh
+    app.state.scheduler = Scheduler([*platform.periodic_jobs(), dashboard.refresh_job(platform.sessions)])
     settings = platform.settings
     app.state.login_throttle = LoginThrottle(settings.login_free_failures, settings.login_free_failures_address,
                                              max_s=settings.login_max_delay_s)
@@ -46,14 +61,13 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.add_middleware(RequestLimits, limits=BodyLimits.from_settings(platform.settings))  # outside sessions
     app.add_middleware(SecurityHeaders, hsts=settings.session_cookie_secure)  # outermost: on every answer
     problems.install(app)
-    for name in ROUTERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if name.startswith(str(exc.name)):
-                continue
-            raise
-        app.include_router(module.router)
+    # every router, in this order
+    for api_router in (enterprises_api.router, codes_api.router, declarations_api.router, tax_api.router,
+                       risk_api.router, inspection_api.router, cbec_api.router, audit_api.router):
+        app.include_router(api_router)
+    # the server-rendered pages, one router per role; the trader's /declarations/new before officer's /{no}
+    for page_router in (session.router, trader.router, officer.router, analyst.router, admin.router):
+        app.include_router(page_router)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict:

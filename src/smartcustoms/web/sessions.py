@@ -65,7 +65,7 @@ class WebSessionAuth:
             sid = session.get("sid") if session else None
             if isinstance(sid, str) and not scope["path"].startswith(_NO_LOOKUP):
                 who = await run_in_threadpool(session_principal, self.platform, sid)
-                if who is None:
+                if who is None and session is not None:
                     session.pop("sid", None)
                 scope["principal"] = who
         await self.app(scope, receive, send)

@@ -147,13 +147,14 @@ def run_upload(platform: Platform, who: Principal, job: UploadJob, text: str, st
         for chunk in batches(parse_file(job.filename, text), UPLOAD_BATCH):
             valid = []
             for r in chunk:
-                if r.errors:
+                if r.errors or r.declaration is None:
                     for e in r.errors:
                         problems.add(r.line, e.field, e.message)
                     job.rejected += 1
                 else:
                     valid.append(r)
-            results = platform.declarations.lodge_many(who, [r.declaration for r in valid]) if valid else []
+            lodged = [r.declaration for r in valid if r.declaration is not None]  # all of them (see above)
+            results = platform.declarations.lodge_many(who, lodged) if lodged else []
             for r, res in zip(valid, results, strict=True):
                 if res.errors:
                     job.rejected += 1

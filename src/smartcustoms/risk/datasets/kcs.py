@@ -1,7 +1,7 @@
 """Adapter for the public KCS synthetic import-declaration files (Jeong et al., 2022).
 
 Each CSV row is one single-item declaration. See ``../shared/data/kcs/README.md`` for the format.
-The adapter maps it to the canonical item frame (:mod:`smartcustoms.risk.schema`):
+The adapter maps it to the canonical item frame (:mod:`smartcustoms.risk.frame`):
 ``Item Price`` becomes ``customs_value`` (KRW), ``HS6 Code`` is zero-padded to six digits,
 ``Fraud`` becomes ``offence``, ``Critical Fraud`` becomes ``critical`` and
 ``duty_recovered = offence x value x tax_rate / 100`` (the dataset has no revenue label).
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from smartcustoms.risk.schema import DEFAULT_OUTCOME_LAG, conform, time_sorted
+from smartcustoms.risk.frame import DEFAULT_OUTCOME_LAG, conform, time_sorted
 
 KCS_COLUMNS: dict[str, str] = {
     "Declaration ID": "declaration_no",

@@ -1,0 +1,146 @@
+"""An output buffer for the compiled kernels (``ceb/_scan``, ``ceb/_receipts``, ``cbec/_log``): append bytes,
+JSON strings as orjson writes them, XML text as ``ceb.emit._esc`` escapes it.
+
+Inline functions only (no module state), so every kernel that cimports it is a self-contained extension.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.stdlib cimport malloc, realloc
+from libc.string cimport memcpy
+
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
+
+
+cdef struct Buf:
+    char* p
+    Py_ssize_t n
+    Py_ssize_t cap
+    bint heap         # p was malloc'ed (else it is the caller's stack buffer)
+
+
+cdef inline int _heap_buf(Buf* b, Py_ssize_t cap) except -1:
+    """Start ``b`` empty on a malloc'ed block of ``cap`` bytes (the caller frees ``b.p``)."""
+    b.n = 0
+    b.cap = cap
+    b.p = <char*>malloc(cap)
+    b.heap = True
+    if b.p == NULL:
+        raise MemoryError()
+    return 0
+cdef inline int _grow(Buf* b, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t cap = b.cap
+    cdef char* q
+    while cap < b.n + extra:
+        cap *= 2
+    if b.heap:
+        q = <char*>realloc(b.p, cap)
+    else:
+        q = <char*>malloc(cap)
+        if q != NULL:
+            memcpy(q, b.p, b.n)
+    if q == NULL:
+        raise MemoryError()
+    b.p = q
+    b.cap = cap
+    b.heap = True
+    return 0
+
+
+cdef inline int _put(Buf* b, const char* s, Py_ssize_t k) except -1:
+    if b.n + k > b.cap:
+        _grow(b, k)
+    memcpy(b.p + b.n, s, k)
+    b.n += k
+    return 0
+
+
+cdef inline int _put_bytes(Buf* b, bytes s) except -1:
+    return _put(b, PyBytes_AS_STRING(s), PyBytes_GET_SIZE(s))
+# bytes orjson escapes in a string: controls, '"' and backslash
+cdef inline bint _json_esc(unsigned char c) noexcept nogil:
+    return c < 0x20 or c == 34 or c == 92
+
+
+# the letter of a two-character escape (\" \\ \n \t \r \b \f), 0 for the rest (written as \u00XX)
+cdef inline unsigned char _json_esc2(unsigned char c) noexcept nogil:
+    if c == 34 or c == 92:
+        return c
+    if c == 10:
+        return 110
+    if c == 9:
+        return 116
+    if c == 13:
+        return 114
+    if c == 8:
+        return 98
+    if c == 12:
+        return 102
+    return 0
+
+
+cdef inline int _put_json(Buf* b, const unsigned char* s, Py_ssize_t size) except -1:
+    """UTF-8 ``s`` as a JSON string exactly as orjson writes it (``"``, ``\\\\`` and controls escaped)."""
+    cdef Py_ssize_t k, start = 0
+    cdef unsigned char c, e
+    cdef const char* hexdigits = b"0123456789abcdef"
+    if b.n + 6 * size + 2 > b.cap:
+        _grow(b, 6 * size + 2)
+    b.p[b.n] = 34
+    b.n += 1
+    for k in range(size):
+        c = s[k]
+        if not _json_esc(c):
+            continue
+        memcpy(b.p + b.n, s + start, k - start)
+        b.n += k - start
+        start = k + 1
+        b.p[b.n] = 92
+        e = _json_esc2(c)
+        if e:
+            b.p[b.n + 1] = e
+            b.n += 2
+        else:
+            memcpy(b.p + b.n + 1, b"u00", 3)
+            b.p[b.n + 4] = hexdigits[c >> 4]
+            b.p[b.n + 5] = hexdigits[c & 15]
+            b.n += 6
+    memcpy(b.p + b.n, s + start, size - start)
+    b.n += size - start
+    b.p[b.n] = 34
+    b.n += 1
+    return 0
+cdef inline int _put_json_str(Buf* b, str v) except -1:
+    cdef Py_ssize_t size
+    cdef const char* s = PyUnicode_AsUTF8AndSize(v, &size)
+    return _put_json(b, <const unsigned char*>s, size)
+cdef inline int _put_xml_str(Buf* b, str v) except -1:
+    """``v`` in UTF-8 with ``& < > "`` escaped (as ``ceb.emit._esc``)."""
+    cdef Py_ssize_t size, k, start = 0
+    cdef const unsigned char* s = <const unsigned char*>PyUnicode_AsUTF8AndSize(v, &size)
+    cdef unsigned char c
+    if b.n + 6 * size > b.cap:
+        _grow(b, 6 * size)
+    for k in range(size):
+        c = s[k]
+        if not (c == 38 or c == 60 or c == 62 or c == 34):
+            continue
+        memcpy(b.p + b.n, s + start, k - start)
+        b.n += k - start
+        start = k + 1
+        if c == 38:
+            memcpy(b.p + b.n, b"&amp;", 5)
+            b.n += 5
+        elif c == 60:
+            memcpy(b.p + b.n, b"&lt;", 4)
+            b.n += 4
+        elif c == 62:
+            memcpy(b.p + b.n, b"&gt;", 4)
+            b.n += 4
+        else:
+            memcpy(b.p + b.n, b"&quot;", 6)
+            b.n += 6
+    memcpy(b.p + b.n, s + start, size - start)
+    b.n += size - start
+    return 0

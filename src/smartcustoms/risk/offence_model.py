@@ -1,0 +1,427 @@
+"""The offence model: seeded LightGBM over the point-in-time features, with reasons in words.
+
+``RiskModel.fit`` takes the feature frame from :func:`smartcustoms.risk.features.state.build_features`
+and 0/1 offence labels; ``predict_proba`` returns offence probabilities; ``rank_scores`` returns
+either the probability or the expected duty at stake (probability x duty at stake); ``explain``
+turns LightGBM's per-feature contributions (``pred_contrib=True``) into customs-English reasons.
+``to_bytes``/``from_bytes`` serialise model + vocabulary + metadata for a registry table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+
+from smartcustoms.risk.features.families import (
+    CATEGORICAL_FEATURES,
+    FAMILIES,
+    FEATURE_NAMES,
+    NUMERIC_FEATURES,
+    family_feature_names,
+)
+from smartcustoms.risk.features.rowwise import NUMERIC_INDEX, LiveFeatures
+from smartcustoms.risk.features.state import HistoryState, build_features
+
+MODEL_FORMAT = "smartcustoms.risk.RiskModel/1"
+Ranking = Literal["probability", "duty"]
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "learning_rate": 0.06,
+    "num_leaves": 31,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.6,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "cat_smooth": 10.0,
+    "max_cat_to_onehot": 8,
+    "num_threads": 1,  # measured: on the shared 2-core machine 2 threads train ~8x slower (contention)
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbose": -1,
+}
+# time-based CV inside 2020 (docs/risk.md): 600, 300 (rate 0.03) and 150 (rate 0.06) rounds tie; 150 scores and
+# explains twice as fast as 300, four times as fast as 600
+DEFAULT_ROUNDS = 150
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason a declaration scored high: the feature, its value, its pull on the log-odds."""
+
+    feature: str
+    value: float | str | None
+    contribution: float
+    text: str
+
+
+@dataclass
+class RiskModel:
+    """Gradient-boosted offence model over :data:`~smartcustoms.risk.features.families.FEATURE_NAMES`."""
+
+    params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
+    num_boost_round: int = DEFAULT_ROUNDS
+    seed: int = 0
+    features: tuple[str, ...] = FEATURE_NAMES
+    metadata: dict[str, Any] = field(default_factory=dict)
+    booster: lgb.Booster | None = None
+    vocabulary: dict[str, list[str]] = field(default_factory=dict)
+    #: threads for scoring and explaining (training uses ``params["num_threads"]``); None = the same
+    predict_threads: int | None = field(default=None, compare=False)
+    _codes: dict[str, dict[str, float]] | None = field(default=None, repr=False, compare=False)
+
+    # -- encoding -----------------------------------------------------------------------------
+    @property
+    def categorical(self) -> list[str]:
+        """The model's categorical inputs, in model order."""
+        return [f for f in self.features if f in CATEGORICAL_FEATURES]
+
+    def _fit_vocabulary(self, frame: pl.DataFrame) -> None:
+        self.vocabulary, self._codes = {}, None
+        for name in self.categorical:
+            counts = frame[name].drop_nulls().value_counts(sort=True)
+            # most frequent first; ties broken by value so the encoding is deterministic
+            counts = counts.sort(["count", name], descending=[True, False])
+            self.vocabulary[name] = counts[name].to_list()
+
+    def matrix(self, frame: pl.DataFrame | LiveFeatures) -> np.ndarray:
+        """The model's float matrix: numeric features as is, categoricals as vocabulary codes."""
+        if self._codes is None or set(self._codes) != set(self.vocabulary):
+            self._codes = {name: {v: float(i) for i, v in enumerate(vs)} for name, vs in self.vocabulary.items()}
+        if isinstance(frame, LiveFeatures):
+            return self._live_matrix(frame)
+        present = set(frame.columns)
+        missing = [f for f in self.features if f not in present]
+        if missing:
+            raise ValueError(f"feature frame lacks {len(missing)} feature(s), e.g. {missing[:3]}")
+        if frame.height > 256:
+            # large frames: one query, column-major out (LightGBM reads it as is; no row-major copy)
+            exprs = [
+                pl.col(f).replace_strict(self._codes[f], default=None, return_dtype=pl.Float64)
+                if f in self._codes
+                else pl.col(f).cast(pl.Float64)
+                for f in self.features
+            ]
+            return frame.select(exprs).to_numpy(order="fortran")
+        x = np.empty((frame.height, len(self.features)))
+        numeric = [i for i, f in enumerate(self.features) if f not in self._codes]
+        if numeric:
+            block = frame[[self.features[i] for i in numeric]]
+            if not all(dtype == pl.Float64 for dtype in block.schema.values()):
+                block = block.cast(pl.Float64)
+            x[:, numeric] = block.to_numpy()
+        for i, name in enumerate(self.features):
+            codes = self._codes.get(name)
+            if codes is None:
+                continue
+            x[:, i] = [codes.get(v, np.nan) for v in frame[name].to_list()]  # small frames: dict lookups
+        return x
+
+    def _live_matrix(self, feats: LiveFeatures) -> np.ndarray:
+        """:meth:`matrix` of row-wise features: columns taken from their float matrix, no frame."""
+        assert self._codes is not None
+        numeric = [(i, NUMERIC_INDEX[f]) for i, f in enumerate(self.features) if f in NUMERIC_INDEX]
+        other = [f for f in self.features if f not in NUMERIC_INDEX and f not in self._codes]
+        if other:
+            raise ValueError(f"feature frame lacks {len(other)} feature(s), e.g. {other[:3]}")
+        x = np.empty((feats.height, len(self.features)))
+        x[:, [i for i, _ in numeric]] = feats.numeric[:, [j for _, j in numeric]]
+        for i, name in enumerate(self.features):
+            codes = self._codes.get(name)
+            if codes is not None:
+                x[:, i] = [codes.get(v, np.nan) for v in feats.values(name)]
+        return x
+
+    # -- training and scoring -----------------------------------------------------------------
+    def fit(
+        self,
+        features: pl.DataFrame,
+        labels: np.ndarray | pl.Series,
+        *,
+        training_window: tuple[str, str] | None = None,
+        weights: np.ndarray | None = None,
+    ) -> RiskModel:
+        """Train on a feature frame and 0/1 offence labels (seeded, deterministic)."""
+        y = np.asarray(labels, dtype=np.float64)
+        if len(y) != features.height:
+            raise ValueError("labels and features differ in length")
+        if np.isnan(y).any():
+            raise ValueError("labels contain nulls; train only on inspected declarations")
+        self._fit_vocabulary(features)
+        x = self.matrix(features)
+        params = {**self.params, "seed": self.seed}
+        data = lgb.Dataset(
+            x,
+            y,
+            weight=weights,
+            feature_name=list(self.features),
+            categorical_feature=self.categorical,
+            free_raw_data=True,
+            params={"verbose": -1},
+        )
+        self.booster = lgb.train(params, data, num_boost_round=self.num_boost_round)
+        self.metadata = {
+            "format": MODEL_FORMAT,
+            "features": list(self.features),
+            "n_features": len(self.features),
+            "training_window": list(training_window) if training_window else None,
+            "n_train": int(len(y)),
+            "train_offence_rate": float(y.mean()) if len(y) else None,
+            "seed": self.seed,
+            "params": params,
+            "num_boost_round": self.num_boost_round,
+            "lightgbm_version": lgb.__version__,
+            **{k: v for k, v in self.metadata.items() if k == "metrics"},
+        }
+        return self
+
+    def _require(self) -> lgb.Booster:
+        if self.booster is None:
+            raise RuntimeError("RiskModel is not fitted")
+        return self.booster
+
+    def _predict_threads(self) -> int:
+        return self.predict_threads or self.params.get("num_threads", 1)
+
+    def predict_proba(self, features: pl.DataFrame | LiveFeatures) -> np.ndarray:
+        """Offence probability per row."""
+        return np.asarray(self._require().predict(self.matrix(features), num_threads=self._predict_threads()))
+
+    def rank_scores(self, features: pl.DataFrame | LiveFeatures, ranking: Ranking = "probability") -> np.ndarray:
+        """Scores to rank by: offence probability, or expected duty at stake (p x duty at stake)."""
+        p = self.predict_proba(features)
+        if ranking == "probability":
+            return p
+        if ranking == "duty":
+            return p * features["duty_at_stake"].fill_null(0.0).to_numpy()
+        raise ValueError(f"unknown ranking {ranking!r}; use 'probability' or 'duty'")
+
+    def explain(self, features: pl.DataFrame | LiveFeatures, top: int = 3) -> list[list[Reason]]:
+        """Top ``top`` reasons per row that raised its score, in words, from tree contributions."""
+        booster = self._require()
+        x = self.matrix(features)
+        contrib = booster.predict(x, pred_contrib=True, num_threads=self._predict_threads())
+        contrib = np.asarray(contrib)[:, : len(self.features)]
+        rows = features.to_dicts()
+        out: list[list[Reason]] = []
+        for i, row in enumerate(rows):
+            order = np.argsort(-contrib[i], kind="stable")
+            reasons: list[Reason] = []
+            for j in order[: max(top * 3, top)]:
+                c = float(contrib[i, j])
+                if c <= 0 or len(reasons) >= top:
+                    break
+                name = self.features[j]
+                reasons.append(Reason(name, row.get(name), c, describe(name, row)))
+            out.append(reasons)
+        return out
+
+    # -- persistence --------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Serialise booster, vocabulary and metadata (JSON envelope, UTF-8)."""
+        payload = {
+            "format": MODEL_FORMAT,
+            "params": self.params,
+            "num_boost_round": self.num_boost_round,
+            "seed": self.seed,
+            "features": list(self.features),
+            "vocabulary": self.vocabulary,
+            "metadata": self.metadata,
+            "booster": self._require().model_to_string(),
+        }
+        return json.dumps(payload, default=str).encode()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> RiskModel:
+        """A model from :meth:`to_bytes`' blob."""
+        payload = json.loads(blob.decode())
+        if payload.get("format") != MODEL_FORMAT:
+            raise ValueError(f"not a {MODEL_FORMAT} blob")
+        model = cls(
+            params=payload["params"],
+            num_boost_round=payload["num_boost_round"],
+            seed=payload["seed"],
+            features=tuple(payload["features"]),
+            metadata=payload["metadata"],
+            vocabulary=payload["vocabulary"],
+        )
+        model.booster = lgb.Booster(model_str=payload["booster"])
+        return model
+
+
+BATCH_CHUNK = 25_000  # rows per chunk of score_batch
+
+
+def score_batch(
+    frame: pl.DataFrame,
+    model: RiskModel,
+    state: HistoryState | None = None,
+    *,
+    ranking: Ranking = "probability",
+    chunk: int = BATCH_CHUNK,
+) -> tuple[pl.DataFrame, np.ndarray, HistoryState]:
+    """Batch scoring: :func:`build_features` then ``model.rank_scores``, overlapped chunk by chunk.
+
+    The time-sorted ``frame`` goes through the feature pipeline in chunks of ``chunk`` rows (the
+    same features as one call: history is carried from chunk to chunk); while a chunk's features are
+    built, a worker thread scores the previous chunk (LightGBM releases the GIL), so on two cores
+    features and model run side by side. Returns ``(features, scores, state)``.
+    """
+    state = state if state is not None else HistoryState()
+    parts: list[pl.DataFrame] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-batch") as pool:
+        pending: list[Future[np.ndarray]] = []
+        for start in range(0, max(frame.height, 1), chunk):
+            feats, state = build_features(frame.slice(start, chunk), state)
+            parts.append(feats)
+            pending.append(pool.submit(model.rank_scores, feats, ranking))
+        scores = np.concatenate([f.result() for f in pending]) if pending else np.empty(0)
+    return (parts[0] if len(parts) == 1 else pl.concat(parts)), scores, state
+
+
+# -- reasons in words ---------------------------------------------------------------------------
+_PARTY = {"importer": "importer", "declarant": "declarant", "seller": "seller", "courier": "courier"}
+_CAT_LABELS = {
+    "cat_office": "customs office",
+    "cat_trade_mode": "trade mode",
+    "cat_transport_mode": "mode of transport",
+    "cat_process_type": "process type",
+    "cat_import_type": "import type",
+    "cat_import_use": "import use",
+    "cat_payment_type": "payment type",
+    "cat_origin_indicator": "origin indicator",
+    "cat_tax_type": "tariff type",
+    "cat_origin": "origin",
+    "cat_departure": "departure country",
+    "cat_hs2": "HS chapter",
+}
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f}%"
+
+
+def _goods_label(family: str, row: dict[str, Any]) -> str:
+    hs6, hs4, origin = row.get("hs6") or "?", row.get("hs4") or "?", row.get("origin_country") or "?"
+    return {
+        "hs6": f"HS {hs6}",
+        "hs4": f"HS {hs4}",
+        "hs2": f"HS chapter {hs6[:2]}",
+        "hs6_origin": f"HS {hs6} / {origin}",
+        "origin": f"goods from {origin}",
+        "departure": "goods shipped from this departure country",
+        "route": f"the route to {origin} via this departure country",
+        "office": "this customs office",
+        "tax_type": "this tariff type",
+        "importer_hs6": f"this importer's HS {hs6} declarations",
+        "importer_origin": f"this importer's imports from {origin}",
+        "declarant_importer": "this declarant's declarations for this importer",
+        "seller_importer": "this seller's sales to this importer",
+        "hs6_departure": f"HS {hs6} shipped from this departure country",
+        "hs6_origin_tax_type": f"HS {hs6} / {origin} under this tariff type",
+        "hs6_value": f"earlier HS {hs6} declarations at exactly this value",
+        "hs6_mass": f"earlier HS {hs6} declarations of exactly this net mass",
+        "value": "earlier declarations at exactly this value",
+    }.get(family, family.replace("_", " "))
+
+
+_FAMILY_OF: dict[str, tuple[str, str]] = {
+    feature: (fam.name, feature[len(fam.name) + 1 :]) for fam in FAMILIES for feature in family_feature_names(fam)
+}
+
+
+def _split(name: str) -> tuple[str, str]:
+    """Split a history feature name into (family, statistic); ("", name) for item features."""
+    return _FAMILY_OF.get(name, ("", name))
+
+
+def describe(name: str, row: dict[str, Any]) -> str:
+    """A feature's value for one row in customs English (direction included)."""
+    v = row.get(name)
+    hs6, origin = row.get("hs6") or "?", row.get("origin_country") or "?"
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        if name.endswith("_z") or name.endswith("_deviation"):
+            return f"no earlier {name.split('_')[0]} history to compare the value with"
+        return f"{name.replace('_', ' ')} unknown"
+    if name in _CAT_LABELS:
+        return f"{_CAT_LABELS[name]} {v}"
+    if name == "tax_rate":
+        return f"duty rate {v:g}%"
+    if name == "log_duty_at_stake":
+        return f"duty at stake {math.expm1(v):,.0f}"
+    if name in ("log_value", "value"):
+        value = math.expm1(v) if name == "log_value" else v
+        return f"declared value {value:,.0f}"
+    if name in ("log_mass", "net_mass"):
+        mass = math.expm1(v) if name == "log_mass" else v
+        return f"net mass {mass:,.1f} kg"
+    if name == "log_unit_value":
+        return f"unit value {math.exp(v):,.0f} per kg"
+    if name in ("hs6_number", "hs4_number", "hs2_number"):
+        return f"HS {hs6}"
+    if name == "origin_is_departure":
+        return "shipped from the country of origin" if v else "shipped via a third country"
+    family, stat = _split(name)
+    if family == "global":
+        return f"overall offence rate {_pct(v)}" if stat == "offence_rate" else f"{stat.replace('_', ' ')} {v:g}"
+    who = _PARTY.get(family)
+    n_insp = row.get(f"{family}_inspections")
+    if stat == "unit_value_deviation":
+        ratio = math.exp(v) - 1.0
+        where = "below" if ratio < 0 else "above"
+        return f"unit value {abs(ratio) * 100:.0f}% {where} the {_goods_label(family, row)} median"
+    if stat == "value_deviation":
+        ratio = math.exp(v) - 1.0
+        where = "below" if ratio < 0 else "above"
+        return f"value {abs(ratio) * 100:.0f}% {where} the usual for {_goods_label(family, row)}"
+    if stat in ("offence_rate", "critical_rate"):
+        kind = "offence" if stat == "offence_rate" else "critical-offence"
+        insp = f" ({n_insp:.0f} inspections)" if n_insp is not None else ""
+        subject = f"{who}'s" if who else f"{_goods_label(family, row)}:"
+        return f"{subject} past {kind} rate {_pct(v)}{insp}"
+    if stat == "is_new":
+        if family == "importer_hs6":
+            return f"first declaration of HS {hs6} by this importer" if v else f"importer declared HS {hs6} before"
+        if family == "importer_origin":
+            return f"first import from {origin} by this importer" if v else f"importer imported from {origin} before"
+        if family == "declarant_importer":
+            return "first declaration by this declarant for this importer" if v else "known declarant for importer"
+        if family == "seller_importer":
+            return "first purchase from this seller by this importer" if v else "known seller for this importer"
+    if stat == "count":
+        subject = f"this {who}" if who else _goods_label(family, row)
+        return f"no earlier declarations for {subject}" if v == 0 else f"{v:.0f} earlier declarations for {subject}"
+    if stat in ("burst_7d", "burst_30d"):
+        days = stat[6:-1]
+        subject = f"this {who}" if who else _goods_label(family, row)
+        return f"about {v:.0f} declarations for {subject} in the last {days} days"
+    if stat in ("value_z", "unit_value_z"):
+        what = "value" if stat == "value_z" else "unit value"
+        where = "above" if v > 0 else "below"
+        subject = f"this {who}'s usual" if who else f"the {_goods_label(family, row)} usual"
+        return f"{what} {abs(v):.1f} standard deviations {where} {subject}"
+    if stat == "age_days":
+        subject = f"{who}" if who else _goods_label(family, row)
+        return f"{subject} first seen {v:.0f} days ago"
+    if stat == "hs_diversity":
+        return f"{who} has declared {v:.0f} different HS codes"
+    if stat == "inspections":
+        subject = f"this {who}" if who else _goods_label(family, row)
+        return f"{v:.0f} earlier inspections of {subject}"
+    if stat == "offences":
+        subject = f"this {who}" if who else _goods_label(family, row)
+        return f"{v:.0f} earlier offences by {subject}" if who else f"{v:.0f} earlier offences on {subject}"
+    if isinstance(v, float):
+        return f"{name.replace('_', ' ')} {v:.3g}"
+    return f"{name.replace('_', ' ')} {v}"
+
+
+__all__ = ["DEFAULT_PARAMS", "FEATURE_NAMES", "NUMERIC_FEATURES", "Reason", "RiskModel", "describe", "score_batch"]

@@ -1,0 +1,1 @@
+"""Parcel targeting: the parcel risk score (:mod:`.scoring`) and the parcel selectivity (:mod:`.selectivity`)."""

@@ -1,0 +1,109 @@
+"""REST routes of live risk targeting: rules, model registry, statistics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Protocol
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from smartcustoms.core.db import transaction
+from smartcustoms.core.http import require
+from smartcustoms.core.security import Principal, Role
+from smartcustoms.core.wire import Id
+from smartcustoms.risk.targeting import service
+from smartcustoms.risk.targeting.schemas import ModelVersionOut, RuleIn, RuleOut
+from smartcustoms.risk.targeting.selectivity import RiskEngine
+
+router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
+analyst = require(Role.ANALYST, Role.ADMIN)
+customs = require(Role.OFFICER, Role.ANALYST, Role.ADMIN)
+
+
+class LiveTargeting(Protocol):
+    """What these routes use of the deployment (the platform provides it)."""
+
+    sessions: sessionmaker[Session]
+    risk: RiskEngine
+
+    def rules_changed(self) -> None:
+        """Let every live engine match with the new rule set at once."""
+        ...
+
+
+async def get_targeting(request: Request) -> LiveTargeting:
+    """The deployment's live targeting: sessions, engine and the rule-change signal."""
+    return request.app.state.platform
+
+
+@router.get("/rules", response_model=list[RuleOut])
+def list_rules(who: Principal = Depends(customs), platform: LiveTargeting = Depends(get_targeting)):
+    with platform.sessions() as s:
+        return service.list_rules(s)
+
+
+@router.post("/rules", response_model=RuleOut, status_code=201)
+def create_rule(body: RuleIn, who: Principal = Depends(analyst), platform: LiveTargeting = Depends(get_targeting)):
+    """Add a risk profile; a bad definition is a 422 naming each wrong field, and nothing is saved."""
+    return _save_rule(platform, body, who, None)
+
+
+@router.put("/rules/{rule_id}", response_model=RuleOut)
+def replace_rule(
+    rule_id: Annotated[Id, Path()], body: RuleIn, who: Principal = Depends(analyst),
+    platform: LiveTargeting = Depends(get_targeting),
+):
+    return _save_rule(platform, body, who, rule_id)
+
+
+def _save_rule(platform: LiveTargeting, body: RuleIn, who: Principal, rule_id: int | None) -> RuleOut:
+    """Save (validated, audited), then let the live engine match with the new rule set at once."""
+    with transaction(platform.sessions) as s:
+        out = service.save_rule(s, body, who, rule_id)
+    platform.rules_changed()
+    return out
+
+
+@router.get("/models", response_model=list[ModelVersionOut])
+def list_models(who: Principal = Depends(customs), platform: LiveTargeting = Depends(get_targeting)):
+    with platform.sessions() as s:
+        return service.list_models(s)
+
+
+@router.post("/models/train", response_model=ModelVersionOut, status_code=201)
+def train(holdout_days: Annotated[int, Query(ge=1, le=3650)] = 14,
+          who: Principal = Depends(analyst), platform: LiveTargeting = Depends(get_targeting)):
+    """Train a candidate and compare it with the live model on the most recent period."""
+    with transaction(platform.sessions) as s:
+        return service.train_candidate(s, who, holdout_days=holdout_days)
+
+
+@router.post("/models/{version}/promote", response_model=ModelVersionOut)
+def promote(version: Annotated[Id, Path()], who: Principal = Depends(analyst),
+            platform: LiveTargeting = Depends(get_targeting)):
+    with transaction(platform.sessions) as s:
+        out = service.promote(s, version, who)
+    with platform.sessions() as s:
+        platform.risk.reload_model(s)
+    return out
+
+
+@router.post("/models/rollback", response_model=ModelVersionOut)
+def rollback(who: Principal = Depends(analyst), platform: LiveTargeting = Depends(get_targeting)):
+    with transaction(platform.sessions) as s:
+        out = service.rollback(s, who)
+    with platform.sessions() as s:
+        platform.risk.reload_model(s)
+    return out
+
+
+@router.get("/stats")
+def stats(who: Principal = Depends(customs), platform: LiveTargeting = Depends(get_targeting)) -> dict:
+    """Hit rates per mechanism (exploration is the random baseline) and lane shares per office."""
+    with platform.sessions() as s:
+        return {
+            "hit_rates": service.hit_rates(s),
+            "lane_shares": service.lane_shares(s),
+            "budget": platform.risk.config.budget,
+            "exploration": platform.risk.config.exploration,
+        }

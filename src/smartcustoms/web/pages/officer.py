@@ -1,0 +1,200 @@
+"""The officer console: the hold queue, a declaration's case page, inspection results, held CBEC parcels."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from smartcustoms.cbec import service as cbec
+from smartcustoms.core.clock import utcnow
+from smartcustoms.core.errors import Conflict, NotFound
+from smartcustoms.core.security import Role
+from smartcustoms.core.wire import Offset
+from smartcustoms.declarations import holds
+from smartcustoms.inspection import service as inspection
+from smartcustoms.inspection.schemas import OFFENCE_TYPES, InspectionResultIn
+from smartcustoms.web.i18n import language_of, translator
+from smartcustoms.web.pages.base import (
+    CUSTOMS,
+    by_field,
+    checked_form,
+    field_errors,
+    flash,
+    form_int,
+    login,
+    page_router,
+    platform_of,
+    render,
+)
+
+router = page_router()
+
+
+def _lane_event(events) -> dict | None:
+    for e in reversed(events):
+        if e.to_status == "lane_assigned" and e.detail:
+            return e.detail
+    return None
+
+
+@router.get("/declarations/{no}")
+def declaration_page(no: str, request: Request) -> Response:
+    """A declaration: a trader sees its lane's consequence; customs see the importer's record and similar cases."""
+    who = login(request)
+    platform = platform_of(request)
+    d = platform.declarations.get(who, no)  # another enterprise's declaration is a 404
+    events = platform.declarations.events(who, no)
+    lane = _lane_event(events)
+    ctx: dict[str, Any] = {"d": d, "events": events, "lane_detail": lane, "offence_types": OFFENCE_TYPES}
+    held = d.lane not in (None, "green")
+    if who.role == Role.TRADER:  # the lane's consequence only: no mechanism, rule, score or rank
+        ctx["trader_reasons"] = ["reason.held." + (d.lane or "")] if held and d.status in (
+            "lane_assigned", "inspection", "detained") else []
+        return render(request, "declaration.html", **ctx)
+    with platform.sessions() as s:
+        ctx["result"] = inspection.result_for(s, no)
+        ctx["history"] = inspection.importer_record(s, d.importer_code, exclude_no=no)
+        ctx["similar"] = inspection.similar_cases(s, no, [i.hs_code for i in d.items], d.items[0].origin_country)
+    ctx["can_record"] = (who.role in (Role.OFFICER, Role.ADMIN) and ctx["result"] is None
+                         and getattr(platform, "inspections", None) is not None
+                         and d.status in ("lane_assigned", "inspection", "released"))
+    return render(request, "declaration.html", errors=request.session.pop("inspection_errors", {}), **ctx)
+
+
+@router.post("/declarations/{no}/inspection")
+async def record_inspection(no: str, request: Request) -> Response:
+    """An officer records what the inspection found; the event log shows it at once."""
+    who = login(request, Role.OFFICER, Role.ADMIN)
+    form = await checked_form(request)
+    platform = platform_of(request)
+    outcome = str(form.get("outcome", ""))
+    body: dict[str, Any] = {"outcome": outcome, "notes": str(form.get("notes", "")).strip()}
+    if outcome == "offence":
+        body |= {"offence_type": form.get("offence_type") or None, "critical": form.get("critical") == "on",
+                 "duty_recovered": str(form.get("duty_recovered") or "0").strip()}
+    try:
+        result = InspectionResultIn.model_validate(body)
+        platform.inspections.record(who, no, result)
+    except ValidationError as exc:
+        request.session["inspection_errors"] = by_field(field_errors(exc))
+        flash(request, "inspection.invalid", "error")
+    except Conflict as exc:
+        flash(request, "inspection.conflict", "error", detail=exc.detail)
+    else:
+        flash(request, "inspection.done", no=no)
+    return RedirectResponse(f"/declarations/{no}#events", status_code=303)
+
+
+
+# -- officer console -----------------------------------------------------------------------------------
+@router.get("/queue")
+def hold_queue(request: Request, lane: str = "", office: str = "", order: str = holds.DEFAULT_ORDER,
+               offset: Annotated[Offset, Query()] = 0) -> Response:
+    """The held declarations, counted per office and lane, highest score or oldest first, 100 a page."""
+    login(request, *CUSTOMS)
+    platform = platform_of(request)
+    if order not in holds.ORDERS:
+        order = holds.DEFAULT_ORDER
+    with platform.sessions() as s:
+        q = holds.hold_queue(s, lane=lane or None, office=office or None, order=order, limit=100,
+                             offset=max(offset, 0))
+    offices = sorted({o for o, _ in q.counts})
+    return render(request, "queue.html", q=q, lane=lane, office=office, order=order, offset=offset,
+                  offices=offices, lanes=holds.HOLD_LANES, now=utcnow())
+
+
+# -- officer console: held CBEC parcels ----------------------------------------------------------------
+# the queue's status filter: held parcels (the work), or recent outcomes
+PARCEL_FILTERS: dict[str, tuple[int, ...]] = {
+    "held": cbec.PARCEL_HELD, "300": (300,), "500": (500,), "decided": cbec.PARCEL_OUTCOMES,
+    **{str(s): (s,) for s in cbec.PARCEL_OUTCOMES}}
+# what an officer may record on the parcel page, in this order (offered when TRANSITIONS allows it)
+PARCEL_DECISIONS = (800, 500, 501, 502, 503, 599, 700)
+NOTE_MAX = 2000  # as DecisionIn.info
+
+
+def _parcel_url(ebp_code: str, order_no: str) -> str:
+    return f"/parcels/{quote(ebp_code, safe='')}/{quote(order_no, safe='')}"
+
+
+def parcel_choices(current: int) -> list[int]:
+    """The results an officer can record for a parcel now at ``current`` (the CBEC service's transitions)."""
+    allowed = cbec.TRANSITIONS.get(current, frozenset())
+    return [s for s in PARCEL_DECISIONS if s in allowed]
+
+
+@router.get("/parcels")
+def parcel_queue(request: Request, status: str = "held", after: str = "") -> Response:
+    """Held CBEC parcels (oldest first) or recent outcomes (latest first), a page at a time by cursor."""
+    login(request, *CUSTOMS)
+    platform = platform_of(request)
+    if status not in PARCEL_FILTERS:
+        status = "held"
+    with platform.sessions() as s:
+        q = cbec.parcel_queue(s, PARCEL_FILTERS[status], after=after or None)
+    return render(request, "parcels.html", q=q, status=status, after=after, filters=list(PARCEL_FILTERS),
+                  held=status in ("held", "300", "500"), now=utcnow(), parcel_url=_parcel_url)
+
+
+@router.get("/parcels/{ebp_code}/{order_no}")
+def parcel_page(ebp_code: str, order_no: str, request: Request) -> Response:
+    """A CBEC parcel with its status history, and the results an officer may record for it now."""
+    who = login(request, *CUSTOMS)
+    platform = platform_of(request)
+    with platform.sessions() as s:
+        p = cbec.parcel_view(s, ebp_code, order_no)
+    if p is None:
+        raise NotFound(f"no CBEC parcel for platform {ebp_code} order {order_no}")
+    choices = parcel_choices(p["status"]) if who.role in (Role.OFFICER, Role.ADMIN) else []
+    return render(request, "parcel.html", p=p, choices=choices, note_max=NOTE_MAX,
+                  action=_parcel_url(ebp_code, order_no) + "/decision")
+
+
+@router.post("/parcels/{ebp_code}/{order_no}/decision")
+async def parcel_decision(ebp_code: str, order_no: str, request: Request) -> Response:
+    """An officer's result for a parcel, recorded by the process's CBEC writer (``set_status``).
+
+    The writer checks the transition; a refusal (``Conflict``, ``NotFound``) comes back as a flashed
+    error. ``from_status`` (the status the form was shown for) keeps a stale form from deciding a
+    parcel that another officer has decided meanwhile.
+    """
+    who = login(request, Role.OFFICER, Role.ADMIN)
+    form = await checked_form(request)
+    t = translator(language_of(request))
+    here = _parcel_url(ebp_code, order_no)
+    raw, note, seen = (str(form.get(k, "")).strip() for k in ("status", "note", "from_status"))
+    status = form_int(raw)
+    if status not in PARCEL_DECISIONS:
+        flash(request, "parcel.invalid", "error")
+        return RedirectResponse(here, status_code=303)
+    if len(note) > NOTE_MAX:
+        flash(request, "parcel.note_too_long", "error", n=NOTE_MAX)
+        return RedirectResponse(here, status_code=303)
+    def decide() -> int | None:
+        """None when recorded; the parcel's status when it is no longer the one the form was shown for."""
+        try:
+            request.app.state.platform.cbec.set_status(ebp_code, order_no, status, note, who.username,
+                                                       expected=form_int(seen), role=str(who.role))
+        except cbec.StatusChanged as exc:
+            return exc.current
+        return None
+
+    try:
+        current = await run_in_threadpool(decide)
+    except Conflict as exc:  # the transition is not allowed from the parcel's status
+        flash(request, "parcel.refused", "error", detail=exc.detail)
+        return RedirectResponse(here, status_code=303)
+    except NotFound as exc:
+        flash(request, "parcel.refused", "error", detail=exc.detail)
+        return RedirectResponse("/parcels", status_code=303)
+    if current is not None:
+        flash(request, "parcel.changed", "error", status=current, name=t(f"parcel_status.{current}"))
+        return RedirectResponse(here, status_code=303)
+    flash(request, "parcel.decided", order=order_no, status=status, name=t(f"parcel_status.{status}"))
+    return RedirectResponse(here + "#events", status_code=303)
+

@@ -1,0 +1,107 @@
+"""The offence model: determinism, persistence, duty ranking and reasons in words."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smartcustoms.risk.features.state import build_features
+from smartcustoms.risk.offence_model import RiskModel, describe
+from smartcustoms.risk.synthetic import item_frame
+
+
+@pytest.fixture(scope="module")
+def trained():
+    frame = item_frame(6000, seed=11, days=200, importers=150)
+    features, _ = build_features(frame)
+    cut = 4500
+    model = RiskModel(num_boost_round=120, seed=5).fit(features[:cut], frame["offence"][:cut].to_numpy())
+    return model, features[cut:], frame[cut:]
+
+
+def test_model_beats_random_on_held_out_later_declarations(trained):
+    model, features, frame = trained
+    p = model.predict_proba(features)
+    y = frame["offence"].to_numpy()
+    top = np.argsort(-p)[: len(p) // 10]
+    assert y[top].mean() > 1.5 * y.mean()
+
+
+def test_same_seed_same_scores_and_bytes_round_trip(trained):
+    model, features, _ = trained
+    again = RiskModel.from_bytes(model.to_bytes())
+    np.testing.assert_array_equal(model.predict_proba(features), again.predict_proba(features))
+    assert again.metadata["seed"] == 5 and again.metadata["n_features"] == len(model.features)
+
+
+def test_duty_ranking_is_probability_times_duty_at_stake(trained):
+    model, features, _ = trained
+    p = model.predict_proba(features)
+    duty = model.rank_scores(features, "duty")
+    np.testing.assert_allclose(duty, p * features["duty_at_stake"].to_numpy())
+
+
+def test_reasons_are_words_that_raise_the_score(trained):
+    model, features, _ = trained
+    p = model.predict_proba(features)
+    riskiest = features[int(np.argmax(p))]
+    reasons = model.explain(riskiest, top=3)[0]
+    assert 1 <= len(reasons) <= 3
+    assert all(r.contribution > 0 and isinstance(r.text, str) and " " in r.text for r in reasons)
+    assert [r.contribution for r in reasons] == sorted((r.contribution for r in reasons), reverse=True)
+
+
+def test_undervalued_goods_are_explained_as_below_the_median():
+    row = {"hs6": "690722", "origin_country": "CN", "hs6_origin_unit_value_deviation": np.log(0.29)}
+    assert describe("hs6_origin_unit_value_deviation", row) == "unit value 71% below the HS 690722 / CN median"
+    row["hs6_origin_unit_value_deviation"] = np.log(1.5)
+    assert describe("hs6_origin_unit_value_deviation", row) == "unit value 50% above the HS 690722 / CN median"
+
+
+def test_party_history_reasons_name_rate_and_inspections():
+    row = {
+        "importer_offence_rate": 0.42,
+        "importer_inspections": 12.0,
+        "hs6": "851712",
+        "hs4": "8517",
+        "importer_hs6_is_new": 1.0,
+    }
+    assert describe("importer_offence_rate", row) == "importer's past offence rate 42% (12 inspections)"
+    assert describe("importer_hs6_is_new", row) == "first declaration of HS 851712 by this importer"
+
+
+def test_explanation_of_a_constructed_undervaluation_points_at_unit_value():
+    frame = item_frame(5000, seed=21, days=150, importers=2000)  # parties rarely repeat: value is the signal
+    features, _ = build_features(frame)
+    model = RiskModel(num_boost_round=150, seed=1).fit(features, frame["offence"].to_numpy())
+    low = features.filter(features["hs6_origin_unit_value_deviation"] < -1.2).head(50)
+    texts = [r.text for rs in model.explain(low, top=3) for r in rs]
+    assert any("below" in t for t in texts)
+    assert not any("above the" in t and "median" in t for t in texts)
+
+
+def test_every_feature_has_a_worded_description():
+    from smartcustoms.risk.features.families import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+
+    row = {name: 0.5 for name in NUMERIC_FEATURES}
+    row.update({name: "X" for name in CATEGORICAL_FEATURES}, hs6="851712", hs4="8517", origin_country="CN")
+    assert describe("hs6_value_deviation", row) == "value 65% above the usual for HS 851712"
+    assert describe("hs6_value_offence_rate", row).startswith("earlier HS 851712 declarations at exactly this value:")
+    for name in (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES):
+        text = describe(name, row)
+        assert text and "_" not in text, (name, text)
+
+
+def test_batch_scorer_overlapping_chunks_gives_the_one_pass_features_and_scores(trained):
+    from smartcustoms.risk.evaluate import hide_labels
+    from smartcustoms.risk.offence_model import score_batch
+
+    model, _, _ = trained
+    frame = item_frame(3000, seed=12, days=90, importers=150)
+    history, incoming = frame[:1800], hide_labels(frame[1800:])
+    _, one_state = build_features(history)
+    one_pass, _ = build_features(incoming, one_state)
+    _, state = build_features(history)
+    features, scores, state = score_batch(incoming, model, state, chunk=250)
+    assert features.height == incoming.height == len(scores) and state.n_declarations == frame.height
+    np.testing.assert_allclose(scores, model.predict_proba(one_pass), rtol=1e-9, atol=1e-12)
