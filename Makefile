@@ -11,9 +11,11 @@ export SMARTCUSTOMS_DATA_DIR ?= var
 
 .PHONY: run test install lint bench browser clean
 
-# the sources setup.py compiles (its COMPILED tuple, read from it): an edit to one rebuilds its extension
-COMPILED := src/smartcustoms/cbec/_cebscan.pyx $(patsubst %,src/%.py,$(subst .,/,$(shell \
-	sed -n 's/^ *"\(smartcustoms\.[a-z_.]*\)",$$/\1/p' setup.py)))
+# the sources setup.py compiles (its KERNELS (.pyx) and COMPILED (.py) tuples, read from it): an edit to one
+# rebuilds its extension
+setup_list = $(subst .,/,$(shell sed -n '/^$(1) = (/,/^)/s/^ *"\(smartcustoms\.[a-z_.]*\)",$$/\1/p' setup.py))
+COMPILED := $(patsubst %,src/%.pyx,$(call setup_list,KERNELS)) $(patsubst %,src/%.py,$(call setup_list,COMPILED)) \
+	$(wildcard src/smartcustoms/cbec/ceb/*.pxd)
 
 $(STAMP): pyproject.toml setup.py $(COMPILED)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,13 +35,17 @@ browser:
 	  (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) \
 	  || echo "chromium could not be installed: browser tests will skip"; fi
 
-## test: install and run the whole suite
+## test: install, check style, the import contracts (pyproject's [tool.importlinter]) and types, run the whole suite
 test: install browser
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy src
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy src
 
 bench: install
 	$(PY) bench/lodge.py
