@@ -15,6 +15,7 @@ from smartcustoms.core.db import Base
 
 
 class AuditEntry(Base):
+    """One entry of the hash-chained audit log: who did what to which object, and when."""
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -81,7 +81,9 @@ class RawConnection(Protocol):
 
     dialect: str
 
-    def execute(self, text: str, params: Sequence[Any] | None = None) -> Any: ...
+    def execute(self, text: str, params: Sequence[Any] | None = None) -> Any:
+        """Run one SQL statement with positional parameters on the raw connection."""
+        ...
 
 
 def record_raw(conn: RawConnection, actor: str, role: str, action: str, object_type: str, object_id: str,
@@ -106,6 +108,7 @@ def record_raw(conn: RawConnection, actor: str, role: str, action: str, object_t
 
 def entries(session: Session, object_type: str | None = None, object_id: str | None = None,
             limit: int = 200) -> list[AuditEntry]:
+    """Audit entries, newest first, optionally for one object type and object id."""
     q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if object_type:
         q = q.where(AuditEntry.object_type == object_type)

@@ -66,9 +66,11 @@ class Report:
 
     @property
     def ok(self) -> bool:
+        """Whether the audit chain is intact, every change is traced and no trigger is missing."""
         return self.chain_break is None and not self.untraced_count and not self.missing_triggers
 
     def as_dict(self) -> dict[str, Any]:
+        """The report as a JSON-ready dict, with its ``ok`` verdict."""
         return {"ok": self.ok, **asdict(self)}
 
     def _untraced(self, found: Untraced) -> None:

@@ -212,6 +212,7 @@ class Engine:
         return source if self.shards == 1 else f"{source}#{self.shard}of{self.shards}"
 
     def committed_offset(self, source: str) -> int:
+        """Byte offset of ``source`` already ingested by this shard (0 when none is committed)."""
         row = self.store.execute("SELECT byte_offset FROM cbec_ingest_offset WHERE source = ?",
                                  (self.source_key(source),)).fetchone()
         return int(row[0]) if row else 0

@@ -155,6 +155,7 @@ class MessageLog:
         raise NotImplementedError
 
     def close(self) -> None:
+        """Release the log's files and threads (nothing to release by default)."""
         pass
 
 
@@ -169,6 +170,7 @@ class TableLog(MessageLog):
         self.store = store
 
     def seen(self, guids: list[str]) -> set[str]:
+        """The guids among ``guids`` already in the ``cbec_message`` table."""
         found: set[str] = set()
         if not guids:
             return found
@@ -182,6 +184,7 @@ class TableLog(MessageLog):
         return found
 
     def prepare(self, records: list[Record]) -> None:
+        """Build the ``cbec_message`` rows of a batch's records before its transaction."""
         rows: list[tuple] = []
         self._rows = rows
         for r in records:
@@ -191,13 +194,16 @@ class TableLog(MessageLog):
                          r.payload if r.payload and r.payload[:1] == b"{" else document_json(d)))
 
     def record(self, store: Store) -> None:
+        """Copy the prepared rows into ``cbec_message`` inside the batch's transaction."""
         store.copy_rows("cbec_message", _MSG_COLS, self._rows)
         self._rows = []
 
     def aborted(self) -> None:
+        """Drop the prepared rows of a rolled-back batch."""
         self._rows = []
 
     def load(self, key: Key | None, wkey: Key | None) -> dict[str, Document]:
+        """Latest stored document of each kind for an order key and/or a waybill key."""
         out: dict[str, Document] = {}
         if key is not None:
             for kind, payload in self.store.execute(
@@ -212,6 +218,7 @@ class TableLog(MessageLog):
         return out
 
     def replay(self, store: Store, decided: Decided) -> Iterator[tuple[Document, int]]:
+        """Yield ``(document, received_ms)`` of stored messages whose parcel is not yet decided, in arrival order."""
         rows = store.execute(
             "SELECT id, payload, received_ms FROM cbec_message m WHERE m.msg_type <> 'CEB511' AND NOT EXISTS "
             "(SELECT 1 FROM cbec_parcel p WHERE p.ebp_code = m.ebp_code AND p.order_no = m.order_no) "
@@ -222,6 +229,7 @@ class TableLog(MessageLog):
             yield document_from_json(bytes(payload)), ms
 
     def guids(self) -> list[str]:
+        """Every guid in ``cbec_message``, in arrival order."""
         return [g for (g,) in self.store.execute("SELECT guid FROM cbec_message ORDER BY id")]
 
 
@@ -319,6 +327,7 @@ class SegmentLog(MessageLog):
 
     # ------------------------------------------------------------------ the interface
     def seen(self, guids: list[str]) -> set[str]:
+        """The guids among ``guids`` already in the segment files (by the in-memory guid index)."""
         found = set()
         for g in guids:
             loc = self.guid_at.get(hash(g))
@@ -384,6 +393,7 @@ class SegmentLog(MessageLog):
         self._wb_new_end = self._wb_end + len(waybills)
 
     def record(self, store: Store) -> None:
+        """Record the shard's new segment end as its ingest offset inside the batch's transaction."""
         f = self.own
         assert f is not None
         store.execute("INSERT INTO cbec_ingest_offset (source, byte_offset, updated_ms) VALUES (?, ?, 0) "
@@ -391,6 +401,7 @@ class SegmentLog(MessageLog):
                       (f"log:{f.name}", self._new_end))
 
     def committed(self) -> None:
+        """Make the batch's appended bytes committed and its records findable by guid and key."""
         f = self.own
         if f is not None and f.pending:
             f.end = self._new_end
@@ -414,6 +425,7 @@ class SegmentLog(MessageLog):
         self._updates = []
 
     def load(self, key: Key | None, wkey: Key | None) -> dict[str, Document]:
+        """Latest logged document of each kind for an order key and/or a waybill key, read from the segments."""
         out: dict[str, Document] = {}
         for waybill, k in ((False, key), (True, wkey)):
             if k is None:
@@ -479,6 +491,7 @@ class SegmentLog(MessageLog):
         return peer
 
     def forget(self, key: Key, wkey: Key | None) -> None:
+        """Drop a decided parcel's order and waybill keys from the in-memory key index."""
         key_at, older = self.key_at, self.older
         kh = hash((False, key[0], key[1]))  # _khash
         key_at.pop(kh, None)
@@ -586,6 +599,7 @@ class SegmentLog(MessageLog):
             off += total
 
     def guids(self) -> list[str]:
+        """Every guid in the segment files this shard answers for, in file order."""
         out = []
         peers = {id(p.file) for p in self._peers.values()}
         for f in self.files:
@@ -594,6 +608,7 @@ class SegmentLog(MessageLog):
         return out
 
     def close(self) -> None:
+        """Stop the flusher thread and close the segment files."""
         if self._flusher is not None:  # before its descriptor closes (and could be reused)
             self._flusher.stop()
             self._flusher = None
@@ -633,6 +648,7 @@ def log_dir(store: Store) -> Path | None:
 
 
 def open_log(store: Store, shard: int = 0, shards: int = 1) -> MessageLog:
+    """The message log of ``store``: segment files when a log directory is configured, else the table."""
     d = log_dir(store)
     return SegmentLog(d, shard, shards) if d is not None else TableLog(store)
 

@@ -46,6 +46,7 @@ class Slot:
     inventory_ms: int = 0
 
     def missing(self) -> list[str]:
+        """Names of the document kinds (order, payment, waybill, inventory) still missing from the parcel."""
         return [KIND_NAMES[k] for k, d in ((ORDER, self.order), (PAYMENT, self.payment),
                                            (WAYBILL, self.waybill), (INVENTORY, self.inventory)) if d is None]
 

@@ -32,6 +32,7 @@ ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class CbecMessage(Base):
+    """One accepted CEB document in the message log (unique guid), with its keys and raw payload."""
     __tablename__ = "cbec_message"
     __table_args__ = (
         Index("ix_cbec_message_order", "ebp_code", "order_no"),
@@ -52,6 +53,7 @@ class CbecMessage(Base):
 
 
 class CbecParcel(Base):
+    """One CBEC parcel (platform code, order no): its current decision, tax and quota charge."""
     __tablename__ = "cbec_parcel"
     __table_args__ = (
         UniqueConstraint("ebp_code", "order_no", name="uq_cbec_parcel_key"),
@@ -91,6 +93,7 @@ class CbecParcel(Base):
 
 
 class CbecParcelEvent(Base):
+    """One status change of a CBEC parcel, by the pipeline or an officer (source of CEB622 receipts)."""
     __tablename__ = "cbec_parcel_event"
     __table_args__ = (
         Index("ix_cbec_parcel_event_key", "ebp_code", "order_no"),
@@ -109,6 +112,7 @@ class CbecParcelEvent(Base):
 
 
 class CbecQuota(Base):
+    """A buyer's annual CBEC quota used in a calendar year, in integer fen."""
     __tablename__ = "cbec_quota"
 
     buyer_id_number: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -118,6 +122,7 @@ class CbecQuota(Base):
 
 
 class CbecRejection(Base):
+    """A CEB message refused as a whole (malformed, bad code, missing field...), with the reason."""
     __tablename__ = "cbec_rejection"
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
@@ -129,6 +134,7 @@ class CbecRejection(Base):
 
 
 class CbecIngestOffset(Base):
+    """How far an ingested file has been processed, committed with its batch."""
     __tablename__ = "cbec_ingest_offset"
 
     source: Mapped[str] = mapped_column(String(1024), primary_key=True)

@@ -105,6 +105,7 @@ def refund(store: Store, buyer: str, year: int, amount_fen: int, now_ms: int) ->
 
 
 def used_fen(store: Store, buyer: str, year: int) -> int:
+    """Fen of the annual CBEC quota a buyer has used in ``year`` (0 when none)."""
     row = store.execute("SELECT used_fen FROM cbec_quota WHERE buyer_id_number = ? AND year = ?",
                         (buyer, year)).fetchone()
     return int(row[0]) if row else 0

@@ -16,6 +16,7 @@ class _Wire(BaseModel):
 
 
 class BaseTransfer(_Wire):
+    """The baseTransfer block of a CEB message: the transmitting enterprise and its exchange channel."""
     copCode: str | None = None
     copName: str | None = None
     dxpMode: str | None = None
@@ -24,6 +25,7 @@ class BaseTransfer(_Wire):
 
 
 class OrderHead(_Wire):
+    """Head of a CEB311 e-commerce order."""
     guid: str | None = None
     appType: str | None = None
     appTime: str | None = None
@@ -54,6 +56,7 @@ class OrderHead(_Wire):
 
 
 class OrderList(_Wire):
+    """One goods line of a CEB311 e-commerce order."""
     gnum: str | None = None
     itemNo: str | None = None
     itemName: str | None = None
@@ -67,6 +70,7 @@ class OrderList(_Wire):
 
 
 class PaymentHead(_Wire):
+    """Head of a CEB411 payment record."""
     guid: str | None = None
     appType: str | None = None
     appTime: str | None = None
@@ -85,6 +89,7 @@ class PaymentHead(_Wire):
 
 
 class LogisticsHead(_Wire):
+    """Head of a CEB511 logistics waybill."""
     guid: str | None = None
     appType: str | None = None
     appTime: str | None = None
@@ -104,6 +109,7 @@ class LogisticsHead(_Wire):
 
 
 class InventoryHead(_Wire):
+    """Head of a CEB621 retail import inventory."""
     guid: str | None = None
     appType: str | None = None
     appTime: str | None = None
@@ -138,6 +144,7 @@ class InventoryHead(_Wire):
 
 
 class InventoryList(_Wire):
+    """One goods line of a CEB621 retail import inventory."""
     gnum: str | None = None
     itemRecordNo: str | None = None
     itemNo: str | None = None
@@ -156,6 +163,7 @@ class InventoryList(_Wire):
 
 
 class Document(BaseModel):
+    """One document of a CEB message in JSON form: its head and goods lines."""
     head: dict[str, str | None]
     lines: list[dict[str, str | None]] = Field(default_factory=list)
 
@@ -183,10 +191,12 @@ class ReceiptOut(BaseModel):
 
 
 class ReceiptsOut(BaseModel):
+    """A page of CEB receipts in JSON form."""
     receipts: list[ReceiptOut]
 
 
 class DecisionIn(BaseModel):
+    """An officer's decision on a held CBEC parcel: the new status, info and the status it is expected to be in."""
     status: Literal[100, 399, 500, 501, 502, 503, 599, 700, 800, 899]
     info: str = Field(default="", max_length=2000)
     expected_status: int | None = Field(None, ge=-1, le=999,

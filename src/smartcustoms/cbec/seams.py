@@ -78,6 +78,7 @@ class ParcelHistory:
         return counts[1] / counts[0]
 
     def features(self, inventory: Document, dutiable: Decimal, year: int, single_limit: Decimal) -> ParcelFeatures:
+        """Risk features of a CBEC inventory from the history of its buyer, address, phone, prices and traders."""
         h = inventory.head
         buyer = h.get("buyerIdNumber", "")
         ratio = 1.0
@@ -108,6 +109,7 @@ class ParcelHistory:
             c[1] += status in HIT_STATUSES
 
     def observe(self, inventory: Document, year: int, status: int) -> None:
+        """Count a decided inventory into the buyer, address, phone, price and platform/logistics histories."""
         h = inventory.head
         buyer = h.get("buyerIdNumber", "")
         rejected = int(status == REJECTED)

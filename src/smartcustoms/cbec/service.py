@@ -185,6 +185,7 @@ class CbecService:
         return self.parcel(ebp_code, order_no)
 
     def quota_used(self, buyer_id_number: str, year: int) -> int:
+        """Fen of the annual CBEC quota a buyer has used in ``year``."""
         with self.lock:
             return quota.used_fen(self.store, buyer_id_number, year)
 

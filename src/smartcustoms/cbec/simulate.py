@@ -155,6 +155,7 @@ _TABLE = RateTable()
 
 
 def emit_parcel(docs: dict[str, tuple[str, dict, list, dict]]) -> dict[str, bytes]:
+    """Serialise each CEB document of a simulated parcel to its XML message bytes."""
     return {k: emit_message(k, g, [(h, lines)], b) for k, (g, h, lines, b) in docs.items()}
 
 

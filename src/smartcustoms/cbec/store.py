@@ -53,6 +53,7 @@ class Store:
         self.in_tx = False
 
     def sql(self, text: str) -> str:
+        """The statement in the store's paramstyle (``?`` placeholders become ``%s`` on PostgreSQL)."""
         if self.dialect == "sqlite":
             return text
         s = self._sql.get(text)
@@ -70,6 +71,7 @@ class Store:
             self._lock_fd = os.open(f"{self.path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o644)
 
     def begin(self) -> None:
+        """Open a write transaction, taking the shared file lock first when there is one."""
         if self._lock_fd is not None:
             t0 = time.perf_counter()
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
@@ -88,6 +90,7 @@ class Store:
     WAL_RESTART_BYTES = 128 << 20
 
     def commit(self) -> None:
+        """Commit the open transaction, release the lock and now and then restart an oversized SQLite WAL."""
         self.conn.execute("COMMIT")
         self.in_tx = False
         self._unlock()
@@ -99,15 +102,18 @@ class Store:
                     self.conn.execute("PRAGMA wal_checkpoint(RESTART)")
 
     def rollback(self) -> None:
+        """Roll back the open transaction, if any, and release the lock."""
         if self.in_tx:
             self.conn.execute("ROLLBACK")
             self.in_tx = False
             self._unlock()
 
     def execute(self, text: str, params: Sequence[Any] | None = None) -> Any:
+        """Run one statement (``?`` placeholders) and return the cursor."""
         return self.conn.execute(self.sql(text), params or ())
 
     def executemany(self, text: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement once for each row of ``rows`` (nothing when there are none)."""
         rows = list(rows)
         if not rows:
             return
@@ -130,6 +136,7 @@ class Store:
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
 
     def close(self) -> None:
+        """Roll back, stop the WAL checkpointer and close the connection."""
         self.rollback()
         if self.dialect == "sqlite" and self._checkpointer is not None:
             self._checkpointer.stop()

@@ -25,6 +25,7 @@ def search_hs(q: str = Query(..., min_length=1, max_length=100), limit: int = Qu
 
 @router.get("/{name}")
 def code_list(name: str, who: Principal = Depends(current_principal), codes: CodeLists = Depends(get_codes)):
+    """One reference code list (countries, currencies, units, ...) by name."""
     c = codes
     lists = {
         "countries": lambda: [{"code": k, "name": v} for k, v in sorted(c.countries.items())],
@@ -42,4 +43,5 @@ def code_list(name: str, who: Principal = Depends(current_principal), codes: Cod
 
 
 def vars_(code) -> dict:
+    """A code-list entry as a JSON dict of code, name and Chinese name."""
     return {"code": code.code, "name": code.name, "name_zh": code.name_zh}

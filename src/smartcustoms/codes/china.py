@@ -133,6 +133,7 @@ def transport_mode_customs(value: str) -> str | None:
 
 
 def id_type_valid(value: str) -> bool:
+    """Whether ``value`` is a known Chinese identity-document type code."""
     return value.strip() in id_types()
 
 

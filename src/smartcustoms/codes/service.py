@@ -16,6 +16,7 @@ INCOTERMS = frozenset({"EXW", "FCA", "FAS", "FOB", "CFR", "CIF", "CPT", "CIP", "
 
 @dataclass(frozen=True, slots=True)
 class Code:
+    """One entry of a reference code list: code, English name and Chinese name."""
     code: str
     name: str
     name_zh: str = ""
@@ -23,6 +24,7 @@ class Code:
 
 @dataclass(frozen=True, slots=True)
 class HSEntry:
+    """One Harmonized System heading or subheading with its description, level and section."""
     code: str
     description: str
     level: int
@@ -62,6 +64,7 @@ class CodeLists:
         return len(code) in (6, 8, 10) and code.isdigit() and code[:6] in self.hs6
 
     def hs_description(self, code: str) -> str | None:
+        """Description of the longest HS heading (6, 4 or 2 digits) that ``code`` falls under."""
         for n in (6, 4, 2):
             entry = self.hs.get(code[:n])
             if entry is not None:
@@ -89,18 +92,23 @@ class CodeLists:
         return self.alpha3_to_2.get(c)
 
     def is_valid_currency(self, code: str) -> bool:
+        """Whether ``code`` is a known ISO currency code (case-insensitive)."""
         return code.upper() in self.currencies
 
     def is_valid_trade_mode(self, code: str) -> bool:
+        """Whether ``code`` is a known customs trade-mode (supervision mode) code."""
         return code in self.trade_modes
 
     def is_valid_transport_mode(self, code: str) -> bool:
+        """Whether ``code`` is a known transport-mode code."""
         return code in self.transport_modes
 
     def is_valid_unit(self, code: str) -> bool:
+        """Whether ``code`` is a known unit-of-measure code."""
         return code in self.units
 
     def is_valid_office(self, code: str) -> bool:
+        """Whether ``code`` is a known customs office code."""
         return code in self.customs_offices
 
 

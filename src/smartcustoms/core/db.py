@@ -75,6 +75,7 @@ class WalCheckpointer:
             conn.close()
 
     def stop(self) -> None:
+        """Signal the checkpoint thread to stop and wait for it."""
         self._stop.set()
         self._thread.join(timeout=10)
 

@@ -13,6 +13,7 @@ class FieldError:
     message: str
 
     def as_dict(self) -> dict[str, str]:
+        """The field error as a JSON dict of field and message."""
         return {"field": self.field, "message": self.message}
 
 
@@ -41,16 +42,19 @@ class ValidationProblem(DomainError):
 
 
 class NotFound(DomainError):
+    """A requested record does not exist or is not visible to the caller (404)."""
     status = 404
     title = "Not found"
 
 
 class Forbidden(DomainError):
+    """The caller's role may not perform this action (403)."""
     status = 403
     title = "Forbidden"
 
 
 class Conflict(DomainError):
+    """The action clashes with the record's current state (409)."""
     status = 409
     title = "Conflict"
 

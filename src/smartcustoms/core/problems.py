@@ -20,6 +20,7 @@ log = logging.getLogger("smartcustoms.web")
 
 def problem(status: int, title: str, detail: str, instance: str, errors: list[dict] | None = None,
             headers: dict | None = None) -> JSONResponse:
+    """An RFC 9457 problem-details JSON response."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": instance}
     if errors:
         body["errors"] = errors
@@ -73,6 +74,7 @@ def document_problems(app: FastAPI) -> None:
 
 
 def install(app: FastAPI) -> None:
+    """Register the problem-details exception handlers on the FastAPI app."""
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
         return problem(exc.status, exc.title, exc.detail, request.url.path, [e.as_dict() for e in exc.errors])

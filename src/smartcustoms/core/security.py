@@ -17,6 +17,7 @@ from pathlib import Path
 
 
 class Role(StrEnum):
+    """Role of a platform user: trader, customs officer, risk analyst or administrator."""
     TRADER = "trader"
     OFFICER = "officer"
     ANALYST = "analyst"
@@ -38,6 +39,7 @@ class Principal:
 
     @property
     def is_customs(self) -> bool:
+        """Whether the principal is customs staff (officer, analyst or admin)."""
         return self.role in (Role.OFFICER, Role.ANALYST, Role.ADMIN)
 
 
@@ -56,10 +58,12 @@ def new_api_key() -> tuple[str, str, str]:
 
 
 def api_key_digest(key: str) -> str:
+    """SHA-256 hex digest under which an API key is stored."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
 def api_key_prefix(key: str) -> str | None:
+    """The lookup prefix of a well-formed API key, else None."""
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 12:
         return None
@@ -67,6 +71,7 @@ def api_key_prefix(key: str) -> str | None:
 
 
 def digests_match(a: str, b: str) -> bool:
+    """Compare two digests in constant time."""
     return hmac.compare_digest(a.encode(), b.encode())
 
 
@@ -168,6 +173,7 @@ def new_session_id() -> tuple[str, str]:
 
 
 def session_digest(token: str) -> str:
+    """SHA-256 hex digest under which a web session token is stored."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -221,6 +227,7 @@ class LoginThrottle:
             return max(self._wait(account, self.free, now), self._wait(addr, self.free_address, now))
 
     def failed(self, username: str, address: str) -> None:
+        """Count a failed sign-in against the account and the address (pruning the oldest entries)."""
         now = self.clock()
         with self._lock:
             for key in self._keys(username, address):
@@ -232,5 +239,6 @@ class LoginThrottle:
                     del self._fails[next(iter(self._fails))]
 
     def succeeded(self, username: str) -> None:
+        """Clear the account's failure count after a successful sign-in."""
         with self._lock:
             self._fails.pop(self._keys(username, "")[0], None)

@@ -65,6 +65,7 @@ def search(status: str | None = None, lane: str | None = None, office: str | Non
            offset: int = Query(0, ge=0, le=MAX_OFFSET),
            order: str = Query("-lodged_at", pattern=r"^-?(lodged_at|risk_score|total_value)$"),
            who: Principal = Depends(current_principal), service: DeclarationService = Depends(get_service)):
+    """Search the declarations the caller may see, filtered, sorted and paged."""
     return service.search(who, status=status, lane=lane, office=office, importer=importer,
                                         limit=limit, offset=offset, order=order)
 
@@ -72,12 +73,14 @@ def search(status: str | None = None, lane: str | None = None, office: str | Non
 @router.get("/{declaration_no}", response_model=DeclarationOut)
 def read(declaration_no: str, who: Principal = Depends(current_principal),
          service: DeclarationService = Depends(get_service)) -> DeclarationOut:
+    """One declaration with its goods items and assessed taxes."""
     return service.get(who, declaration_no)
 
 
 @router.get("/{declaration_no}/events", response_model=list[EventOut])
 def events(declaration_no: str, who: Principal = Depends(current_principal),
            service: DeclarationService = Depends(get_service)) -> list[EventOut]:
+    """The status history of one declaration."""
     return service.events(who, declaration_no)
 
 
@@ -95,6 +98,7 @@ def amend(declaration_no: str, body: DeclarationIn, who: Principal = Depends(cur
 @router.post("/{declaration_no}/cancel", response_model=DeclarationOut)
 def cancel(declaration_no: str, body: CancelIn, who: Principal = Depends(current_principal),
            service: DeclarationService = Depends(get_service)) -> DeclarationOut:
+    """Cancel a declaration that is still cancellable, with a reason."""
     return service.cancel(who, declaration_no, body.reason)
 
 

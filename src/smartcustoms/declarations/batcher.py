@@ -21,6 +21,7 @@ _STOP = object()
 
 
 class LodgeBatcher:
+    """Groups concurrent lodgements into batches of up to ``max_batch`` that one worker thread lodges."""
     def __init__(self, service: DeclarationService, max_batch: int = 64, max_wait: float = 0.003) -> None:
         self.service = service
         self.max_batch = max_batch
@@ -41,6 +42,7 @@ class LodgeBatcher:
         self._ensure_worker()
 
     def close(self) -> None:
+        """Stop the worker thread after the queued declarations are lodged."""
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join(timeout=30)

@@ -26,6 +26,7 @@ CSV_COLUMNS = HEADER_FIELDS + [f"item_{f}" for f in ITEM_FIELDS]
 
 @dataclass(slots=True)
 class ParsedRecord:
+    """One parsed line of a bulk upload: the declaration, or the field errors that stopped it."""
     line: int
     declaration: DeclarationIn | None
     errors: list[FieldError]
@@ -65,6 +66,7 @@ def _pydantic_errors(exc: ValidationError) -> list[FieldError]:
 
 
 def parse_jsonl(text: str) -> Iterator[ParsedRecord]:
+    """Parse a JSON Lines bulk upload into declarations, one record a non-blank line."""
     for n, raw in enumerate(io.StringIO(text, newline=None), start=1):  # lazily, not a list of every line
         if not raw.strip():
             continue
@@ -80,6 +82,7 @@ def parse_jsonl(text: str) -> Iterator[ParsedRecord]:
 
 
 def parse_csv(text: str) -> Iterator[ParsedRecord]:
+    """Parse a CSV bulk upload (one row per goods item, grouped by client_message_id) into declarations."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in ("client_message_id", "item_hs_code") if c not in (reader.fieldnames or [])]
     if missing:

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 
 class Status(StrEnum):
+    """Lifecycle status of a customs declaration, from lodgement to release, detention, rejection or cancellation."""
     LODGED = "lodged"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
@@ -50,6 +51,7 @@ TRANSITIONS: dict[Status | None, frozenset[Status]] = {
 
 
 def can_transition(current: Status | str | None, target: Status | str) -> bool:
+    """Whether a declaration may move from ``current`` to ``target`` status."""
     cur = Status(current) if current is not None else None
     return Status(target) in TRANSITIONS[cur]
 

@@ -59,6 +59,7 @@ class Declaration(Base):
 
 
 class GoodsItem(Base):
+    """One goods item (line) of a customs declaration, with its tariff code, value and taxes."""
     __tablename__ = "goods_items"
     __table_args__ = (UniqueConstraint("declaration_id", "item_no", name="uq_goods_items_declaration_item"),)
 

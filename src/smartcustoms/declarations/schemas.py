@@ -62,6 +62,7 @@ class DeclarationIn(BaseModel):
 
 
 class GoodsItemOut(GoodsItemIn):
+    """A goods item as read back, with its item number and assessed taxes in CNY."""
     model_config = ConfigDict(extra="ignore", from_attributes=True)
 
     item_no: int
@@ -72,6 +73,7 @@ class GoodsItemOut(GoodsItemIn):
 
 
 class TaxOut(BaseModel):
+    """The taxes assessed on a declaration, in CNY."""
     customs_value_cny: Decimal | None
     duty_cny: Decimal | None
     consumption_tax_cny: Decimal | None
@@ -112,6 +114,7 @@ class DeclarationOut(BaseModel):
 
 
 class DeclarationSummary(BaseModel):
+    """One declaration in a search result: number, status, lane, parties, value and dates."""
     declaration_no: str
     status: str
     lane: str | None
@@ -126,6 +129,7 @@ class DeclarationSummary(BaseModel):
 
 
 class EventOut(BaseModel):
+    """One status change of a declaration as the API returns it."""
     seq: int
     at: UtcDateTime
     actor: str
@@ -136,6 +140,7 @@ class EventOut(BaseModel):
 
 
 class CancelIn(BaseModel):
+    """Request to cancel a declaration, with the reason."""
     model_config = ConfigDict(extra="forbid")
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
 

@@ -73,6 +73,7 @@ class LodgedDeclaration:
 
 @dataclass(frozen=True, slots=True)
 class LaneDecision:
+    """The selectivity lane chosen for a declaration, with its score, reasons and the mechanism that chose it."""
     lane: Lane
     score: float
     reasons: list[str]
@@ -83,7 +84,9 @@ class LaneDecision:
 class Selectivity(Protocol):
     """Chooses a lane for each declaration of a batch (one model call per batch)."""
 
-    def decide(self, session: Session, batch: Sequence[LodgedDeclaration]) -> list[LaneDecision]: ...
+    def decide(self, session: Session, batch: Sequence[LodgedDeclaration]) -> list[LaneDecision]:
+        """Choose the lane of each declaration of the batch."""
+        ...
 
 
 # -- statements of the lodging transaction, built once (Core: compiled once, no per-call construction) --------
@@ -585,6 +588,7 @@ class DeclarationService:
         return decl
 
     def get(self, who: Principal, no: str) -> DeclarationOut:
+        """One declaration the caller may see, with its goods items."""
         with self.sessions() as session:
             decl = self.load_visible(session, who, no)
             items = session.scalars(select(GoodsItem).where(GoodsItem.declaration_id == decl.id)
@@ -605,6 +609,7 @@ class DeclarationService:
         return list((row[2] or {}).get("reasons", []))
 
     def events(self, who: Principal, no: str) -> list[EventOut]:
+        """The status history of one declaration the caller may see."""
         with self.sessions() as session:
             decl = self.load_visible(session, who, no)
             rows = session.scalars(select(DeclarationEvent).where(DeclarationEvent.declaration_id == decl.id)
@@ -616,6 +621,7 @@ class DeclarationService:
     def search(self, who: Principal, *, status: str | None = None, lane: str | None = None,
                office: str | None = None, importer: str | None = None, limit: int = 50, offset: int = 0,
                order: str = "-lodged_at") -> list[DeclarationSummary]:
+        """Declarations the caller may see, filtered, sorted and paged."""
         q = select(Declaration)
         cond = self._visible(who)
         if cond is not None:
@@ -642,6 +648,7 @@ class DeclarationService:
         return out
 
     def count_by_status(self, who: Principal) -> dict[str, int]:
+        """Number of declarations the caller may see in each status."""
         q = select(Declaration.status, func.count()).group_by(Declaration.status)
         cond = self._visible(who)
         if cond is not None:
@@ -668,6 +675,7 @@ class DeclarationService:
         return seq + 1
 
     def cancel(self, who: Principal, no: str, reason: str) -> DeclarationOut:
+        """Cancel a declaration still cancellable, recording the event (and an audit entry when customs cancels)."""
         with self.sessions() as session, session.begin():
             decl = self.load_visible(session, who, no)
             if decl.status not in CANCELLABLE:

@@ -39,12 +39,14 @@ customs = require(Role.OFFICER, Role.ANALYST, Role.ADMIN)
 
 @router.get("/me")
 def me(who: Principal = Depends(current_principal)) -> dict:
+    """The signed-in user's name, role and enterprise."""
     return {"username": who.username, "role": who.role.value, "enterprise_code": who.enterprise_code}
 
 
 @router.post("/enterprises", response_model=EnterpriseOut, status_code=201)
 def create_enterprise(body: EnterpriseIn, who: Principal = Depends(admin),
                       sessions: Sessions = Depends(get_sessions)) -> EnterpriseOut:
+    """Register an enterprise (admin)."""
     with transaction(sessions) as s:
         return service.create_enterprise(s, body, who)
 
@@ -53,6 +55,7 @@ def create_enterprise(body: EnterpriseIn, who: Principal = Depends(admin),
 def list_enterprises(limit: Annotated[Limit, Query()] = 500, offset: Annotated[Offset, Query()] = 0,
                      who: Principal = Depends(customs),
                      sessions: Sessions = Depends(get_sessions)):
+    """Registered enterprises, by code (customs staff)."""
     with sessions() as s:
         return service.list_enterprises(s, limit, offset)
 
@@ -60,6 +63,7 @@ def list_enterprises(limit: Annotated[Limit, Query()] = 500, offset: Annotated[O
 @router.get("/enterprises/{code}", response_model=EnterpriseOut)
 def read_enterprise(code: str, who: Principal = Depends(current_principal),
                     sessions: Sessions = Depends(get_sessions)) -> EnterpriseOut:
+    """One enterprise (a trader sees only their own)."""
     if who.role == Role.TRADER and who.enterprise_code != code:
         raise NotFound(f"no enterprise {code}")
     with sessions() as s:
@@ -69,6 +73,7 @@ def read_enterprise(code: str, who: Principal = Depends(current_principal),
 @router.put("/enterprises/{code}/credit-grade", response_model=list[GradeChangeOut])
 def change_grade(code: str, body: GradeChangeIn, who: Principal = Depends(admin),
                  sessions: Sessions = Depends(get_sessions)):
+    """Change an enterprise's customs credit grade and return its grade history (admin)."""
     with transaction(sessions) as s:
         service.set_credit_grade(s, code, body.grade, body.reason, who)
     with sessions() as s:
@@ -77,18 +82,21 @@ def change_grade(code: str, body: GradeChangeIn, who: Principal = Depends(admin)
 
 @router.get("/enterprises/{code}/credit-grade", response_model=list[GradeChangeOut])
 def grade_history(code: str, who: Principal = Depends(customs), sessions: Sessions = Depends(get_sessions)):
+    """An enterprise's credit-grade history (customs staff)."""
     with sessions() as s:
         return [GradeChangeOut.model_validate(c) for c in service.grade_history(s, code)]
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
 def create_user(body: UserIn, who: Principal = Depends(admin), sessions: Sessions = Depends(get_sessions)):
+    """Create a user account (admin)."""
     with transaction(sessions) as s:
         return service.create_user(s, body, who)
 
 
 @router.get("/users", response_model=list[UserOut])
 def list_users(who: Principal = Depends(admin), sessions: Sessions = Depends(get_sessions)):
+    """All user accounts (admin)."""
     with sessions() as s:
         return service.list_users(s)
 
@@ -129,6 +137,7 @@ def create_key(username: str, body: ApiKeyIn, response: Response, who: Principal
 @router.delete("/api-keys/{prefix}", status_code=204)
 def revoke_key(prefix: str, request: Request, who: Principal = Depends(admin),
                sessions: Sessions = Depends(get_sessions)) -> None:
+    """Revoke an API key by its prefix (admin)."""
     with transaction(sessions) as s:
         service.revoke_api_key(s, prefix, who)
     request.app.state.key_cache.clear()

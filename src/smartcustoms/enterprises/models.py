@@ -11,6 +11,7 @@ from smartcustoms.core.db import Base
 
 
 class Enterprise(Base):
+    """A registered enterprise: code, name, trade roles and customs credit grade."""
     __tablename__ = "enterprises"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -36,6 +37,7 @@ class CreditGradeChange(Base):
 
 
 class User(Base):
+    """A user account: username, password hash, role and, for traders, the enterprise."""
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -14,6 +14,7 @@ from smartcustoms.core.wire import UtcDateTime
 
 
 class EnterpriseRole(StrEnum):
+    """Trade role of an enterprise: importer, declarant (customs broker), e-commerce platform, logistics or payment."""
     IMPORTER = "importer"
     DECLARANT = "declarant"
     PLATFORM = "platform"
@@ -34,6 +35,7 @@ EnterpriseCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{10}$|^[0-9
 
 
 class EnterpriseIn(BaseModel):
+    """Request to register an enterprise."""
     model_config = ConfigDict(extra="forbid")
     code: EnterpriseCode = Field(description="18-char unified social credit code or 10-char customs code")
     name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -42,6 +44,7 @@ class EnterpriseIn(BaseModel):
 
 
 class EnterpriseOut(BaseModel):
+    """An enterprise as the API returns it."""
     model_config = ConfigDict(from_attributes=True)
     code: str
     name: str
@@ -50,12 +53,14 @@ class EnterpriseOut(BaseModel):
 
 
 class GradeChangeIn(BaseModel):
+    """Request to change an enterprise's credit grade, with the reason."""
     model_config = ConfigDict(extra="forbid")
     grade: CreditGrade
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
 
 
 class GradeChangeOut(BaseModel):
+    """One change of an enterprise's credit grade as the API returns it."""
     model_config = ConfigDict(from_attributes=True)
     grade_from: str | None
     grade_to: str
@@ -65,6 +70,7 @@ class GradeChangeOut(BaseModel):
 
 
 class UserIn(BaseModel):
+    """Request to create a user account."""
     model_config = ConfigDict(extra="forbid")
     username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{3,100}$")]
     display_name: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] = ""
@@ -84,6 +90,7 @@ class UserIn(BaseModel):
 
 
 class UserOut(BaseModel):
+    """A user account as the API returns it (no secrets)."""
     username: str
     display_name: str
     role: str
@@ -101,6 +108,7 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyIn(BaseModel):
+    """Request to issue an API key, with an optional label."""
     model_config = ConfigDict(extra="forbid")
     label: Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)] = ""
 
@@ -116,6 +124,7 @@ class MandateIn(BaseModel):
 
 
 class MandateOut(BaseModel):
+    """A declarant's mandate from an importer as the API returns it."""
     model_config = ConfigDict(from_attributes=True)
     id: int
     declarant_code: str
@@ -146,6 +155,7 @@ class SenderCodeIn(BaseModel):
 
 
 class SenderCodeOut(BaseModel):
+    """A CBEC sender code of an enterprise as the API returns it."""
     model_config = ConfigDict(from_attributes=True)
     enterprise_code: str
     code: str

@@ -32,10 +32,12 @@ from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, Enterpri
 
 
 def enterprise_out(e: Enterprise) -> EnterpriseOut:
+    """The API record of an enterprise row."""
     return EnterpriseOut(code=e.code, name=e.name, roles=e.roles.split(","), credit_grade=e.credit_grade)
 
 
 def create_enterprise(session: Session, data: EnterpriseIn, actor: Principal) -> EnterpriseOut:
+    """Register an enterprise (refused if its code exists) and audit it."""
     if session.scalar(select(Enterprise.id).where(Enterprise.code == data.code)) is not None:
         raise Conflict(f"enterprise {data.code} already exists", [FieldError("code", "already registered")])
     e = Enterprise(code=data.code, name=data.name, roles=",".join(r.value for r in data.roles),
@@ -49,6 +51,7 @@ def create_enterprise(session: Session, data: EnterpriseIn, actor: Principal) ->
 
 
 def get_enterprise(session: Session, code: str) -> Enterprise:
+    """The enterprise with ``code``, else NotFound."""
     e = session.scalar(select(Enterprise).where(Enterprise.code == code))
     if e is None:
         raise NotFound(f"no enterprise {code}")
@@ -56,6 +59,7 @@ def get_enterprise(session: Session, code: str) -> Enterprise:
 
 
 def list_enterprises(session: Session, limit: int = 500, offset: int = 0) -> list[EnterpriseOut]:
+    """Registered enterprises by code, paged."""
     rows = session.scalars(select(Enterprise).order_by(Enterprise.code).limit(limit).offset(offset))
     return [enterprise_out(e) for e in rows]
 
@@ -73,6 +77,7 @@ def set_credit_grade(session: Session, code: str, grade: CreditGrade, reason: st
 
 
 def grade_history(session: Session, code: str) -> list[CreditGradeChange]:
+    """Credit-grade changes of an enterprise, oldest first."""
     e = get_enterprise(session, code)
     q = select(CreditGradeChange).where(CreditGradeChange.enterprise_id == e.id).order_by(CreditGradeChange.id)
     return list(session.scalars(q))
@@ -82,6 +87,7 @@ USER_INVALID = "The user is not valid"
 
 
 def create_user(session: Session, data: UserIn, actor: Principal | None = None) -> UserOut:
+    """Create a user account (a trader needs an existing enterprise), audited when an actor creates it."""
     enterprise_id = None
     if data.role == Role.TRADER:
         if not data.enterprise_code:
@@ -106,6 +112,7 @@ def create_user(session: Session, data: UserIn, actor: Principal | None = None) 
 
 
 def list_users(session: Session) -> list[UserOut]:
+    """All user accounts with their enterprise codes."""
     q = select(User, Enterprise.code).outerjoin(Enterprise, Enterprise.id == User.enterprise_id).order_by(User.id)
     return [UserOut(username=u.username, display_name=u.display_name, role=u.role, enterprise_code=code,
                     active=u.active) for u, code in session.execute(q)]
@@ -128,6 +135,7 @@ def create_api_key(session: Session, username: str, label: str = "", actor: Prin
 
 
 def revoke_api_key(session: Session, prefix: str, actor: Principal) -> None:
+    """Revoke an active API key by its prefix and audit it; NotFound when none is active."""
     n = cast(CursorResult, session.execute(update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
                                          .values(revoked_at=utcnow()))).rowcount
     if not n:
@@ -267,6 +275,7 @@ def set_user_active(session: Session, username: str, active: bool, actor: Princi
 
 @dataclass(frozen=True, slots=True)
 class Party:
+    """An enterprise as the declaration checks see it: code, roles and credit grade."""
     code: str
     roles: frozenset[str]
     credit_grade: str

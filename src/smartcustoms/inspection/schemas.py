@@ -24,6 +24,7 @@ class InspectionResultIn(BaseModel):
 
     @model_validator(mode="after")
     def offence_needs_a_type(self) -> InspectionResultIn:
+        """Require an offence type for an offence and no offence details for a clean result."""
         if self.outcome == "offence" and self.offence_type is None:
             raise ValueError("an offence needs an offence_type")
         if self.outcome == "no_offence" and (self.offence_type or self.duty_recovered or self.critical):
@@ -32,6 +33,7 @@ class InspectionResultIn(BaseModel):
 
 
 class InspectionResultOut(InspectionResultIn):
+    """An inspection result as the API returns it, with the declaration, officer and time."""
     declaration_no: str
     recorded_at: UtcDateTime
     officer: str

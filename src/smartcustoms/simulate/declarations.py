@@ -25,6 +25,7 @@ OFFENCE_TYPES = ("undervaluation", "misclassification", "false_origin", "quantit
 
 @dataclass(frozen=True, slots=True)
 class Product:
+    """A simulated traded product: HS code, unit, unit-price spread, mass per unit and usual origins."""
     hs_code: str
     description: str
     unit: str
@@ -90,6 +91,7 @@ GRADES = ("advanced_certified", "general_certified", "general", "discredited")
 
 @dataclass(frozen=True, slots=True)
 class SimulatedEnterprise:
+    """A simulated enterprise with its roles, credit grade and offending propensity."""
     code: str
     name: str
     roles: tuple[str, ...]
@@ -108,6 +110,7 @@ class SimulatedDeclaration:
 
     @property
     def offending(self) -> bool:
+        """Whether the simulated declaration carries an offence."""
         return self.offence is not None
 
 
@@ -149,6 +152,7 @@ class DeclarationSimulator:
 
     @property
     def enterprises(self) -> list[SimulatedEnterprise]:
+        """All simulated enterprises: importers, then declarants."""
         return self.importers + self.declarants
 
     @property

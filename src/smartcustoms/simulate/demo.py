@@ -31,6 +31,7 @@ DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo credential, doc
 
 @dataclass
 class DemoAccess:
+    """What the demo set-up hands out: API keys by user, the trader's enterprise and an example payload."""
     keys: dict[str, str]  # username -> API key
     trader_enterprise: str
     example_payload: dict

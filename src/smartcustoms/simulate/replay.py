@@ -25,15 +25,18 @@ REPLAY_OFFICER = Principal(0, "replay-officer", Role.OFFICER)
 
 
 class SettableClock:
+    """A clock that returns a time the replay sets."""
     def __init__(self, t: datetime) -> None:
         self.t = t
 
     def __call__(self) -> datetime:
+        """The time last set."""
         return self.t
 
 
 @dataclass
 class ReplaySummary:
+    """Counts of a replay run (lodged, held, inspected, audited, hits) and of its lanes and mechanisms."""
     lodged: int = 0
     held: int = 0
     inspected: int = 0

@@ -29,6 +29,7 @@ async def get_tariff(request: Request) -> TariffTable:
 
 
 class TariffRefused(ValidationProblem):
+    """An uploaded tariff table was refused (422)."""
     title = "The tariff table is not valid"
 
 

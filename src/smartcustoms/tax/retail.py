@@ -39,6 +39,7 @@ def to_fen(amount: Decimal) -> int:
 
 
 def fen(amount: Decimal) -> Decimal:
+    """Round an amount to the fen, half up."""
     return amount.quantize(FEN, ROUND_HALF_UP)
 
 
@@ -93,6 +94,7 @@ class RateTable:
 
 
 class TaxItem(NamedTuple):
+    """One goods line of a CBEC retail order for the tax: HS code, line value in CNY and quantity."""
     hs: str
     value: Decimal  # line total price, CNY
     qty: Decimal

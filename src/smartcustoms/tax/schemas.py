@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 
 class TariffLineOut(BaseModel):
+    """A tariff line as the API returns it: HS prefix, description and rates."""
     hs_prefix: str
     description: str
     duty_type: str

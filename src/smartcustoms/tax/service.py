@@ -66,6 +66,7 @@ class TariffRates:
 
 @dataclass(frozen=True, slots=True)
 class ItemTax:
+    """The customs value and taxes assessed on one goods item, in CNY."""
     item_no: int
     customs_value: Decimal
     duty: Decimal
@@ -74,6 +75,7 @@ class ItemTax:
 
     @property
     def total(self) -> Decimal:
+        """Duty, consumption tax and VAT of the item."""
         return self.duty + self.consumption_tax + self.vat
 
 
@@ -90,12 +92,14 @@ class Assessment:
 
     @classmethod
     def of(cls, items: Sequence[ItemTax], exchange_rate: Decimal) -> Assessment:
+        """The assessment of ``items`` with its totals."""
         return cls(tuple(items), exchange_rate, sum((i.customs_value for i in items), ZERO),
                    sum((i.duty for i in items), ZERO), sum((i.consumption_tax for i in items), ZERO),
                    sum((i.vat for i in items), ZERO))
 
     @property
     def total(self) -> Decimal:
+        """Duty, consumption tax and VAT of the declaration."""
         return self.duty + self.consumption_tax + self.vat
 
 
@@ -138,6 +142,7 @@ def consumption_tax(value: Decimal, duty_amount: Decimal, quantity: Decimal, rat
 
 
 def import_vat(value: Decimal, duty_amount: Decimal, ct_amount: Decimal, vat_rate: Decimal) -> Decimal:
+    """Import VAT on customs value plus duty plus consumption tax, in fen."""
     return to_fen((value + duty_amount + ct_amount) * vat_rate)
 
 
@@ -164,6 +169,7 @@ def levy_quantity(unit_of_levy: str | None, quantity: Decimal, unit: str, net_ma
 
 @dataclass(frozen=True, slots=True)
 class TaxableItem:
+    """One goods item as the tax assessment needs it."""
     item_no: int
     hs_code: str
     quantity: Decimal
@@ -230,6 +236,7 @@ class TariffTable:
     lines: dict[str, TariffRates] = field(default_factory=dict)
 
     def rates_for(self, hs_code: str) -> TariffRates | None:
+        """Rates of the longest tariff line (10 to 2 digits) that ``hs_code`` falls under, else None."""
         for n in (10, 8, 6, 4, 2):
             if len(hs_code) >= n:
                 rates = self.lines.get(hs_code[:n])
@@ -239,6 +246,7 @@ class TariffTable:
 
     @classmethod
     def from_rows(cls, rows: Iterable[TariffRates]) -> TariffTable:
+        """A tariff table of the given lines, keyed by HS prefix."""
         return cls({r.hs_prefix: r for r in rows})
 
 
@@ -342,6 +350,7 @@ def table_field_errors(exc: TableFormatError) -> list[FieldError]:
 
 
 def demo_tariff_text() -> str:
+    """Text of the shipped illustrative demo tariff CSV."""
     return resources.files("smartcustoms.tax").joinpath("data", "demo_tariff.csv").read_text("utf-8")
 
 
@@ -358,12 +367,14 @@ class ExchangeRates:
     by_currency: dict[str, tuple[list[date], list[Decimal]]] = field(default_factory=dict)
 
     def add(self, currency: str, valid_from: date, cny_per_unit: Decimal) -> None:
+        """Add a rate for ``currency`` valid from ``valid_from``, kept in date order."""
         dates, rates = self.by_currency.setdefault(currency, ([], []))
         i = bisect_right(dates, valid_from)
         dates.insert(i, valid_from)
         rates.insert(i, cny_per_unit)
 
     def rate(self, currency: str, on: date) -> Decimal:
+        """CNY per unit of ``currency`` on date ``on`` (the latest rate in force)."""
         if currency == "CNY":
             return ONE
         entry = self.by_currency.get(currency)
@@ -392,6 +403,7 @@ def parse_exchange_rates_csv(text: str) -> ExchangeRates:
 
 
 def load_exchange_rates(path: Path | None = None) -> ExchangeRates:
+    """Exchange rates from the CSV at ``path``, or the shipped table."""
     if path:
         text = Path(path).read_text("utf-8")
     else:
@@ -401,6 +413,7 @@ def load_exchange_rates(path: Path | None = None) -> ExchangeRates:
 
 # -- storage --------------------------------------------------------------------------------------
 def tariff_from_db(session) -> TariffTable:
+    """The tariff table stored in the database."""
     from sqlalchemy import select
 
     from smartcustoms.tax.models import TariffLine

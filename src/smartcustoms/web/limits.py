@@ -81,6 +81,7 @@ class RequestLimits:
         self.session_cookie = session_cookie
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: refuse anonymous API calls (401) and oversized bodies (413) before passing on."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

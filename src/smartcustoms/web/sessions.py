@@ -59,6 +59,7 @@ class WebSessionAuth:
         self.app, self.platform = app, platform
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: put the session's signed-in user in the scope, then pass on."""
         if scope["type"] == "http":
             scope["principal"] = None
             session = scope.get("session")
@@ -78,6 +79,7 @@ class SecurityHeaders:
         self.app, self.hsts = app, hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: pass on, adding the security headers to the response start."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

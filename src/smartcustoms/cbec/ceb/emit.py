@@ -67,4 +67,5 @@ def emit_message(kind: str, message_guid: str, documents: Sequence[tuple[dict[st
 
 
 def emit_document(doc: Document) -> bytes:
+    """Serialise a parsed CEB document back to its XML message bytes."""
     return emit_message(doc.kind, doc.message_guid, [(doc.head, doc.lines)], doc.base)

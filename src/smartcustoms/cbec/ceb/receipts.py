@@ -26,6 +26,7 @@ class Receipt(NamedTuple):
 
     @property
     def return_time(self) -> str:
+        """The receipt's returnTime in the CEB time format."""
         return format_time(self.time_ms)
 
 

@@ -41,6 +41,7 @@ class CebError(Exception):
 
     @property
     def info(self) -> str:
+        """The document's problems as one ``field: reason`` string for the receipt's info."""
         return "; ".join(f"{field}: {reason}" for field, reason in self.problems)
 
     def __reduce__(self) -> tuple:
@@ -75,6 +76,7 @@ class FieldCheck:
         self.fn, self.max_len, self.fast, self.a, self.b, self.what = fn, max_len, fast, a, b, what
 
     def __call__(self, v: str) -> str:
+        """Check one field value against its length limit and its validator; return the normalised value."""
         if len(v) > self.max_len:
             raise ValueError(f"longer than {self.max_len} characters ({len(v)})")
         fn = self.fn
@@ -259,6 +261,7 @@ RECEIPT_HEADS = {
 
 @dataclass(frozen=True)
 class DocSpec:
+    """Layout of one CEB document kind: its XML tags and the specs of its head and list fields."""
     kind: str
     doc_tag: str
     head_tag: str

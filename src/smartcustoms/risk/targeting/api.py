@@ -38,6 +38,7 @@ async def get_targeting(request: Request) -> LiveTargeting:
 
 @router.get("/rules", response_model=list[RuleOut])
 def list_rules(who: Principal = Depends(customs), platform: LiveTargeting = Depends(get_targeting)):
+    """The targeting rules (customs staff)."""
     with platform.sessions() as s:
         return service.list_rules(s)
 
@@ -53,6 +54,7 @@ def replace_rule(
     rule_id: Annotated[Id, Path()], body: RuleIn, who: Principal = Depends(analyst),
     platform: LiveTargeting = Depends(get_targeting),
 ):
+    """Replace a targeting rule with a new version (analyst)."""
     return _save_rule(platform, body, who, rule_id)
 
 
@@ -66,6 +68,7 @@ def _save_rule(platform: LiveTargeting, body: RuleIn, who: Principal, rule_id: i
 
 @router.get("/models", response_model=list[ModelVersionOut])
 def list_models(who: Principal = Depends(customs), platform: LiveTargeting = Depends(get_targeting)):
+    """The trained risk-model versions (customs staff)."""
     with platform.sessions() as s:
         return service.list_models(s)
 
@@ -81,6 +84,7 @@ def train(holdout_days: Annotated[int, Query(ge=1, le=3650)] = 14,
 @router.post("/models/{version}/promote", response_model=ModelVersionOut)
 def promote(version: Annotated[Id, Path()], who: Principal = Depends(analyst),
             platform: LiveTargeting = Depends(get_targeting)):
+    """Make a model version the live one and reload it (analyst)."""
     with transaction(platform.sessions) as s:
         out = service.promote(s, version, who)
     with platform.sessions() as s:
@@ -90,6 +94,7 @@ def promote(version: Annotated[Id, Path()], who: Principal = Depends(analyst),
 
 @router.post("/models/rollback", response_model=ModelVersionOut)
 def rollback(who: Principal = Depends(analyst), platform: LiveTargeting = Depends(get_targeting)):
+    """Go back to the previously live model version and reload it (analyst)."""
     with transaction(platform.sessions) as s:
         out = service.rollback(s, who)
     with platform.sessions() as s:
