@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from smartcustoms.core.config import Settings
 from smartcustoms.platform import build_platform
+from smartcustoms.web.app import create_app
 from tests.support import World, seed_world
 
 # scrypt at the production cost (N=2^17) takes ~0.3 s a hash: tests hash passwords at a low cost
@@ -87,3 +89,10 @@ def sqlite_world(fresh_sqlite_url, tmp_path) -> Iterator[World]:
         platform.close()
 
 
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    """The HTTP app over the seeded world (its lifespan runs: scheduler started and stopped)."""
+    with TestClient(create_app(world.platform)) as c:
+        yield c

@@ -108,3 +108,20 @@ def declaration_payload(**overrides) -> dict:
 def key_header(world: World, user: str) -> dict:
     """The ``X-API-Key`` header of one of the world's users."""
     return {"X-API-Key": world.keys[user]}
+
+
+def assert_problem(r, status: int, field: str | None = None) -> dict:
+    """An RFC 9457 problem answer with ``status``, a title and a detail, no traceback, naming ``field`` if given."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == status and body["title"] and body["detail"] and "Traceback" not in r.text
+    if field is not None:
+        fields = [e["field"] for e in body.get("errors", [])]
+        assert field in fields, fields
+    return body
+
+
+def lodge(client, world: World, user: str = "trader", **overrides):
+    """POST a declaration (``declaration_payload`` with ``overrides``) as ``user`` through the API."""
+    return client.post("/api/v1/declarations", json=declaration_payload(**overrides), headers=key_header(world, user))

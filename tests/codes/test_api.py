@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-from fastapi.testclient import TestClient
-
-from smartcustoms.web.app import create_app
-from tests.support import World
 from tests.support import key_header as h
-
-
-@pytest.fixture
-def client(world: World):
-    with TestClient(create_app(world.platform)) as c:
-        yield c
 
 
 def test_code_lists_and_hs_search(client, world):

@@ -9,7 +9,6 @@ import stat
 import statistics
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,11 +38,6 @@ from tests.support import SYSTEM, World, key_header, seed_world
 PASSWORD = "correct horse"  # tests/support.py's users
 TOKEN = re.compile(r'name="csrf-token" content="([^"]+)"')
 
-
-@pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
-    with TestClient(create_app(world.platform)) as c:
-        yield c
 
 
 def csrf(c: TestClient) -> str:

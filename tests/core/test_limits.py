@@ -16,18 +16,11 @@ from fastapi.testclient import TestClient
 from smartcustoms.tax.service import TARIFF_COLUMNS
 from smartcustoms.web.app import create_app
 from smartcustoms.web.uploads import INTERRUPTED, UploadStore
-from tests.support import World, declaration_payload
+from tests.support import World, assert_problem, declaration_payload
 from tests.support import key_header as h
 
 HEADER = ",".join(TARIFF_COLUMNS)
 
-
-def assert_problem(r, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = r.json()
-    assert body["status"] == status and body["title"] and body["detail"] and "Traceback" not in r.text
-    return body
 
 
 @pytest.fixture
@@ -37,11 +30,6 @@ def small_limits(world: World) -> World:
     s.max_body_bytes, s.max_cbec_body_bytes, s.max_upload_bytes = 1000, 5000, 8000
     return world
 
-
-@pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
-    with TestClient(create_app(world.platform)) as c:
-        yield c
 
 
 def sign_in(c: TestClient, username: str) -> str:

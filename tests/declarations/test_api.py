@@ -2,35 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-from fastapi.testclient import TestClient
-
 from smartcustoms.declarations.lifecycle import Lane
 from smartcustoms.declarations.service import LaneDecision
-from smartcustoms.web.app import create_app
-from tests.support import UNREGISTERED, World, declaration_payload
+from tests.support import UNREGISTERED, assert_problem, declaration_payload, lodge
 from tests.support import key_header as h
-
-
-@pytest.fixture
-def client(world: World):
-    with TestClient(create_app(world.platform)) as c:
-        yield c
-
-
-def lodge(client, world, user="trader", **overrides):
-    return client.post("/api/v1/declarations", json=declaration_payload(**overrides), headers=h(world, user))
-
-
-def assert_problem(r, status: int, field: str):
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = r.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    fields = [e["field"] for e in body.get("errors", [])]
-    assert field in fields, fields
-    assert "Traceback" not in r.text
-    return body
 
 
 def test_lodged_declaration_is_accepted_assessed_and_readable(client, world):

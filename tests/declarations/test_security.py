@@ -20,27 +20,9 @@ from smartcustoms.risk.targeting.models import RiskDecision
 from smartcustoms.risk.targeting.selectivity import keyed_draw
 from smartcustoms.web.app import create_app
 from tests import support
-from tests.support import DECLARANT, IMPORTER, OTHER_IMPORTER, World, declaration_payload
+from tests.support import DECLARANT, IMPORTER, OTHER_IMPORTER, declaration_payload, lodge
+from tests.support import assert_problem as problem
 from tests.support import key_header as h
-
-
-@pytest.fixture
-def client(world: World):
-    with TestClient(create_app(world.platform)) as c:
-        yield c
-
-
-def lodge(client, world, user="trader", **overrides):
-    return client.post("/api/v1/declarations", json=declaration_payload(**overrides), headers=h(world, user))
-
-
-def problem(r, status: int, field: str | None = None) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = r.json()
-    if field is not None:
-        assert field in [e["field"] for e in body.get("errors", [])], body
-    return body
 
 
 class HoldThenRelease:

@@ -2,39 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-from fastapi.testclient import TestClient
-
-from smartcustoms.web.app import create_app
 from tests import support
-from tests.support import DECLARANT, OTHER_IMPORTER, World
+from tests.support import DECLARANT, OTHER_IMPORTER, assert_problem
+from tests.support import assert_problem as problem
 from tests.support import key_header as h
-
-
-@pytest.fixture
-def client(world: World):
-    with TestClient(create_app(world.platform)) as c:
-        yield c
-
-
-def assert_problem(r, status: int, field: str):
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = r.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    fields = [e["field"] for e in body.get("errors", [])]
-    assert field in fields, fields
-    assert "Traceback" not in r.text
-    return body
-
-
-def problem(r, status: int, field: str | None = None) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = r.json()
-    if field is not None:
-        assert field in [e["field"] for e in body.get("errors", [])], body
-    return body
 
 
 def test_admin_manages_enterprises_grades_users_and_keys(client, world):

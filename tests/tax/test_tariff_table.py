@@ -3,32 +3,16 @@ table."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from fastapi.testclient import TestClient
 
 from smartcustoms.tax.service import TARIFF_COLUMNS, TableFormatError, parse_tariff_csv
-from smartcustoms.web.app import create_app
-from tests.support import World
+from tests.support import assert_problem
 from tests.support import key_header as h
 
 HEADER = ",".join(TARIFF_COLUMNS)
 GOOD_LINE = "69,Ceramic products,ad_valorem,9,,,none,,,,13"
 
 
-def assert_problem(r, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = r.json()
-    assert body["status"] == status and body["title"] and body["detail"] and "Traceback" not in r.text
-    return body
-
-
-@pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
-    with TestClient(create_app(world.platform)) as c:
-        yield c
 
 
 # -- 15: tariff rates are range-checked --------------------------------------------------------------------

@@ -34,7 +34,6 @@ from smartcustoms.risk.features.families import (
     CATEGORICAL_FEATURES,
     CONTEXT_COLUMNS,
     FAMILIES,
-    FAMILY_OUTPUTS,
     HAS_OUTCOMES,
     ITEM_FEATURES,
     KEY_PARTS,
@@ -70,48 +69,9 @@ _CONTEXT_DTYPES = {
     "duty_at_stake": pl.Float64(),
 }
 _FAMILY_WIDTH = {fam.name: len(family_feature_names(fam)) for fam in FAMILIES}
-#: The outputs of each family kind as the loop below computes them, by position: they must be the
-#: specification's (:data:`~smartcustoms.risk.features.families.FAMILY_OUTPUTS`), in its order.
-_ROW_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "global": ("offence_rate", "inspections"),
-    "presence": (),
-    "pair": ("count", "is_new", "age_days", "inspections", "offences", "offence_rate"),
-    "place": ("count", "burst_7d", "burst_30d", "inspections", "offence_rate", "critical_rate"),
-    "goods": (
-        "count",
-        "age_days",
-        "burst_30d",
-        "unit_value_median",
-        "unit_value_deviation",
-        "unit_value_z",
-        "value_deviation",
-        "inspections",
-        "offences",
-        "offence_rate",
-        "critical_rate",
-    ),
-    "party": (
-        "count",
-        "age_days",
-        "days_since_last",
-        "value_mean",
-        "value_std",
-        "value_z",
-        "unit_value_mean",
-        "unit_value_z",
-        "burst_7d",
-        "burst_30d",
-        "inspections",
-        "offences",
-        "offence_rate",
-        "critical_rate",
-        "log_duty_recovered",
-        "hs_diversity",
-        "hs_diversity_ratio",
-    ),
-}
-if _ROW_OUTPUTS != FAMILY_OUTPUTS:
-    raise RuntimeError("the row-wise path no longer gives FAMILY_OUTPUTS: update risk/features/rowwise.py")
+# The loop below computes each family kind's outputs by position, in the order of the one specification
+# (:data:`~smartcustoms.risk.features.families.FAMILY_OUTPUTS`); tests/risk/features/test_features.py holds
+# its features equal, by name, to the columnar path's (which picks them from the specification by name).
 
 
 def _hashes(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, int | None]]:

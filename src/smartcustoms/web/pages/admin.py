@@ -54,6 +54,15 @@ def _admin_page(request: Request, status_code: int = 200, errors: dict | None = 
                   mandates=mandates, sender_codes=senders, **extra)
 
 
+def _refused(request: Request, exc: ValidationError | DomainError, form: str, body: dict, field: str) -> Response:
+    """The admin page again with a refused form's values and its errors beside their fields.
+
+    A domain error without field errors is shown at ``field``."""
+    if isinstance(exc, ValidationError):
+        return _admin_page(request, 422, errors=by_field(field_errors(exc)), **{form: body})
+    return _admin_page(request, exc.status, errors=by_field(exc.errors or [FieldError(field, exc.detail)]),
+                       **{form: body})
+
 @router.get("/admin")
 def admin(request: Request) -> Response:
     """The administration page: users and keys, enterprises (searched by ``q``), mandates, the tariff table."""
@@ -78,11 +87,8 @@ async def admin_create_user(request: Request) -> Response:
 
     try:
         await run_in_threadpool(create)
-    except ValidationError as exc:
-        return _admin_page(request, 422, errors=by_field(field_errors(exc)), user_form=body)
-    except DomainError as exc:
-        return _admin_page(request, exc.status, errors=by_field(exc.errors or [FieldError("username", exc.detail)]),
-                           user_form=body)
+    except (ValidationError, DomainError) as exc:
+        return _refused(request, exc, "user_form", body, "username")
     flash(request, "admin.user_created", username=body["username"])
     return RedirectResponse("/admin", status_code=303)
 
@@ -141,11 +147,8 @@ async def admin_create_enterprise(request: Request) -> Response:
     try:
         with transaction(platform_of(request).sessions) as s:
             enterprises.create_enterprise(s, EnterpriseIn.model_validate(body), who)
-    except ValidationError as exc:
-        return _admin_page(request, 422, errors=by_field(field_errors(exc)), enterprise_form=body)
-    except DomainError as exc:
-        return _admin_page(request, exc.status, errors=by_field(exc.errors or [FieldError("code", exc.detail)]),
-                           enterprise_form=body)
+    except (ValidationError, DomainError) as exc:
+        return _refused(request, exc, "enterprise_form", body, "code")
     flash(request, "admin.enterprise_created", code=body["code"])
     return RedirectResponse("/admin#enterprises", status_code=303)
 
@@ -160,11 +163,8 @@ async def admin_create_mandate(request: Request) -> Response:
     try:
         with transaction(platform_of(request).sessions) as s:
             mandate_service.create_mandate(s, MandateIn.model_validate(body), who)
-    except ValidationError as exc:
-        return _admin_page(request, 422, errors=by_field(field_errors(exc)), mandate_form=body)
-    except DomainError as exc:
-        return _admin_page(request, exc.status, mandate_form=body,
-                           errors=by_field(exc.errors or [FieldError("declarant_code", exc.detail)]))
+    except (ValidationError, DomainError) as exc:
+        return _refused(request, exc, "mandate_form", body, "declarant_code")
     flash(request, "admin.mandate_created", declarant=body["declarant_code"], importer=body["importer_code"])
     return RedirectResponse("/admin#mandates", status_code=303)
 
