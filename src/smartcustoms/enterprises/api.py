@@ -13,11 +13,13 @@ from smartcustoms.core.errors import NotFound
 from smartcustoms.core.http import current_principal, get_sessions, require
 from smartcustoms.core.security import Principal, Role
 from smartcustoms.core.wire import Limit, Offset
-from smartcustoms.enterprises import mandates, sender_codes, service
+from smartcustoms.enterprises import certificates, mandates, sender_codes, service
 from smartcustoms.enterprises.models import User
 from smartcustoms.enterprises.schemas import (
     ApiKeyIn,
     ApiKeyOut,
+    CertificateIn,
+    CertificateOut,
     EnterpriseIn,
     EnterpriseOut,
     GradeChangeIn,
@@ -195,3 +197,30 @@ def remove_sender_code(kind: SenderKind, code: str = Path(max_length=18), sender
     """Withdraw a sender code (audited): documents under it are refused from now on."""
     with transaction(sessions) as s:
         sender_codes.remove_sender_code(s, code, kind, sender_code, who)
+
+
+@router.get("/enterprises/{code}/certificates", response_model=list[CertificateOut])
+def list_certificates(code: str = Path(max_length=18), who: Principal = Depends(current_principal),
+                      sessions: Sessions = Depends(get_sessions)) -> list[CertificateOut]:
+    """The certificates the enterprise signs CEB messages with (revoked ones too); a trader reads its own."""
+    if who.role == Role.TRADER and who.enterprise_code != code:
+        raise NotFound(f"no enterprise {code}")
+    with sessions() as s:
+        return certificates.list_certificates(s, code)
+
+
+@router.post("/enterprises/{code}/certificates", response_model=CertificateOut, status_code=201)
+def register_certificate(body: CertificateIn, code: str = Path(max_length=18), who: Principal = Depends(admin),
+                         sessions: Sessions = Depends(get_sessions)) -> CertificateOut:
+    """Register a certificate (PEM or base64 DER) the enterprise signs CEB messages with (audited)."""
+    with transaction(sessions) as s:
+        return certificates.register_certificate(s, code, body, who)
+
+
+@router.post("/enterprises/{code}/certificates/{fingerprint}/revoke", response_model=CertificateOut)
+def revoke_certificate(code: str = Path(max_length=18),
+                       fingerprint: str = Path(pattern=r"^[0-9a-fA-F]{64}$"), who: Principal = Depends(admin),
+                       sessions: Sessions = Depends(get_sessions)) -> CertificateOut:
+    """Revoke a signing certificate (audited): messages it signs are refused from now on."""
+    with transaction(sessions) as s:
+        return certificates.revoke_certificate(s, code, fingerprint, who)

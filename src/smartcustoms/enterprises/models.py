@@ -114,3 +114,24 @@ class SenderCode(Base):
     kind: Mapped[str] = mapped_column(String(10))
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SigningCertificate(Base):
+    """An X.509 certificate an enterprise signs its CEB messages with (``ds:Signature``), registered by an
+    administrator; a revoked one signs nothing from then on."""
+
+    __tablename__ = "signing_certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_code: Mapped[str] = mapped_column(ForeignKey("enterprises.code"), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the DER, lowercase hex
+    subject: Mapped[str] = mapped_column(String(500))
+    serial: Mapped[str] = mapped_column(String(100))
+    algorithm: Mapped[str] = mapped_column(String(10))  # RSA or SM2
+    not_before: Mapped[datetime] = mapped_column(DateTime)
+    not_after: Mapped[datetime] = mapped_column(DateTime)
+    der_base64: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(100))

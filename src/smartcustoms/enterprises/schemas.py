@@ -162,3 +162,28 @@ class SenderCodeOut(BaseModel):
     kind: SenderKind
     created_by: str
     created_at: UtcDateTime
+
+
+class CertificateIn(BaseModel):
+    """A signing certificate to register: PEM or base64 DER (X.509, RSA or SM2 key)."""
+
+    model_config = ConfigDict(extra="forbid")
+    certificate: Annotated[str, StringConstraints(min_length=16, max_length=20_000)]
+
+
+class CertificateOut(BaseModel):
+    """A registered signing certificate as the API returns it (``fingerprint``: SHA-256 of the DER, hex)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    enterprise_code: str
+    fingerprint: str
+    subject: str
+    serial: str
+    algorithm: str
+    not_before: UtcDateTime
+    not_after: UtcDateTime
+    created_by: str
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None
+    revoked_by: str | None
