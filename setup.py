@@ -19,6 +19,7 @@ KERNELS = (
     "smartcustoms.cbec._framing",
     "smartcustoms.cbec._match",
     "smartcustoms.cbec._log",
+    "smartcustoms.cbec.ceb._c14n",
 )
 
 COMPILED = (
@@ -32,6 +33,7 @@ COMPILED = (
     "smartcustoms.cbec.ceb.parse",
     "smartcustoms.cbec.ceb.emit",
     "smartcustoms.cbec.ceb.receipts",
+    "smartcustoms.cbec.ceb.signature",
     "smartcustoms.cbec.seams",
     "smartcustoms.tax.retail",
     "smartcustoms.cbec.quota",

@@ -23,6 +23,9 @@ cdef class _ReceiptTpl:
     cdef const char** ctags
     cdef Py_ssize_t* olens
     cdef Py_ssize_t* clens
+    cdef Py_ssize_t* minlens
+    cdef Py_ssize_t* maxlens
+    cdef char* mandatory
 
     def __cinit__(self, tpl):
         cdef int k
@@ -36,11 +39,17 @@ cdef class _ReceiptTpl:
         self.ctags = <const char**>malloc(m * sizeof(char*))
         self.olens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
         self.clens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
+        self.minlens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
+        self.maxlens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
+        self.mandatory = <char*>malloc(m * sizeof(char))
         if (self.names == NULL or self.otags == NULL or self.ctags == NULL or self.olens == NULL
-                or self.clens == NULL):
+                or self.clens == NULL or self.minlens == NULL or self.maxlens == NULL or self.mandatory == NULL):
             raise MemoryError()
         self.keep = []
-        for k, (name, open_tag, close_tag) in enumerate(tpl.keys):
+        for k, (name, open_tag, close_tag, mandatory, min_len, max_len) in enumerate(tpl.keys):
+            self.mandatory[k] = 1 if mandatory else 0
+            self.minlens[k] = min_len
+            self.maxlens[k] = max_len
             o, c = open_tag.encode(), close_tag.encode()
             self.keep += [name, o, c]
             self.names[k] = <PyObject*>name
@@ -55,6 +64,9 @@ cdef class _ReceiptTpl:
         free(self.ctags)
         free(self.olens)
         free(self.clens)
+        free(self.minlens)
+        free(self.maxlens)
+        free(self.mandatory)
 
 
 cdef class ReceiptWriter:
@@ -64,19 +76,24 @@ cdef class ReceiptWriter:
     cdef dict templates   # kind -> _ReceiptTpl
     cdef object fallback
     cdef object format_time
+    cdef object return_info
     cdef dict times       # ms -> returnTime bytes
     cdef dict statuses    # status -> bytes
+    cdef dict infos       # status -> {info: returnInfo text}
     cdef object last_ms   # the last receipt's time and its text
     cdef object last_time
 
-    def __init__(self, receipt_cls, templates, fallback, format_time):
-        """``receipt_cls``: the ``Receipt`` named tuple ``(kind, guid, status, info, time_ms, keys)``."""
+    def __init__(self, receipt_cls, templates, fallback, format_time, return_info):
+        """``receipt_cls``: the ``Receipt`` named tuple ``(kind, guid, status, info, time_ms, keys)``;
+        ``return_info(status, info)`` the receipt's returnInfo text (memoised by the caller)."""
         self.receipt_cls = receipt_cls
         self.templates = {kind: _ReceiptTpl(t) for kind, t in templates.items()}
         self.fallback = fallback
         self.format_time = format_time
+        self.return_info = return_info
         self.times = {}
         self.statuses = {}
+        self.infos = {}
 
     def emit(self, r):
         """CEB XML bytes of receipt ``r``, identical to the Python emitter's."""
@@ -115,7 +132,9 @@ cdef class ReceiptWriter:
         cdef PyObject* found
         cdef PyObject* v
         cdef PyObject* vals[MAX_KEYS]
-        cdef object t, st
+        cdef object t, st, text
+        cdef dict by_info
+        cdef Py_ssize_t n
         cdef int k
         if type(r) is not self.receipt_cls:
             return False
@@ -124,6 +143,8 @@ cdef class ReceiptWriter:
         if (type(guid) is not str or type(info) is not str or type(keys) is not dict or type(status) is not int
                 or type(time_ms) is not int or type(kind) is not str):
             return False
+        if len(<str>guid) != 36:
+            return False  # the Python emitter gives the receipt a guid of its own
         found = PyDict_GetItem(self.templates, kind)
         if found == NULL:
             return False
@@ -144,37 +165,58 @@ cdef class ReceiptWriter:
             st = str(status).encode("ascii")
             if len(self.statuses) < 256:
                 self.statuses[status] = st
+        found = PyDict_GetItem(self.infos, status)
+        if found == NULL:
+            by_info = {}
+            if len(self.infos) < 256:
+                self.infos[status] = by_info
+        else:
+            by_info = <dict>found
+        found = PyDict_GetItem(by_info, info)
+        if found != NULL:
+            text = <object>found
+        else:
+            text = self.return_info(status, info)
+            if type(text) is not str:
+                return False
+            if len(by_info) >= 4096:
+                by_info.clear()
+            by_info[info] = text
         for k in range(tpl.nkeys):  # borrowed: nothing runs between here and the writing below
             v = PyDict_GetItem(keys, <object>tpl.names[k])
             if v != NULL and type(<object>v) is not str:
                 if <object>v is not None:
                     return False  # unusual key values: the Python emitter
                 v = NULL
+            if v != NULL:
+                n = len(<str>v)
+                if n == 0:
+                    v = NULL
+                elif n < tpl.minlens[k] or n > tpl.maxlens[k]:
+                    return False  # cut or left out by the Python emitter
+            if v == NULL and tpl.mandatory[k]:
+                return False  # a placeholder, written by the Python emitter
             vals[k] = v
         try:
             _put_bytes(b, tpl.open)
             _put_xml_str(b, <str>guid)
             _put_bytes(b, tpl.mid)
-            if guid:
-                _put(b, b"<ceb:guid>", 10)
-                _put_xml_str(b, <str>guid)
-                _put(b, b"</ceb:guid>", 11)
+            _put_xml_str(b, <str>guid)
+            _put(b, b"</guid>", 7)
             for k in range(tpl.nkeys):
                 v = vals[k]
-                if v == NULL or not <str>v:
+                if v == NULL:
                     continue
                 _put(b, tpl.otags[k], tpl.olens[k])
                 _put_xml_str(b, <str>v)
                 _put(b, tpl.ctags[k], tpl.clens[k])
-            _put(b, b"<ceb:returnStatus>", 18)
+            _put(b, b"<returnStatus>", 14)
             _put_bytes(b, <bytes>st)
-            _put(b, b"</ceb:returnStatus><ceb:returnTime>", 35)
+            _put(b, b"</returnStatus><returnTime>", 27)
             _put_bytes(b, <bytes>t)
-            _put(b, b"</ceb:returnTime>", 17)
-            if info:
-                _put(b, b"<ceb:returnInfo>", 16)
-                _put_xml_str(b, <str>info)
-                _put(b, b"</ceb:returnInfo>", 17)
+            _put(b, b"</returnTime><returnInfo>", 25)
+            _put_xml_str(b, <str>text)
+            _put(b, b"</returnInfo>", 13)
             _put_bytes(b, tpl.close)
         except UnicodeEncodeError:
             return False  # e.g. a lone surrogate: the reference raises its own error

@@ -2,12 +2,15 @@
 """Fast path of :mod:`smartcustoms.cbec.ceb.parse`: a byte-level CEB scanner, field validation and encoding.
 
 :class:`Scanner` reads the XML real senders send: an optional UTF-8 BOM and XML declaration (version 1.0,
-encoding UTF-8), the ``ceb:`` prefix bound to the CEB namespace on the root, attributes on the root only,
-whitespace, comments, empty elements, the predefined entities and character references, UTF-8 text with
-CR/CRLF line ends. It returns the documents (or their log payloads) of a *valid* message and ``None`` for
+encoding UTF-8), the CEB namespace bound on the root to the root's prefix (``ceb:``, ``ns2:`` ...) or as the
+default namespace, attributes on the root only, whitespace, comments, empty elements, the predefined entities
+and character references, UTF-8 text with CR/CRLF line ends, and an XML-DSig ``Signature`` element (its prefix
+bound on the root or on itself; its whole subtree is checked for well-formedness and skipped, as the reference
+path ignores it). It returns the documents (or their log payloads) of a *valid* message and ``None`` for
 anything else -- DOCTYPE, CDATA, processing instructions, other prefixes or namespaces, other encodings,
-attributes below the root, malformed input, a missing or bad field -- so that the caller runs the lxml
-reference path, which produces the exact result or :class:`CebError`. Valid values are checked in C where
+attributes below the root (outside a signature), malformed input, a missing or bad field, more than 100
+documents or 99 lines -- so that the caller runs the lxml reference path, which produces the exact result or
+:class:`CebError`. Valid values are checked in C where
 the check is plain (digits, decimals, times) and through the Python checks otherwise, with their results
 cached per value (a dict per check, and a small C cache per code field); payloads are written as orjson
 would write ``ceb.emit.document_json``.
@@ -97,6 +100,8 @@ cdef extern from *:
 
 DEF MAX_DEPTH = 32
 DEF MAX_ATTRS = 16
+DEF MAX_DOCUMENTS = 100  # as ceb.parse.MAX_DOCUMENTS / MAX_LINES (the XSD's maxOccurs)
+DEF MAX_LINES = 99
 DEF CACHE_MAX = 65536
 
 cdef enum:
@@ -109,6 +114,7 @@ cdef enum:
     MODE_DOC = 2
     MODE_LEAVES = 3
     MODE_LEAF = 4
+    MODE_FOREIGN = 5  # inside a ds:Signature: read and checked, not kept
 
 cdef enum:
     CHK_NONE = 0
@@ -121,6 +127,7 @@ cdef enum:
 cdef bytes _NS = b"http://www.chinaport.gov.cn/ceb"
 cdef bytes _XML_NS = b"http://www.w3.org/XML/1998/namespace"
 cdef bytes _XMLNS_NS = b"http://www.w3.org/2000/xmlns/"
+cdef bytes _DSIG_NS = b"http://www.w3.org/2000/09/xmldsig#"
 
 
 cdef struct Scan:
@@ -131,6 +138,16 @@ cdef struct Scan:
     Py_ssize_t text_start
     Py_ssize_t text_end
     bint text_special  # a reference, CR or comment in that range
+    # the root's prefix with its colon ("ceb:", "ns2:"; length 0: the default namespace), bound to CEB on it
+    const unsigned char* pfx
+    Py_ssize_t pfxlen
+    # XML-DSig bound on the root: as the default namespace, and/or to the prefix dpfx[:dpfxlen] (0: none)
+    bint dsig_default
+    const unsigned char* dpfx
+    Py_ssize_t dpfxlen
+    # the prefix (with its colon) of the signature being skipped
+    const unsigned char* spfx
+    Py_ssize_t spfxlen
 
 
 cdef inline bint _ws(unsigned char c) noexcept nogil:
@@ -384,18 +401,46 @@ cdef int _misc(Scan* s) noexcept nogil:
 
 
 cdef int _start_name(Scan* s, Py_ssize_t* qstart, Py_ssize_t* qlen, Py_ssize_t* lstart, Py_ssize_t* llen) noexcept nogil:
-    """The ``ceb:Name`` of a start tag at ``<``; BAIL for any other prefix or an unprefixed name."""
-    cdef Py_ssize_t j = s.i + 1
-    if not (j + 4 < s.n and memcmp(s.p + j, b"ceb:", 4) == 0 and _name_start(s.p[j + 4])):
+    """The CEB name of a start tag at ``<`` (``ceb:Name`` with the root's prefix, or ``Name`` when CEB is the
+    default namespace); BAIL for any other prefix."""
+    cdef Py_ssize_t j = s.i + 1, k = s.pfxlen
+    if not (j + k < s.n and (k == 0 or memcmp(s.p + j, s.pfx, k) == 0) and _name_start(s.p[j + k])):
         return BAIL
     qstart[0] = j
-    lstart[0] = j + 4
-    j += 5
+    lstart[0] = j + k
+    j += k + 1
     while j < s.n and _name_char(s.p[j]):
         j += 1
     if j >= s.n:
         return BAIL
     if not (_ws(s.p[j]) or s.p[j] == 62 or s.p[j] == 47):
+        return BAIL
+    qlen[0] = j - qstart[0]
+    llen[0] = j - lstart[0]
+    s.i = j
+    return OK
+
+
+cdef int _qname(Scan* s, Py_ssize_t* qstart, Py_ssize_t* qlen, Py_ssize_t* lstart, Py_ssize_t* llen) noexcept nogil:
+    """The name ``[prefix:]local`` (ASCII) of a start tag at ``<``; BAIL for a prefix starting with ``xml``."""
+    cdef Py_ssize_t j = s.i + 1
+    if not (j < s.n and _name_start(s.p[j])):
+        return BAIL
+    qstart[0] = j
+    lstart[0] = j
+    while j < s.n and _name_char(s.p[j]):
+        j += 1
+    if j < s.n and s.p[j] == 58:
+        if j - qstart[0] >= 3 and (s.p[qstart[0]] | 32) == 120 and (s.p[qstart[0] + 1] | 32) == 109 \
+                and (s.p[qstart[0] + 2] | 32) == 108:
+            return BAIL
+        j += 1
+        if not (j < s.n and _name_start(s.p[j])):
+            return BAIL
+        lstart[0] = j
+        while j < s.n and _name_char(s.p[j]):
+            j += 1
+    if j >= s.n or not (_ws(s.p[j]) or s.p[j] == 62 or s.p[j] == 47):
         return BAIL
     qlen[0] = j - qstart[0]
     llen[0] = j - lstart[0]
@@ -692,6 +737,9 @@ cdef class _Kind:
     cdef bytes root, doc_tag, head_tag, list_tag
     cdef bint has_lines
     cdef _Table head, lines
+    cdef _Table lines_old     # DocSpec.lines_before: the line checks of documents older than ``before`` (or None)
+    cdef str before           # an appTime (14 digits)
+    cdef int time_idx         # appTime's index in head
 
 
 # ---------------------------------------------------------------------------- what a scan collects
@@ -942,6 +990,11 @@ cdef class Scanner:
             k.list_tag = spec.list_tag.encode("ascii") if spec.list_tag else b""
             k.head = _Table(spec.head, caches)
             k.lines = _Table(spec.lines, caches)
+            before = getattr(spec, "lines_before", None)
+            if before is not None:  # e.g. the HS edition in force at the document's appTime
+                k.before = before[0]
+                k.lines_old = _Table(before[1], caches)
+                k.time_idx = [name for name, _c, _r in spec.head].index("appTime")
             self.kinds.append(k)
         self.base = _Table(base_fields, caches)
         self.document_cls = document_cls
@@ -1039,8 +1092,13 @@ cdef class Scanner:
                 s.text_end = s.i
                 s.text_special = special
                 text_open = False
-            if _start_name(s, &cs, &cl, &ls, &ll) != OK or _tag_close(s, &empty) != OK:
-                return BAIL
+            r = s.i
+            if mode == MODE_FOREIGN or _start_name(s, &cs, &cl, &ls, &ll) != OK or _tag_close(s, &empty) != OK:
+                s.i = r  # not a CEB element: a signature (skipped), else a message for the reference path
+                rc = self._foreign(s, mode, out, depth + 1)
+                if rc != OK:
+                    return rc
+                continue
             if mode == MODE_LEAVES:
                 if empty:
                     continue
@@ -1058,6 +1116,8 @@ cdef class Scanner:
                         return rc
                 self._leaf(s, out, table, rec, ls, ll, &hint)
                 continue
+            if mode == MODE_ROOT and (_is(s, ls, ll, b"BaseSubscribe") or _is(s, ls, ll, b"ExtendMessage")):
+                return BAIL  # kept by the reference path (Document.base["subscribe"] / ["extend"])
             if empty:
                 if mode == MODE_ROOT and (_is(s, ls, ll, spec.doc_tag) or _is(s, ls, ll, b"BaseTransfer")):
                     return BAIL  # a refused message: let the reference path name the problem
@@ -1085,6 +1145,77 @@ cdef class Scanner:
             if rc != OK:
                 return rc
 
+    cdef int _foreign(self, Scan* s, int mode, _Parsed out, int depth) except -2:
+        """An element read and checked but not kept, at ``<``: an XML-DSig ``Signature`` (its prefix bound to
+        XML-DSig on itself or on the root) as a child of a CEB element, or (``MODE_FOREIGN``) an element inside
+        one, with the signature's prefix; BAIL for anything else."""
+        cdef Py_ssize_t qs, ql, ls, ll, a, b, k, pl, va = 0, vb = 0
+        cdef Py_ssize_t starts[MAX_ATTRS]
+        cdef Py_ssize_t lens[MAX_ATTRS]
+        cdef int nattrs = 0, j
+        cdef bint had_ws, empty, declared = False
+        if depth > MAX_DEPTH or _qname(s, &qs, &ql, &ls, &ll) != OK:
+            return BAIL
+        pl = ls - qs  # the prefix with its colon (0: none)
+        if mode == MODE_FOREIGN:
+            if pl != s.spfxlen or (pl > 0 and memcmp(s.p + qs, s.spfx, pl) != 0):
+                return BAIL
+        elif not (ll == 9 and memcmp(s.p + ls, b"Signature", 9) == 0):
+            return BAIL
+        while True:  # attributes: unprefixed, or a declaration of this element's prefix as XML-DSig
+            had_ws = s.i < s.n and _ws(s.p[s.i])
+            _skip_ws(s)
+            if s.i < s.n and s.p[s.i] == 62:
+                s.i += 1
+                empty = False
+                break
+            if s.i + 1 < s.n and s.p[s.i] == 47 and s.p[s.i + 1] == 62:
+                s.i += 2
+                empty = True
+                break
+            if not had_ws or s.i >= s.n or not _name_start(s.p[s.i]):
+                return BAIL
+            a = s.i
+            while s.i < s.n and (_name_char(s.p[s.i]) or s.p[s.i] == 58):
+                s.i += 1
+            b = s.i
+            for j in range(nattrs):
+                if lens[j] == b - a and memcmp(s.p + starts[j], s.p + a, b - a) == 0:
+                    return BAIL
+            if nattrs == MAX_ATTRS:
+                return BAIL
+            starts[nattrs] = a
+            lens[nattrs] = b - a
+            nattrs += 1
+            if _eq(s) != OK or _quoted(s, &va, &vb) != OK:
+                return BAIL
+            if b - a >= 5 and memcmp(s.p + a, b"xmlns", 5) == 0:
+                if b - a == 5:
+                    if pl != 0:
+                        return BAIL
+                elif not (pl > 0 and s.p[a + 5] == 58 and b - a - 6 == pl - 1
+                          and memcmp(s.p + a + 6, s.p + qs, pl - 1) == 0):
+                    return BAIL
+                if not _is(s, va, vb - va, _DSIG_NS):
+                    return BAIL
+                declared = True
+            else:
+                for k in range(a, b):
+                    if s.p[k] == 58:
+                        return BAIL  # a prefixed attribute
+        if mode != MODE_FOREIGN:
+            if not declared:  # the prefix's binding on the root
+                if pl == 0:
+                    if not s.dsig_default:
+                        return BAIL
+                elif not (s.dpfxlen == pl - 1 and memcmp(s.dpfx, s.p + qs, pl - 1) == 0):
+                    return BAIL
+            s.spfx = s.p + qs
+            s.spfxlen = pl
+        if empty:
+            return OK
+        return self._content(s, qs, ql, MODE_FOREIGN, out, None, -1, depth + 1)
+
     cdef _Parsed _scan(self, bytes data, _Parsed out):
         """``out`` filled with the fields of ``data``, or ``None`` when the reference path must read it."""
         cdef Scan s
@@ -1104,8 +1235,15 @@ cdef class Scanner:
             s.i = 3
         if _decl(&s) != OK or _misc(&s) != OK:
             return None
-        if not (s.i < s.n and s.p[s.i] == 60) or _start_name(&s, &cs, &cl, &ls, &ll) != OK:
+        if not (s.i < s.n and s.p[s.i] == 60) or _qname(&s, &cs, &cl, &ls, &ll) != OK:
             return None
+        s.pfx = s.p + cs  # the root's prefix: every CEB element has it
+        s.pfxlen = ls - cs
+        s.dsig_default = False
+        s.dpfx = s.p
+        s.dpfxlen = 0
+        s.spfx = s.p
+        s.spfxlen = 0
         for kk in self.kinds:
             if _is(&s, ls, ll, kk.root):
                 spec = kk
@@ -1134,10 +1272,27 @@ cdef class Scanner:
             nattrs += 1
             if _eq(&s) != OK or _quoted(&s, &va, &vb) != OK:
                 return None
-            if b - a == 9 and memcmp(s.p + a, b"xmlns:ceb", 9) == 0:
+            if (s.pfxlen > 0 and b - a == s.pfxlen + 5 and memcmp(s.p + a, b"xmlns:", 6) == 0
+                    and memcmp(s.p + a + 6, s.pfx, s.pfxlen - 1) == 0):  # the root's prefix: CEB
                 if not _is(&s, va, vb - va, _NS):
                     return None
                 ns_ok = True
+            elif b - a == 5 and memcmp(s.p + a, b"xmlns", 5) == 0:  # the default namespace
+                if s.pfxlen == 0:  # an unprefixed root: CEB
+                    if not _is(&s, va, vb - va, _NS):
+                        return None
+                    ns_ok = True
+                elif _is(&s, va, vb - va, _DSIG_NS):  # for an unprefixed signature
+                    s.dsig_default = True
+                elif _is(&s, va, vb - va, _NS):
+                    return None  # CEB twice: elements may use either; the reference path reads them
+            elif b - a > 6 and memcmp(s.p + a, b"xmlns:", 6) == 0 and _is(&s, va, vb - va, _DSIG_NS):
+                for k in range(a + 6, b):
+                    if s.p[k] == 58:
+                        return None
+                if s.dpfxlen == 0:  # a prefix for the signature
+                    s.dpfx = s.p + a + 6
+                    s.dpfxlen = b - a - 6
             elif b - a == 4 and memcmp(s.p + a, b"guid", 4) == 0:
                 guid = PyUnicode_DecodeUTF8(<const char*>s.p + va, vb - va, NULL)
             elif b - a > 6 and memcmp(s.p + a, b"xmlns:", 6) == 0:
@@ -1193,6 +1348,13 @@ cdef class Scanner:
             elif len(<str>m.objs[v.obj]) > t.maxlen[k]:
                 return False
             if chk == CHK_TEXT:
+                if t.pa[k] > 0:  # at least pa characters (the XSD's length/minLength)
+                    if v.obj < 0:
+                        if v.size < t.pa[k] or _utf8_chars(<const unsigned char*>PyBytes_AS_STRING(m.data) + v.start,
+                                                           v.size) < t.pa[k]:
+                            return False
+                    elif len(<str>m.objs[v.obj]) < t.pa[k]:
+                        return False
                 continue
             if chk == CHK_CALL:
                 e = NULL
@@ -1257,20 +1419,31 @@ cdef class Scanner:
         cdef _Kind spec = m.spec
         cdef Py_ssize_t d, j
         cdef Doc* doc
-        if m.message_guid is None or m.ndocs == 0 or m.base < 0 or len(<str>m.message_guid) > self.guid_max:
+        cdef _Table lt
+        if m.message_guid is None or m.ndocs == 0 or m.base < 0 or len(<str>m.message_guid) != self.guid_max:
             return False
-        if not self._check(m, self.base, m.base):
+        if m.ndocs > MAX_DOCUMENTS or not self._check(m, self.base, m.base):
             return False
         for d in range(m.ndocs):
             doc = &m.docs[d]
             if doc.head < 0 or not self._check(m, spec.head, doc.head):
                 return False
-            if spec.has_lines and doc.nlines == 0:
+            if (spec.has_lines and doc.nlines == 0) or doc.nlines > MAX_LINES:
                 return False
+            lt = spec.lines
+            if spec.lines_old is not None and self._older(m, doc.head + spec.time_idx, spec.before):
+                lt = spec.lines_old
             for j in range(doc.first, doc.first + doc.nlines):
-                if not self._check(m, spec.lines, m.line_recs[j]):
+                if not self._check(m, lt, m.line_recs[j]):
                     return False
         return True
+
+    cdef bint _older(self, _Parsed m, Py_ssize_t at, str before) except -1:
+        """Is the (checked) time value at ``at`` before ``before``? (absent: no)"""
+        cdef Val* v = &m.vals[at]
+        if v.start < 0:
+            return False
+        return m.value(at) < before
 
     # ------------------------------------------------------------------ API
     def documents(self, bytes data):

@@ -7,12 +7,14 @@ from typing import Any
 
 import orjson
 
-from smartcustoms.cbec.ceb.spec import BASE_TRANSFER, NS, SPECS, Document, FieldSpec
+from smartcustoms.cbec.ceb.spec import BASE_SUBSCRIBE, BASE_TRANSFER, NS, SPECS, Document, FieldSpec
 
 
 # ---------------------------------------------------------------------------- JSON form
 def to_json(docs: Sequence[Document]) -> dict[str, Any]:
-    """The JSON form of a message: ``{"type", "guid", "documents": [{"head", "lines"}], "baseTransfer"}``."""
+    """The JSON form of a message: ``{"type", "guid", "documents": [{"head", "lines"}], "baseTransfer"}``
+    (``baseTransfer`` also holds the message's BaseSubscribe blocks as ``subscribe`` and its ExtendMessage as
+    ``extend``, when it has them)."""
     first = docs[0]
     return {
         "type": first.kind,
@@ -62,7 +64,17 @@ def emit_message(kind: str, message_guid: str, documents: Sequence[tuple[dict[st
         out.append(f"</ceb:{spec.doc_tag}>")
     out.append("<ceb:BaseTransfer>")
     _fields_xml(BASE_TRANSFER, base, out)
-    out.append(f"</ceb:BaseTransfer></ceb:{kind}Message>")
+    out.append("</ceb:BaseTransfer>")
+    for sub in base.get("subscribe") or ():
+        out.append("<ceb:BaseSubscribe>")
+        _fields_xml(BASE_SUBSCRIBE, sub, out)
+        out.append("</ceb:BaseSubscribe>")
+    extend = base.get("extend")
+    if extend:  # Message: one validated ceb:Message element, as XML
+        out.append(f"<ceb:ExtendMessage><ceb:name>{_esc(extend.get('name', ''))}</ceb:name>"
+                   f"<ceb:version>{_esc(extend.get('version', ''))}</ceb:version>{extend.get('Message', '')}"
+                   "</ceb:ExtendMessage>")
+    out.append(f"</ceb:{kind}Message>")
     return "".join(out).encode("utf-8")
 
 
