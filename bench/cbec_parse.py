@@ -40,9 +40,16 @@ def best_of(old: Callable[[], Any], new: Callable[[], Any], repeat: int) -> tupl
 
 
 def comparable(results: Sequence[Any]) -> list:
+    from smartcustoms.cbec.ceb.parse import Encoded
     from smartcustoms.cbec.ceb.spec import CebError
 
-    return [(r.problems, r.kind, r.message_guid, r.status) if isinstance(r, CebError) else r for r in results]
+    def one(r: Any) -> Any:  # refusals (whole messages, or single documents inside a message) by value
+        if isinstance(r, CebError):
+            return (r.problems, r.kind, r.message_guid, r.status, r.keys)
+        if isinstance(r, Encoded):
+            return [one(p) for p in r.payloads]
+        return r
+    return [one(r) for r in results]
 
 
 def main() -> None:

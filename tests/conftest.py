@@ -11,11 +11,22 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from smartcustoms.core.config import Settings
-from smartcustoms.platform import build_platform
-from smartcustoms.web.app import create_app
-from tests.support import World, seed_world
+# Every CEB receipt the suite emits is validated against the official import XSDs (both editions) when they
+# are present (ceb/receipts.py reads this when smartcustoms is first imported: set it before that).
+_CEB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ceb"
+_RECEIPT_XSDS = [_CEB / "2018" / "xsd" / "进口业务节点报文.xsd",
+                 _CEB / "202205" / "xsd" / "海关跨境进口业务节点报文定义202205.xsd"]
+if all(p.is_file() for p in _RECEIPT_XSDS):
+    os.environ.setdefault("SMARTCUSTOMS_CBEC_RECEIPT_XSD", os.pathsep.join(map(str, _RECEIPT_XSDS)))
 
+from smartcustoms.core.config import Settings  # noqa: E402
+from smartcustoms.platform import build_platform  # noqa: E402
+from smartcustoms.web.app import create_app  # noqa: E402
+from tests.support import World, seed_world  # noqa: E402
+
+# CEB621/623/625/711 must be signed in production; the suite's fixtures send unsigned messages unless a test
+# (tests/cbec/test_signatures.py) turns this off
+os.environ.setdefault("SMARTCUSTOMS_CBEC_ACCEPT_UNSIGNED", "1")
 # scrypt at the production cost (N=2^17) takes ~0.3 s a hash: tests hash passwords at a low cost
 os.environ.setdefault("SMARTCUSTOMS_PASSWORD_SCRYPT_N", "1024")
 REPO = Path(__file__).resolve().parents[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -45,6 +46,7 @@ def demo(declarations: int = typer.Option(3000, help="simulated declarations to 
          parcels: int = typer.Option(2000, help="simulated CBEC parcels to clear on first load"),
          seed: int = 7) -> None:
     """Load demo data (once) and print fresh API keys for each demo user."""
+    os.environ.setdefault("SMARTCUSTOMS_CBEC_ACCEPT_UNSIGNED", "1")  # the demo's simulated parcels are unsigned
     from smartcustoms.platform import build_platform
     from smartcustoms.simulate.demo import DEMO_PASSWORD, load_demo
 
@@ -88,6 +90,7 @@ def serve(host: str = typer.Option(None, help="default SMARTCUSTOMS_HOST or 127.
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
     if demo_data:
+        os.environ.setdefault("SMARTCUSTOMS_CBEC_ACCEPT_UNSIGNED", "1")  # the demo accepts unsigned CEB621
         settings.host, settings.port = host, port
         demo(declarations=3000, parcels=2000, seed=7)
     else:

@@ -28,7 +28,7 @@ def test_messages_are_accepted_and_the_parcel_is_released(client, samples):
     assert r.json()["receipts"][0]["type"] == "CEB512"
     r = c.post("/api/v1/cbec/messages", content=samples["inventory"],
                headers={**h, "Accept": "application/xml"})
-    receipts = [parse_receipt(b"<?xml" + part) for part in r.content.split(b"<?xml")[1:]]
+    receipts = [parse_receipt(b"<?xml" + part)[0] for part in r.content.split(b"<?xml")[1:]]
     assert [(x.kind, x.status) for x in receipts] == [("CEB622", 120), ("CEB622", 800)]
     parcel = c.get("/api/v1/cbec/parcels/1101980001/ORD20260315000001", headers={"X-API-Key": keys["officer"]})
     assert parcel.json()["status"] == 800 and parcel.json()["tax_fen"] == 7148

@@ -87,8 +87,9 @@ def test_new_version_replaces_a_document_before_release(engine):
     run(engine, xml(docs, ORDER), xml(docs, PAYMENT), xml(docs, WAYBILL))
     fixed = parcel("R1")[PAYMENT]
     fixed[1]["appType"] = "2"
-    fixed[1]["guid"] = "NEW-PAYMENT-GUID"
-    res = run(engine, emit_message(PAYMENT, "NEW-MSG-GUID", [(fixed[1], [])], fixed[3]), xml(docs, INVENTORY))
+    fixed[1]["guid"] = "NEW-PAYMENT-GUID-0000000000000000000"
+    res = run(engine, emit_message(PAYMENT, "NEW-MSG-GUID-00000000000000000000000", [(fixed[1], [])], fixed[3]),
+              xml(docs, INVENTORY))
     assert [d.status for d in res.decisions] == [800]
 
 
@@ -99,16 +100,17 @@ def test_a_rejected_parcel_is_reopened_by_a_corrected_document(engine):
     run(engine, *(xml(docs, k) for k in docs))
     assert status_of(engine, "R2")[0] == 100
     engine.warm_start()  # the other documents now come from the store
-    head = dict(docs[PAYMENT][1], appType="2", guid="FIXED-GUID", amountPaid=good)
-    res = run(engine, emit_message(PAYMENT, "FIXED-MSG", [(head, [])], docs[PAYMENT][3]))
+    head = dict(docs[PAYMENT][1], appType="2", guid="FIXED-GUID-0000000000000000000000000", amountPaid=good)
+    res = run(engine, emit_message(PAYMENT, "FIXED-MSG-00000000000000000000000000", [(head, [])], docs[PAYMENT][3]))
     assert [d.status for d in res.decisions] == [800]
 
 
 def test_modification_after_release_is_refused(engine):
     docs = parcel("R3")
     run(engine, *(xml(docs, k) for k in docs))
-    head = dict(docs[INVENTORY][1], appType="2", guid="LATE-GUID")
-    res = run(engine, emit_message(INVENTORY, "LATE-MSG", [(head, docs[INVENTORY][2])], docs[INVENTORY][3]))
+    head = dict(docs[INVENTORY][1], appType="2", guid="LATE-GUID-00000000000000000000000000")
+    res = run(engine, emit_message(INVENTORY, "LATE-MSG-000000000000000000000000000", [(head, docs[INVENTORY][2])],
+                                   docs[INVENTORY][3]))
     assert res.receipts[0].status == 100 and "already decided" in res.receipts[0].info
     assert status_of(engine, "R3")[0] == 800
 
@@ -116,8 +118,9 @@ def test_modification_after_release_is_refused(engine):
 def test_repeat_declaration_without_app_type_2_is_refused(engine):
     docs = parcel("R4")
     run(engine, xml(docs, ORDER))
-    again = dict(docs[ORDER][1], guid="OTHER-GUID")
-    res = run(engine, emit_message(ORDER, "OTHER-MSG", [(again, docs[ORDER][2])], docs[ORDER][3]))
+    again = dict(docs[ORDER][1], guid="OTHER-GUID-0000000000000000000000000")
+    res = run(engine, emit_message(ORDER, "OTHER-MSG-00000000000000000000000000", [(again, docs[ORDER][2])],
+                                   docs[ORDER][3]))
     assert res.receipts[0].status == 100 and "appType 2" in res.receipts[0].info
 
 

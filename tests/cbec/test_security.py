@@ -237,7 +237,7 @@ def test_documents_under_another_enterprises_codes_are_refused(sec_world):
         # the owner's pending order cannot be replaced (appType 2) by a stranger, nor its quota charged
         assert _post(c, world, msgs[ORDER]).status_code == 200
         replaced = _set(_set(msgs[ORDER], "appType", "2"), "buyerName", "Mallory")
-        replaced = replaced.replace(b'guid="', b'guid="X', 1)
+        replaced = re.sub(rb'guid="[0-9A-F]', b'guid="X', replaced, count=1)
         assert _post(c, world, replaced, "other").status_code == 422
         r = _post(c, world, msgs[PAYMENT] + msgs[WAYBILL] + msgs[INVENTORY])
         assert _ceb622(r)[-1]["returnStatus"] in ("800", "300", "500"), r.text  # the owner's order stood
@@ -253,7 +253,7 @@ def test_documents_under_another_enterprises_codes_are_refused(sec_world):
         other_order = _set(parcel(2, ("3120960002", "Sea Cross Platform"))[ORDER], "ebcCode", world.other_importer)
         assert _post(c, world, other_order, "other").status_code == 200
         assert c.delete(f"{url}/ebp/3120960002", headers=admin).status_code == 204
-        again = other_order.replace(b'guid="', b'guid="Y', 1).replace(b"SEC00000002", b"SEC00000022")
+        again = re.sub(rb'guid="[0-9A-F]', b'guid="Y', other_order, count=1).replace(b"SEC00000002", b"SEC00000022")
         assert _post(c, world, again, "other").status_code == 422
 
 
@@ -282,13 +282,14 @@ def test_traders_read_their_own_receipts_and_parcels_with_plain_reasons(sec_worl
     world = sec_world
     with _client(world) as c:
         receipt = _held_parcel(c, world)
-        assert receipt["returnStatus"] == "500" and receipt["returnInfo"] == "held for inspection"
+        assert receipt["returnStatus"] == "500" and receipt["returnInfoEn"] == "held for inspection"
         trader, other, officer = (_h(world, u, False) for u in ("trader", "other", "officer"))
         mine = c.get("/api/v1/cbec/receipts", headers=trader).json()["receipts"]
-        assert [x["returnInfo"] for x in mine] == ["held for inspection"]
+        assert [x["returnInfoEn"] for x in mine] == ["held for inspection"]
+        assert [x["returnInfo"] for x in mine] == ["[Code:2500;Desc:查验]"]  # the official Chinese text
         assert c.get("/api/v1/cbec/receipts", headers=other).json()["receipts"] == []
         [seen] = c.get("/api/v1/cbec/receipts", headers=officer).json()["receipts"]
-        assert "Cosmetics alert" in seen["returnInfo"]
+        assert "Cosmetics alert" in seen["returnInfoEn"]
         p = c.get(f"/api/v1/cbec/parcels/{EBP}/SEC00000001", headers=trader).json()
         assert p["status"] == 500 and p["risk_score"] is None and p["info"] == "held for inspection"
         assert all("Cosmetics" not in e["info"] and "score" not in e["info"] for e in p["events"])

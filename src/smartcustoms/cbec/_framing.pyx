@@ -45,6 +45,21 @@ cdef inline bint _blank(const unsigned char* p, Py_ssize_t n) noexcept nogil:
     return True
 
 
+cdef inline Py_ssize_t _message_start(const unsigned char* p, Py_ssize_t j) noexcept nogil:
+    """Where the message whose ``<?xml`` is at ``p[j]`` starts: before its UTF-8 BOM, if it has one."""
+    if j >= 3 and p[j - 3] == 0xEF and p[j - 2] == 0xBB and p[j - 1] == 0xBF:
+        return j - 3
+    return j
+
+
+cdef inline bint _ascii(const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if p[i] >= 0x80:
+            return False
+    return True
+
+
 cdef struct Route:
     Py_ssize_t va, vb   # the first orderNo's text
     int count           # orderNo start tags seen
@@ -68,7 +83,9 @@ cdef int _finish(const unsigned char* p, Py_ssize_t s, Py_ssize_t e, Route* r, i
     if r.every or r.count > 1:
         return -1
     if r.count == 0:
-        return 0  # no order number: refused whole, answered by shard 0
+        # no order number in sight (a DXP envelope's is inside its base64 Data; CEB513/711 have none; an
+        # unreadable message): every shard looks, keeps its own documents, shard 0 answers a refusal
+        return -1
     a, b = r.va, r.vb
     while a < b and _ws(p[a]):
         a += 1
@@ -87,15 +104,15 @@ cdef inline void _note_order_no(const unsigned char* p, Py_ssize_t k, Py_ssize_t
             r.va = k + 1
             q = <const unsigned char*>memchr(p + k + 1, 60, cut - k - 1)
             r.vb = (q - p) if q != NULL else cut
-            if memchr(p + r.va, 38, r.vb - r.va) != NULL:  # '&'
-                r.every = True
+            if memchr(p + r.va, 38, r.vb - r.va) != NULL or not _ascii(p + r.va, r.vb - r.va):
+                r.every = True  # a reference, or non-ASCII bytes (GBK, or UTF-8): routed by the decoded text
     else:
         r.every = True  # attributes or an empty element
 
 
 cdef list _route_tags(const unsigned char* p, Py_ssize_t cut, int shards, int shard):
     """The router tag by tag: every ``<`` of ``p[:cut]`` (the reference for :func:`_route_fast`)."""
-    cdef Py_ssize_t j, k, start = 0
+    cdef Py_ssize_t j, k, m, start = 0
     cdef const unsigned char* q
     cdef unsigned char c1
     cdef int got
@@ -110,11 +127,12 @@ cdef list _route_tags(const unsigned char* p, Py_ssize_t cut, int shards, int sh
         j = q - p
         c1 = p[j + 1] if j + 1 < cut else 0
         if c1 == 63:  # '?'
-            if j > start and j + 5 <= cut and memcmp(q, b"<?xml", 5) == 0:
-                got = _finish(p, start, j, &r, shards)
+            m = _message_start(p, j)
+            if m > start and j + 5 <= cut and memcmp(q, b"<?xml", 5) == 0:
+                got = _finish(p, start, m, &r, shards)
                 if got == -1 or got == shard:
-                    out.append((start, j, got == -1))
-                start = j
+                    out.append((start, m, got == -1))
+                start = m
                 r.count, r.every, r.va, r.vb = 0, False, 0, 0
         elif c1 == 33:  # '!'
             r.every = True
@@ -194,7 +212,8 @@ cdef int _route_message(const unsigned char* p, Py_ssize_t start, Py_ssize_t end
 
 
 def split_route(const unsigned char[::1] data, int shards, int shard, bint final):
-    """Split concatenated messages (each starting with ``<?xml``; bytes or any buffer) and keep this shard's.
+    """Split concatenated messages (each starting with ``<?xml``, or the UTF-8 BOM before it; bytes or any
+    buffer) and keep this shard's.
 
     Returns ``(messages, consumed)``: ``messages`` is a list of ``(start, end, every)`` for the messages
     routed to ``shard`` by the CRC-32 of their ``orderNo`` text (``every``: a message that every shard must
@@ -223,7 +242,7 @@ def split_route(const unsigned char[::1] data, int shards, int shard, bint final
                 break
             j = q - p
             if j + 5 <= n and memcmp(q, b"<?xml", 5) == 0:
-                cut = j
+                cut = _message_start(p, j)
                 break
         if cut <= 0:
             return out, 0
@@ -235,8 +254,8 @@ def split_route(const unsigned char[::1] data, int shards, int shard, bint final
             if q == NULL:
                 break
             j = q - p
-            if p[j - 1] == 60 and j + 4 <= cut and memcmp(q - 1, b"<?xml", 5) == 0:
-                end = j - 1
+            if p[j - 1] == 60 and j + 4 <= cut and memcmp(q - 1, b"<?xml", 5) == 0 and _message_start(p, j - 1) > start:
+                end = _message_start(p, j - 1)
                 break
             j += 1
         if _route_message(p, start, end, cut, &r) < 0:

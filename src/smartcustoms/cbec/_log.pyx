@@ -201,7 +201,8 @@ def encode_log_records(list records, Py_ssize_t at, int64_t fbase, int64_t offse
     the batch). A waybill index entry is ``<i64 waybill_hash(logisticsCode, logisticsNo)><i64 offset>``.
 
     Each record is ``<u32 payload length><u16 meta length><i64 previous record of its key or -1>``, the meta
-    (``[guid, kind, key1, key2, orderNo, received_ms]`` as orjson writes it) and the payload.
+    (``[guid, kind, key1, key2, orderNo, received_ms]`` as orjson writes it, with ``, preNo`` appended when the
+    head has one) and the payload; the guid index entries are keyed by ``hash((kind, guid))``.
     """
     cdef Buf b, wb
     cdef dict batch_keys = {}
@@ -237,7 +238,9 @@ def encode_log_records(list records, Py_ssize_t at, int64_t fbase, int64_t offse
             else:
                 k0, k1 = h.get("ebpCode", ""), h.get("orderNo", "")
             order_no = h.get("orderNo")
-            if type(k0) is not str or type(k1) is not str or (order_no is not None and type(order_no) is not str):
+            pre_no = h.get("preNo")
+            if type(k0) is not str or type(k1) is not str or (order_no is not None and type(order_no) is not str) \
+                    or (pre_no is not None and type(pre_no) is not str):
                 return None
             kh = hash((waybill, k0, k1))
             found = PyDict_GetItem(batch_keys, kh)
@@ -270,6 +273,9 @@ def encode_log_records(list records, Py_ssize_t at, int64_t fbase, int64_t offse
                 _put_json_str(&b, <str>order_no)
             _put(&b, ",", 1)
             _put_int(&b, ms)
+            if pre_no:
+                _put(&b, ",", 1)
+                _put_json_str(&b, <str>pre_no)
             _put(&b, "]", 1)
             meta_len = b.n - head_at - 14
             if meta_len > 0xFFFF or plen > 0xFFFFFFFF:
@@ -280,7 +286,7 @@ def encode_log_records(list records, Py_ssize_t at, int64_t fbase, int64_t offse
             _put_bytes(&b, <bytes>payload)
             loc = fbase | (at + head_at)
             batch_keys[kh] = loc
-            updates.append((hash(guid), kh, loc))
+            updates.append((hash((kind, guid)), kh, loc))
             if waybill:
                 if wb.n + 16 > wb.cap:
                     _grow(&wb, 16)

@@ -9,7 +9,7 @@ the caller sends ``Accept: application/xml``. A request whose messages are all r
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -17,9 +17,12 @@ from starlette.concurrency import run_in_threadpool
 
 from smartcustoms.cbec.ceb.parse import split_stream
 from smartcustoms.cbec.ceb.receipts import emit_receipt, receipt_json
+from smartcustoms.cbec.ceb.signature import SignaturePolicy
 from smartcustoms.cbec.ceb.spec import CebError
-from smartcustoms.cbec.schemas import DecisionIn, ReceiptsOut
-from smartcustoms.cbec.senders import for_trader_parcel, foreign_codes
+from smartcustoms.cbec.ceb.transport import envelope_refusal, open_envelopes, unreadable_receipt
+from smartcustoms.cbec.runner import record_refusals
+from smartcustoms.cbec.schemas import CancellationDecisionIn, DecisionIn, ReceiptsOut
+from smartcustoms.cbec.senders import caller_signatures, for_trader_parcel, foreign_codes
 from smartcustoms.cbec.service import CbecService
 from smartcustoms.core.errors import DomainError, FieldError, Forbidden, ValidationProblem
 from smartcustoms.core.http import require
@@ -37,6 +40,14 @@ officers = require(Role.OFFICER, Role.ADMIN)
 BIGINT_MAX = 2**63 - 1
 AfterId = Annotated[int, Query(ge=0, le=BIGINT_MAX)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+class _Refusal(NamedTuple):
+    """A message refused at the transport level: its position in the request, the field and the reason."""
+
+    at: int | None
+    field: str | None
+    info: str
 
 
 class MessagesRefused(DomainError):
@@ -57,6 +68,14 @@ def trader_codes(request: Request, who: Principal) -> dict[str, frozenset[str]]:
         return sender_codes.codes_of(s, who.enterprise_code)
 
 
+def caller_policy(request: Request, who: Principal, codes: dict[str, frozenset[str]],
+                  svc: CbecService) -> SignaturePolicy:
+    """What signatures the caller's messages need: made with a certificate registered for its enterprise."""
+    assert who.enterprise_code is not None  # trader_codes refused a trader without one
+    with request.app.state.platform.sessions() as s:
+        return caller_signatures(s, who.enterprise_code, codes, svc.engine.settings.accept_unsigned)
+
+
 def readable_codes(request: Request, who: Principal) -> frozenset[str] | None:
     """The platform / e-commerce codes whose parcels and receipts the caller reads (``None``: customs, all)."""
     if who.role != Role.TRADER:
@@ -65,32 +84,88 @@ def readable_codes(request: Request, who: Principal) -> frozenset[str] | None:
     return codes["ebp"] | codes["ebc"]
 
 
-def _items(body: bytes, content_type: str) -> list[Any]:
+def _items(body: bytes, content_type: str) -> tuple[list[Any], list[int] | None]:
+    """The request's messages, and the byte offset of each in the body (XML; ``None`` for JSON)."""
     if "json" in content_type or body.lstrip()[:1] in (b"{", b"["):
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise ValidationProblem(f"malformed JSON: {exc}", [FieldError("body", "malformed JSON")]) from None
-        return obj if isinstance(obj, list) else [obj]
-    return [m for _off, m in split_stream(body)] or [body]
+        return (obj if isinstance(obj, list) else [obj]), None
+    parts = split_stream(body)
+    if not parts:
+        return [body], [0]
+    return [m for _off, m in parts], [off for off, _m in parts]
 
 
-@router.post("/messages", response_model=ReceiptsOut, summary="Submit CEB311/411/511/621 messages")
+def _unreadable_problem(request: Request, unreadable: list, offsets: list[int] | None,
+                        receipts: list) -> Response:
+    """The RFC 9457 problem (422) of a request with messages whose type could not be read (or DXP envelopes
+    that could not be opened): each is named by its position (and byte offset in an XML body) and the field;
+    the receipts of the request's other messages, which were processed, are in its ``receipts`` member (with a
+    CEB900 format-check receipt for each enveloped message among the unreadable)."""
+    errors = []
+    for u in unreadable:
+        where = "body" if u.at is None else f"messages[{u.at}]"
+        if offsets is not None and u.at is not None and u.at < len(offsets):
+            where += f" (byte {offsets[u.at]})"
+        field = getattr(u, "field", None)
+        errors.append({"field": f"{where}/{field}" if field else where, "message": u.info})
+    body = {"type": "about:blank", "title": "The CEB message could not be read", "status": 422,
+            "detail": "; ".join(f"{e['field']}: {e['message']}" for e in errors)[:2000],
+            "instance": request.url.path, "errors": errors, "receipts": [receipt_json(r) for r in receipts]}
+    return Response(orjson.dumps(body), status_code=422, media_type="application/problem+json")
+
+
+@router.post("/messages", response_model=ReceiptsOut,
+             summary="Submit CEB311/411/511/621 (and 513/623/625/711) messages")
 async def post_messages(request: Request, who: Principal = Depends(senders),
                         svc: CbecService = Depends(get_service)) -> Response:
     body = await request.body()
     if not body.strip():
         raise ValidationProblem("empty request body", [FieldError("body", "no message")])
-    items = _items(body, request.headers.get("content-type", ""))
+    items, offsets = _items(body, request.headers.get("content-type", ""))
+    opened = open_envelopes(items)  # DXP envelopes (DxpMsg): their CEB messages go through the pipeline
     codes = await run_in_threadpool(trader_codes, request, who)
     authorize = partial(foreign_codes, codes=codes, enterprise=who.enterprise_code)
-    receipts = await run_in_threadpool(svc.submit, items, authorize)
+    signatures = await run_in_threadpool(caller_policy, request, who, codes, svc)
+    result = await run_in_threadpool(svc.submit_batch, opened.raws, authorize, signatures)
+    receipts = result.receipts
+    if result.unreadable or opened.errors:  # refused at the transport level: no business receipt answers them
+        now = svc.engine.clock()
+        refusals: list[Any] = []
+        unopened = []
+        for i, exc in sorted(opened.errors.items()):
+            refusals.append(_Refusal(i, exc.field, exc.reason))
+            unopened.append(envelope_refusal(exc, now))
+        if unopened:
+            await run_in_threadpool(_record_refusals, svc, unopened)
+            receipts += unopened
+        for u in result.unreadable:
+            at = opened.positions[u.at] if u.at is not None else None
+            refusals.append(_Refusal(at, None, u.info))
+            env = opened.envelopes.get(at) if at is not None else None
+            if env is not None:  # enveloped: the official CEB900 format-check receipt names its CopMsgId
+                receipts.append(unreadable_receipt(env, u.info, now))
+        return _unreadable_problem(request, sorted(refusals, key=lambda r: -1 if r.at is None else r.at),
+                                   offsets, receipts)
     if "xml" in request.headers.get("accept", ""):
         return Response(b"".join(emit_receipt(r) for r in receipts), media_type="application/xml")
     refused = [r for r in receipts if r.status < 0 or (r.status == 100 and r.kind != "CEB622")]
     if refused and len(refused) == len(items) and all(r.info for r in refused):
         raise MessagesRefused("; ".join(r.info for r in refused)[:2000], _field_errors(refused))
-    return Response(orjson.dumps({"receipts": [receipt_json(r) for r in receipts]}), media_type="application/json")
+    out: dict[str, Any] = {"receipts": [receipt_json(r) for r in receipts]}
+    if opened.envelopes:  # the transport fields of the enveloped messages, by position in the request
+        out["envelopes"] = [{"message": i, "copMsgId": e.cop_msg_id, "senderId": e.sender_id,
+                             "receiverIds": list(e.receiver_ids), "msgType": e.msg_type}
+                            for i, e in sorted(opened.envelopes.items())]
+    return Response(orjson.dumps(out), media_type="application/json")
+
+
+def _record_refusals(svc: CbecService, refusals: list) -> None:
+    """``cbec_rejection`` rows for the request's DXP envelopes that could not be opened (under the writer's lock)."""
+    with svc.lock:
+        record_refusals(svc.engine.store, refusals)
 
 
 def _field_errors(refused: list) -> list[FieldError]:
@@ -148,6 +223,47 @@ def get_receipts(request: Request, after: AfterId = 0, limit: Limit = 1000, who:
                  svc: CbecService = Depends(get_service)) -> dict:
     """A trader polls its own enterprise's receipts (as platform or e-commerce firm), with plain reasons."""
     return {"receipts": svc.receipts_since(after, limit, readable_codes(request, who))}
+
+
+AFTERCARE_KINDS = ("CEB513", "CEB623", "CEB625", "CEB711")
+
+
+def _aftercare_codes(request: Request, who: Principal) -> frozenset[str] | None:
+    """The platform, e-commerce and logistics codes whose CEB513/623/625/711 documents a trader reads."""
+    if who.role != Role.TRADER:
+        return None
+    codes = trader_codes(request, who)
+    return codes["ebp"] | codes["ebc"] | codes["logistics"]
+
+
+@router.get("/aftercare", summary="CEB513 waybill statuses, CEB623 cancellations, CEB625 returns, CEB711 entry lists")
+def list_aftercare(request: Request,
+                   kind: Annotated[list[str], Query(max_length=4)] = ["CEB623"],  # noqa: B006 - FastAPI default
+                   status: Annotated[list[int], Query(max_length=10)] = [120],  # noqa: B006 - pending review
+                   after_id: AfterId = 0, limit: Limit = 100, who: Principal = Depends(readers),
+                   svc: CbecService = Depends(get_service)) -> dict:
+    """The officers' queue of cancellations awaiting review by default; a trader sees its own documents."""
+    bad = [FieldError(f"kind[{i}]", "not CEB513, CEB623, CEB625 or CEB711") for i, k in enumerate(kind)
+           if k not in AFTERCARE_KINDS]
+    bad += [FieldError(f"status[{i}]", "not a receipt status (-1..999)") for i, v in enumerate(status)
+            if not -1 <= v <= 999]
+    if bad:
+        raise ValidationProblem("bad filter", bad)
+    rows = svc.aftercare(kind, status, after_id, limit, _aftercare_codes(request, who))
+    return {"documents": rows, "next_after_id": rows[-1]["id"] if len(rows) == limit else None}
+
+
+@router.get("/aftercare/{doc_id}", summary="One CEB513/623/625/711 document with its outcome")
+def get_aftercare(request: Request, doc_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
+                  who: Principal = Depends(readers), svc: CbecService = Depends(get_service)) -> dict:
+    return svc.aftercare_document(doc_id, _aftercare_codes(request, who))
+
+
+@router.post("/aftercare/{doc_id}/decision", summary="Officer decision on a CEB623 cancellation (CEB624 receipt)")
+def post_cancellation_decision(doc_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], decision: CancellationDecisionIn,
+                               who: Principal = Depends(officers), svc: CbecService = Depends(get_service)) -> dict:
+    """Approve (the parcel is cancelled, status 100, and the buyer's quota refunded) or refuse; audited."""
+    return svc.decide_cancellation(doc_id, decision.approve, decision.info, who.username, role=str(who.role))
 
 
 __all__ = ["router", "CebError"]

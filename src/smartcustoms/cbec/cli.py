@@ -60,19 +60,35 @@ def ingest(path: Path = typer.Argument(..., exists=True, help="a file of concate
                 out.close()
             engine.log.close()
             store.close()
+    for source, offset, guid, reason in stats.unreadable:  # refused at the transport level: no receipt
+        where = f"{source or path}:{offset if offset is not None else '?'}"
+        typer.echo(f"error: {where}: unreadable CEB message{f' (guid {guid})' if guid else ''}: {reason}", err=True)
     typer.echo(json.dumps({"messages": stats.messages, "parcels_decided": stats.parcels,
                            "duplicates": stats.duplicates, "rejected_messages": stats.rejected_messages,
+                           "unreadable_messages": len(stats.unreadable),
                            "status_counts": {str(k): v for k, v in sorted(stats.status_counts.items())},
                            "seconds": round(stats.elapsed_s, 3)}))
 
 
 @app.command()
-def generate(out: Path, parcels: int = typer.Option(1000), seed: int = typer.Option(42)) -> None:
+def generate(out: Path, parcels: int = typer.Option(1000), seed: int = typer.Option(42),
+             signed: bool = typer.Option(False, "--signed", help="sign every message with a generated test key "
+                                         "(RSA-SHA1); its certificate is written to OUT.cert.pem")) -> None:
     """Write a seeded stream of simulated parcels' messages (concatenated XML) to OUT."""
     from smartcustoms.cbec.simulate import generate as gen
 
+    signer = None
+    if signed:
+        import base64
+
+        from smartcustoms.cbec.ceb.signature import test_rsa_key
+
+        signer = test_rsa_key(seed)
+        pem = base64.encodebytes(signer.cert_der).decode()
+        out.with_name(out.name + ".cert.pem").write_text(
+            f"-----BEGIN CERTIFICATE-----\n{pem}-----END CERTIFICATE-----\n")
     with out.open("wb") as fh:
-        for msg in gen(parcels, seed):
+        for msg in gen(parcels, seed, signer=signer):
             fh.write(msg)
     typer.echo(str(out))
 

@@ -19,6 +19,15 @@ class Chunk(NamedTuple):
     source: str | None = None
     end_offset: int | None = None
     every: list[bool] | None = None  # messages every shard looks at (see Engine.process)
+    starts: list[int] | None = None  # the byte offset of each message in ``source`` (errors name it)
+
+
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark before a message's "<?xml" belongs to that message
+
+
+def message_start(data: bytes, i: int) -> int:
+    """Where the message whose ``<?xml`` is at ``data[i]`` starts: before its UTF-8 BOM, if it has one."""
+    return i - 3 if i >= 3 and data[i - 3:i] == BOM else i
 
 
 def iter_stream(path: Path, start: int = 0, block: int = 8 << 20) -> Iterator[tuple[int, int, bytes]]:
@@ -30,10 +39,10 @@ def iter_stream(path: Path, start: int = 0, block: int = 8 << 20) -> Iterator[tu
         while True:
             data = fh.read(block)
             buf += data
-            cut = len(buf) if not data else buf.rfind(marker)
+            cut = len(buf) if not data else message_start(buf, buf.rfind(marker))
             if cut > 0:
                 region = buf[:cut]
-                starts = [i for i in _find_all(region, marker)] or [0]
+                starts = [message_start(region, i) for i in _find_all(region, marker)] or [0]
                 if starts[0] != 0:
                     starts.insert(0, 0)
                 for s, e in zip(starts, starts[1:] + [len(region)], strict=True):
@@ -57,7 +66,7 @@ def _split_route_py(data: bytes | memoryview, shards: int, shard: int, final: bo
                     ) -> tuple[list[tuple[int, int, bool]], int]:
     """Python form of :func:`smartcustoms.cbec._framing.split_route` (same answers; used when it is not built)."""
     data = bytes(data)
-    cut = len(data) if final else data.rfind(b"<?xml")
+    cut = len(data) if final else message_start(data, data.rfind(b"<?xml"))
     if cut <= 0:
         return [], 0
     out: list[tuple[int, int, bool]] = []
@@ -68,10 +77,8 @@ def _split_route_py(data: bytes | memoryview, shards: int, shard: int, final: bo
             return
         if shards <= 1:
             got = 0
-        elif every or count > 1:
+        elif every or count > 1 or count == 0:  # no orderNo in sight (e.g. a DXP envelope): every shard
             got = -1
-        elif count == 0:
-            got = 0
         else:
             got = zlib.crc32(value.strip(b" \t\r\n")) % shards
         if got in (-1, shard):
@@ -81,9 +88,10 @@ def _split_route_py(data: bytes | memoryview, shards: int, shard: int, final: bo
     while j >= 0:
         c1 = data[j + 1:j + 2] if j + 1 < cut else b""
         if c1 == b"?":
-            if j > start and data.startswith(b"<?xml", j) and j + 5 <= cut:
-                finish(start, j)
-                start, count, every, value = j, 0, False, b""
+            s = message_start(data, j)
+            if s > start and data.startswith(b"<?xml", j) and j + 5 <= cut:
+                finish(start, s)
+                start, count, every, value = s, 0, False, b""
         elif c1 == b"!":
             every = True
         elif c1 != b"/":
@@ -96,7 +104,7 @@ def _split_route_py(data: bytes | memoryview, shards: int, shard: int, final: bo
                     if count == 1:
                         end = data.find(b"<", k + 1, cut)
                         value = data[k + 1:end if end >= 0 else cut]
-                        every = every or b"&" in value
+                        every = every or b"&" in value or not value.isascii()
                 else:
                     every = True
         j = data.find(b"<", j + 1, cut)
@@ -127,6 +135,7 @@ def chunks_of_file(path: Path, start: int, size: int, shard: int = 0, shards: in
     source = str(path.resolve())
     raws: list[bytes] = []
     every: list[bool] = []
+    starts: list[int] = []
     pos = start
     with path.open("rb") as fh:
         n = os.fstat(fh.fileno()).st_size
@@ -149,9 +158,10 @@ def chunks_of_file(path: Path, start: int, size: int, shard: int = 0, shards: in
                         for s, e, all_shards in found:
                             raws.append(mm[pos + s:pos + e])
                             every.append(all_shards)
+                            starts.append(pos + s)
                             if len(raws) >= size:
-                                yield Chunk(raws, source, pos + e, every if any(every) else None)
-                                raws, every = [], []
+                                yield Chunk(raws, source, pos + e, every if any(every) else None, starts)
+                                raws, every, starts = [], [], []
                         # the pages read are dropped from this process (they stay in the page cache)
                         done = (pos + cut) // mmap.PAGESIZE * mmap.PAGESIZE
                         if done > dropped:
@@ -161,4 +171,4 @@ def chunks_of_file(path: Path, start: int, size: int, shard: int = 0, shards: in
                 finally:
                     view.release()
     if raws or pos > start:
-        yield Chunk(raws, source, pos, every if any(every) else None)
+        yield Chunk(raws, source, pos, every if any(every) else None, starts)

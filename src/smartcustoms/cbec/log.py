@@ -14,11 +14,12 @@ it, and its guids make a re-sent document a harmless duplicate. Two forms behind
   own transaction; the database holds the indexes.
 
 Record layout of a segment file: ``<u32 payload length><u16 meta length><i64 previous record of the same
-key in this file, -1 if none>``, then the meta (JSON ``[guid, kind, key1, key2, orderNo, received_ms]``)
-and the payload: the XML message the document came in (as received; a message of several documents is
-stored with each) or, when it came otherwise, the document's JSON form (:func:`~.messages.document_json`).
-The key is (ebpCode, orderNo) for orders, payments and inventories and (logisticsCode, logisticsNo) for
-waybills.
+key in this file, -1 if none>``, then the meta (JSON ``[guid, kind, key1, key2, orderNo, received_ms]``;
+an inventory's record appends the preNo the engine gave it: ``[..., received_ms, preNo]``) and the payload:
+the XML message the document came in (as received; a message of several documents is stored with each) or,
+when it came otherwise, the document's JSON form (:func:`~.messages.document_json`). A document's identity
+(the guid index, duplicates) is (kind, guid): the official samples reuse one guid across kinds. The key is
+(ebpCode, orderNo) for orders, payments and inventories and (logisticsCode, logisticsNo) for waybills.
 
 Each writer also keeps ``<shard>.waybills`` beside its file: ``<i64 waybill_hash(logisticsCode, logisticsNo)>
 <i64 record offset>`` per waybill record, written with the records and rebuilt from the file at start. A
@@ -42,11 +43,12 @@ from typing import Any, NamedTuple
 import orjson
 
 from smartcustoms.cbec.ceb.emit import document_json
-from smartcustoms.cbec.ceb.parse import document_from_json, parse_message, stored_documents
+from smartcustoms.cbec.ceb.parse import document_from_json, parse_items, stored_documents
 from smartcustoms.cbec.ceb.spec import WAYBILL, CebError, Document
 from smartcustoms.cbec.store import Store
 
 Key = tuple[str, str]
+DocId = tuple[str, str]  # a document's identity: (kind, guid); the official samples reuse a guid across kinds
 Decided = Callable[[bool, Key], bool]  # (is a waybill, key) -> its parcel is decided
 _HEAD = struct.Struct("<IHq")
 _WAYBILL_ENTRY = struct.Struct("<qq")  # the waybill index files: (waybill_hash, record offset)
@@ -116,8 +118,8 @@ class Record(NamedTuple):
 class MessageLog:
     """What the engine needs from the log (see the module docstring for the two forms)."""
 
-    def seen(self, guids: list[str]) -> set[str]:
-        """The guids among ``guids`` already in the log."""
+    def seen(self, ids: list[DocId]) -> set[DocId]:
+        """The ``(kind, guid)`` identities among ``ids`` already in the log."""
         raise NotImplementedError
 
     def prepare(self, records: list[Record]) -> None:
@@ -146,6 +148,10 @@ class MessageLog:
     def forget(self, key: Key, wkey: Key | None) -> None:
         """A parcel was decided for good: its documents need not be found by key any more."""
 
+    def document(self, kind: str, guid: str) -> Document | None:
+        """The logged document of ``kind`` with ``guid`` (e.g. a released parcel's inventory), if any."""
+        raise NotImplementedError
+
     def replay(self, store: Store, decided: Decided) -> Iterator[tuple[Document, int]]:
         """Rebuild the indexes; yield ``(document, received_ms)`` of documents not yet ``decided``, in order."""
         raise NotImplementedError
@@ -160,7 +166,7 @@ class MessageLog:
 
 
 _MSG_COLS = ("guid", "message_guid", "msg_type", "app_type", "ebp_code", "order_no", "logistics_code",
-             "logistics_no", "received_ms", "payload")
+             "logistics_no", "received_ms", "payload", "pre_no")
 
 
 class TableLog(MessageLog):
@@ -169,19 +175,18 @@ class TableLog(MessageLog):
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def seen(self, guids: list[str]) -> set[str]:
-        """The guids among ``guids`` already in the ``cbec_message`` table."""
-        found: set[str] = set()
-        if not guids:
-            return found
+    def seen(self, ids: list[DocId]) -> set[DocId]:
+        """The ``(kind, guid)`` identities among ``ids`` already in the ``cbec_message`` table."""
+        if not ids:
+            return set()
+        guids = sorted({g for _k, g in ids})
         if self.store.dialect == "postgresql":
-            found.update(g for (g,) in self.store.execute("SELECT guid FROM cbec_message WHERE guid = ANY(?)",
-                                                          (guids,)))
+            rows = self.store.execute("SELECT msg_type, guid FROM cbec_message WHERE guid = ANY(?)", (guids,))
         else:
-            found.update(g for (g,) in self.store.execute(
-                "SELECT guid FROM cbec_message WHERE guid IN (SELECT value FROM json_each(?))",
-                (orjson.dumps(guids).decode(),)))
-        return found
+            rows = self.store.execute("SELECT msg_type, guid FROM cbec_message WHERE guid IN "
+                                      "(SELECT value FROM json_each(?))", (orjson.dumps(guids).decode(),))
+        wanted = set(ids)
+        return {(k, g) for k, g in rows if (k, g) in wanted}
 
     def prepare(self, records: list[Record]) -> None:
         """Build the ``cbec_message`` rows of a batch's records before its transaction."""
@@ -191,7 +196,14 @@ class TableLog(MessageLog):
             d, h = r.doc, r.doc.head
             rows.append((d.guid, d.message_guid, d.kind, int(h.get("appType", "1")), h.get("ebpCode"),
                          h.get("orderNo"), h.get("logisticsCode"), h.get("logisticsNo"), r.received_ms,
-                         r.payload if r.payload and r.payload[:1] == b"{" else document_json(d)))
+                         r.payload if r.payload and r.payload[:1] == b"{" else document_json(d),
+                         h.get("preNo") or None))
+
+    def document(self, kind: str, guid: str) -> Document | None:
+        """The ``cbec_message`` row of ``(kind, guid)``, decoded."""
+        row = self.store.execute("SELECT payload, pre_no FROM cbec_message WHERE msg_type = ? AND guid = ? "
+                                 "ORDER BY id DESC LIMIT 1", (kind, guid)).fetchone()
+        return None if row is None else _with_pre_no(document_from_json(bytes(row[0])), row[1])
 
     def record(self, store: Store) -> None:
         """Copy the prepared rows into ``cbec_message`` inside the batch's transaction."""
@@ -206,10 +218,10 @@ class TableLog(MessageLog):
         """Latest stored document of each kind for an order key and/or a waybill key."""
         out: dict[str, Document] = {}
         if key is not None:
-            for kind, payload in self.store.execute(
-                    "SELECT msg_type, payload FROM cbec_message WHERE ebp_code = ? AND order_no = ? "
+            for kind, payload, pre_no in self.store.execute(
+                    "SELECT msg_type, payload, pre_no FROM cbec_message WHERE ebp_code = ? AND order_no = ? "
                     "AND msg_type <> 'CEB511' ORDER BY id", key):
-                out[kind] = document_from_json(bytes(payload))
+                out[kind] = _with_pre_no(document_from_json(bytes(payload)), pre_no)
         if wkey is not None:
             for (payload,) in self.store.execute(
                     "SELECT payload FROM cbec_message WHERE logistics_code = ? AND logistics_no = ? "
@@ -220,17 +232,21 @@ class TableLog(MessageLog):
     def replay(self, store: Store, decided: Decided) -> Iterator[tuple[Document, int]]:
         """Yield ``(document, received_ms)`` of stored messages whose parcel is not yet decided, in arrival order."""
         rows = store.execute(
-            "SELECT id, payload, received_ms FROM cbec_message m WHERE m.msg_type <> 'CEB511' AND NOT EXISTS "
+            "SELECT id, payload, received_ms, pre_no FROM cbec_message m WHERE m.msg_type <> 'CEB511' AND NOT EXISTS "
             "(SELECT 1 FROM cbec_parcel p WHERE p.ebp_code = m.ebp_code AND p.order_no = m.order_no) "
-            "UNION ALL SELECT id, payload, received_ms FROM cbec_message m WHERE m.msg_type = 'CEB511' AND "
+            "UNION ALL SELECT id, payload, received_ms, pre_no FROM cbec_message m WHERE m.msg_type = 'CEB511' AND "
             "NOT EXISTS (SELECT 1 FROM cbec_parcel p WHERE p.logistics_code = m.logistics_code "
             "AND p.logistics_no = m.logistics_no) ORDER BY 1").fetchall()
-        for _id, payload, ms in rows:
-            yield document_from_json(bytes(payload)), ms
+        for _id, payload, ms, pre_no in rows:
+            yield _with_pre_no(document_from_json(bytes(payload)), pre_no), ms
 
     def guids(self) -> list[str]:
         """Every guid in ``cbec_message``, in arrival order."""
-        return [g for (g,) in self.store.execute("SELECT guid FROM cbec_message ORDER BY id")]
+        return [g for _k, g in self.ids()]
+
+    def ids(self) -> list[DocId]:
+        """Every ``(kind, guid)`` in ``cbec_message``, in arrival order."""
+        return [(k, g) for k, g in self.store.execute("SELECT msg_type, guid FROM cbec_message ORDER BY id")]
 
 
 class _File:
@@ -294,7 +310,7 @@ class SegmentLog(MessageLog):
         self.name = f"{shard}of{shards}"
         self.files: list[_File] = []
         self.own: _File | None = None
-        self.guid_at: Any = _index_map()       # hash(guid) -> location
+        self.guid_at: Any = _index_map()       # hash((kind, guid)) -> location
         self.key_at: Any = _index_map()        # hash(kind class, key) -> location of its latest record (own file)
         self.older: dict[int, list[int]] = {}  # the same for records in other files (another shard layout)
         self._updates: list[tuple[int, int, int]] = []  # index entries of the prepared batch, applied on commit
@@ -326,13 +342,16 @@ class SegmentLog(MessageLog):
         return hash((waybill, key[0], key[1]))
 
     # ------------------------------------------------------------------ the interface
-    def seen(self, guids: list[str]) -> set[str]:
-        """The guids among ``guids`` already in the segment files (by the in-memory guid index)."""
+    def seen(self, ids: list[DocId]) -> set[DocId]:
+        """The ``(kind, guid)`` identities among ``ids`` already in the segment files (the in-memory index)."""
         found = set()
-        for g in guids:
-            loc = self.guid_at.get(hash(g))
-            if loc is not None and self._record(loc)[0][0] == g:
-                found.add(g)
+        guid_at = self.guid_at
+        for i in ids:
+            loc = guid_at.get(hash(i))
+            if loc is not None:
+                meta = self._record(loc)[0]
+                if meta[0] == i[1] and meta[1] == i[0]:
+                    found.add(i)
         return found
 
     def prepare(self, records: list[Record]) -> None:
@@ -373,10 +392,12 @@ class SegmentLog(MessageLog):
             if not payload:
                 payload = document_json(d)
             guid = d.guid
-            meta = dumps((guid, kind, k0, k1, h.get("orderNo"), received_ms))
+            pre_no = h.get("preNo")
+            meta = dumps((guid, kind, k0, k1, h.get("orderNo"), received_ms, pre_no) if pre_no
+                         else (guid, kind, k0, k1, h.get("orderNo"), received_ms))
             put((pack(len(payload), len(meta), prev_loc & mask if prev_loc is not None else -1), meta, payload))
             batch_keys[kh] = fbase | at
-            add((hash(guid), kh, fbase | at))
+            add((hash((kind, guid)), kh, fbase | at))
             if waybill:
                 waybills.append(_WAYBILL_ENTRY.pack(waybill_hash(k0, k1), at))
             at += hsize + len(meta) + len(payload)
@@ -438,7 +459,7 @@ class SegmentLog(MessageLog):
                 while loc is not None:
                     meta, payload, prev = self._record(loc)
                     if (meta[1] == WAYBILL) == waybill and meta[2] == k[0] and meta[3] == k[1]:
-                        found.append((loc, _decode(payload, meta[0])))
+                        found.append((loc, _decode(payload, meta)))
                     loc = (loc >> _FILE_BITS << _FILE_BITS | prev) if prev >= 0 else None
             for _loc, doc in sorted(found, key=lambda t: t[0]):  # oldest first: the latest of each kind wins
                 out[doc.kind] = doc
@@ -477,7 +498,7 @@ class SegmentLog(MessageLog):
                 meta, payload, _prev = self._record(peer.file.number << _FILE_BITS | off)
                 if meta[1] == WAYBILL and meta[2] == wkey[0] and meta[3] == wkey[1] \
                         and (best is None or meta[5] >= best[0]):
-                    best = (meta[5], _decode(payload, meta[0]))
+                    best = (meta[5], _decode(payload, meta))
         return best[1] if best is not None else None
 
     def _open_peer(self, name: str) -> _Peer | None:
@@ -489,6 +510,14 @@ class SegmentLog(MessageLog):
         self.files.append(f)
         peer = self._peers[name] = _Peer(f, index_fd)
         return peer
+
+    def document(self, kind: str, guid: str) -> Document | None:
+        """The record of ``(kind, guid)`` through the in-memory guid index, decoded."""
+        loc = self.guid_at.get(hash((kind, guid)))
+        if loc is None:
+            return None
+        meta, payload, _prev = self._record(loc)
+        return _decode(payload, meta) if meta[0] == guid and meta[1] == kind else None
 
     def forget(self, key: Key, wkey: Key | None) -> None:
         """Drop a decided parcel's order and waybill keys from the in-memory key index."""
@@ -559,7 +588,7 @@ class SegmentLog(MessageLog):
             if own and meta[1] == WAYBILL:
                 waybills.append(_WAYBILL_ENTRY.pack(waybill_hash(meta[2], meta[3]), off))
             loc = self._loc(f, off)
-            self.guid_at[hash(meta[0])] = loc
+            self.guid_at[hash((meta[1], meta[0]))] = loc
             kh = hash((meta[1] == WAYBILL, meta[2], meta[3]))
             if own:
                 self.key_at[kh] = loc
@@ -570,7 +599,7 @@ class SegmentLog(MessageLog):
                 else:
                     chain.append(loc)
             if decided is not None and not decided(meta[1] == WAYBILL, (meta[2], meta[3])):
-                waiting.append((_decode(payload, meta[0]), meta[5], loc))
+                waiting.append((_decode(payload, meta), meta[5], loc))
         if own and self._wb_fd is not None:  # the waybill index of the committed records, rebuilt
             data = b"".join(waybills)  # the same bytes as the file's committed part: readers see no change
             os.pwrite(self._wb_fd, data, 0)
@@ -600,11 +629,15 @@ class SegmentLog(MessageLog):
 
     def guids(self) -> list[str]:
         """Every guid in the segment files this shard answers for, in file order."""
+        return [g for _k, g in self.ids()]
+
+    def ids(self) -> list[DocId]:
+        """Every ``(kind, guid)`` in the segment files this shard answers for, in file order."""
         out = []
         peers = {id(p.file) for p in self._peers.values()}
         for f in self.files:
             if id(f) not in peers:  # another shard's file of this layout: its writer answers for it
-                out += [meta[0] for _off, meta, _p in self._scan(f)]
+                out += [(meta[1], meta[0]) for _off, meta, _p in self._scan(f)]
         return out
 
     def close(self) -> None:
@@ -626,17 +659,35 @@ class SegmentLog(MessageLog):
         self.older.clear()
 
 
-def _decode(payload: bytes, guid: str) -> Document:
-    """The document ``guid`` of a record's payload: its JSON form, or the XML message it came in."""
+def _with_pre_no(doc: Document, pre_no: str | None) -> Document:
+    """``doc`` with the preNo the engine gave it (kept beside the payload, which is as the sender sent it)."""
+    if pre_no:
+        doc.head["preNo"] = pre_no
+    return doc
+
+
+def _pick(docs: list, guid: str, kind: str) -> Document | None:
+    """The logged document among a message's: its guid, of its kind, declared rather than a draft (a message
+    may repeat a guid: the official samples do)."""
+    found = [d for d in docs if isinstance(d, Document) and d.guid == guid]
+    found.sort(key=lambda d: (d.kind != kind, d.head.get("appStatus") == "1"))
+    return found[0] if found else None
+
+
+def _decode(payload: bytes, meta: list[Any]) -> Document:
+    """The document of a record (``meta``: ``[guid, kind, ...]``) from its payload: its JSON form, or the XML
+    message it came in; with the preNo the engine gave it (``meta[6]``)."""
+    guid, kind = meta[0], meta[1]
+    pre_no = meta[6] if len(meta) > 6 else None
     if payload[:1] == b"{":
-        return document_from_json(payload)
-    try:
-        docs = parse_message(payload)
+        return _with_pre_no(document_from_json(payload), pre_no)
+    try:  # the message's other documents may have been refused: only this one matters
+        docs: list = parse_items(payload)
     except CebError:  # a record of an older version that today's checks refuse: read as stored
         docs = stored_documents(payload)
-    for doc in docs:
-        if doc.guid == guid:
-            return doc
+    doc = _pick(docs, guid, kind) or _pick(stored_documents(payload), guid, kind)  # else refused today: as stored
+    if doc is not None:
+        return _with_pre_no(doc, pre_no)
     raise RuntimeError(f"CBEC message log: document {guid} is not in its stored message")
 
 
@@ -655,16 +706,21 @@ def open_log(store: Store, shard: int = 0, shards: int = 1) -> MessageLog:
 
 def stored_guids(store: Store) -> list[str]:
     """Every committed document guid of a store's log, all shards (read-only; for checks and tests)."""
+    return [g for _k, g in stored_ids(store)]
+
+
+def stored_ids(store: Store) -> list[DocId]:
+    """Every committed document identity ``(kind, guid)`` of a store's log, all shards (read-only)."""
     d = log_dir(store)
     if d is None:
-        return TableLog(store).guids()
+        return TableLog(store).ids()
     committed = _committed_lengths(store)
-    out: list[str] = []
+    out: list[DocId] = []
     for number, path in enumerate(sorted(d.glob("*.log"))):
         f = _File(number, path, path.stem)
         try:
             f.end = min(committed.get(path.stem, 0), os.fstat(f.fd).st_size)
-            out += [meta[0] for _off, meta, _p in SegmentLog._scan(f)]
+            out += [(meta[1], meta[0]) for _off, meta, _p in SegmentLog._scan(f)]
         finally:
             os.close(f.fd)
     return out

@@ -92,7 +92,8 @@ class Matcher:
         h = doc.head
         app_type = h.get("appType", "1")
         if app_type == "3":
-            return Offer(Offer.REFUSED, "appType 3 (delete) is not accepted; cancel the inventory instead")
+            return Offer(Offer.REFUSED, "appType 3 (delete) is not accepted; a released inventory is cancelled "
+                                        "with a CEB623 cancellation request")
         kind = doc.kind
         if kind == WAYBILL:
             return self._offer_waybill(doc, now_ms, app_type)
@@ -102,7 +103,8 @@ class Matcher:
         if status is not None:
             if status != REJECTED:
                 return Offer(Offer.REFUSED, f"parcel {key[1]} already decided (status {status}); "
-                                            "modification refused")
+                                            "modification refused (cancel a released inventory with CEB623, "
+                                            "return its goods with CEB625)")
             slot = self._reopen(key, now_ms)
         elif slot is None and self.evicted and hash(key) in self.evicted:
             slot = self._restore(key, now_ms)

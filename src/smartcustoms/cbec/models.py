@@ -1,7 +1,11 @@
 """CBEC tables. The pipeline writes them with raw SQL (see ``store.py``); the ORM classes describe them.
 
-* ``cbec_message`` — the accepted-message log (one row per document, unique guid), committed before a
-  receipt is sent; the matcher's in-memory state is rebuilt from it after a restart.
+* ``cbec_message`` — the accepted-message log (one row per document, unique (message type, guid)), committed
+  before a receipt is sent; the matcher's in-memory state is rebuilt from it after a restart.
+* ``cbec_draft`` — documents stored as drafts (appStatus 1, 暂存): acknowledged, never cleared; ``declared_ms``
+  is set when the same document comes with appStatus 2.
+* ``cbec_counter`` — per-shard sequences of the numbers the engine assigns (e-port preNo, customs invtNo).
+* ``cbec_parcel_subscriber`` — enterprises a parcel's documents name in ``BaseSubscribe``: they read its receipts.
 * ``cbec_parcel`` — one row per (platform code, order no): the current decision, tax and quota charge.
 * ``cbec_parcel_event`` — append-only status history of parcels (what CEB622 receipts are made from).
 * ``cbec_parcel_status_changes`` — append-only trace of every UPDATE of a parcel's status (a trigger).
@@ -32,15 +36,16 @@ ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class CbecMessage(Base):
-    """One accepted CEB document in the message log (unique guid), with its keys and raw payload."""
+    """One accepted CEB document in the message log (unique message type and guid), with its keys and payload."""
     __tablename__ = "cbec_message"
     __table_args__ = (
+        UniqueConstraint("msg_type", "guid"),
         Index("ix_cbec_message_order", "ebp_code", "order_no"),
         Index("ix_cbec_message_waybill", "logistics_code", "logistics_no"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
-    guid: Mapped[str] = mapped_column(String(64), unique=True)
+    guid: Mapped[str] = mapped_column(String(64))
     message_guid: Mapped[str] = mapped_column(String(64))
     msg_type: Mapped[str] = mapped_column(String(8))
     app_type: Mapped[int] = mapped_column(SmallInteger)
@@ -50,6 +55,41 @@ class CbecMessage(Base):
     logistics_no: Mapped[str | None] = mapped_column(String(64))
     received_ms: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+    pre_no: Mapped[str | None] = mapped_column(String(18))  # an inventory's e-port number (the engine's)
+
+
+class CbecDraft(Base):
+    """A CEB document stored as a draft (appStatus 1, 暂存): acknowledged, not cleared; declared later."""
+    __tablename__ = "cbec_draft"
+    __table_args__ = (Index("ix_cbec_draft_doc", "msg_type", "guid"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    msg_type: Mapped[str] = mapped_column(String(8))
+    guid: Mapped[str] = mapped_column(String(64))
+    key1: Mapped[str] = mapped_column(String(64))  # ebpCode (logisticsCode for a waybill)
+    key2: Mapped[str] = mapped_column(String(64))  # orderNo (logisticsNo for a waybill)
+    order_no: Mapped[str | None] = mapped_column(String(64))
+    pre_no: Mapped[str | None] = mapped_column(String(18))
+    received_ms: Mapped[int] = mapped_column(BigInteger)
+    declared_ms: Mapped[int | None] = mapped_column(BigInteger)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CbecCounter(Base):
+    """The last number of a sequence the engine assigns (``preNo:<shard>``, ``invtNo:<shard>``)."""
+    __tablename__ = "cbec_counter"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class CbecParcelSubscriber(Base):
+    """An enterprise a parcel's documents name in ``BaseSubscribe``: it may read the parcel's receipts."""
+    __tablename__ = "cbec_parcel_subscriber"
+
+    ebp_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class CbecParcel(Base):
@@ -90,6 +130,8 @@ class CbecParcel(Base):
     first_ms: Mapped[int] = mapped_column(BigInteger)
     last_doc_ms: Mapped[int] = mapped_column(BigInteger)
     decided_ms: Mapped[int] = mapped_column(BigInteger)
+    pre_no: Mapped[str | None] = mapped_column(String(18))   # e-port number, assigned when the inventory entered
+    invt_no: Mapped[str | None] = mapped_column(String(18))  # customs inventory number, assigned on acceptance
 
 
 class CbecParcelEvent(Base):
@@ -156,3 +198,39 @@ class CbecParcelStatusChange(Base):
     from_status: Mapped[int | None] = mapped_column(SmallInteger)
     to_status: Mapped[int | None] = mapped_column(SmallInteger)
     at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class CbecAftercare(Base):
+    """A document about a parcel after its release or about bonded goods (``cbec/aftercare.py``): a CEB513
+    waybill status, CEB623 inventory cancellation, CEB625 return or CEB711 entry list, with its outcome
+    (``status``: 120 entered / awaiting review, 399 decided, 100 refused) and the numbers customs gave it."""
+
+    __tablename__ = "cbec_aftercare"
+    __table_args__ = (
+        Index("ix_cbec_aftercare_doc", "msg_type", "guid"),
+        Index("ix_cbec_aftercare_order", "ebp_code", "order_no"),
+        Index("ix_cbec_aftercare_waybill", "logistics_code", "logistics_no"),
+        Index("ix_cbec_aftercare_queue", "msg_type", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    msg_type: Mapped[str] = mapped_column(String(8))
+    guid: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(SmallInteger)
+    ebp_code: Mapped[str | None] = mapped_column(String(64))
+    order_no: Mapped[str | None] = mapped_column(String(64))
+    ebc_code: Mapped[str | None] = mapped_column(String(64))
+    logistics_code: Mapped[str | None] = mapped_column(String(64))
+    logistics_no: Mapped[str | None] = mapped_column(String(64))
+    logistics_status: Mapped[str | None] = mapped_column(String(1))  # CEB513: R arrived, S signed for
+    customs_code: Mapped[str | None] = mapped_column(String(8))
+    cop_no: Mapped[str | None] = mapped_column(String(64))
+    pre_no: Mapped[str | None] = mapped_column(String(18))   # the e-port number of this document (ours)
+    invt_no: Mapped[str | None] = mapped_column(String(18))  # the inventory cancelled / returned
+    rkd_no: Mapped[str | None] = mapped_column(String(18))   # CEB711: the entry-list number customs gave
+    refund_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    info: Mapped[str] = mapped_column(Text)
+    received_ms: Mapped[int] = mapped_column(BigInteger)
+    decided_ms: Mapped[int | None] = mapped_column(BigInteger)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the document's JSON form (head and lines)

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from smartcustoms.cbec.ceb.parse import parse_batch_encoded
 from smartcustoms.cbec.ceb.receipts import Receipt, emit_receipts
+from smartcustoms.cbec.ceb.signature import check_encoded
+from smartcustoms.cbec.ceb.transport import Envelope, envelope_refusal, open_envelopes, unreadable_receipt
 from smartcustoms.cbec.engine import BatchResult, Engine, parse_batch
 from smartcustoms.cbec.framing import Chunk, chunks_of_file
 from smartcustoms.cbec.store import Store
@@ -32,6 +33,8 @@ class RunStats:
     messages: int = 0
     duplicates: int = 0
     rejected_messages: int = 0
+    # messages whose type could not be read (no receipt answers them): (file, byte offset, guid, reason)
+    unreadable: list[tuple[str | None, int | None, str | None, str]] = field(default_factory=list)
     status_counts: Counter = field(default_factory=Counter)
     latencies_ms: list[int] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -62,21 +65,28 @@ def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window
     pool = mp.get_context("spawn").Pool(workers) if workers > 0 else None
     try:
         def drain_one() -> None:
-            pending, chunk, arrival = inflight.popleft()
+            pending, chunk, arrival, envelopes = inflight.popleft()
             parsed = pending.get() if pool is not None else pending
             src = (chunk.source, chunk.end_offset) if chunk.source is not None else None
             res = engine.process(parsed, arrival, src, every=chunk.every, raws=None if pool is not None else chunk.raws)
             stats.messages += len(chunk.raws)
             stats.add(res)
+            for u in res.unreadable:
+                at = chunk.starts[u.at] if chunk.starts is not None and u.at is not None else None
+                stats.unreadable.append((chunk.source, at, u.guid, u.info))
+                env = envelopes.get(u.at) if u.at is not None else None
+                if env is not None:  # it came in a DXP envelope: the official CEB900 format-check receipt too
+                    res.receipts.append(unreadable_receipt(env, u.info, arrival))
             if sink is not None:
                 sink(res.receipts)
 
         for chunk in chunks:
             arrival = engine.clock()
+            chunk, envelopes = _open_envelopes(chunk, engine.shard, stats, sink, arrival, engine.store)
             # workers hand back log payloads (cheap to pickle); inline, documents are parsed straight from the XML
-            job = (pool.apply_async(parse_batch_encoded, (chunk.raws,)) if pool is not None
-                   else parse_batch(chunk.raws))
-            inflight.append((job, chunk, arrival))
+            job = (pool.apply_async(check_encoded, (chunk.raws, engine.signatures)) if pool is not None
+                   else parse_batch(chunk.raws, engine.signatures))
+            inflight.append((job, chunk, arrival, envelopes))
             while len(inflight) >= (window if pool is not None else 1):
                 drain_one()
         while inflight:
@@ -98,6 +108,48 @@ def run_chunks(engine: Engine, chunks: Iterable[Chunk], workers: int = 2, window
             pool.close()
             pool.join()
     return stats
+
+
+def record_refusals(store: Store, refusals: list[Receipt]) -> None:
+    """``cbec_rejection`` rows (in a transaction of their own) for DXP envelopes refused before the Engine saw
+    them (their CEB900 receipts: the reason, the CopMsgId in the text)."""
+    rows = [(None, None, r.status, f"{r.info} [CopMsgId:{r.keys.get('oriCopMsgId', '')}]"[:4000], r.time_ms)
+            for r in refusals]
+    store.begin()
+    try:
+        store.copy_rows("cbec_rejection", ("guid", "msg_type", "status", "info", "at_ms"), rows)
+        store.commit()
+    except BaseException:
+        store.rollback()
+        raise
+
+
+def _open_envelopes(chunk: Chunk, shard: int, stats: RunStats, sink: Callable[[list[Receipt]], None] | None,
+                    now: int, engine_store: Store) -> tuple[Chunk, dict[int, Envelope]]:
+    """The chunk with its DXP envelopes opened (their CEB messages in their place) and the envelopes by position
+    in the new chunk; an envelope that cannot be opened is left out, counted as an unreadable message (the CLI's
+    error line), kept in ``cbec_rejection`` and answered with a CEB900 receipt (by shard 0 when every shard saw
+    it)."""
+    opened = open_envelopes(chunk.raws)
+    if opened.raws is chunk.raws:
+        return chunk, {}
+    pos = opened.positions
+    envelopes = {j: opened.envelopes[i] for j, i in enumerate(pos) if i in opened.envelopes}
+    refusals = []
+    for i, exc in opened.errors.items():
+        if chunk.every is not None and chunk.every[i] and shard != 0:
+            continue
+        at = chunk.starts[i] if chunk.starts is not None else None
+        stats.messages += 1
+        stats.unreadable.append((chunk.source, at, None, f"DXP envelope {exc}"))
+        refusals.append(envelope_refusal(exc, now))
+    if refusals:
+        record_refusals(engine_store, refusals)
+        if sink is not None:
+            sink(refusals)
+    every = [chunk.every[i] for i in pos] if chunk.every is not None else None
+    starts = [chunk.starts[i] for i in pos] if chunk.starts is not None else None
+    return chunk._replace(raws=opened.raws, every=every if every and any(every) else None, starts=starts), envelopes
 
 
 def ingest_path(engine: Engine, path: Path, workers: int = 2, batch_size: int = 1000,
@@ -230,6 +282,7 @@ def ingest_sharded(url: str, path: Path, shards: int = 2, batch_size: int = 1000
         total.messages += st.messages
         total.duplicates += st.duplicates
         total.rejected_messages += st.rejected_messages
+        total.unreadable.extend(st.unreadable)
         total.status_counts.update(st.status_counts)
         total.latencies_ms.extend(st.latencies_ms)
         total.lock_wait_s += st.lock_wait_s

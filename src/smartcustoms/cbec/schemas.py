@@ -15,13 +15,31 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class BaseSubscribe(_Wire):
+    """A ceb:BaseSubscribe block: another party that receives the message's receipts (which, and where)."""
+    status: str | None = None
+    dxpMode: str | None = None
+    dxpAddress: str | None = None
+    note: str | None = None
+
+
+class ExtendMessage(_Wire):
+    """The ceb:ExtendMessage block: name, version and ``Message``, one ``ceb:Message`` element as XML text."""
+    name: str | None = None
+    version: str | None = None
+    Message: str | None = None
+
+
 class BaseTransfer(_Wire):
-    """The baseTransfer block of a CEB message: the transmitting enterprise and its exchange channel."""
+    """The baseTransfer block of a CEB message: the transmitting enterprise and its exchange channel (with the
+    message's BaseSubscribe blocks as ``subscribe`` and its ExtendMessage as ``extend``)."""
     copCode: str | None = None
     copName: str | None = None
     dxpMode: str | None = None
     dxpId: str | None = None
     note: str | None = None
+    subscribe: list[BaseSubscribe] | None = None
+    extend: ExtendMessage | None = None
 
 
 class OrderHead(_Wire):
@@ -153,6 +171,7 @@ class InventoryList(_Wire):
     gname: str | None = None
     gmodel: str | None = None
     country: str | None = None
+    tradeCountry: str | None = None
     currency: str | None = None
     qty: str | None = None
     unit: str | None = None
@@ -201,3 +220,9 @@ class DecisionIn(BaseModel):
     info: str = Field(default="", max_length=2000)
     expected_status: int | None = Field(None, ge=-1, le=999,
                                         description="refuse (409) if the parcel is no longer in this status")
+
+
+class CancellationDecisionIn(BaseModel):
+    """An officer's decision on a pending CEB623 inventory cancellation: approve (the quota is refunded) or refuse."""
+    approve: bool
+    info: str = Field(default="", max_length=500)

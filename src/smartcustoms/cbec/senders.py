@@ -12,8 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from smartcustoms.cbec.ceb.signature import Registration, SignaturePolicy
 from smartcustoms.cbec.ceb.spec import INVENTORY, ORDER, PAYMENT, SPECS, WAYBILL, CebError, Document
 from smartcustoms.cbec.ceb.statuses import REJECTED, STATUS_NAMES
+from smartcustoms.enterprises.models import SigningCertificate
 
 #: document kind -> (CEB field, sender-code kind) pairs that must belong to the sender's enterprise
 SENDER_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -21,6 +26,12 @@ SENDER_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     PAYMENT: (("payCode", "pay"),),
     WAYBILL: (("logisticsCode", "logistics"),),
     INVENTORY: (("ebpCode", "ebp"), ("ebcCode", "ebc")),
+    # after release: the logistics company's waybill status; the e-commerce firm's (or its agent's) cancellations
+    # and returns; the supervised warehouse operator's entry list (registered as a logistics sender code)
+    "CEB513": (("logisticsCode", "logistics"),),
+    "CEB623": (("ebpCode", "ebp"), ("ebcCode", "ebc")),
+    "CEB625": (("ebpCode", "ebp"), ("ebcCode", "ebc")),
+    "CEB711": (("operatorCode", "logistics"),),
 }
 
 #: what a trader is told of a parcel status (the receipt's returnInfo too)
@@ -83,3 +94,33 @@ def for_trader_parcel(parcel: dict[str, Any]) -> dict[str, Any]:
 def _last_actor(parcel: dict[str, Any]) -> str:
     events = parcel.get("events") or []
     return events[-1]["actor"] if events else "system"
+
+
+# ---------------------------------------------------------------------------- signing certificates
+_REGISTERED = (
+    "SELECT c.fingerprint, c.enterprise_code, s.code FROM signing_certificates c "
+    "LEFT JOIN sender_codes s ON s.enterprise_code = c.enterprise_code WHERE c.revoked_at IS NULL")
+
+
+def store_signatures(store: Any, accept_unsigned: bool) -> SignaturePolicy:
+    """The signature policy of a writer (``cbec ingest``): every registered, unrevoked certificate, each with the
+    codes of its enterprise (its own code and its registered sender codes). One query."""
+    regs: dict[str, tuple[str, set[str]]] = {}
+    try:
+        rows = store.execute(_REGISTERED).fetchall()
+    except Exception:  # noqa: BLE001 - a CBEC-only store without the core tables: no certificate is registered
+        rows = []
+    for fp, enterprise, code in rows:
+        reg = regs.setdefault(fp, (enterprise, {enterprise}))
+        if code is not None:
+            reg[1].add(code)
+    return SignaturePolicy({fp: Registration(e, frozenset(c)) for fp, (e, c) in regs.items()}, accept_unsigned)
+
+
+def caller_signatures(session: Session, enterprise: str, codes: Mapping[str, frozenset[str]],
+                      accept_unsigned: bool) -> SignaturePolicy:
+    """The signature policy of an API caller: only its enterprise's unrevoked certificates sign its messages."""
+    mine = frozenset().union(*codes.values()) | {enterprise}
+    fps = session.scalars(select(SigningCertificate.fingerprint).where(
+        SigningCertificate.enterprise_code == enterprise, SigningCertificate.revoked_at.is_(None)))
+    return SignaturePolicy({fp: Registration(enterprise, mine) for fp in fps}, accept_unsigned)

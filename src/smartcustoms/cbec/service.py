@@ -18,13 +18,14 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from smartcustoms.audit.service import record_raw
-from smartcustoms.cbec import quota
-from smartcustoms.cbec.ceb.parse import parse_any
+from smartcustoms.cbec import aftercare, quota
+from smartcustoms.cbec.ceb.parse import parse_any_items
 from smartcustoms.cbec.ceb.receipts import Receipt, receipt_json
+from smartcustoms.cbec.ceb.signature import SignaturePolicy, check_batch
 from smartcustoms.cbec.ceb.spec import CebError, Document
 from smartcustoms.cbec.ceb.statuses import CLOSED, INSPECTION, MANUAL_REVIEW, REJECTED, RELEASED, RETURNED
-from smartcustoms.cbec.engine import CHARGED_STATUSES, Engine, ParseResult, _now_ms
-from smartcustoms.cbec.models import CbecParcel, CbecParcelEvent
+from smartcustoms.cbec.engine import CHARGED_STATUSES, BatchResult, Engine, ParseResult, _now_ms
+from smartcustoms.cbec.models import CbecAftercare, CbecParcel, CbecParcelEvent
 from smartcustoms.cbec.seams import ParcelSelectivity
 from smartcustoms.cbec.senders import plain_reason
 from smartcustoms.cbec.store import Store
@@ -45,7 +46,7 @@ REFUNDING = frozenset({RETURNED, REJECTED})
 _PARCEL_FIELDS = ("id", "ebp_code", "order_no", "inventory_guid", "ebc_code", "logistics_code", "logistics_no",
                   "buyer_id_type", "buyer_id_number", "buyer_name", "quota_year", "status", "regime",
                   "dutiable_fen", "tariff_fen", "consumption_fen", "vat_fen", "tax_fen", "charged_fen", "risk_score",
-                  "info", "first_ms", "last_doc_ms", "decided_ms")
+                  "info", "first_ms", "last_doc_ms", "decided_ms", "pre_no", "invt_no")
 
 
 class StatusChanged(Conflict):
@@ -82,22 +83,38 @@ class CbecService:
             self.engine.selectivity.refresh(self.store, force=True)
 
     def submit(self, items: Sequence[bytes | str | dict[str, Any]],
-               authorize: Callable[[list[Document]], CebError | None] | None = None) -> list[Receipt]:
-        """Parse and process messages (XML or JSON form); returns every receipt they produced.
+               authorize: Callable[[list[Document]], CebError | None] | None = None,
+               signatures: SignaturePolicy | None = None) -> list[Receipt]:
+        """Parse and process messages (XML or JSON form); returns every receipt they produced (see
+        :meth:`submit_batch`, which also says which messages could not be read at all)."""
+        return self.submit_batch(items, authorize, signatures).receipts
+
+    def submit_batch(self, items: Sequence[bytes | str | dict[str, Any]],
+                     authorize: Callable[[list[Document]], CebError | None] | None = None,
+                     signatures: SignaturePolicy | None = None) -> BatchResult:
+        """Parse and process messages (XML or JSON form); returns the batch's result: every receipt, and the
+        messages whose type could not be read (``unreadable``: no receipt answers them).
 
         ``authorize(documents)`` may refuse a parsed message (e.g. a sender code that is not the caller's):
-        it is then answered with that :class:`CebError`'s receipt, as a message refused by the parser."""
+        it is then answered with that :class:`CebError`'s receipt, as a message refused by the parser.
+        ``signatures`` (default: the writer's, every registered certificate) is what a message's
+        ``ds:Signature`` must satisfy (:func:`~.ceb.signature.check_batch`)."""
+        policy = signatures if signatures is not None else self.engine.signatures
         parsed: list[ParseResult] = []
         for item in items:
             try:
-                docs = parse_any(item)
+                answers = parse_any_items(item)  # per document: a Document or its own CebError
             except CebError as exc:
                 parsed.append(exc)
                 continue
-            refusal = authorize(docs) if authorize is not None else None
-            parsed.append(docs if refusal is None else refusal)
+            docs = [d for d in answers if isinstance(d, Document)]
+            refusal = authorize(docs) if authorize is not None and docs else None
+            if refusal is None and docs:
+                raw = item if isinstance(item, bytes) else item.encode() if isinstance(item, str) else b""
+                answers = check_batch([raw], [answers], policy)[0]
+            parsed.append(answers if refusal is None else refusal)
         with self.lock:
-            return self.engine.process(parsed).receipts
+            return self.engine.process(parsed)
 
     def expire(self) -> list[Receipt]:
         """Reject inventories still incomplete after the deadline; returns their receipts (safe on a timer).
@@ -122,7 +139,10 @@ class CbecService:
             events = self.store.execute("SELECT id, status, info, actor, at_ms FROM cbec_parcel_event "
                                         "WHERE ebp_code = ? AND order_no = ? ORDER BY id",
                                         (ebp_code, order_no)).fetchall()
-        out = dict(zip(_PARCEL_FIELDS, row, strict=True))
+            out = dict(zip(_PARCEL_FIELDS, row, strict=True))
+            # its cancellations (CEB623), returns (CEB625) and waybill statuses (CEB513)
+            out["aftercare"] = aftercare.of_parcel(self.store, ebp_code, order_no,
+                                                   (out["logistics_code"], out["logistics_no"]))
         out["events"] = [dict(zip(("id", "status", "info", "actor", "at_ms"), e, strict=True)) for e in events]
         return out
 
@@ -184,6 +204,43 @@ class CbecService:
             self.engine.read_outcomes()  # this process's writer learns the result at once
         return self.parcel(ebp_code, order_no)
 
+    def aftercare(self, kinds: Sequence[str], statuses: Sequence[int], after_id: int = 0, limit: int = 100,
+                  enterprise_codes: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """CEB513/623/625/711 documents of ``kinds`` in ``statuses`` (pending cancellations: CEB623, 120), oldest
+        first; with ``enterprise_codes``, only a trader's own."""
+        with self.lock:
+            return aftercare.listing(self.store, kinds, statuses, after_id, limit,
+                                     None if enterprise_codes is None else sorted(enterprise_codes))
+
+    def aftercare_document(self, doc_id: int, enterprise_codes: Collection[str] | None = None) -> dict[str, Any]:
+        """One CEB513/623/625/711 document with its head and lines (another trader's is "not found")."""
+        with self.lock:
+            out = aftercare.one_document(self.store, doc_id)
+        if enterprise_codes is not None and not {out["ebp_code"], out["ebc_code"], out["logistics_code"]} \
+                & set(enterprise_codes):
+            raise NotFound(f"no CEB513/623/625/711 document {doc_id}")
+        return out
+
+    def decide_cancellation(self, doc_id: int, approve: bool, info: str, actor: str,
+                            role: str = "officer") -> dict[str, Any]:
+        """An officer approves or refuses a pending CEB623 cancellation (quota refunded when approved; audited);
+        returns the document and its CEB624 receipt."""
+        now = _now_ms()
+        with self.lock:
+            store = self.store
+            store.begin()
+            try:
+                receipt = aftercare.decide(store, doc_id, approve, info, actor, role, now)
+                store.commit()
+            except BaseException:
+                store.rollback()
+                raise
+            if approve:  # the parcel is cancelled (100): a new inventory for the order may declare it again
+                key = (receipt.keys["ebpCode"], receipt.keys["orderNo"])
+                self.engine.matcher.closed[key] = REJECTED
+            self.engine.read_outcomes()
+        return {"document": self.aftercare_document(doc_id), "receipt": receipt_json(receipt)}
+
     def quota_used(self, buyer_id_number: str, year: int) -> int:
         """Fen of the annual CBEC quota a buyer has used in ``year``."""
         with self.lock:
@@ -192,24 +249,30 @@ class CbecService:
     def receipts_since(self, after_id: int, limit: int = 1000,
                        enterprise_codes: Collection[str] | None = None) -> list[dict[str, Any]]:
         """CEB622 receipts of parcel events after ``after_id`` (for polling senders); with ``enterprise_codes``
-        (a trader's), only those of parcels whose platform or e-commerce firm is among them, with plain
-        reasons (:func:`~.senders.plain_reason`)."""
-        sql = ("SELECT e.id, e.status, e.info, e.at_ms, p.inventory_guid, p.ebp_code, p.ebc_code, e.actor "
+        (a trader's), only those of parcels whose platform or e-commerce firm is among them or whose documents
+        name one of them in ``BaseSubscribe``, with plain reasons (:func:`~.senders.plain_reason`). Each carries
+        the parcel's keys: orderNo, logisticsNo, preNo and invtNo."""
+        sql = ("SELECT e.id, e.status, e.info, e.at_ms, p.inventory_guid, p.ebp_code, p.ebc_code, e.actor, "
+               "p.order_no, p.logistics_code, p.logistics_no, p.pre_no, p.invt_no "
                "FROM cbec_parcel_event e JOIN cbec_parcel p ON p.ebp_code = e.ebp_code AND p.order_no = e.order_no "
                "WHERE e.id > ?")
         params: list[Any] = [after_id]
         if enterprise_codes is not None:
             codes = sorted(enterprise_codes) or [""]
             marks = ", ".join("?" * len(codes))
-            sql += f" AND (p.ebp_code IN ({marks}) OR p.ebc_code IN ({marks}))"
-            params += [*codes, *codes]
+            sql += (f" AND (p.ebp_code IN ({marks}) OR p.ebc_code IN ({marks}) OR EXISTS (SELECT 1 FROM "
+                    "cbec_parcel_subscriber s WHERE s.ebp_code = p.ebp_code AND s.order_no = p.order_no "
+                    f"AND s.code IN ({marks})))")
+            params += [*codes, *codes, *codes]
         with self.lock:
             rows = self.store.execute(sql + " ORDER BY e.id LIMIT ?", (*params, limit)).fetchall()
         out = []
-        for eid, status, info, at, guid, ebp, ebc, actor in rows:
+        for eid, status, info, at, guid, ebp, ebc, actor, order, lcode, lno, pre_no, invt_no in rows:
             if enterprise_codes is not None:
                 info = plain_reason(status, info, actor)
-            r = Receipt("CEB622", guid or "", status, info, at, {"ebpCode": ebp, "ebcCode": ebc or ""})
+            keys = {"ebpCode": ebp, "ebcCode": ebc or "", "orderNo": order, "logisticsCode": lcode or "",
+                    "logisticsNo": lno or "", "preNo": pre_no or "", "invtNo": invt_no or ""}
+            r = Receipt("CEB622", guid or "", status, info, at, keys)
             out.append({"id": eid, **receipt_json(r)})
         return out
 
@@ -277,7 +340,7 @@ def parcel_queue(session: Session, statuses: tuple[int, ...] = PARCEL_HELD, *, a
     p = CbecParcel
     held = set(statuses) <= set(PARCEL_HELD)
     cols = [p.id, p.ebp_code, p.order_no, p.ebc_code, p.status, p.risk_score, p.info, p.dutiable_fen, p.tax_fen,
-            p.decided_ms]
+            p.decided_ms, p.pre_no, p.invt_no]
     cursor = _cursor(after, 1 if held else 2)
     q = select(*cols).where(p.status.in_(statuses))
     if all(HELD_OR_DECIDED[0] <= s < HELD_OR_DECIDED[1] for s in statuses):
@@ -313,6 +376,12 @@ def parcel_view(session: Session, ebp_code: str, order_no: str) -> dict | None:
     out["events"] = [{**dict(r._mapping), "at": ms_time(r.at_ms), "reasons": reasons_of(r.info)}
                      for r in session.execute(select(e.id, e.status, e.info, e.actor, e.at_ms)
                                               .where(e.ebp_code == ebp_code, e.order_no == order_no).order_by(e.id))]
+    a = CbecAftercare  # its cancellations (CEB623), returns (CEB625) and waybill statuses (CEB513)
+    mine = or_(and_(a.ebp_code == ebp_code, a.order_no == order_no),
+               and_(a.msg_type == "CEB513", a.logistics_code == out.get("logistics_code"),
+                    a.logistics_no == out.get("logistics_no")))
+    out["aftercare"] = [{**dict(r._mapping), "at": ms_time(r.received_ms)} for r in session.execute(
+        select(a.id, a.msg_type, a.status, a.pre_no, a.info, a.received_ms, a.decided_by).where(mine).order_by(a.id))]
     return out
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from smartcustoms.cbec.ceb.emit import emit_message
+from smartcustoms.cbec.ceb.signature import SigningKey, sign
 from smartcustoms.cbec.ceb.spec import INVENTORY, ORDER, PAYMENT, WAYBILL
 from smartcustoms.tax.retail import RateTable, TaxItem, assess
 
@@ -143,9 +144,9 @@ def make_parcel(order_no: str, *, rng: random.Random | None = None, buyer: tuple
                  "copNo": f"COP{order_no}", "preNo": "", "invtNo": "", "ieFlag": "I", "declTime": app_time[:8],
                  "customsCode": "2244", "portCode": "2244", "buyerIdType": "1", "buyerIdNumber": id_number,
                  "buyerName": name, "buyerTelephone": tel, "consigneeAddress": address, "agentCode": "3120980999",
-                 "agentName": "Port Customs Broker", "areaCode": "3120980888", "tradeMode": "9610",
-                 "trafMode": "5", "country": origin, "freight": str(freight), "insuredFee": "0", "currency": "142",
-                 "packNo": "1", "grossWeight": str(Decimal("0.3") * len(items)),
+                 "agentName": "Port Customs Broker", "assureCode": ebc_code, "areaCode": "3120980888",
+                 "tradeMode": "9610", "trafMode": "5", "country": origin, "freight": str(freight), "insuredFee": "0",
+                 "currency": "142", "packNo": "1", "grossWeight": str(Decimal("0.3") * len(items)),
                  "netWeight": str(Decimal("0.2") * len(items))}
     return {ORDER: (guid(), order, lines_o, base), PAYMENT: (guid(), payment, [], base),
             WAYBILL: (guid(), waybill, [], base), INVENTORY: (guid(), inventory, lines_i, base)}
@@ -175,8 +176,10 @@ def _spoil(docs: dict, rng: random.Random) -> str:
     return what
 
 
-def generate(n: int, seed: int = 42, config: SimConfig | None = None) -> Iterator[bytes]:
-    """``n`` parcels' messages in arrival order (shuffled within a window, some re-sent)."""
+def generate(n: int, seed: int = 42, config: SimConfig | None = None,
+             signer: SigningKey | None = None) -> Iterator[bytes]:
+    """``n`` parcels' messages in arrival order (shuffled within a window, some re-sent); with ``signer``, every
+    message carries an enveloped ``ds:Signature`` made with that key (a re-sent message the same bytes)."""
     cfg = config or SimConfig()
     rng = random.Random(seed)
     buyer_pool_rng = random.Random(seed + 1)
@@ -208,6 +211,8 @@ def generate(n: int, seed: int = 42, config: SimConfig | None = None) -> Iterato
         if rng.random() < cfg.mismatch:
             _spoil(docs, rng)
         msgs = list(emit_parcel(docs).values())
+        if signer is not None:
+            msgs = [sign(m, signer) for m in msgs]
         if rng.random() < cfg.missing:
             msgs.pop(rng.randrange(3))  # order, payment or waybill never arrives
         if rng.random() < cfg.duplicate:

@@ -69,6 +69,10 @@ class CbecSettings(BaseSettings):
     risk_exploration: float = 0.10     # share of that budget held at random for control
     risk_seed: int = 0                 # seed of the random controls (a draw is a hash of seed and parcel key)
     expire_every_s: float = 10.0       # the serving process looks for inventories past their deadline this often
+    accept_unsigned: bool = False      # accept CEB621/623/625/711 without ds:Signature (tests and the demo only);
+    #                                    a signed message is verified whatever this says
+    xsd_dir: Path | None = None        # a folder holding the official CEB import XSD (never committed): every
+    #                                    message is validated against it first (slower; the scanner is bypassed)
 
 
 @lru_cache
