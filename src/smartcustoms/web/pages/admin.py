@@ -19,6 +19,7 @@ from smartcustoms.core.security import Role
 from smartcustoms.core.wire import Id
 from smartcustoms.enterprises import mandates as mandate_service
 from smartcustoms.enterprises import service as enterprises
+from smartcustoms.enterprises.certificates import list_certificates
 from smartcustoms.enterprises.schemas import ApiKeyIn, CreditGrade, EnterpriseIn, EnterpriseRole, MandateIn, UserIn
 from smartcustoms.enterprises.sender_codes import sender_codes_by_enterprise
 from smartcustoms.tax import service as tax_service
@@ -45,13 +46,14 @@ def _admin_page(request: Request, status_code: int = 200, errors: dict | None = 
         mandates = mandate_service.list_mandates(s, code if re.fullmatch(r"[0-9A-Z]{10}|[0-9A-Z]{18}", code) else None,
                                                  limit=100)
         senders = sender_codes_by_enterprise(s)
+        certs = list_certificates(s, limit=100)
         keys = enterprises.list_api_keys(s)
         ents, ent_total = enterprises.search_enterprises(s, q)
         lines, line_total = tax_service.tariff_lines(s, limit=20)
     return render(request, "admin.html", status_code=status_code, users=users, keys=keys, enterprises=ents,
                   enterprise_total=ent_total, q=q, tariff=lines, tariff_total=line_total, roles=list(Role),
                   grades=list(CreditGrade), enterprise_roles=list(EnterpriseRole), errors=errors or {},
-                  mandates=mandates, sender_codes=senders, **extra)
+                  mandates=mandates, sender_codes=senders, certificates=certs, **extra)
 
 
 def _refused(request: Request, exc: ValidationError | DomainError, form: str, body: dict, field: str) -> Response:
