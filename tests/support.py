@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from smartcustoms.core.db import transaction
 from smartcustoms.core.security import SYSTEM, Principal, Role
@@ -12,6 +13,12 @@ from smartcustoms.enterprises.mandates import create_mandate
 from smartcustoms.enterprises.schemas import CreditGrade, EnterpriseIn, EnterpriseRole, MandateIn, UserIn
 from smartcustoms.enterprises.service import create_api_key, create_enterprise, create_user
 from smartcustoms.platform import Platform
+
+#: China customs' official CEB package (read-only, never copied here; tests that need it skip when absent)
+CEB_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ceb"
+#: the official import XSD of each edition
+IMPORT_XSD = {"2018": CEB_DIR / "2018" / "xsd" / "进口业务节点报文.xsd",
+              "202205": CEB_DIR / "202205" / "xsd" / "海关跨境进口业务节点报文定义202205.xsd"}
 
 
 @dataclass

@@ -17,10 +17,11 @@ from smartcustoms.cbec.engine import parse_batch
 from smartcustoms.cbec.service import CbecService
 from smartcustoms.core.config import CbecSettings
 from smartcustoms.core.db import upgrade
+from tests.support import CEB_DIR
 
 from .conftest import Clock, drop_pg_schema, pg_url_or_skip
 
-CEB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ceb"
+CEB = CEB_DIR
 EDITIONS = {"2018": "进口业务节点报文.xsd", "202205": "海关跨境进口业务节点报文定义202205.xsd"}
 NS = "http://www.chinaport.gov.cn/ceb"
 DS = "http://www.w3.org/2000/09/xmldsig#"

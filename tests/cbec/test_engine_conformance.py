@@ -8,7 +8,6 @@ import copy
 import random
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -23,10 +22,11 @@ from smartcustoms.cbec.simulate import make_parcel
 from smartcustoms.cbec.store import Store
 from smartcustoms.core.config import CbecSettings
 from smartcustoms.core.db import upgrade
+from tests.support import CEB_DIR
 
 from .conftest import drop_pg_schema, pg_url_or_skip
 
-CEB = Path(__file__).resolve().parents[2] / "../shared/data/ceb"
+CEB = CEB_DIR
 EDITIONS = ("2018", "202205")
 SAMPLE_GUID = "4CDE1CFD-EDED-46B1-946C-B8022E42FC94"
 PRE_NO = re.compile(r"^B\d{8}\d{9}$")            # B + yyyyMMdd + 9 digits (B20160512000001882)

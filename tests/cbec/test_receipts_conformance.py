@@ -31,12 +31,11 @@ from smartcustoms.cbec.store import Store
 from smartcustoms.core.config import CbecSettings
 from smartcustoms.core.db import upgrade
 from smartcustoms.web.app import create_app
+from tests.support import CEB_DIR, IMPORT_XSD
 
 from .conftest import Clock, drop_pg_schema, pg_url_or_skip
 
-CEB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ceb"
-XSDS = {"2018": CEB / "2018" / "xsd" / "进口业务节点报文.xsd",
-        "202205": CEB / "202205" / "xsd" / "海关跨境进口业务节点报文定义202205.xsd"}
+CEB, XSDS = CEB_DIR, IMPORT_XSD
 RECEIPT_SAMPLES = ("312", "412", "512", "514", "622", "624", "626", "712")
 GUID = "4CDE1CFD-EDED-46B1-946C-B8022E42FC94"
 T = 1_773_000_000_123

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,9 @@ from smartcustoms.cbec.ceb.emit import emit_message
 from smartcustoms.cbec.ceb.spec import NS, ORDER, CebError, Document
 from smartcustoms.cbec.engine import parse_batch
 from smartcustoms.cbec.simulate import make_parcel
+from tests.support import CEB_DIR
 
-CEB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ceb"
+CEB = CEB_DIR
 EDITIONS = ("2018", "202205")
 KINDS = ("311", "411", "511", "621")
 DSIG = b"http://www.w3.org/2000/09/xmldsig#"

@@ -25,9 +25,9 @@ from smartcustoms.enterprises.certificates import register_certificate, revoke_c
 from smartcustoms.enterprises.schemas import CertificateIn, EnterpriseIn
 from smartcustoms.enterprises.service import create_enterprise
 from smartcustoms.web.app import create_app
-from tests.support import register_cbec_codes
+from tests.support import CEB_DIR, register_cbec_codes
 
-CEB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ceb"
+CEB = CEB_DIR
 SIGNED_KINDS = ("CEB311", "CEB411", "CEB511", "CEB513", "CEB621", "CEB623", "CEB625", "CEB711")
 
 

@@ -41,10 +41,9 @@ from smartcustoms.cbec.ceb.spec import (
     hs_valid,
 )
 from smartcustoms.cbec.simulate import make_parcel
+from tests.support import CEB_DIR, IMPORT_XSD
 
-CEB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ceb"
-XSD = {"2018": CEB / "2018" / "xsd" / "进口业务节点报文.xsd",
-       "202205": CEB / "202205" / "xsd" / "海关跨境进口业务节点报文定义202205.xsd"}
+CEB, XSD = CEB_DIR, IMPORT_XSD
 EDITIONS = tuple(XSD)
 KINDS = (ORDER, PAYMENT, WAYBILL, INVENTORY)
 XS = "{http://www.w3.org/2001/XMLSchema}"

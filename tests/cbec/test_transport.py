@@ -31,8 +31,9 @@ from smartcustoms.cbec.runner import ingest_path, ingest_sharded
 from smartcustoms.cbec.store import Store
 from smartcustoms.core.config import CbecSettings
 from smartcustoms.web.app import create_app
+from tests.support import CEB_DIR
 
-CEB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ceb"
+CEB = CEB_DIR
 IMPORT_XSD = {"2018": "进口业务节点报文.xsd", "202205": "海关跨境进口业务节点报文定义202205.xsd"}
 TERMINAL_XSD = {"2018": "终端节点报文.xsd", "202205": "海关跨境终端节点报文定义202205.xsd"}
 IMPORT_KINDS = ("CEB311", "CEB411", "CEB511", "CEB513", "CEB621", "CEB623", "CEB625", "CEB711")
