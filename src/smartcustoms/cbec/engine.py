@@ -279,23 +279,28 @@ class Engine:
             self._drafts.pop(i, None)
         return key
 
-    def _next_pre_no(self, now: int) -> str:
-        """A new e-port number: ``B`` + date (China) + shard + sequence, 18 characters (B20160512000001882)."""
+    def _today(self, now: int) -> str:
+        """``yyyyMMdd`` in China of ``now`` (epoch ms), worked out once a minute."""
         if now // 60_000 != self._day_at:
             self._day_at = now // 60_000
             self._day = time.strftime("%Y%m%d", time.gmtime(now / 1000 + _CHINA))
+        return self._day
+
+    def _serial(self, seq: int) -> str:
+        """This shard's tag and ``seq`` in the digits left: the tail of every number the shard assigns."""
+        return self._shard_tag + str(seq % self._seq_mod).zfill(self._seq_width)
+
+    def _next_pre_no(self, now: int) -> str:
+        """A new e-port number: ``B`` + date (China) + shard + sequence, 18 characters (B20160512000001882)."""
         self._pre_seq += 1
-        return f"B{self._day}{self._shard_tag}{str(self._pre_seq % self._seq_mod).zfill(self._seq_width)}"
+        return f"B{self._today(now)}{self._serial(self._pre_seq)}"
 
     def _next_invt_no(self, inv: Document, now: int) -> str:
         """A new customs inventory number: customs code (4) + year + ``I`` + shard + sequence, 18 characters."""
-        if now // 60_000 != self._day_at:
-            self._day_at = now // 60_000
-            self._day = time.strftime("%Y%m%d", time.gmtime(now / 1000 + _CHINA))
         self._invt_seq += 1
         customs = inv.head.get("customsCode") or "0000"
         customs = customs[:4] if len(customs) >= 4 and customs[:4].isdigit() else "0000"
-        return f"{customs}{self._day[:4]}I{self._shard_tag}{str(self._invt_seq % self._seq_mod).zfill(self._seq_width)}"
+        return f"{customs}{self._today(now)[:4]}I{self._serial(self._invt_seq)}"
 
     def _read_parcels(self, observe_own: bool) -> list[tuple[str, str, int, str | None, str | None]]:
         """Parcel rows decided since the last read feed the history features (this shard's own ones only

@@ -62,12 +62,17 @@ def list_enterprises(limit: Annotated[Limit, Query()] = 500, offset: Annotated[O
         return service.list_enterprises(s, limit, offset)
 
 
+def _readable(who: Principal, code: str) -> None:
+    """A trader reads only its own enterprise's records; another's is a 404 like a missing one."""
+    if who.role == Role.TRADER and who.enterprise_code != code:
+        raise NotFound(f"no enterprise {code}")
+
+
 @router.get("/enterprises/{code}", response_model=EnterpriseOut)
 def read_enterprise(code: str, who: Principal = Depends(current_principal),
                     sessions: Sessions = Depends(get_sessions)) -> EnterpriseOut:
     """One enterprise (a trader sees only their own)."""
-    if who.role == Role.TRADER and who.enterprise_code != code:
-        raise NotFound(f"no enterprise {code}")
+    _readable(who, code)
     with sessions() as s:
         return service.enterprise_out(service.get_enterprise(s, code))
 
@@ -177,8 +182,7 @@ def list_sender_codes(code: str = Path(max_length=18), who: Principal = Depends(
                       sessions: Sessions = Depends(get_sessions)) -> list[SenderCodeOut]:
     """The CBEC codes (ebp / ebc / pay / logistics) the enterprise sends under besides its own; a trader reads
     its own enterprise's only."""
-    if who.role == Role.TRADER and who.enterprise_code != code:
-        raise NotFound(f"no enterprise {code}")
+    _readable(who, code)
     with sessions() as s:
         return sender_codes.list_sender_codes(s, code)
 
@@ -203,8 +207,7 @@ def remove_sender_code(kind: SenderKind, code: str = Path(max_length=18), sender
 def list_certificates(code: str = Path(max_length=18), who: Principal = Depends(current_principal),
                       sessions: Sessions = Depends(get_sessions)) -> list[CertificateOut]:
     """The certificates the enterprise signs CEB messages with (revoked ones too); a trader reads its own."""
-    if who.role == Role.TRADER and who.enterprise_code != code:
-        raise NotFound(f"no enterprise {code}")
+    _readable(who, code)
     with sessions() as s:
         return certificates.list_certificates(s, code)
 
