@@ -1,10 +1,12 @@
 """KCS train -> test: a plain LightGBM baseline and the smartcustoms risk model, side by side.
 
-Plain baseline: LightGBM (100 rounds, library defaults, seed 0) over the raw KCS columns, categorical
-columns label-encoded with a vocabulary learned on the training file (unseen values -> -1).
-Ours: ``smartcustoms.risk.evaluate.evaluate`` (point-in-time history features + RiskModel).
-``--cv`` adds rolling time-based cross-validation inside the training window (how the model's
-settings were chosen; the test file plays no part in it).
+Plain baseline: ``smartcustoms.risk.evaluate.plain_lightgbm_scores``, LightGBM of 400 rounds and 63
+leaves (seed 0, other settings the library's) over the raw KCS columns, categorical columns
+label-encoded with a vocabulary learned on the training file (unseen values -> -1).
+Ours: ``smartcustoms.risk.evaluate.evaluate`` (point-in-time history features + RiskModel; test outcomes
+hidden). Both figures are inflated by exact repeats of training goods: ``bench/risk_novel.py`` gives
+the novel-goods subset as well. ``--cv`` adds rolling time-based cross-validation inside the training
+window (how the model's settings were chosen; the test file plays no part in it).
 
     .venv/bin/python bench/risk_baseline.py [--train FILE] [--test FILE] [--cv] [--json]
 """
@@ -18,33 +20,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import lightgbm as lgb
-import numpy as np
 import polars as pl
 
-from smartcustoms.risk.datasets.kcs import KCS_COLUMNS, default_kcs_dir, read_kcs
-from smartcustoms.risk.evaluate import evaluate, mean_metrics, metrics_at, time_cv
+from smartcustoms.risk.datasets.kcs import default_kcs_dir, read_kcs
+from smartcustoms.risk.evaluate import evaluate, mean_metrics, metrics_at, plain_lightgbm_scores, time_cv
 from smartcustoms.risk.features.state import build_features
 from smartcustoms.risk.offence_model import DEFAULT_PARAMS, DEFAULT_ROUNDS, RiskModel
 
-RAW_CATEGORICAL = [
-    "Office ID",
-    "Process Type",
-    "Import Type",
-    "Import Use",
-    "Payment Type",
-    "Mode of Transport",
-    "Declarant ID",
-    "Importer ID",
-    "Seller ID",
-    "Courier ID",
-    "HS6 Code",
-    "Country of Departure",
-    "Country of Origin",
-    "Tax Type",
-    "Country of Origin Indicator",
-]
-RAW_NUMERIC = ["Tax Rate", "Net Mass", "Item Price"]
 CV_FOLDS = [
     (datetime(2020, 4, 1), datetime(2020, 7, 1)),
     (datetime(2020, 7, 1), datetime(2020, 10, 1)),
@@ -59,28 +41,11 @@ CV_CONFIGS = {
 }
 
 
-def plain_baseline(train_csv: Path, test_csv: Path) -> dict:
-    """The issue's plain baseline: raw columns, label-encoded categoricals, default LightGBM."""
-    tr = pl.read_csv(train_csv, infer_schema=False, columns=list(KCS_COLUMNS))
-    te = pl.read_csv(test_csv, infer_schema=False, columns=list(KCS_COLUMNS))
-
-    def encode(frame: pl.DataFrame) -> np.ndarray:
-        cols = []
-        for c in RAW_CATEGORICAL:
-            vocab = {v: i for i, v in enumerate(tr[c].drop_nulls().unique().sort().to_list())}
-            cols.append(frame[c].replace_strict(vocab, default=-1, return_dtype=pl.Float64))
-        cols += [frame[c].cast(pl.Float64) for c in RAW_NUMERIC]
-        return pl.DataFrame(cols).to_numpy()
-
-    y_tr = tr["Fraud"].cast(pl.Float64).to_numpy()
-    booster = lgb.train(
-        {"objective": "binary", "seed": 0, "verbose": -1, "num_threads": 1, "deterministic": True},
-        lgb.Dataset(encode(tr), y_tr),
-        num_boost_round=100,
-    )
-    scores = booster.predict(encode(te))
-    duty = te["Item Price"].cast(pl.Float64).to_numpy() * te["Tax Rate"].cast(pl.Float64).to_numpy() / 100
-    return metrics_at(scores, te["Fraud"].cast(pl.Float64).to_numpy(), duty)
+def plain_baseline(train: pl.DataFrame, test: pl.DataFrame) -> dict:
+    """The issue's plain baseline (400 rounds, 63 leaves over the raw columns) at k%."""
+    scores = plain_lightgbm_scores(train, test, seed=0)
+    duty = (test["customs_value"] * test["tax_rate"] / 100).to_numpy()
+    return metrics_at(scores, test["offence"].cast(pl.Float64).to_numpy(), duty)
 
 
 def run_cv(train_csv: Path) -> dict:
@@ -115,10 +80,11 @@ def main() -> None:
     if not args.train.exists() or not args.test.exists():
         sys.exit(f"KCS data not found at {args.train.parent} (set SMARTCUSTOMS_KCS_DIR)")
 
+    train, test = read_kcs(args.train), read_kcs(args.test)
     t0 = time.perf_counter()
-    base = plain_baseline(args.train, args.test)
+    base = plain_baseline(train, test)
     t1 = time.perf_counter()
-    ours = evaluate(read_kcs(args.train), read_kcs(args.test)).metrics
+    ours = evaluate(train, test).metrics
     t2 = time.perf_counter()
     report = {
         "train": str(args.train.name),

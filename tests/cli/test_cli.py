@@ -31,7 +31,7 @@ def test_ingest_reports_bad_lines_and_lodges_the_good_ones(tmp_path, monkeypatch
     assert result.exit_code == 1
     assert f"{path}:2: line: malformed JSON" in result.output
     assert f"{path}:3: items[0].hs_code:" in result.output
-    assert "lodged 1, already lodged 1, with errors 2" in result.output
+    assert "lodged 1, already lodged 1, rejected 2" in result.output
     get_settings.cache_clear()
 
 
@@ -61,21 +61,21 @@ def test_demo_loads_history_once_and_prints_keys(tmp_path, monkeypatch):
     from smartcustoms.core.config import get_settings
 
     get_settings.cache_clear()
-    result = runner.invoke(app, ["demo", "--declarations", "300"])
+    result = runner.invoke(app, ["demo", "--declarations", "1000"])
     assert result.exit_code == 0, result.output
     for user in ("trader1", "officer1", "analyst1", "admin"):
         assert user in result.output
     assert "sck_" in result.output and "/api/v1/declarations" in result.output
     example = json.loads((tmp_path / "demo" / "declaration.json").read_text())
     assert example["items"]
-    again = runner.invoke(app, ["demo", "--declarations", "300"])
+    again = runner.invoke(app, ["demo", "--declarations", "1000"])
     assert again.exit_code == 0
     from smartcustoms.platform import build_platform
 
     platform = build_platform()
     from smartcustoms.core.security import SYSTEM
 
-    assert sum(platform.declarations.count_by_status(SYSTEM).values()) == 300
+    assert sum(platform.declarations.count_by_status(SYSTEM).values()) == 1000
     platform.close()
     # the registry: a candidate is trained and compared, promoted, rolled back
     r = runner.invoke(app, ["risk", "retrain", "--holdout-days", "5", "--rounds", "30"])
@@ -105,4 +105,4 @@ def test_cli_ingest_prints_the_first_problems_and_a_count(tmp_path, monkeypatch)
     assert result.exit_code == 1
     assert result.output.count("malformed JSON") == 3
     assert "and 7 more problems (10 in all)" in result.output
-    assert "with errors 10" in result.output
+    assert "rejected 10" in result.output

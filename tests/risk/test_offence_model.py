@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import polars as pl
 import pytest
 
 from smartcustoms.risk.features.state import build_features
-from smartcustoms.risk.offence_model import RiskModel, describe
+from smartcustoms.risk.offence_model import NOVEL_FEATURES, NOVEL_GATE, RiskModel, describe
 from smartcustoms.risk.synthetic import item_frame
 
 
@@ -105,3 +108,61 @@ def test_batch_scorer_overlapping_chunks_gives_the_one_pass_features_and_scores(
     features, scores, state = score_batch(incoming, model, state, chunk=250)
     assert features.height == incoming.height == len(scores) and state.n_declarations == frame.height
     np.testing.assert_allclose(scores, model.predict_proba(one_pass), rtol=1e-9, atol=1e-12)
+
+
+def _repeat_dominated(n: int, seed: int) -> pl.DataFrame:
+    """A synthetic frame where, as on KCS, most rows repeat an earlier row's HS6, value, mass and outcome."""
+    frame = item_frame(n, seed=seed, days=200, importers=150)
+    rng = np.random.default_rng(seed)
+    src = np.arange(n)
+    repeat = (rng.random(n) < 0.6) & (src >= 100)
+    src[repeat] = rng.integers(0, src[repeat])  # an earlier row (the frame is time-sorted)
+    while (src[src] != src).any():  # a copy of a copy is a copy of the original
+        src = src[src]
+    cols = ("hs_code", "customs_value", "net_mass_kg", "offence", "critical")
+    return frame.with_columns(pl.Series(c, frame[c].to_numpy()[src], dtype=frame[c].dtype) for c in cols)
+
+
+@pytest.fixture(scope="module")
+def two_part():
+    frame = _repeat_dominated(5000, seed=21)
+    features, _ = build_features(frame)
+    cut, y = 4000, frame["offence"].to_numpy()
+    both = RiskModel(num_boost_round=60, seed=3).fit(features[:cut], y[:cut])
+    main_only = RiskModel(num_boost_round=60, seed=3, novel_goods=False).fit(features[:cut], y[:cut])
+    return both, main_only, features[cut:]
+
+
+def test_goods_without_known_outcome_on_their_triple_get_the_novel_goods_model(two_part):
+    both, main_only, features = two_part
+    assert both.novel_booster is not None and main_only.novel_booster is None
+    meta = both.metadata["novel_goods"]
+    assert meta["n_train"] < 4000 * 0.6 and meta["features"] == list(NOVEL_FEATURES)
+    novel = (features[NOVEL_GATE] == 0).to_numpy()
+    assert 0 < novel.sum() < len(novel)
+    p, p_main = both.predict_proba(features), main_only.predict_proba(features)
+    np.testing.assert_array_equal(p[~novel], p_main[~novel])  # repeats of known triples: the main booster
+    assert not np.allclose(p[novel], p_main[novel])
+    assert ((p >= 0) & (p <= 1)).all()
+    reasons = both.explain(features.filter(pl.Series(novel))[:5], top=2)
+    assert all(r.feature in NOVEL_FEATURES for rs in reasons for r in rs)  # from the booster that scored them
+
+
+def test_two_part_model_round_trips_and_reads_earlier_blobs(two_part):
+    both, main_only, features = two_part
+    again = RiskModel.from_bytes(both.to_bytes())
+    np.testing.assert_array_equal(again.predict_proba(features), both.predict_proba(features))
+    old = json.loads(main_only.to_bytes())
+    old["format"] = "smartcustoms.risk.RiskModel/1"
+    del old["novel_booster"]
+    np.testing.assert_array_equal(
+        RiskModel.from_bytes(json.dumps(old).encode()).predict_proba(features), main_only.predict_proba(features)
+    )
+    old["format"] = "smartcustoms.risk.RiskModel/9"
+    with pytest.raises(ValueError, match="RiskModel/9"):
+        RiskModel.from_bytes(json.dumps(old).encode())
+
+
+def test_without_repeat_consignments_the_main_model_scores_every_row(trained):
+    model, _, _ = trained  # synthetic rows never repeat a triple: no second model
+    assert model.novel_booster is None and model.metadata["novel_goods"] is None

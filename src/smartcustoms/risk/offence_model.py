@@ -19,6 +19,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
+from smartcustoms.risk.calibration import Calibration, fit_calibration
 from smartcustoms.risk.features.families import (
     CATEGORICAL_FEATURES,
     FAMILIES,
@@ -29,7 +30,9 @@ from smartcustoms.risk.features.families import (
 from smartcustoms.risk.features.rowwise import NUMERIC_INDEX, LiveFeatures
 from smartcustoms.risk.features.state import HistoryState, build_features
 
-MODEL_FORMAT = "smartcustoms.risk.RiskModel/1"
+MODEL_FORMAT = "smartcustoms.risk.RiskModel/2"
+#: earlier formats :meth:`RiskModel.from_bytes` still reads (/1: no novel-goods booster)
+READABLE_FORMATS = ("smartcustoms.risk.RiskModel/1", MODEL_FORMAT)
 Ranking = Literal["probability", "duty"]
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -51,6 +54,59 @@ DEFAULT_PARAMS: dict[str, Any] = {
 # time-based CV inside 2020 (docs/risk.md): 600, 300 (rate 0.03) and 150 (rate 0.06) rounds tie; 150 scores and
 # explains twice as fast as 300, four times as fast as 600
 DEFAULT_ROUNDS = 150
+#: share of the training rows (the most recent) held out to fit the calibration map; the least it needs
+CALIBRATION_SHARE = 0.2
+CALIBRATION_MIN_ROWS = 500
+
+# -- the novel-goods part (issue #17; docs/risk.md "Novel goods") ------------------------------------------
+#: the gate: goods whose exact (HS6, value, net mass) has no known outcome yet are scored by the novel-goods
+#: booster; repeats of a triple with known outcomes by the main booster
+NOVEL_GATE = "hs6_value_mass_inspections"
+#: rows the novel-goods booster learns from: those whose triple had never been declared before
+NOVEL_TRAIN_GATE = "hs6_value_mass_count"
+#: a compact, strongly regularised model over goods / value / route signals (KCS CV: 27 features, 7 leaves
+#: beat 250 features, 15-63 leaves and any share of repeat rows in its training set)
+NOVEL_FEATURES: tuple[str, ...] = (
+    "hs6_offence_rate",
+    "hs4_offence_rate",
+    "hs2_offence_rate",
+    "hs6_origin_offence_rate",
+    "hs6_origin_tax_type_offence_rate",
+    "hs6_departure_offence_rate",
+    "tax_type_offence_rate",
+    "origin_offence_rate",
+    "route_offence_rate",
+    "log_value",
+    "log_mass",
+    "log_unit_value",
+    "hs6_unit_value_deviation",
+    "hs4_unit_value_deviation",
+    "hs6_value_deviation",
+    "tax_rate",
+    "log_duty_at_stake",
+    "origin_is_departure",
+    "hs6_count",
+    "hs4_count",
+    "hs6_value_offence_rate",
+    "hs6_mass_offence_rate",
+    "hs6_value_count",
+    "hs6_mass_count",
+    "value_offence_rate",
+    "value_age_days",
+    "hs6_number",
+)
+NOVEL_PARAMS: dict[str, Any] = {
+    **DEFAULT_PARAMS,
+    "learning_rate": 0.03,
+    "num_leaves": 7,
+    "min_data_in_leaf": 100,
+    "feature_fraction": 0.8,
+}
+NOVEL_ROUNDS = 300
+NOVEL_MIN_ROWS = 500  # fewer first-seen training rows (or < 10 offences among them): no novel-goods booster
+#: the two-part model is for repeat-dominated training data (KCS: 60% of rows repeat an earlier triple); below
+#: this share of repeats the main booster already learns from novel rows and scores every row alone
+NOVEL_MIN_REPEAT_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -77,6 +133,14 @@ class RiskModel:
     #: threads for scoring and explaining (training uses ``params["num_threads"]``); None = the same
     predict_threads: int | None = field(default=None, compare=False)
     _codes: dict[str, dict[str, float]] | None = field(default=None, repr=False, compare=False)
+    #: raw score -> calibrated probability (:mod:`smartcustoms.risk.calibration`), fitted in ``fit`` (see
+    #: :meth:`_fit_calibration`); None: scores are the booster's raw probabilities (too few rows, old blobs)
+    calibration: Calibration | None = None
+    calibrate: bool = field(default=True, compare=False)
+    #: train the novel-goods booster in ``fit`` (when the features carry :data:`NOVEL_FEATURES` and the gate)
+    novel_goods: bool = field(default=True, compare=False)
+    #: scores goods whose exact triple has no known outcome (:data:`NOVEL_GATE` = 0); None: main booster only
+    novel_booster: lgb.Booster | None = field(default=None, repr=False)
 
     # -- encoding -----------------------------------------------------------------------------
     @property
@@ -168,6 +232,8 @@ class RiskModel:
             params={"verbose": -1},
         )
         self.booster = lgb.train(params, data, num_boost_round=self.num_boost_round)
+        self.calibration = self._fit_calibration(x, y, weights, params) if self.calibrate else None
+        novel = self._fit_novel_goods(x, y, weights)
         self.metadata = {
             "format": MODEL_FORMAT,
             "features": list(self.features),
@@ -179,9 +245,78 @@ class RiskModel:
             "params": params,
             "num_boost_round": self.num_boost_round,
             "lightgbm_version": lgb.__version__,
+            "novel_goods": novel,
             **{k: v for k, v in self.metadata.items() if k == "metrics"},
         }
         return self
+
+    def _novel_columns(self) -> np.ndarray | None:
+        """Matrix columns of :data:`NOVEL_FEATURES`, or None when the model's features lack one or the gates."""
+        index = {f: i for i, f in enumerate(self.features)}
+        if not all(f in index for f in (*NOVEL_FEATURES, NOVEL_GATE, NOVEL_TRAIN_GATE)):
+            return None
+        return np.array([index[f] for f in NOVEL_FEATURES], dtype=np.intp)
+
+    def _fit_novel_goods(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> dict[str, Any] | None:
+        """The novel-goods booster, trained on the rows whose exact triple had never been declared before.
+
+        The main booster learns "look the triple up" from the repeat consignments that dominate the training
+        rows; for goods without such history it ranks little better than chance. This booster sees only what
+        a novel declaration offers (goods, value and route history, no repeat), so it learns that instead.
+        Returns its metadata, or None (and no booster) when disabled, when fewer than
+        :data:`NOVEL_MIN_REPEAT_SHARE` of the rows repeat a triple, or when too few rows are first-seen.
+        """
+        self.novel_booster = None
+        cols = self._novel_columns()
+        if not self.novel_goods or cols is None:
+            return None
+        first = x[:, self.features.index(NOVEL_TRAIN_GATE)] == 0
+        if first.mean() > 1 - NOVEL_MIN_REPEAT_SHARE or first.sum() < NOVEL_MIN_ROWS or y[first].sum() < 10:
+            return None
+        params = {**NOVEL_PARAMS, "seed": self.seed}
+        data = lgb.Dataset(
+            x[np.ix_(first, cols)],
+            y[first],
+            weight=None if weights is None else np.asarray(weights)[first],
+            feature_name=list(NOVEL_FEATURES),
+            free_raw_data=True,
+            params={"verbose": -1},
+        )
+        self.novel_booster = lgb.train(params, data, num_boost_round=NOVEL_ROUNDS)
+        return {
+            "gate": f"{NOVEL_GATE} == 0",
+            "n_train": int(first.sum()),
+            "train_offence_rate": float(y[first].mean()),
+            "features": list(NOVEL_FEATURES),
+            "params": params,
+            "num_boost_round": NOVEL_ROUNDS,
+        }
+
+    def _novel_rows(self, x: np.ndarray) -> np.ndarray | None:
+        """Rows the novel-goods booster scores (no known outcome on the exact triple), or None (no booster)."""
+        if self.novel_booster is None:
+            return None
+        gated = x[:, self.features.index(NOVEL_GATE)] == 0
+        return gated if gated.any() else None
+
+    def _fit_calibration(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
+                         params: dict[str, Any]) -> Calibration | None:
+        """The calibration map, out of time: a twin booster trained on the first
+        ``1 - CALIBRATION_SHARE`` of the (time-ordered) training rows scores the last ``CALIBRATION_SHARE``;
+        the map from those held-out scores to their outcomes is applied to the final booster (trained on
+        every row). None when the hold-out has fewer than ``CALIBRATION_MIN_ROWS`` rows or 10 offences."""
+        cut = int(len(y) * (1 - CALIBRATION_SHARE))
+        held = y[cut:]
+        if len(held) < CALIBRATION_MIN_ROWS or held.sum() < 10 or y[:cut].sum() < 10:
+            return None
+        w = None if weights is None else np.asarray(weights)
+        data = lgb.Dataset(x[:cut], y[:cut], weight=None if w is None else w[:cut],
+                           feature_name=list(self.features), categorical_feature=self.categorical,
+                           free_raw_data=True, params={"verbose": -1})
+        twin = lgb.train(params, data, num_boost_round=self.num_boost_round)
+        scores = np.asarray(twin.predict(x[cut:], num_threads=self._predict_threads()))
+        return fit_calibration(scores, held, None if w is None else w[cut:],
+                               scheme=f"out of time: last {CALIBRATION_SHARE:.0%} of the training rows")
 
     def _require(self) -> lgb.Booster:
         if self.booster is None:
@@ -192,8 +327,16 @@ class RiskModel:
         return self.predict_threads or self.params.get("num_threads", 1)
 
     def predict_proba(self, features: pl.DataFrame | LiveFeatures) -> np.ndarray:
-        """Offence probability per row."""
-        return np.asarray(self._require().predict(self.matrix(features), num_threads=self._predict_threads()))
+        """Offence probability per row (calibrated when the model has a calibration map)."""
+        x = self.matrix(features)
+        p = np.asarray(self._require().predict(x, num_threads=self._predict_threads()))
+        p = p if self.calibration is None else self.calibration(p)
+        gated = self._novel_rows(x)
+        if gated is not None:  # the novel-goods part: its own probability (trained on novel-at-the-time rows)
+            cols = self._novel_columns()
+            assert self.novel_booster is not None and cols is not None
+            p[gated] = self.novel_booster.predict(x[np.ix_(gated, cols)], num_threads=self._predict_threads())
+        return p
 
     def rank_scores(self, features: pl.DataFrame | LiveFeatures, ranking: Ranking = "probability") -> np.ndarray:
         """Scores to rank by: offence probability, or expected duty at stake (p x duty at stake)."""
@@ -210,6 +353,15 @@ class RiskModel:
         x = self.matrix(features)
         contrib = booster.predict(x, pred_contrib=True, num_threads=self._predict_threads())
         contrib = np.asarray(contrib)[:, : len(self.features)]
+        gated = self._novel_rows(x)
+        if gated is not None:  # reasons of novel goods come from the booster that scored them
+            cols = self._novel_columns()
+            assert self.novel_booster is not None and cols is not None
+            novel = self.novel_booster.predict(
+                x[np.ix_(gated, cols)], pred_contrib=True, num_threads=self._predict_threads()
+            )
+            contrib[gated] = 0.0
+            contrib[np.ix_(gated, cols)] = np.asarray(novel)[:, : len(cols)]
         rows = features.to_dicts()
         out: list[list[Reason]] = []
         for i, row in enumerate(rows):
@@ -236,6 +388,8 @@ class RiskModel:
             "vocabulary": self.vocabulary,
             "metadata": self.metadata,
             "booster": self._require().model_to_string(),
+            "calibration": self.calibration.to_dict() if self.calibration is not None else None,
+            "novel_booster": self.novel_booster.model_to_string() if self.novel_booster is not None else None,
         }
         return json.dumps(payload, default=str).encode()
 
@@ -243,8 +397,9 @@ class RiskModel:
     def from_bytes(cls, blob: bytes) -> RiskModel:
         """A model from :meth:`to_bytes`' blob."""
         payload = json.loads(blob.decode())
-        if payload.get("format") != MODEL_FORMAT:
-            raise ValueError(f"not a {MODEL_FORMAT} blob")
+        if payload.get("format") not in READABLE_FORMATS:
+            found, readable = payload.get("format"), ", ".join(READABLE_FORMATS)
+            raise ValueError(f"not a RiskModel blob (format {found!r}; this version reads {readable})")
         model = cls(
             params=payload["params"],
             num_boost_round=payload["num_boost_round"],
@@ -254,6 +409,10 @@ class RiskModel:
             vocabulary=payload["vocabulary"],
         )
         model.booster = lgb.Booster(model_str=payload["booster"])
+        calibration = payload.get("calibration")  # absent from blobs written before calibration: raw scores
+        model.calibration = Calibration.from_dict(calibration) if calibration else None
+        novel = payload.get("novel_booster")  # absent from /1 blobs: the main booster scores every row
+        model.novel_booster = lgb.Booster(model_str=novel) if novel else None
         return model
 
 
@@ -329,6 +488,7 @@ def _goods_label(family: str, row: dict[str, Any]) -> str:
         "hs6_origin_tax_type": f"HS {hs6} / {origin} under this tariff type",
         "hs6_value": f"earlier HS {hs6} declarations at exactly this value",
         "hs6_mass": f"earlier HS {hs6} declarations of exactly this net mass",
+        "hs6_value_mass": f"earlier HS {hs6} declarations at exactly this value and net mass",
         "value": "earlier declarations at exactly this value",
     }.get(family, family.replace("_", " "))
 

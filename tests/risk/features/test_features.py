@@ -261,8 +261,9 @@ def test_rowwise_live_path_agrees_with_the_columnar_path_on_full_micro_batches(i
     assert rowwise.n_keys() == columnar.n_keys() and rowwise.clock == columnar.clock
     for name, table in rowwise.tables.items():
         keys = np.r_[table.keys, table.okeys]
-        np.testing.assert_allclose(table.get(keys), columnar.tables[name].get(keys), rtol=1e-9, atol=1e-9,
-                                   equal_nan=True)
+        np.testing.assert_allclose(
+            table.get(keys), columnar.tables[name].get(keys), rtol=1e-9, atol=1e-9, equal_nan=True
+        )
 
 
 def test_rowwise_features_feed_the_model_as_the_frame_does(items):
@@ -276,3 +277,19 @@ def test_rowwise_features_feed_the_model_as_the_frame_does(items):
     np.testing.assert_array_equal(model.matrix(live), model.matrix(frame))
     assert [r.text for r in model.explain(live)[0]] == [r.text for r in model.explain(frame)[0]]
     assert state.n_declarations == 350
+
+
+def test_exact_triple_family_counts_earlier_declarations_of_the_same_goods_value_and_mass():
+    t0 = datetime(2024, 3, 1)
+    rows = [
+        _declaration("A", t0, 1),
+        _declaration("B", t0 + timedelta(hours=1), None, net_mass_kg=11.0),  # same HS6 and value, other mass
+        _declaration("C", t0 + timedelta(hours=2), None),  # the exact repeat of A, A's outcome not yet known
+        _declaration("D", t0 + timedelta(days=8), None),  # A's outcome (day 7) now known
+    ]
+    features, _ = build_features(conform(pl.DataFrame(rows)))
+    assert features["hs6_value_mass_count"].to_list() == [0, 0, 1, 2]
+    assert features["hs6_value_mass_is_new"].to_list() == [1, 1, 0, 0]
+    assert features["hs6_value_mass_inspections"].to_list() == [0, 0, 0, 1]
+    assert features["hs6_value_mass_offences"].to_list() == [0, 0, 0, 1]
+    assert features["hs6_value_count"].to_list() == [0, 1, 2, 3]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -88,6 +90,40 @@ def test_every_decision_says_why_and_by_which_mechanism(replayed):
     model_held = [r for r in rows if r.mechanism == "model" and r.lane != "green"]
     # a model hold names its score rank and at least one feature in words
     assert all(len(r.reasons) >= 2 and "top" in r.reasons[0] for r in model_held)
+
+
+def test_every_decision_records_the_probability_that_it_was_held(replayed):
+    platform = replayed[0]
+    with platform.sessions() as s:  # random control first (no model), then the model's selection
+        rows = s.execute(select(RiskDecision.mechanism, RiskDecision.lane, RiskDecision.selection_probability)).all()
+    assert all(r.selection_probability is not None and 0 < r.selection_probability <= 1 for r in rows)
+    # mandatory rules and the model's top share hold with certainty
+    certain = [r for r in rows if r.lane != "green" and r.mechanism in ("mandatory", "model")]
+    assert certain and all(r.selection_probability == 1 for r in certain)
+    # the others are held by keyed draws at their recorded probability: held about as often as it says
+    drawn = [r for r in rows if r.selection_probability < 1]
+    held = sum(r.lane != "green" for r in drawn)
+    expected = sum(r.selection_probability for r in drawn)
+    assert expected > 100 and abs(held - expected) <= 3 * math.sqrt(expected), (held, expected)
+
+
+def test_a_released_declaration_is_told_the_office_threshold_above_its_score(replayed):
+    platform, _, _, _, cut = replayed
+    released = [r for r in _since(platform, cut) if r.lane == "green" and r.mechanism == "model"]
+    assert released
+    pattern = re.compile(r"risk score ([\d.]+) (?:is below|is not above) office (\d+)'s current selection threshold "
+                         r"([\d.]+) \(the office holds its top [\d.]+% of scores"
+                         r"(?:, [\d.]+% at this importer's credit grade)?(?:; recent scores are high)?\)")
+    for r in released:
+        found = pattern.fullmatch(r.reasons[0])
+        assert found, r.reasons[0]
+        assert float(found[1]) <= float(found[3])
+
+
+def test_the_candidate_learns_from_held_declarations_only(replayed):
+    weighting = replayed[3].metrics["weighting"]
+    assert weighting["audits_excluded"] > 0  # the replay audits a share of released declarations
+    assert weighting["mean_weight"] > 1  # random control held them with probability ~ the budget
 
 
 def test_candidate_is_compared_with_live_then_promoted_and_rolled_back(replayed):

@@ -589,4 +589,3 @@ def time_chunks(frame: pl.DataFrame) -> list[pl.DataFrame]:
     cuts = np.flatnonzero(np.diff(bucket)) + 1
     bounds = [0, *cuts.tolist(), frame.height]
     return [frame.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-

@@ -77,6 +77,8 @@ FAMILIES: tuple[Family, ...] = (
     # repeat consignments: same goods at exactly the same declared value / net mass as before
     Family("hs6_value", ("hs6", "value"), "pair"),
     Family("hs6_mass", ("hs6", "mass"), "pair"),
+    # the exact triple: whether these goods were declared before at this value and mass (the novel-goods gate)
+    Family("hs6_value_mass", ("hs6", "value", "mass"), "pair"),
     Family("value", ("value",), "pair"),
     Family("origin", ("origin",), "place"),
     Family("departure", ("departure",), "place"),

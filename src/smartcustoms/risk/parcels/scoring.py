@@ -101,10 +101,19 @@ def indicators(f: ParcelFeatures) -> tuple[float, list[str]]:
     return min(round(score, 4), 1.0), reasons
 
 
+def feature_matrix(features: Sequence[ParcelFeatures]) -> np.ndarray:
+    """Parcels' features as a float matrix, a column per :class:`ParcelFeatures` field."""
+    return np.array(features, dtype=np.float64).reshape(len(features), len(_COLUMN))
+
+
 def indicator_scores(features: Sequence[ParcelFeatures]) -> np.ndarray:
     """:func:`indicators`' scores of many parcels at once (a column per feature)."""
-    m = np.array(features, dtype=np.float64).reshape(len(features), len(_COLUMN))
-    score = np.zeros(len(features))
+    return matrix_scores(feature_matrix(features))
+
+
+def matrix_scores(m: np.ndarray) -> np.ndarray:
+    """:func:`indicator_scores` of a :func:`feature_matrix`."""
+    score = np.zeros(len(m))
     for name, test, weight, _words in INDICATORS:
         score += weight * test(m[:, _COLUMN[name]])
     return np.minimum(np.round(score, 4), 1.0)

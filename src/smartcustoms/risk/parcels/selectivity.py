@@ -4,12 +4,15 @@ The mechanisms and their order are those of declarations (:mod:`smartcustoms.ris
 
 1. a mandatory rule (prohibited goods, an alert on a buyer) holds every parcel it matches;
 2. other rules hold their matches at their target rate;
-3. the parcel risk score (:func:`~smartcustoms.risk.parcels.scoring.indicators`: split orders, buyer
-   frequency, value just under the limit, price against the HS median, platform and logistics
-   rejection rates) holds a parcel that reaches the review threshold when it also ranks in the top
+3. the parcel risk score holds a parcel that reaches the review threshold when it also ranks in the top
    ``budget × (1 − exploration)`` of its customs office's recent scores; the budget is scaled by the
    credit grade of the e-commerce enterprise (ebcCode): AEO enterprises are held less, discredited ones
-   more. Until an office has seen ``MIN_WINDOW`` parcels, the threshold alone decides;
+   more. Until an office has seen ``MIN_WINDOW`` parcels, the threshold alone decides. The score is the
+   live parcel model's offence probability (:mod:`smartcustoms.risk.parcels.model`, promoted through the
+   model registry) when there is one, thresholds ``model_review_at`` / ``model_inspect_at``; otherwise the
+   indicator score (:func:`~smartcustoms.risk.parcels.scoring.indicators`: split orders, buyer frequency,
+   value just under the limit, price against the HS median, platform and logistics rejection rates),
+   thresholds ``review_at`` / ``inspect_at``. The indicators are the reasons in words either way;
 4. exploration holds a random share for control; everything else is released.
 
 Rules are the analysts' risk profiles of the rule table: a rule applies to parcels when every field it
@@ -39,12 +42,14 @@ from smartcustoms.risk.parcels.scoring import (
     ParcelCase,
     ParcelFeatures,
     Selection,
-    indicator_scores,
+    feature_matrix,
     indicators,
+    matrix_scores,
 )
 from smartcustoms.risk.targeting.policy import GRADE_FACTOR, GRADE_WORDS, SelectivityConfig, draws, key_hashes
 
 if TYPE_CHECKING:  # the rule machinery (Polars) loads only when a rule is in force: each writer shard saves ~30 MB
+    from smartcustoms.risk.parcels.model import ParcelModel  # (LightGBM: only when a parcel model is live)
     from smartcustoms.risk.targeting.rules import CompiledRule
 
 LANE_STATUS = {"yellow": MANUAL_REVIEW, "blue": INSPECTION, "red": INSPECTION}
@@ -91,6 +96,10 @@ class ParcelRiskEngine:
     config: SelectivityConfig = field(default_factory=parcel_config)
     review_at: float = 0.35      # indicator score from which a parcel is worth holding
     inspect_at: float = 0.6      # ... and from which it is inspected rather than reviewed on documents
+    model_review_at: float = 0.10   # with a live parcel model: the offence probability worth a hold
+    model_inspect_at: float = 0.50  # ... and from which an offence is more likely than not: inspection
+    model: ParcelModel | None = None   # the live parcel model (registry, kind 'parcel'), re-read by ``refresh``
+    model_version: int | None = None
     refresh_s: float = 30.0      # how often rules and credit grades are re-read
     rules: dict[int, CompiledRule] = field(default_factory=dict)  # active rules that apply to parcels, by id
     grades: dict[str, str] = field(default_factory=dict)
@@ -121,6 +130,23 @@ class ParcelRiskEngine:
         self.rules = {r.id: r for r in rules}
         self.grades = {c: g for c, g in store.execute("SELECT code, credit_grade FROM enterprises").fetchall()
                        if g != "general"}
+        self._load_model(store)
+
+    def _load_model(self, store: Any) -> None:
+        """Take the live parcel model of the registry (kind 'parcel') when its version changed; none: indicators."""
+        row = store.execute("SELECT version FROM risk_model_versions WHERE status = ? AND kind = ?",
+                            ("live", "parcel")).fetchone()
+        version = int(row[0]) if row else None
+        if version == self.model_version:
+            return
+        model = None
+        if version is not None:
+            from smartcustoms.risk.parcels.model import ParcelModel
+
+            blob = store.execute("SELECT blob FROM risk_model_versions WHERE version = ?", (version,)).fetchone()[0]
+            model = ParcelModel.from_bytes(bytes(blob))
+        self.model, self.model_version = model, version
+        self.windows.clear()  # an office's recent scores were another scale's: ranks restart with the new one
 
     # -- the batch --------------------------------------------------------------------------------
     def select(self, cases: Sequence[ParcelCase]) -> list[Selection]:
@@ -130,7 +156,14 @@ class ParcelRiskEngine:
             return []
         cfg = self.config
         keys = key_hashes([f"{e}\x1f{o}".encode() for e, o in (c.key for c in cases)])
-        score = indicator_scores([c.features for c in cases])
+        m = feature_matrix([c.features for c in cases])
+        indicator = matrix_scores(m)
+        model = self.model
+        if model is None:
+            score, review_at, inspect_at = indicator, self.review_at, self.inspect_at
+        else:  # one booster call for the batch; the indicator score is one of its inputs
+            score = model.predict(np.column_stack([m, indicator]))
+            review_at, inspect_at = self.model_review_at, self.model_inspect_at
         heads = [c.inventory.head for c in cases]
         offices = [h.get("customsCode", "") for h in heads]
         grades = self.grades
@@ -148,20 +181,22 @@ class ParcelRiskEngine:
         # indicator scores tie often: a jitter far below their 0.05 steps ranks a tie at random, so that an
         # office's budget is met exactly (a share of the tied parcels) instead of all or none of them
         percentile, ranked = self._percentiles(offices, score + draws(cfg.seed, 2, keys) * 1e-6,
-                                               score >= self.review_at)
-        chosen = (score >= self.review_at) & (~ranked | (percentile >= 1 - budget * (1 - cfg.exploration)))
+                                               score >= review_at)
+        chosen = (score >= review_at) & (~ranked | (percentile >= 1 - budget * (1 - cfg.exploration)))
         matched = self._match(cases, grade)
         sampled_by = {rid: m & (draws(cfg.seed, 100 + rid, keys) < self.rules[rid].target_rate)
                       for rid, m in matched.items() if not self.rules[rid].mandatory}
-        loud = (score > 0) | explored
-        for m in matched.values():
-            loud |= m
-        quiet = Selection(RELEASE, 0.0, ())
-        out: list[Selection] = [quiet] * n  # the common case: nothing to say (a grade is mentioned only with a flag)
+        loud = (indicator > 0) | (score >= review_at) | explored
+        for hit_rule in matched.values():
+            loud |= hit_rule
+        # the common case: nothing to say (a grade is mentioned only with a flag); a model's probability is kept
+        out: list[Selection] = ([Selection(RELEASE, 0.0, ())] * n if model is None
+                                else [Selection(RELEASE, p, ()) for p in score.tolist()])
+        what = "risk score" if model is None else f"offence probability (parcel model v{self.model_version})"
         for i in np.flatnonzero(loud).tolist():
             s = float(score[i])
             g = grade[i]
-            words = indicators(cases[i].features)[1] if s else []
+            words = indicators(cases[i].features)[1] if indicator[i] else []
             grade_words = (GRADE_WORDS[g],) if g in GRADE_WORDS else ()
             hit = [self.rules[rid] for rid, m in matched.items() if m[i]]
             mandatory = [r for r in hit if r.mandatory]
@@ -178,15 +213,16 @@ class ParcelRiskEngine:
             elif chosen[i]:
                 rank = (f", in the top {max(1 - percentile[i], 0.001):.1%} at customs office {offices[i]}"
                         if ranked[i] else f" (too few parcels yet at customs office {offices[i]} to rank it)")
-                status = INSPECTION if s >= self.inspect_at else MANUAL_REVIEW
-                out[i] = (Selection(status, s, (f"risk score {s:.2f}{rank}", *words, *grade_words)))
+                status = INSPECTION if s >= inspect_at else MANUAL_REVIEW
+                out[i] = (Selection(status, s, (f"{what} {s:.2f}{rank}", *words, *grade_words)))
             elif explored[i]:
                 out[i] = (Selection(INSPECTION, s, (
                     "chosen at random for control: random checks measure what the risk rules miss", *words)))
-            elif s >= self.review_at:
+            elif s >= review_at:
+                why = f" ({'; '.join(words)})" if words else ""
                 out[i] = (Selection(RELEASE, s, (
-                    f"risk score {s:.2f} below the selection threshold at customs office {offices[i]} "
-                    f"({'; '.join(words)})", *grade_words)))
+                    f"{what} {s:.2f} below the selection threshold at customs office {offices[i]}{why}",
+                    *grade_words)))
             else:
                 out[i] = (Selection(RELEASE, s, grade_words if words else ()))
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -12,7 +13,7 @@ from smartcustoms.core.http import require
 from smartcustoms.core.security import Principal, Role
 from smartcustoms.core.wire import Id
 from smartcustoms.risk.targeting import service
-from smartcustoms.risk.targeting.schemas import ModelVersionOut, RuleIn, RuleOut
+from smartcustoms.risk.targeting.schemas import BacktestOut, DriftOut, ModelVersionOut, RuleIn, RuleOut
 from smartcustoms.risk.targeting.selectivity import RiskEngine
 
 router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
@@ -66,6 +67,31 @@ def _save_rule(platform: LiveTargeting, body: RuleIn, who: Principal, rule_id: i
     return out
 
 
+@router.get("/rules/{rule_id}/backtest", response_model=BacktestOut)
+def backtest_stored_rule(
+    rule_id: Annotated[Id, Path()], days: Annotated[int, Query(ge=1, le=366)] = 30,
+    who: Principal = Depends(analyst), platform: LiveTargeting = Depends(get_targeting),
+):
+    """What a stored rule's criteria would have selected in the last ``days`` days, and the offences among them."""
+    with platform.sessions() as s:
+        return _backtest_out(service.backtest_rule(s, service.stored_rule(s, rule_id), days))
+
+
+@router.post("/rules/backtest", response_model=BacktestOut)
+def backtest_rule(body: RuleIn, days: Annotated[int, Query(ge=1, le=366)] = 30,
+                  who: Principal = Depends(analyst), platform: LiveTargeting = Depends(get_targeting)):
+    """A rule definition (not saved) run over the last ``days`` days' declarations; nothing is written."""
+    with platform.sessions() as s:
+        return _backtest_out(service.backtest_rule(s, body, days))
+
+
+def _backtest_out(b: service.Backtest) -> BacktestOut:
+    return BacktestOut(days=b.days, since=b.since, declarations=b.declarations, matched=b.matched,
+                       matched_inspected=b.matched_inspected, matched_offences=b.matched_offences,
+                       hit_rate=b.hit_rate, inspected=b.inspected, offences=b.offences,
+                       overall_hit_rate=b.overall_hit_rate)
+
+
 @router.get("/models", response_model=list[ModelVersionOut])
 def list_models(who: Principal = Depends(customs), platform: LiveTargeting = Depends(get_targeting)):
     """The trained risk-model versions (customs staff)."""
@@ -100,6 +126,15 @@ def rollback(who: Principal = Depends(analyst), platform: LiveTargeting = Depend
     with platform.sessions() as s:
         platform.risk.reload_model(s)
     return out
+
+
+@router.get("/drift", response_model=list[DriftOut])
+def drift(weeks: Annotated[int, Query(ge=1, le=52)] = 8, who: Principal = Depends(analyst),
+          platform: LiveTargeting = Depends(get_targeting)):
+    """Per office and week (oldest first): the score PSI against the office's previous 4 weeks, the hit-rate
+    change with its significance, and whether either is an alert (analyst)."""
+    with platform.sessions() as s:
+        return [DriftOut(**{**asdict(w), "reasons": list(w.reasons)}) for w in service.drift(s, weeks)]
 
 
 @router.get("/stats")

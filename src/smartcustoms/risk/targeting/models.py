@@ -31,7 +31,8 @@ class RiskRule(Base):
 
 
 class RiskDecision(Base):
-    """The selectivity outcome of a declaration (its latest version): score, lane, mechanism, reasons."""
+    """The selectivity outcome of a declaration (its latest version): score, lane, mechanism, reasons,
+    and the probability that the selectivity held it."""
 
     __tablename__ = "risk_decisions"
 
@@ -46,6 +47,10 @@ class RiskDecision(Base):
     mechanism: Mapped[str] = mapped_column(String(12))
     reasons: Mapped[list] = mapped_column(JSON)
     model_version: Mapped[int | None] = mapped_column(Integer)
+    #: P(held | score, rules, draws) when decided: 1 for mandatory and model holds, else
+    #: 1 - (1 - p_rules)(1 - p_exploration); training weights inspected results by its inverse.
+    #: Null for decisions made before it was recorded.
+    selection_probability: Mapped[float | None] = mapped_column(Float)
 
 
 class RiskDecisionRule(Base):
@@ -64,7 +69,10 @@ class RiskModelVersion(Base):
     __tablename__ = "risk_model_versions"
 
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    status: Mapped[str] = mapped_column(String(10), index=True)
+    status: Mapped[str] = mapped_column(String(12), index=True)  # candidate, live, retired, rolled_back
+    #: what the model scores: 'declaration' (the offence model) or 'parcel' (the CBEC parcel model); each
+    #: kind has its own live version, promotions and roll-backs (version numbers are shared)
+    kind: Mapped[str] = mapped_column(String(12), default="declaration", server_default="declaration", index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     trained_by: Mapped[str] = mapped_column(String(100))
     training_from: Mapped[datetime | None] = mapped_column(DateTime)

@@ -13,6 +13,7 @@ from datetime import date
 
 import numpy as np
 import polars as pl
+from pydantic import ValidationError
 
 from smartcustoms.core.errors import FieldError
 from smartcustoms.risk.features.families import FEATURE_NAMES
@@ -71,25 +72,42 @@ def validate_rule(rule: RuleIn) -> list[FieldError]:
     """Every problem of a rule definition, each naming its field (``criteria[1].value`` ...)."""
     errs: list[FieldError] = []
     for i, c in enumerate(rule.criteria):
-        p = f"criteria[{i}]"
-        if c.field not in RULE_FIELDS:
-            errs.append(FieldError(f"{p}.field", f"unknown field {c.field!r}; use a declaration field or a feature"))
-            continue
-        numeric = c.field in NUMBER_FIELDS and c.field not in TEXT_FIELDS
-        ops = NUMBER_OPS if numeric else TEXT_OPS
-        if c.op not in ops:
-            errs.append(
-                FieldError(
-                    f"{p}.op",
-                    f"{c.op!r} does not apply to {'number' if numeric else 'text'} "
-                    f"field {c.field}; use one of {', '.join(sorted(ops))}",
-                )
-            )
-            continue
-        errs.extend(FieldError(f"{p}.value", m) for m in _value_problems(c, numeric))
+        errs.extend(_condition_problems(c, f"criteria[{i}]"))
     if rule.valid_from and rule.valid_to and rule.valid_to < rule.valid_from:
         errs.append(FieldError("valid_to", "is before valid_from"))
     return errs
+
+
+def criteria_problems(criteria: object, skip: set[str] | frozenset[str] = frozenset()) -> list[FieldError]:
+    """The problems of a raw rule's criteria that parse, for a rule whose wire validation failed elsewhere.
+
+    A condition with a wire error of its own (a path in ``skip``) is left out: its problems are known. So a
+    form reports an unknown field together with a missing name, in one round.
+    """
+    if not isinstance(criteria, list):
+        return []
+    errs: list[FieldError] = []
+    for i, raw in enumerate(criteria):
+        p = f"criteria[{i}]"
+        if any(s == p or s.startswith(p + ".") for s in skip):
+            continue
+        try:
+            c = Condition.model_validate(raw)
+        except ValidationError:
+            continue
+        errs.extend(_condition_problems(c, p))
+    return errs
+
+
+def _condition_problems(c: Condition, p: str) -> list[FieldError]:
+    if c.field not in RULE_FIELDS:
+        return [FieldError(f"{p}.field", f"unknown field {c.field!r}; use a declaration field or a feature")]
+    numeric = c.field in NUMBER_FIELDS and c.field not in TEXT_FIELDS
+    ops = NUMBER_OPS if numeric else TEXT_OPS
+    if c.op not in ops:
+        return [FieldError(f"{p}.op", f"{c.op!r} does not apply to {'number' if numeric else 'text'} "
+                                      f"field {c.field}; use one of {', '.join(sorted(ops))}")]
+    return [FieldError(f"{p}.value", m) for m in _value_problems(c, numeric)]
 
 
 def _is_number(v) -> bool:

@@ -61,3 +61,42 @@ class ModelVersionOut(BaseModel):
     metrics: dict
     promoted_by: str | None
     promoted_at: UtcDateTime | None
+    kind: Literal["declaration", "parcel"] = "declaration"
+
+
+class DriftOut(BaseModel):
+    """Drift of one office in one week (Monday to Sunday, UTC); see ``smartcustoms.risk.drift``."""
+
+    office_code: str
+    week: date = Field(description="the Monday of the week")
+    n: int = Field(description="decisions scored that week")
+    model_version: int | None = Field(description="the model version that scored most of them")
+    reference_n: int = Field(description="scores of the reference window: the office's previous 4 weeks, same model")
+    psi: float | None = Field(description="population stability index of the week's scores against the reference "
+                                          "(null: fewer than 30 scores on one side)")
+    psi_level: Literal["stable", "moderate", "significant"] | None = Field(
+        description="PSI < 0.1 stable, 0.1 to 0.25 moderate, > 0.25 significant")
+    psi_p: float | None = Field(description="chance of such a PSI with no change (chi-square approximation)")
+    inspected: int = Field(description="inspections the selectivity chose, by the week the result was recorded")
+    hits: int
+    hit_rate: float | None
+    reference_hit_rate: float | None
+    hit_rate_change: float | None = Field(description="hit_rate - reference_hit_rate")
+    hit_rate_p: float | None = Field(description="two-proportion z-test p-value (null: under 10 inspections a side)")
+    alert: bool = Field(description="PSI significant and p < 0.01, or the hit-rate change has p < 0.01")
+    reasons: list[Literal["scores", "hit_rate"]]
+
+
+class BacktestOut(BaseModel):
+    """What a rule's criteria would have selected among the last ``days`` days' declarations."""
+
+    days: int
+    since: UtcDateTime
+    declarations: int = Field(description="declarations lodged in the window")
+    matched: int = Field(description="of them, those the criteria select")
+    matched_inspected: int = Field(description="of the matched, those with an inspection result")
+    matched_offences: int = Field(description="of the matched, those with an offence found")
+    hit_rate: float | None = Field(description="matched_offences / matched_inspected")
+    inspected: int = Field(description="every declaration of the window with an inspection result")
+    offences: int
+    overall_hit_rate: float | None = Field(description="offences / inspected: the baseline")

@@ -15,7 +15,11 @@ Random draws (exploration, a rule's sampling) are a keyed hash of the declaratio
 (:func:`keyed_draw`): deciding a declaration again (an amendment) draws the same, and without the
 deployment's secret key nobody can tell which declarations a draw picks.
 
-Every decision stores its score, lane, mechanism and human-readable reasons.
+Every decision stores its score, lane, mechanism, human-readable reasons and its *selection
+probability*, P(held | its score, rules, draws): 1 for a mandatory rule or the model's top share,
+otherwise ``1 - (1 - p_rules)(1 - p_exploration)`` with ``p_rules = 1 - prod(1 - target_rate)`` over
+the non-mandatory rules it matched. Training weights each inspected declaration by its inverse
+(:func:`smartcustoms.risk.propensity.ipw_weights`); exploration keeps it above zero.
 """
 
 from __future__ import annotations
@@ -112,6 +116,32 @@ def item_rows(batch: Sequence[LodgedDeclaration], tariff: TariffTable) -> list[d
     return rows
 
 
+def _pct(share: float) -> str:
+    """A share in words: 0.09 -> '9%', 0.045 -> '4.5%'."""
+    return f"{share * 100:.1f}".removesuffix(".0") + "%"
+
+
+def _release_words(
+    score: float, threshold: float, office: str, office_share: float, model_share: float, ranking: str
+) -> str:
+    """Why a scored declaration was released: the office's current threshold score and its budget (#18).
+
+    ``office_share`` is the share of scores the office's model budget holds, ``model_share`` that share
+    scaled by the importer's credit grade (the threshold is the grade's).
+    """
+    digits = 2
+    while f"{score:.{digits}f}" == f"{threshold:.{digits}f}" and digits < 4 and score != threshold:
+        digits += 1
+    relation = "is below" if score < threshold else "is not above"
+    words = (f"risk score {score:.{digits}f} {relation} office {office}'s current selection threshold "
+             f"{threshold:.{digits}f} (the office holds its top {_pct(office_share)} of scores")
+    if abs(model_share - office_share) > 1e-9:
+        words += f", {_pct(model_share)} at this importer's credit grade"
+    if ranking == "probability" and threshold >= 0.5:
+        words += "; recent scores are high"
+    return words + ")"
+
+
 def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
     """The canonical columns of a live item frame (a projection: no copy, no expression engine)."""
     names = list(FULL_SCHEMA)
@@ -178,7 +208,8 @@ class RiskEngine:
     def reload_model(self, session: Session) -> None:
         """Load the live model when it changed (score windows restart with a new model)."""
         row = session.execute(
-            select(RiskModelVersion.version, RiskModelVersion.blob).where(RiskModelVersion.status == "live")
+            select(RiskModelVersion.version, RiskModelVersion.blob).where(
+                RiskModelVersion.status == "live", RiskModelVersion.kind == "declaration")
         ).first()
         with self.lock:
             if row is None:
@@ -284,11 +315,12 @@ class RiskEngine:
         out: list[LaneDecision | None] = [None] * len(batch)
         percentile = np.zeros(len(batch))
         by_office: dict[str, list[int]] = {}
+        refs: dict[str, np.ndarray] = {}
         for i, ld in enumerate(batch):
             by_office.setdefault(ld.data.office_code, []).append(i)
         for office, idx in by_office.items():
             window = self.windows.setdefault(office, deque(maxlen=cfg.window))
-            ref = np.sort(np.concatenate([np.fromiter(window, float), score[idx]]))
+            ref = refs[office] = np.sort(np.concatenate([np.fromiter(window, float), score[idx]]))
             percentile[idx] = np.searchsorted(ref, score[idx], side="left") / max(len(ref), 1)
             if self.model is not None:
                 window.extend(score[idx].tolist())
@@ -302,12 +334,23 @@ class RiskEngine:
             no = ld.declaration_no
             sampled = [r for r in hit_rules
                        if not r.mandatory and keyed_draw(self.draw_key, no, f"rule-{r.id}") < r.target_rate]
+            in_top = self.model is not None and percentile[i] >= 1 - model_share
+            explore = budget * cfg.exploration if self.model is not None else budget
+            p_explore = min(1.0, explore / max(1e-9, 1 - (budget - explore)))
+            if mandatory or in_top:
+                p_held = 1.0
+            else:  # a rule's sampling draw, else the exploration draw: independent keyed draws
+                p_released = 1.0 - p_explore
+                for r in hit_rules:
+                    p_released *= 1.0 - min(1.0, max(0.0, r.target_rate))
+                p_held = 1.0 - p_released
             detail = {
                 "model_version": self.model_version,
                 "percentile": round(float(percentile[i]), 4),
                 "rules": [r.id for r in hit_rules],
                 "selected_rules": [r.id for r in mandatory + sampled],
                 "credit_grade": grade,
+                "selection_probability": round(p_held, 6),
             }
             s = float(max(score[i], 0.0))
             if mandatory:
@@ -319,7 +362,7 @@ class RiskEngine:
                 out[i] = LaneDecision(
                     Lane(r.lane), s, [f"rule '{x.name}': {x.description}".rstrip(": ") for x in sampled], "rule", detail
                 )
-            elif self.model is not None and percentile[i] >= 1 - model_share:
+            elif in_top:
                 top = 1 - percentile[i]
                 lane = Lane.RED if top <= model_share * 0.3 else Lane.BLUE if top <= model_share * 0.6 else Lane.YELLOW
                 out[i] = LaneDecision(
@@ -331,8 +374,6 @@ class RiskEngine:
                 )
                 explain_rows.append(i)
             else:
-                explore = budget * cfg.exploration if self.model is not None else budget
-                p_explore = explore / max(1e-9, 1 - (budget - explore))
                 if keyed_draw(self.draw_key, ld.declaration_no, "exploration") < p_explore:
                     out[i] = LaneDecision(
                         Lane.RED,
@@ -342,11 +383,15 @@ class RiskEngine:
                         detail,
                     )
                 else:
-                    release = (
-                        [f"risk score {s:.2f} below the office's selection threshold"]
-                        if self.model
-                        else ["no live model yet: released unless a rule or random control selects it"]
-                    )
+                    if self.model:
+                        ref = refs[ld.data.office_code]
+                        k = min(len(ref), max(1, int(np.ceil((1 - model_share) * len(ref)))))
+                        office = ld.data.office_code
+                        office_share = min(0.9, cfg.budget_for(office)) * (1 - cfg.exploration)
+                        release = [_release_words(s, float(ref[k - 1]), office, office_share, model_share,
+                                                  cfg.ranking)]
+                    else:
+                        release = ["no live model yet: released unless a rule or random control selects it"]
                     if grade in GRADE_WORDS:
                         release.append(GRADE_WORDS[grade])
                     out[i] = LaneDecision(Lane.GREEN, s, release, "model" if self.model else "none", detail)
@@ -372,6 +417,7 @@ class RiskEngine:
                 "mechanism": d.mechanism,
                 "reasons": d.reasons,
                 "model_version": self.model_version,
+                "selection_probability": d.detail.get("selection_probability"),
             }
             for ld, d in zip(batch, decisions, strict=True)
         ]

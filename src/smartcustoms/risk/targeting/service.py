@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -11,17 +12,20 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from smartcustoms.audit.service import entries as audit_entries
 from smartcustoms.audit.service import record
 from smartcustoms.core.clock import utcnow
 from smartcustoms.core.errors import Conflict, FieldError, NotFound, ValidationProblem
 from smartcustoms.core.security import Principal
 from smartcustoms.declarations.models import Declaration, GoodsItem
 from smartcustoms.inspection.models import InspectionResult
+from smartcustoms.risk.drift import OfficeWeek, ResultRow, ScoreRow, monday, weekly_drift
 from smartcustoms.risk.evaluate import metrics_at
 from smartcustoms.risk.features.state import build_features
 from smartcustoms.risk.offence_model import DEFAULT_ROUNDS, RiskModel
+from smartcustoms.risk.propensity import MAX_WEIGHT, ipw_weights, self_normalised
 from smartcustoms.risk.targeting.models import RiskDecision, RiskDecisionRule, RiskModelVersion, RiskRule
-from smartcustoms.risk.targeting.rules import validate_rule
+from smartcustoms.risk.targeting.rules import compile_rule, match, validate_rule
 from smartcustoms.risk.targeting.schemas import ModelVersionOut, RuleIn, RuleOut
 
 
@@ -60,11 +64,15 @@ def _items_query():
     )
 
 
-def labelled_frame(session: Session, declaration_ids: list[int] | None = None) -> pl.DataFrame:
-    """Accepted declarations' items with their inspection outcomes (null when never inspected)."""
+def labelled_frame(session: Session, declaration_ids: list[int] | None = None,
+                   since: datetime | None = None) -> pl.DataFrame:
+    """Accepted declarations' items with their inspection outcomes (null when never inspected); only those
+    lodged at or after ``since`` when given."""
     q = _items_query()
     if declaration_ids is not None:
         q = q.where(Declaration.id.in_(declaration_ids))
+    if since is not None:
+        q = q.where(Declaration.lodged_at >= since)
     rows = session.execute(q).all()
     cols = list(q.selected_columns.keys())
     raw = pl.DataFrame([tuple(r) for r in rows], schema=cols, orient="row", infer_schema_length=None)
@@ -129,6 +137,20 @@ def rule_stats(session: Session) -> dict[int, tuple[int, int, int, int]]:
     return {r[0]: (int(r[1]), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0)) for r in session.execute(q)}
 
 
+def stored_rule(session: Session, rule_id: int) -> RuleIn:
+    """The definition of stored rule ``rule_id`` (404 when there is none)."""
+    r = session.get(RiskRule, rule_id)
+    if r is None:
+        raise NotFound(f"no rule {rule_id}")
+    return rule_spec(r)
+
+
+def rule_history(session: Session, rule_id: int, limit: int = 50) -> list[dict]:
+    """Every save of a rule, newest first, from the audit log (who, when, and the definition saved)."""
+    return [{"at": e.at, "by": e.actor, "role": e.role, "definition": e.detail}
+            for e in audit_entries(session, "risk_rule", str(rule_id), limit) if e.action == "risk.rule.save"]
+
+
 def list_rules(session: Session) -> list[RuleOut]:
     """Every rule with its statistics, by id."""
     stats = rule_stats(session)
@@ -170,8 +192,88 @@ def save_rule(session: Session, rule: RuleIn, who: Principal, rule_id: int | Non
     return _rule_out(r, {})
 
 
+@dataclass
+class Backtest:
+    """What a rule's criteria would have selected among the declarations lodged in the last ``days`` days."""
+
+    days: int
+    since: datetime
+    declarations: int  # lodged in the window
+    matched: int  # of them, those the criteria select (any goods item matching every condition)
+    matched_inspected: int  # of the matched, those with an inspection result (any: chosen or audit)
+    matched_offences: int  # of the matched, those whose result is an offence
+    inspected: int  # every declaration of the window with a result
+    offences: int
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Offences among the matched declarations that were inspected."""
+        return self.matched_offences / self.matched_inspected if self.matched_inspected else None
+
+    @property
+    def overall_hit_rate(self) -> float | None:
+        """Offences among every inspected declaration of the window (the rule's baseline)."""
+        return self.offences / self.inspected if self.inspected else None
+
+
+def backtest_rule(session: Session, rule: RuleIn, days: int = 30, now: datetime | None = None) -> Backtest:
+    """Run a rule's criteria over the declarations lodged in the last ``days`` days, as stored.
+
+    The criteria are matched as the live engine matches them (:func:`~.rules.match`, a declaration
+    matches when one goods item meets every condition); features are computed point-in-time over the
+    whole stored history (only the window is read when the criteria use stored fields alone). Validity
+    dates, ``active`` and the target rate are ignored: the question is what the criteria pick. The
+    results are those recorded so far (a declaration never inspected counts as matched, not as a miss).
+    A bad definition is a 422 naming each wrong field.
+    """
+    errors = validate_rule(rule)
+    if errors:
+        raise ValidationProblem("the rule definition has errors", errors, title="The risk rule is not valid")
+    now = now or utcnow()
+    since = now - timedelta(days=days)
+    compiled = compile_rule(0, rule.model_copy(update={"valid_from": None, "valid_to": None}))
+    stored = {*_items_query().selected_columns.keys(), "unit_value", "declaration_value", "currency", "credit_grade"}
+    # history features need the whole history (point-in-time); the stored fields only the window
+    frame = labelled_frame(session, since=None if compiled.columns - stored else since)
+    if not frame.height:
+        return Backtest(days, since, 0, 0, 0, 0, 0, 0)
+    extra = {
+        "unit_value": pl.when(pl.col("net_mass_kg") > 0).then(pl.col("customs_value") / pl.col("net_mass_kg")),
+        "declaration_value": pl.col("customs_value").sum().over("declaration_id"),
+    }
+    frame = frame.with_columns(v.alias(k) for k, v in extra.items() if k in compiled.columns)
+    if compiled.columns & {"currency", "credit_grade"}:
+        parties = pl.DataFrame(
+            [tuple(r) for r in session.execute(
+                select(Declaration.id, Declaration.currency, RiskDecision.credit_grade)
+                .outerjoin(RiskDecision, RiskDecision.declaration_id == Declaration.id))],
+            schema={"declaration_id": frame.schema["declaration_id"], "currency": pl.String, "credit_grade": pl.String},
+            orient="row",
+        ).unique("declaration_id", keep="last")
+        frame = frame.join(parties, on="declaration_id", how="left", maintain_order="left")
+    wanted = [c for c in compiled.columns if c not in frame.columns]
+    if wanted:
+        feats, _ = build_features(frame)
+        frame = frame.hstack([feats.get_column(c) for c in wanted])
+    window = frame.filter(pl.col("declared_at") >= since)
+    if not window.height:
+        return Backtest(days, since, 0, 0, 0, 0, 0, 0)
+    hit = match([compiled], window, now.date())[0]
+    per = window.group_by("declaration_id", maintain_order=True).agg(
+        pl.col("offence").first().alias("offence")
+    ).with_columns(pl.Series("matched", hit))
+    inspected = per.filter(pl.col("offence").is_not_null())
+    chosen = per.filter(pl.col("matched"))
+    chosen_inspected = chosen.filter(pl.col("offence").is_not_null())
+    return Backtest(
+        days, since, per.height, chosen.height, chosen_inspected.height, int(chosen_inspected["offence"].sum()),
+        inspected.height, int(inspected["offence"].sum()),
+    )
+
+
 # -- model registry ----------------------------------------------------------------------------
-def _version_out(v: RiskModelVersion) -> ModelVersionOut:
+def version_out(v: RiskModelVersion) -> ModelVersionOut:
+    """A registry row as its wire shape."""
     return ModelVersionOut(
         version=v.version,
         status=v.status,
@@ -182,23 +284,59 @@ def _version_out(v: RiskModelVersion) -> ModelVersionOut:
         metrics=v.metrics,
         promoted_by=v.promoted_by,
         promoted_at=v.promoted_at,
+        kind=v.kind,
     )
 
 
-def list_models(session: Session) -> list[ModelVersionOut]:
-    """Every model version, oldest first."""
-    return [_version_out(v) for v in session.scalars(select(RiskModelVersion).order_by(RiskModelVersion.version))]
+#: what a registry model scores: the declaration offence model, or the CBEC parcel model
+ModelKind = Literal["declaration", "parcel"]
+
+
+def list_models(session: Session, kind: ModelKind = "declaration") -> list[ModelVersionOut]:
+    """Every model version of ``kind``, oldest first."""
+    q = select(RiskModelVersion).where(RiskModelVersion.kind == kind).order_by(RiskModelVersion.version)
+    return [version_out(v) for v in session.scalars(q)]
 
 
 def live_model(session: Session) -> tuple[int, RiskModel] | None:
-    """The live model and its version, or None."""
+    """The live declaration model and its version, or None."""
     row = session.execute(
-        select(RiskModelVersion.version, RiskModelVersion.blob).where(RiskModelVersion.status == "live")
+        select(RiskModelVersion.version, RiskModelVersion.blob).where(
+            RiskModelVersion.status == "live", RiskModelVersion.kind == "declaration")
     ).first()
     return (row[0], RiskModel.from_bytes(row[1])) if row else None
 
 
 MIN_LABELS = 50
+
+
+def selection_of(session: Session) -> dict[int, tuple[bool, float | None]]:
+    """Per declaration id: (held by the selectivity, its selection probability) from its latest decision."""
+    q = select(RiskDecision.declaration_id, RiskDecision.lane, RiskDecision.selection_probability).order_by(
+        RiskDecision.decided_at, RiskDecision.id
+    )
+    return {did: (lane != "green", p) for did, lane, p in session.execute(q)}
+
+
+def training_weights(frame: pl.DataFrame, selection: dict[int, tuple[bool, float | None]]) -> np.ndarray:
+    """Per item row of :func:`labelled_frame`: its inverse-propensity training weight (0 = not trained on).
+
+    Only results of declarations the selectivity held count, weighted ``1 / selection_probability``
+    (clipped, :func:`~smartcustoms.risk.propensity.ipw_weights`; scaled to average 1 when fitting).
+    A released declaration without a result contributes nothing (it is not "clean", its outcome is
+    unknown). Post-clearance audits (results of
+    released declarations) are excluded too: an audit plan picked them on its own grounds with a
+    probability the selectivity does not know, so any weight would be a guess that biases the model;
+    exploration is the unbiased sample of what the model releases. Audits still feed the history
+    features (the officers know those results). Decisions made before probabilities were recorded
+    (revision 0202) count with probability 1, as all results did before.
+    """
+    ids = frame["declaration_id"].to_list()
+    known = frame["offence"].is_not_null().to_numpy()
+    held = np.array([selection.get(d, (False, None))[0] for d in ids], dtype=bool)
+    p = np.array([selection.get(d, (False, None))[1] for d in ids], dtype=np.float64)  # None -> nan
+    p = np.where(np.isnan(p), 1.0, p)
+    return ipw_weights(p, known & held)
 
 
 def train_candidate(
@@ -219,21 +357,31 @@ def train_candidate(
             f"not enough inspection results to train: {labelled.height} labelled items "
             f"(need {MIN_LABELS} with at least 5 offences)"
         )
+    weights = training_weights(frame, selection_of(session))
+    chosen = weights > 0  # results of declarations the selectivity held (see training_weights)
+    if chosen.sum() < MIN_LABELS or np.nansum(frame["offence"].to_numpy()[chosen]) < 5:
+        raise ValidationProblem(
+            f"not enough inspection results of held declarations to train: {int(chosen.sum())} items "
+            f"(need {MIN_LABELS} with at least 5 offences; post-clearance audits do not count)"
+        )
     feats, _ = build_features(frame)
     y = frame["offence"].to_numpy()
-    known = ~np.isnan(y.astype(np.float64))
     cutoff = now - timedelta(days=holdout_days)
     t = frame["declared_at"].to_numpy()
-    train = known & (t < np.datetime64(cutoff))
-    test = known & ~train
+    train = chosen & (t < np.datetime64(cutoff))
+    test = chosen & ~train
     if train.sum() < MIN_LABELS:
-        train, test = known, np.zeros_like(known)
+        train, test = chosen, np.zeros_like(chosen)
     model = RiskModel(seed=0, num_boost_round=num_boost_round or DEFAULT_ROUNDS)
     tr_idx = np.flatnonzero(train)
     window = (str(frame["declared_at"][int(tr_idx[0])]), str(frame["declared_at"][int(tr_idx[-1])]))
-    model.fit(feats[tr_idx.tolist()], y[train].astype(np.float64), training_window=window)
+    model.fit(feats[tr_idx.tolist()], y[train].astype(np.float64), training_window=window,
+              weights=self_normalised(weights[train]))
     metrics: dict = {
         "n_train": int(train.sum()),
+        "weighting": {"scheme": "inverse selection probability", "max_weight": MAX_WEIGHT,
+                      "mean_weight": float(weights[train].mean()), "clipped": int((weights[train] >= MAX_WEIGHT).sum()),
+                      "audits_excluded": int((frame["offence"].is_not_null().to_numpy() & ~chosen).sum())},
         "train_offence_rate": float(y[train].astype(float).mean()),
         "holdout_days": holdout_days,
         "n_holdout": int(test.sum()),
@@ -261,32 +409,35 @@ def train_candidate(
     session.add(v)
     session.flush()
     record(session, who, "risk.model.train", "risk_model", str(version), {"metrics": metrics})
-    return _version_out(v)
+    return version_out(v)
 
 
-def promote(session: Session, version: int, who: Principal) -> ModelVersionOut:
-    """Make ``version`` the live model; the previous live one is retired."""
+def promote(session: Session, version: int, who: Principal, kind: ModelKind = "declaration") -> ModelVersionOut:
+    """Make ``version`` the live model of its kind; the previous live one of that kind is retired."""
     v = session.get(RiskModelVersion, version)
-    if v is None:
-        raise NotFound(f"no model version {version}")
+    if v is None or v.kind != kind:
+        raise NotFound(f"no {kind} model version {version}")
     if v.status == "live":
-        return _version_out(v)
-    session.execute(update(RiskModelVersion).where(RiskModelVersion.status == "live").values(status="retired"))
+        return version_out(v)
+    session.execute(update(RiskModelVersion).where(RiskModelVersion.status == "live", RiskModelVersion.kind == kind)
+                    .values(status="retired"))
     v.status, v.promoted_by, v.promoted_at = "live", who.username, utcnow()
     session.flush()
-    record(session, who, "risk.model.promote", "risk_model", str(version))
-    return _version_out(v)
+    record(session, who, "risk.model.promote", "risk_model", str(version), {"kind": kind})
+    return version_out(v)
 
 
-def rollback(session: Session, who: Principal) -> ModelVersionOut:
-    """Retire the live model and bring back the one promoted before it."""
-    live = session.scalar(select(RiskModelVersion).where(RiskModelVersion.status == "live"))
+def rollback(session: Session, who: Principal, kind: ModelKind = "declaration") -> ModelVersionOut:
+    """Retire the live model of ``kind`` and bring back the one of that kind promoted before it."""
+    live = session.scalar(select(RiskModelVersion).where(RiskModelVersion.status == "live",
+                                                         RiskModelVersion.kind == kind))
     if live is None:
-        raise Conflict("no live model to roll back")
+        raise Conflict(f"no live {kind} model to roll back")
     previous = session.scalar(
         select(RiskModelVersion)
         .where(
             RiskModelVersion.status == "retired",
+            RiskModelVersion.kind == kind,
             RiskModelVersion.promoted_at.is_not(None),
             RiskModelVersion.version != live.version,
         )
@@ -298,8 +449,9 @@ def rollback(session: Session, who: Principal) -> ModelVersionOut:
     live.status = "rolled_back"
     previous.status, previous.promoted_by, previous.promoted_at = "live", who.username, utcnow()
     session.flush()
-    record(session, who, "risk.model.rollback", "risk_model", str(live.version), {"to": previous.version})
-    return _version_out(previous)
+    record(session, who, "risk.model.rollback", "risk_model", str(live.version), {"to": previous.version, "kind": kind})
+    return version_out(previous)
+
 
 
 # -- statistics --------------------------------------------------------------------------------
@@ -402,6 +554,35 @@ def weekly_hit_rates(session: Session, weeks: int = 12, now: datetime | None = N
         inspected,
         hits,
     )
+
+
+def drift(session: Session, weeks: int = 8, reference_weeks: int = 4, now: datetime | None = None) -> list[OfficeWeek]:
+    """Score PSI and hit-rate change per office for the last ``weeks`` weeks (Monday to Sunday, UTC), each
+    against the office's previous ``reference_weeks`` weeks; see :mod:`smartcustoms.risk.drift`.
+
+    Scores are the decisions' (by decision date); hit rates count :func:`hit_rates`' inspections (the
+    selectivity chose the declaration) by the date the result was recorded, as :func:`weekly_hit_rates` does.
+    """
+    last = monday((now or utcnow()).date())
+    shown = [last - timedelta(weeks=k) for k in range(weeks - 1, -1, -1)]
+    start = datetime.combine(shown[0] - timedelta(weeks=reference_weeks), datetime.min.time())
+    scores = [
+        ScoreRow(o, at, float(sc), v)
+        for o, at, sc, v in session.execute(
+            select(RiskDecision.office_code, RiskDecision.decided_at, RiskDecision.score, RiskDecision.model_version)
+            .where(RiskDecision.decided_at >= start)
+        )
+    ]
+    results = [
+        ResultRow(o, at, outcome == "offence")
+        for o, at, outcome in session.execute(
+            select(RiskDecision.office_code, InspectionResult.recorded_at, InspectionResult.outcome)
+            .select_from(InspectionResult)
+            .join(RiskDecision, RiskDecision.declaration_id == InspectionResult.declaration_id)
+            .where(CHOSEN, InspectionResult.recorded_at >= start)
+        )
+    ]
+    return weekly_drift(scores, results, shown, reference_weeks=reference_weeks)
 
 
 def lane_shares(session: Session, since: datetime | None = None) -> list[dict]:
