@@ -101,41 +101,50 @@ def serve(host: str = typer.Option(None, help="default SMARTCUSTOMS_HOST or 127.
 
 @decl_app.command("ingest")
 def ingest(path: Path = typer.Argument(..., exists=True, dir_okay=False, help=".jsonl or .csv"),
-           batch: int = typer.Option(500, min=1)) -> None:
-    """Lodge declarations from a file; the first bad records are reported with their line and field."""
+           batch: int = typer.Option(500, min=1),
+           as_json: bool = typer.Option(False, "--json", help="print one JSON report on stdout instead of lines")
+           ) -> None:
+    """Lodge declarations from a file; each rejection is printed as ``file:line: column: reason``.
+
+    Exit status 1 when any declaration was rejected (a file problem, a field error or a rejection on a rule),
+    0 when every one was lodged or had been lodged before.
+    """
+    import json
+
     from smartcustoms.core.security import SYSTEM
-    from smartcustoms.declarations.ingest import ProblemLog, batches, parse_file
+    from smartcustoms.declarations.ingest import ProblemLog, batches, lodge_chunk, parse_file
     from smartcustoms.platform import build_platform
 
     platform = build_platform()
     problems = ProblemLog(platform.settings.upload_max_problems)
-
-    def report(line: int, field: str, message: str) -> None:
-        if problems.add(line, field, message):
-            typer.echo(f"{path}:{line}: {field}: {message}", err=True)
-
+    stored: list[dict] = []
     ok = bad = repeated = 0
-    for chunk in batches(parse_file(path.name, path.read_text("utf-8")), batch):  # lazily: never every record
-        good = [r for r in chunk if r.declaration is not None]
-        for r in chunk:
-            if r.errors:
+    records = parse_file(path.name, path.read_text("utf-8-sig"), platform.codes)
+    for chunk in batches(records, batch):  # lazily: never every record
+        found: list[tuple[int, str, str]] = []
+        for res in lodge_chunk(platform.declarations, SYSTEM, chunk):
+            found += res.problems
+            if res.rejected:
                 bad += 1
-                for e in r.errors:
-                    report(r.line, e.field, e.message)
-        lodge = [r.declaration for r in good if r.declaration is not None]  # all of them (``good``)
-        results = platform.declarations.lodge_many(SYSTEM, lodge) if lodge else []
-        for r, res in zip(good, results, strict=True):
-            if res.errors:
-                bad += 1
-                for e in res.errors:
-                    report(r.line, e.field, e.message)
             elif res.created:
                 ok += 1
             else:
                 repeated += 1
-    if problems.dropped:
-        typer.echo(f"{path}: ... and {problems.dropped} more problems ({problems.count} in all)", err=True)
-    console.print(f"lodged {ok}, already lodged {repeated}, with errors {bad}")
+            if res.declaration_no and len(stored) < problems.keep:
+                stored.append({"line": res.line, "declaration_no": res.declaration_no, "status": res.status,
+                               "lane": res.lane, "new": res.created})
+        for line, column, message in sorted(found, key=lambda p: p[0]):
+            if problems.add(line, column, message) and not as_json:
+                typer.echo(f"{path}:{line}: {column}: {message}", err=True)
+    if as_json:
+        typer.echo(json.dumps({"file": str(path), "lodged": ok, "already_lodged": repeated, "rejected": bad,
+                               "problems": [{"line": p["line"], "column": p["field"], "reason": p["message"]}
+                                            for p in problems.by_line()],
+                               "problem_count": problems.count, "declarations": stored}, ensure_ascii=False))
+    else:
+        if problems.dropped:
+            typer.echo(f"{path}: ... and {problems.dropped} more problems ({problems.count} in all)", err=True)
+        console.print(f"lodged {ok}, already lodged {repeated}, rejected {bad}")
     if bad:
         raise typer.Exit(1)
 

@@ -40,6 +40,7 @@ from smartcustoms.tax.service import (
 if TYPE_CHECKING:  # imported when a platform is built: a CLI command that needs none of them loads none
     from smartcustoms.cbec.service import CbecService
     from smartcustoms.inspection.service import InspectionService
+    from smartcustoms.risk.parcels.model import ParcelResult
     from smartcustoms.risk.targeting.selectivity import RiskEngine
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,19 @@ class Platform:
         with self._cbec_lock:
             svc = self._cbec
             return len(svc.expire()) if svc is not None else 0
+
+    def parcel_results(self) -> list[ParcelResult]:
+        """Officers' parcel results, each with the parcel's features when decided and its selection probability
+        (training data of the parcel model; read under the CBEC writer's lock: the writer waits meanwhile)."""
+        from smartcustoms.cbec.parcel_results import recorded_results
+        from smartcustoms.risk.targeting.policy import SelectivityConfig
+
+        svc = self.cbec
+        s = self.cbec_settings
+        config = getattr(svc.engine.selectivity, "config", None) or SelectivityConfig(
+            budget=s.risk_budget, exploration=s.risk_exploration, seed=s.risk_seed)
+        with svc.lock:
+            return recorded_results(svc.store, svc.engine.log, config)
 
     def periodic_jobs(self) -> list[Job]:
         """The periodic work of the serving process (run by the web app's scheduler)."""

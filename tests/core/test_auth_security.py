@@ -250,7 +250,8 @@ def test_security_headers_on_pages_api_and_docs(client: TestClient, world: World
         assert r.headers["referrer-policy"] == "same-origin" and r.headers["cache-control"] == "no-store"
         assert "strict-transport-security" not in r.headers  # not configured Secure
     docs = client.get("/docs")
-    assert docs.status_code == 200 and "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert docs.status_code == 200 and "https:" not in docs.headers["content-security-policy"]  # assets local
+    assert "/docs/assets/swagger-ui-bundle.js" in docs.text and "https://" not in docs.text.split("</head>")[0]
     assert client.get("/static/app.css").headers["cache-control"].startswith("public")
     templates = Path(create_app.__code__.co_filename).parent / "templates"
     for template in templates.glob("*.html"):  # nothing inline for the CSP to block

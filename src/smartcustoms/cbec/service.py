@@ -311,6 +311,35 @@ def reasons_of(info: str | None) -> list[str]:
     return [r.strip() for r in (info or "").split("; ") if r.strip()]
 
 
+#: the actor of the pipeline's own parcel events (an officer's events carry the officer's name)
+PIPELINE = "system"
+
+
+def hold_reasons(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+    """Why the pipeline held each parcel of ``keys`` (platform code, order number): the reasons of its latest
+    hold event (300/500 by the pipeline), which an officer's later note does not replace."""
+    if not keys:
+        return {}
+    e = CbecParcelEvent
+    wanted = set(keys)
+    q = (select(e.ebp_code, e.order_no, e.info)
+         .where(e.ebp_code.in_(sorted({b for b, _ in wanted})), e.order_no.in_(sorted({o for _, o in wanted})),
+                e.actor == PIPELINE, e.status.in_(PARCEL_HELD))  # both key columns: ix_cbec_parcel_event_key
+         .order_by(e.id))
+    return {(b, o): reasons_of(info) for b, o, info in session.execute(q) if (b, o) in wanted}
+
+
+def _split_reasons(m: dict, held_for: list[str] | None) -> None:
+    """``risk_reasons`` (why the pipeline held it) apart from ``note`` (an officer's note on its latest decision);
+    ``reasons`` stays the parcel's current info (the pipeline's reasons, or the officer's note)."""
+    held = m["status"] in PARCEL_HELD
+    if held_for is None:  # never held by the pipeline (or held before events were kept)
+        m["risk_reasons"], m["note"] = (m["reasons"] if held else []), None
+    else:
+        m["risk_reasons"] = held_for
+        m["note"] = m.get("info") if not held or m["reasons"] != held_for else None
+
+
 def _parcel_row(m: dict) -> dict:
     m["reasons"] = reasons_of(m.get("info"))
     m["decided_at"] = ms_time(m.get("decided_ms"))
@@ -355,6 +384,9 @@ def parcel_queue(session: Session, statuses: tuple[int, ...] = PARCEL_HELD, *, a
             q = q.where(or_(p.decided_ms < ms, and_(p.decided_ms == ms, p.id < last)))
         q = q.order_by(p.decided_ms.desc(), p.id.desc())
     rows = [_parcel_row(dict(r._mapping)) for r in session.execute(q.limit(limit))]
+    held_for = hold_reasons(session, [(r["ebp_code"], r["order_no"]) for r in rows])
+    for r in rows:
+        _split_reasons(r, held_for.get((r["ebp_code"], r["order_no"])))
     counts = dict.fromkeys(PARCEL_HELD, 0)
     counts.update({int(s): int(n) for s, n in session.execute(
         select(p.status, func.count()).where(p.status.in_(PARCEL_HELD), _HELD_OR_DECIDED).group_by(p.status))})
@@ -376,6 +408,11 @@ def parcel_view(session: Session, ebp_code: str, order_no: str) -> dict | None:
     out["events"] = [{**dict(r._mapping), "at": ms_time(r.at_ms), "reasons": reasons_of(r.info)}
                      for r in session.execute(select(e.id, e.status, e.info, e.actor, e.at_ms)
                                               .where(e.ebp_code == ebp_code, e.order_no == order_no).order_by(e.id))]
+    holds = [ev for ev in out["events"] if ev["actor"] == PIPELINE and ev["status"] in PARCEL_HELD]
+    _split_reasons(out, holds[-1]["reasons"] if holds else None)
+    officers = [ev for ev in out["events"] if ev["actor"] != PIPELINE]  # the latest officer's decision
+    out["decided_by"] = officers[-1] if officers else None
+    out["note"] = officers[-1]["info"] if officers else None
     a = CbecAftercare  # its cancellations (CEB623), returns (CEB625) and waybill statuses (CEB513)
     mine = or_(and_(a.ebp_code == ebp_code, a.order_no == order_no),
                and_(a.msg_type == "CEB513", a.logistics_code == out.get("logistics_code"),

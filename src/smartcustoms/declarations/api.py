@@ -106,5 +106,9 @@ def cancel(declaration_no: str, body: CancelIn, who: Principal = Depends(current
 def decide(declaration_no: str, body: DecisionIn,
            who: Principal = Depends(require(Role.OFFICER, Role.ADMIN)),
            service: DeclarationService = Depends(get_service)) -> DeclarationOut:
-    """An officer sends a held declaration to inspection, releases or detains it (audited)."""
-    return service.decide(who, declaration_no, body.to_status, body.reason)
+    """An officer sends a held declaration to inspection, requests documents, releases or detains it (audited).
+
+    With ``decision``, ``reason_code`` is one of that decision's reasons and ``reason`` an optional note.
+    """
+    return service.decide(who, declaration_no, body.to_status, body.reason, decision=body.decision,
+                          reason_code=body.reason_code)

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from smartcustoms.declarations.lifecycle import Status
-from smartcustoms.declarations.models import Declaration
+from smartcustoms.declarations.models import Declaration, DeclarationEvent
 
 #: statuses of a declaration waiting for customs: a lane other than green was assigned, or inspection began
 HELD_STATUSES = (Status.LANE_ASSIGNED.value, Status.INSPECTION.value)
@@ -53,3 +53,20 @@ def hold_queue(session: Session, *, lane: str | None = None, office: str | None 
         .group_by(d.office_code, d.lane))}
     total = sum(n for (o, ln), n in counts.items() if (not lane or ln == lane) and (not office or o == office))
     return HoldQueue(rows, counts, total)
+
+
+def latest_decisions(session: Session, declaration_nos: list[str]) -> dict[str, dict]:
+    """The latest officer's decision (its event detail: decision, reason code, note) of each declaration
+    among ``declaration_nos`` that has one; one query for a page of the queue."""
+    if not declaration_nos:
+        return {}
+    d, e = Declaration, DeclarationEvent
+    q = (select(d.declaration_no, e.detail).join(e, e.declaration_id == d.id)
+         .where(d.declaration_no.in_(declaration_nos), d.status.in_(HELD_STATUSES),
+                e.to_status == Status.INSPECTION.value, e.detail.is_not(None))
+         .order_by(e.declaration_id, e.seq))
+    out: dict[str, dict] = {}
+    for no, detail in session.execute(q):
+        if isinstance(detail, dict) and detail.get("decision"):
+            out[no] = detail  # later events overwrite earlier ones
+    return out

@@ -6,9 +6,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from smartcustoms.core.wire import UtcDateTime
+from smartcustoms.declarations.lifecycle import DECISION_STATUS, Decision
 
 EnterpriseCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{10}$|^[0-9A-Z]{18}$", strip_whitespace=True)]
 Code2 = Annotated[str, StringConstraints(min_length=2, max_length=3, strip_whitespace=True, to_upper=True)]
@@ -146,8 +147,23 @@ class CancelIn(BaseModel):
 
 
 class DecisionIn(BaseModel):
-    """An officer's decision on a held declaration."""
+    """An officer's decision on a held declaration: a ``decision`` with a ``reason_code`` from its list (and,
+    optionally, a note in ``reason``), or a bare ``to_status`` with a ``reason``."""
 
     model_config = ConfigDict(extra="forbid")
-    to_status: Annotated[str, StringConstraints(pattern=r"^(inspection|released|detained)$")]
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
+    to_status: Annotated[str, StringConstraints(pattern=r"^(inspection|released|detained)$")] | None = None
+    decision: Decision | None = None
+    reason_code: Annotated[str, StringConstraints(max_length=40, strip_whitespace=True)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=1000, strip_whitespace=True)] = ""
+
+    @model_validator(mode="after")
+    def _complete(self) -> DecisionIn:
+        if self.decision is None:
+            if self.to_status is None:
+                raise ValueError("give a decision (or a to_status)")
+            if not self.reason:
+                raise ValueError("give a reason")
+        elif self.to_status is not None and DECISION_STATUS[self.decision] != self.to_status:
+            raise ValueError(f"decision {self.decision} leads to {DECISION_STATUS[self.decision]}, "
+                             f"not {self.to_status}")
+        return self

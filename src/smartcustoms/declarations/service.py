@@ -26,7 +26,18 @@ from smartcustoms.codes import CodeLists
 from smartcustoms.core.clock import utcnow
 from smartcustoms.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationProblem
 from smartcustoms.core.security import Principal, Role
-from smartcustoms.declarations.lifecycle import AMENDABLE, CANCELLABLE, Lane, Status, can_transition
+from smartcustoms.declarations.lifecycle import (
+    AMENDABLE,
+    CANCELLABLE,
+    DECISION_REASONS,
+    DECISION_STATUS,
+    TOLD_TO_TRADER,
+    Decision,
+    Lane,
+    Status,
+    can_transition,
+    decision_errors,
+)
 from smartcustoms.declarations.models import (
     Declaration,
     DeclarationAmendment,
@@ -257,8 +268,17 @@ def for_principal(who: Principal, out: DeclarationOut) -> DeclarationOut:
 
 
 def event_for_principal(who: Principal, e: EventOut) -> EventOut:
-    """A lifecycle event as ``who`` may see it: a selection event tells a trader only its lane's consequence."""
-    if who.is_customs or e.actor != "selectivity":
+    """A lifecycle event as ``who`` may see it: a selection event tells a trader only its lane's consequence, an
+    officer's order of a check only which check (not why)."""
+    if who.is_customs:
+        return e
+    decision = (e.detail or {}).get("decision") if e.actor != "selectivity" else None
+    if decision in TOLD_TO_TRADER:  # the decision, its reason and note (no other evidence)
+        return e.model_copy(update={"detail": {k: e.detail[k] for k in ("decision", "reason_code", "note")
+                                               if e.detail and k in e.detail}})
+    if decision is not None:  # a check was ordered: which one, not why
+        return e.model_copy(update={"reason": decision.replace("_", " "), "detail": {"decision": decision}})
+    if e.actor != "selectivity":
         return e
     if e.to_status == Status.LANE_ASSIGNED:
         lane = (e.detail or {}).get("lane")
@@ -685,14 +705,37 @@ class DeclarationService:
                 record(session, who, "declaration.cancel", "declaration", no, {"reason": reason})
         return self.get(who, no)
 
-    def decide(self, who: Principal, no: str, to: str, reason: str) -> DeclarationOut:
-        """An officer moves a held declaration to inspection, release or detention (audited)."""
+    def decide(self, who: Principal, no: str, to: str | None, reason: str, *, decision: Decision | str | None = None,
+               reason_code: str | None = None) -> DeclarationOut:
+        """An officer moves a held declaration to inspection, release or detention (audited).
+
+        With ``decision`` (e.g. a scan, a request for documents) the reason is a code from its list
+        (:data:`DECISION_REASONS`) and ``reason`` an optional note; ``to`` may then be None. The event's
+        reason is the code's wording and the note; its detail keeps decision, code and note.
+        """
         if not who.is_customs:
             raise Forbidden("only customs officers decide on declarations")
+        reason = reason.strip()
+        errors = decision_errors(decision, reason_code, reason)
+        if errors:
+            raise DeclarationInvalid("the decision's reason is not complete", [FieldError(f, m) for f, m in errors])
+        detail: dict | None = None
+        if decision is not None:
+            decision, code = Decision(decision), cast(str, reason_code)
+            if to is not None and Status(to) != DECISION_STATUS[decision]:
+                raise DeclarationInvalid("the decision and the status disagree", [FieldError(
+                    "to_status", f"decision {decision} leads to {DECISION_STATUS[decision]}")])
+            to = DECISION_STATUS[decision]
+            detail = {"decision": decision.value, "reason_code": code, "note": reason}
+            words = DECISION_REASONS[decision][code]
+            reason = f"{decision.value.replace('_', ' ')}: {words}" + (f"; {reason}" if reason else "")
+        if to is None or not reason:
+            raise DeclarationInvalid("give a decision or a status, with a reason",
+                                     [FieldError("to_status" if to is None else "reason", "required")])
         with self.sessions() as session, session.begin():
             decl = self.load_visible(session, who, no)
-            self.append_event(session, decl, Status(to), who.username, reason)
-            record(session, who, f"declaration.{to}", "declaration", no, {"reason": reason})
+            self.append_event(session, decl, Status(to), who.username, reason, detail)
+            record(session, who, f"declaration.{to}", "declaration", no, {"reason": reason, **(detail or {})})
         return self.get(who, no)
 
     def amend(self, who: Principal, no: str, d: DeclarationIn) -> DeclarationOut:

@@ -17,6 +17,7 @@ from smartcustoms.enterprises import certificates, mandates, sender_codes, servi
 from smartcustoms.enterprises.models import User
 from smartcustoms.enterprises.schemas import (
     ApiKeyIn,
+    ApiKeyInfo,
     ApiKeyOut,
     CertificateIn,
     CertificateOut,
@@ -26,11 +27,13 @@ from smartcustoms.enterprises.schemas import (
     GradeChangeOut,
     MandateIn,
     MandateOut,
+    PasswordResetIn,
     SenderCodeIn,
     SenderCodeOut,
     SenderKind,
     UserIn,
     UserOut,
+    UserRoleIn,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["enterprises"])
@@ -126,6 +129,33 @@ def reactivate_user(username: str, request: Request, who: Principal = Depends(ad
         out = service.set_user_active(s, username, True, who)
     request.app.state.key_cache.clear()
     return out
+
+
+@router.put("/users/{username}/role", response_model=UserOut)
+def change_role(username: str, body: UserRoleIn, request: Request, who: Principal = Depends(admin),
+                sessions: Sessions = Depends(get_sessions)) -> UserOut:
+    """Change a user's role (not one's own); the user's web sessions end and cached keys are looked up anew."""
+    with transaction(sessions) as s:
+        out = service.set_user_role(s, username, body.role, body.enterprise_code, who)
+    request.app.state.key_cache.clear()
+    return out
+
+
+@router.put("/users/{username}/password", status_code=204)
+def reset_password(username: str, body: PasswordResetIn, who: Principal = Depends(admin),
+                   sessions: Sessions = Depends(get_sessions)) -> Response:
+    """Set a user's password (policy checked); the user's web sessions end, API keys keep working."""
+    with transaction(sessions) as s:
+        service.reset_password(s, username, body.password, who)
+    return Response(status_code=204)
+
+
+@router.get("/api-keys", response_model=list[ApiKeyInfo])
+def list_keys(limit: Annotated[Limit, Query()] = 500, who: Principal = Depends(admin),
+              sessions: Sessions = Depends(get_sessions)) -> list[dict]:
+    """The latest API keys with their owner and last use (to the minute); never a key or its digest (admin)."""
+    with sessions() as s:
+        return service.list_api_keys(s, limit)
 
 
 @router.post("/users/{username}/api-keys", response_model=ApiKeyOut, status_code=201)

@@ -107,6 +107,31 @@ class ApiKeyOut(BaseModel):
     role: str
 
 
+class UserRoleIn(BaseModel):
+    """Request to change a user's role: a trader acts for an enterprise, other roles for none."""
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+    enterprise_code: EnterpriseCode | None = None
+
+
+class PasswordResetIn(BaseModel):
+    """Request to set a user's password (the policy of new passwords applies)."""
+    model_config = ConfigDict(extra="forbid")
+    password: Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX_LENGTH),
+                        Field(description=f"at least {PASSWORD_MIN_LENGTH} characters, not a common password")]
+
+
+class ApiKeyInfo(BaseModel):
+    """An API key as the list of keys shows it: never the key or its digest; last use kept to the minute."""
+    prefix: str
+    label: str
+    username: str
+    role: str
+    created_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
+    last_used_at: UtcDateTime | None
+
+
 class ApiKeyIn(BaseModel):
     """Request to issue an API key, with an optional label."""
     model_config = ConfigDict(extra="forbid")

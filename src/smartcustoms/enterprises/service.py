@@ -23,6 +23,7 @@ from smartcustoms.core.security import (
     needs_rehash,
     new_api_key,
     new_session_id,
+    password_problem,
     session_digest,
     verify_dummy,
     verify_password,
@@ -273,6 +274,60 @@ def set_user_active(session: Session, username: str, active: bool, actor: Princi
                    active=user.active)
 
 
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user {username}")
+    return user
+
+
+def _end_web_sessions(session: Session, user_id: int) -> None:
+    session.execute(update(WebSession).where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+                    .values(revoked_at=utcnow()))
+
+
+def reset_password(session: Session, username: str, password: str, actor: Principal) -> None:
+    """Set a new password for ``username`` (the policy applies); the user's web sessions end; audited."""
+    user = _user(session, username)
+    problem = password_problem(password, username)
+    if problem:
+        raise ValidationProblem(problem, [FieldError("password", problem)], title=USER_INVALID)
+    user.password_hash = hash_password(password)
+    _end_web_sessions(session, user.id)
+    record(session, actor, "user.reset_password", "user", username)
+
+
+def set_user_role(session: Session, username: str, role: Role, enterprise_code: str | None,
+                  actor: Principal) -> UserOut:
+    """Change a user's role (a trader acts for an enterprise, other roles for none); sessions end; audited.
+
+    Administrators cannot change their own role (no one locks the last administrator out by mistake).
+    """
+    user = _user(session, username)
+    if user.id == actor.user_id:
+        raise Conflict("you cannot change your own role", [FieldError("role", "is your own")])
+    enterprise_id = None
+    if role == Role.TRADER:
+        if not enterprise_code:
+            raise ValidationProblem("a trader acts for an enterprise",
+                                    [FieldError("enterprise_code", "required for role trader")], title=USER_INVALID)
+        enterprise_id = session.scalar(select(Enterprise.id).where(Enterprise.code == enterprise_code))
+        if enterprise_id is None:
+            raise ValidationProblem(f"no enterprise {enterprise_code}",
+                                    [FieldError("enterprise_code", "not a registered enterprise")], title=USER_INVALID)
+    elif enterprise_code:
+        raise ValidationProblem("only traders act for an enterprise",
+                                [FieldError("enterprise_code", f"not allowed for role {role}")], title=USER_INVALID)
+    before = (user.role, user.enterprise_id)
+    if before != (role.value, enterprise_id):
+        user.role, user.enterprise_id = role.value, enterprise_id
+        _end_web_sessions(session, user.id)  # its pages were opened with the old role
+        record(session, actor, "user.change_role", "user", username,
+               {"from": before[0], "to": role.value, "enterprise_code": enterprise_code})
+    return UserOut(username=user.username, display_name=user.display_name, role=user.role,
+                   enterprise_code=enterprise_code if role == Role.TRADER else None, active=user.active)
+
+
 @dataclass(frozen=True, slots=True)
 class Party:
     """An enterprise as the declaration checks see it: code, roles and credit grade."""
@@ -295,16 +350,17 @@ _PARTIES = select(_ET.c.code, _ET.c.roles, _ET.c.credit_grade).where(_ET.c.code.
 
 # -- the administration page's lists ---------------------------------------------------------------------
 def list_api_keys(session: Session, limit: int = 500) -> list[dict]:
-    """The latest API keys: prefix, label, owner, role and dates (never the key or its digest)."""
-    q = (select(ApiKey.prefix, ApiKey.label, ApiKey.created_at, ApiKey.revoked_at, User.username, User.role)
+    """The latest API keys: prefix, label, owner, role and dates, last use to the minute (never the key)."""
+    q = (select(ApiKey.prefix, ApiKey.label, ApiKey.created_at, ApiKey.revoked_at, ApiKey.last_used_at,
+                User.username, User.role)
          .join(User, User.id == ApiKey.user_id).order_by(ApiKey.id.desc()).limit(limit))
     return [dict(r._mapping) for r in session.execute(q)]
 
 
-def search_enterprises(session: Session, q: str = "", limit: int = 100) -> tuple[list[dict], int]:
-    """Enterprises whose code or name contains ``q`` (all when empty), by code, and how many match in all."""
+def search_enterprises(session: Session, q: str = "", limit: int = 100, offset: int = 0) -> tuple[list[dict], int]:
+    """A page of the enterprises whose code or name contains ``q`` (all when empty), by code, and how many match."""
     where = [or_(Enterprise.code.contains(q.upper()), Enterprise.name.contains(q))] if q else []
     rows = session.execute(select(Enterprise.code, Enterprise.name, Enterprise.roles, Enterprise.credit_grade)
-                           .where(*where).order_by(Enterprise.code).limit(limit))
+                           .where(*where).order_by(Enterprise.code).limit(limit).offset(offset))
     total = session.scalar(select(func.count()).select_from(Enterprise).where(*where))
     return [dict(r._mapping) for r in rows], int(total or 0)

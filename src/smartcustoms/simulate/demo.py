@@ -26,6 +26,8 @@ from smartcustoms.risk.targeting.service import promote, train_candidate
 from smartcustoms.simulate.declarations import DeclarationSimulator
 from smartcustoms.simulate.replay import replay_history
 
+#: held declarations of each lane left waiting for an officer (besides those of the last two days)
+OPEN_PER_LANE = 3
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo credential, documented in the README
 
 
@@ -39,7 +41,8 @@ class DemoAccess:
 
 def replay_demo_history(platform: Platform, sim: DeclarationSimulator, n: int, now: datetime) -> None:
     """Sixty days of history: the first 60 % under random control only, then a model trained on
-    those findings and promoted, then the rest selected by it."""
+    those findings and promoted, then the rest selected by it. Findings come two days after lodging, so
+    the declarations held in the last two days, and the latest few of each lane, wait in the officers' queue."""
     first = int(n * 0.6)
     cut = now - timedelta(days=20)
     with Progress(transient=True) as progress:
@@ -55,8 +58,10 @@ def replay_demo_history(platform: Platform, sim: DeclarationSimulator, n: int, n
         if v is not None:
             with platform.sessions() as s:
                 platform.risk.reload_model(s)
+        # the last two days' held declarations, and the latest few of each lane, have no finding yet:
+        # the officers' queue on first login
         replay_history(platform, sim.generate(n - first, cut + timedelta(minutes=1), now - timedelta(minutes=5)),
-                       progress=step)
+                       progress=step, until=now, open_per_lane=OPEN_PER_LANE)
 
 
 #: credit grades of the simulated CBEC e-commerce sellers (the others are general): one AEO

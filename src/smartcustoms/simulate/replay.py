@@ -8,6 +8,7 @@ the finding; each result feeds the risk engine as it would live.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,6 +43,7 @@ class ReplaySummary:
     inspected: int = 0
     audited: int = 0
     hits: int = 0
+    waiting: int = 0  # held declarations left without a finding (in the officers' queue)
     lanes: dict[str, int] = field(default_factory=dict)
     mechanisms: dict[str, int] = field(default_factory=dict)
     declaration_nos: list[str] = field(default_factory=list)
@@ -59,20 +61,26 @@ def finding(sim: SimulatedDeclaration) -> InspectionResultIn:
 
 def replay_history(platform: Platform, sims: list[SimulatedDeclaration], *, audit_share: float = 0.3,
                    result_lag: timedelta = timedelta(days=2), batch: int = 50, seed: int = 0,
-                   progress: Callable[[int], None] | None = None) -> ReplaySummary:
-    """Lodge ``sims`` (time-ordered) through the platform and record their findings as they fall due."""
+                   progress: Callable[[int], None] | None = None, until: datetime | None = None,
+                   open_per_lane: int = 0) -> ReplaySummary:
+    """Lodge ``sims`` (time-ordered) through the platform and record their findings as they fall due.
+
+    With ``until`` (e.g. now), findings not yet due then stay unrecorded; with ``open_per_lane``, so do
+    the findings of the latest that many held declarations of each lane (an earlier one's finding is
+    recorded, late, when a newer one of its lane falls due). Those declarations wait in the officers'
+    hold queue; ``ReplaySummary.waiting`` counts them."""
     rng = np.random.default_rng(seed)
     svc, risk = platform.declarations, platform.risk
     saved = svc.clock, risk.clock
     clock = SettableClock(datetime.fromisoformat(sims[0].payload["declared_at"]) if sims else datetime.now())
     svc.clock = risk.clock = clock
-    due: list[tuple[datetime, str, SimulatedDeclaration, bool]] = []
+    pending = _Pending([], {}, open_per_lane)
     out = ReplaySummary()
     try:
         for start in range(0, len(sims), batch):
             chunk = sims[start:start + batch]
             clock.t = datetime.fromisoformat(chunk[-1].payload["declared_at"]) + timedelta(minutes=1)
-            _record_due(platform, due, clock, out)
+            _record_due(platform, pending, clock, out)
             results = svc.lodge_many(SYSTEM, [DeclarationIn.model_validate(s.payload) for s in chunk])
             for sim, res in zip(chunk, results, strict=True):
                 if res.errors or res.lane is None or res.declaration_no is None:
@@ -83,22 +91,39 @@ def replay_history(platform: Platform, sims: list[SimulatedDeclaration], *, audi
                 held = res.lane != "green"
                 out.held += held
                 if held or rng.random() < audit_share:
-                    due.append((clock.t + result_lag, res.declaration_no, sim, held))
+                    pending.due.append((clock.t + result_lag, res.declaration_no, sim, res.lane))
             if progress:
                 progress(len(chunk))
-        clock.t = clock.t + result_lag
-        _record_due(platform, due, clock, out)
+        clock.t = clock.t + result_lag if until is None else max(clock.t, until)
+        _record_due(platform, pending, clock, out)
+        out.waiting = sum(lane != "green" for *_, lane in pending.due) + sum(map(len, pending.parked.values()))
     finally:
         svc.clock, risk.clock = saved
     return out
 
 
-def _record_due(platform: Platform, due: list, clock: SettableClock, out: ReplaySummary) -> None:
-    ready = [d for d in due if d[0] <= clock.t]
+@dataclass
+class _Pending:
+    """Findings not yet recorded: those not yet due, and the latest held ones per lane kept open."""
+
+    due: list[tuple[datetime, str, SimulatedDeclaration, str]]
+    parked: dict[str, deque[tuple[str, SimulatedDeclaration]]]
+    keep: int
+
+
+def _record_due(platform: Platform, pending: _Pending, clock: SettableClock, out: ReplaySummary) -> None:
+    ready = [d for d in pending.due if d[0] <= clock.t]
     if not ready:
         return
-    due[:] = [d for d in due if d[0] > clock.t]
-    for _, no, sim, held in ready:
+    pending.due[:] = [d for d in pending.due if d[0] > clock.t]
+    for _, no, sim, lane in ready:
+        held = lane != "green"
+        if held and pending.keep:  # park it as the newest of its lane; record the oldest parked beyond keep
+            parked = pending.parked.setdefault(lane, deque())
+            parked.append((no, sim))
+            if len(parked) <= pending.keep:
+                continue
+            no, sim = parked.popleft()
         platform.inspections.record(REPLAY_OFFICER, no, finding(sim))
         out.inspected += held
         out.audited += not held

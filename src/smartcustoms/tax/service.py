@@ -441,12 +441,13 @@ def replace_tariff(session, rows: list[TariffRates]) -> None:
              "vat_rate": r.vat_rate} for r in rows])
 
 
-def tariff_lines(session, limit: int = 50) -> tuple[list[dict], int]:
-    """The first ``limit`` stored tariff lines (every column, in storage order) and how many there are."""
+def tariff_lines(session, limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+    """A page of the stored tariff lines (every column, by HS prefix) and how many there are."""
     from sqlalchemy import func, select
 
     from smartcustoms.tax.models import TariffLine
 
     table = TariffLine.__table__
-    rows = [dict(r._mapping) for r in session.execute(select(table).limit(limit))]
+    page = select(table).order_by(table.c.hs_prefix).limit(limit).offset(offset)
+    rows = [dict(r._mapping) for r in session.execute(page)]
     return rows, int(session.scalar(select(func.count()).select_from(table)) or 0)
