@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -74,15 +75,22 @@ def _seed(world: World) -> tuple[list[str], list[str]]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[Site]:
-    import uvicorn
-
-    from smartcustoms.web.app import create_app
-
     tmp = tmp_path_factory.mktemp("web")
     platform = build_platform(Settings(data_dir=tmp, session_secret="test-session-secret"),
                               database_url=f"sqlite:///{tmp / 'smartcustoms.db'}")
     world = seed_world(platform)
     held, released = _seed(world)
+    with serve(platform) as url:
+        yield Site(url, world, held, released)
+
+
+@contextmanager
+def serve(platform) -> Iterator[str]:
+    """The web app of ``platform`` served on a free loopback port (its base URL), stopped afterwards."""
+    import uvicorn
+
+    from smartcustoms.web.app import create_app
+
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
@@ -94,7 +102,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     try:
-        yield Site(f"http://127.0.0.1:{port}", world, held, released)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)

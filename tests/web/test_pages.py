@@ -175,7 +175,7 @@ def test_analyst_rule_editor_marks_a_bad_rule_and_saves_a_good_one(browser, site
     page.click("#rule-form button[type=submit]")
     page.wait_for_url("**/rules")
     rules = page.locator("[data-testid=rules]").inner_text()
-    assert "heavy laptops" in rules and "net_mass_kg gt 50" in rules
+    assert "heavy laptops" in rules and "net_mass_kg > 50" in rules
     b.shot("analyst-rules")
     assert b.unexpected_errors(422) == []
 

@@ -22,9 +22,10 @@ from smartcustoms.enterprises import api as enterprises_api
 from smartcustoms.enterprises.service import ApiKeys
 from smartcustoms.inspection import api as inspection_api
 from smartcustoms.platform import Platform, build_platform
+from smartcustoms.risk.parcels import api as parcel_models_api
 from smartcustoms.risk.targeting import api as risk_api
 from smartcustoms.tax import api as tax_api
-from smartcustoms.web import dashboard
+from smartcustoms.web import api_docs, dashboard
 from smartcustoms.web.limits import BodyLimits, RequestLimits
 from smartcustoms.web.pages import admin, analyst, officer, session, trader
 from smartcustoms.web.sessions import SESSION_COOKIE, SecurityHeaders, WebSessionAuth, session_secret
@@ -44,8 +45,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(platform: Platform | None = None) -> FastAPI:
     """The application over ``platform`` (a new one from the settings by default)."""
     platform = platform or build_platform()
-    app = FastAPI(title="smartcustoms", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="smartcustoms", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Single window, risk targeting, CBEC clearance, tax and AEO.")
+    api_docs.install(app)  # /docs and /redoc with their assets from a package: no CDN
     app.state.platform = platform
     app.state.key_resolver = ApiKeys(platform.sessions)
     app.state.key_cache = KeyCache()  # cleared where a user or key is deactivated (enterprises.api, admin pages)
@@ -63,7 +65,8 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     problems.install(app)
     # every router, in this order
     for api_router in (enterprises_api.router, codes_api.router, declarations_api.router, tax_api.router,
-                       risk_api.router, inspection_api.router, cbec_api.router, audit_api.router):
+                       risk_api.router, parcel_models_api.router, inspection_api.router, cbec_api.router,
+                       audit_api.router):
         app.include_router(api_router)
     # the server-rendered pages, one router per role; the trader's /declarations/new before officer's /{no}
     for page_router in (session.router, trader.router, officer.router, analyst.router, admin.router):

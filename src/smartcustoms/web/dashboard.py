@@ -1,6 +1,6 @@
 """The analyst dashboard's figures, read through the domain services and cached while the data do not change.
 
-Hit rates and rule statistics come from risk targeting's service (the one hit-rate definition), lane
+Hit rates, drift per office and rule statistics come from risk targeting's service (the one hit-rate definition), lane
 shares, score distribution and tax per day from the declarations service, CBEC throughput from the
 CBEC service. This module only assembles and caches them (:class:`DashboardCache`).
 """
@@ -24,10 +24,13 @@ from smartcustoms.core.scheduler import Job
 from smartcustoms.declarations.models import DeclarationEvent
 from smartcustoms.declarations.service import LodgingProfile, lodging_profile
 from smartcustoms.inspection.models import InspectionResult
+from smartcustoms.risk.drift import OfficeWeek
 from smartcustoms.risk.targeting import service as risk_service
 from smartcustoms.risk.targeting.models import RiskRule
 
 MECHANISMS = ("model", "rule", "exploration", "mandatory")
+#: weeks of drift the dashboard reads (a pass over these weeks' decisions, refreshed with the lodging figures)
+DRIFT_WEEKS = 8
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Dashboard:
     profile: LodgingProfile
     rules: list[dict]
     cbec: ParcelSummary
+    drift: list[OfficeWeek]  # per office and week, oldest week first (risk targeting's ``drift``)
 
 
 def data_version(session: Session) -> tuple[tuple, tuple]:
@@ -103,7 +107,7 @@ class DashboardCache:
         """Every figure: the passes over all declarations and decisions included."""
         decisions = risk_service.decision_counts(s)
         return decisions, Dashboard(utcnow(), hit_rates(s, decisions=decisions), lodging_profile(s), top_rules(s),
-                                    cbec_service.parcel_summary(s))
+                                    cbec_service.parcel_summary(s), risk_service.drift(s, DRIFT_WEEKS))
 
     def _refresh(self) -> None:
         try:
@@ -126,7 +130,8 @@ class DashboardCache:
                 return self.value
             if version[1] != self.version[1]:  # a new inspection result or rule edit: show it now
                 self.value = Dashboard(self.value.at, hit_rates(s, decisions=self.decisions),
-                                       self.value.profile, top_rules(s), self.value.cbec)
+                                       self.value.profile, top_rules(s), self.value.cbec,
+                                       self.value.drift)  # weekly drift: refreshed with the lodging figures
                 self.version = (self.version[0], version[1])
             if (version[0] != self.version[0] and not self.refreshing
                     and time.monotonic() - self.computed >= self.max_lag):

@@ -7,6 +7,7 @@ by the server's user only; only the user who uploaded the file sees its job.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smartcustoms.core.security import Principal
-from smartcustoms.declarations.ingest import ProblemLog, batches, parse_file
+from smartcustoms.declarations.ingest import ProblemLog, batches, lodge_chunk, parse_file
 from smartcustoms.platform import Platform
 
 UPLOAD_BATCH = 200
@@ -44,17 +45,27 @@ class UploadJob:
     repeated: int = 0
     rejected: int = 0
     problems: ProblemLog = field(default_factory=ProblemLog)
+    #: the declarations stored from the file (line, declaration number, status, lane, new), the first ones
+    lodged: list[dict] = field(default_factory=list)
+    lodged_keep: int = 1000
+
+    def note_lodged(self, line: int, no: str, status: str | None, lane: str | None, new: bool) -> None:
+        """Keep a stored declaration for the report (while fewer than ``lodged_keep`` are kept)."""
+        if len(self.lodged) < self.lodged_keep:
+            self.lodged.append({"line": line, "no": no, "status": status, "lane": lane, "new": new})
 
     def as_dict(self) -> dict:
-        """The job as the status endpoint answers it (without its owner)."""
+        """The job as the status endpoint answers it (without its owner); problems in line order."""
         return {"id": self.id, "filename": self.filename, "total": self.total, "done": self.done,
                 "state": self.state, "created": self.created, "repeated": self.repeated,
-                "rejected": self.rejected, "lanes": dict(self.lanes), "problems": list(self.problems.kept),
-                "problem_count": self.problems.count}
+                "rejected": self.rejected, "lanes": dict(self.lanes), "problems": self.problems.by_line(),
+                "problem_count": self.problems.count, "lodged": sorted(self.lodged, key=lambda r: r["line"]),
+                "csv": self.filename.lower().endswith(".csv")}
 
     def to_file(self) -> dict:
         """The job as stored on disk."""
-        return {**self.as_dict(), "owner": self.owner, "problem_keep": self.problems.keep}
+        return {**self.as_dict(), "owner": self.owner, "problem_keep": self.problems.keep,
+                "lodged_keep": self.lodged_keep}
 
     @classmethod
     def from_file(cls, obj: dict) -> UploadJob:
@@ -62,7 +73,8 @@ class UploadJob:
         log = ProblemLog(int(obj.get("problem_keep", 1000)), list(obj.get("problems", [])),
                          int(obj.get("problem_count", 0)))
         return cls(obj["id"], int(obj["owner"]), obj["filename"], obj["total"], obj["done"], obj["state"],
-                   Counter(obj.get("lanes", {})), obj["created"], obj["repeated"], obj["rejected"], log)
+                   Counter(obj.get("lanes", {})), obj["created"], obj["repeated"], obj["rejected"], log,
+                   list(obj.get("lodged", [])), int(obj.get("lodged_keep", 1000)))
 
 
 class UploadStore:
@@ -78,7 +90,8 @@ class UploadStore:
         """A new running job for ``owner``, saved at once; the owner's oldest job files beyond the cap go."""
         import uuid
 
-        job = UploadJob(uuid.uuid4().hex, owner, filename, problems=ProblemLog(self.max_problems))
+        job = UploadJob(uuid.uuid4().hex, owner, filename, problems=ProblemLog(self.max_problems),
+                        lodged_keep=self.max_problems)
         with self._lock:
             self._running[job.id] = job
         self.save(job)
@@ -139,36 +152,25 @@ def count_lines(text: str) -> int:
 
 
 def run_upload(platform: Platform, who: Principal, job: UploadJob, text: str, store: UploadStore) -> None:
-    """Parse the file and lodge its valid records in batches, noting the first problems by line."""
-    problems = job.problems
+    """Parse the file and lodge its valid records in batches, noting the problems by line and column."""
     saved = time.monotonic()
     try:
         job.total = count_lines(text) - (1 if job.filename.lower().endswith(".csv") else 0)
-        for chunk in batches(parse_file(job.filename, text), UPLOAD_BATCH):
-            valid = []
-            for r in chunk:
-                if r.errors or r.declaration is None:
-                    for e in r.errors:
-                        problems.add(r.line, e.field, e.message)
+        for chunk in batches(parse_file(job.filename, text, platform.codes), UPLOAD_BATCH):
+            found: list[tuple[int, str, str]] = []
+            for res in lodge_chunk(platform.declarations, who, chunk):
+                found += res.problems
+                if res.rejected:
                     job.rejected += 1
-                else:
-                    valid.append(r)
-            lodged = [r.declaration for r in valid if r.declaration is not None]  # all of them (see above)
-            results = platform.declarations.lodge_many(who, lodged) if lodged else []
-            for r, res in zip(valid, results, strict=True):
-                if res.errors:
-                    job.rejected += 1
-                    for e in res.errors:
-                        problems.add(r.line, e.field, e.message)
-                elif res.status == "rejected":
-                    job.rejected += 1
-                    for m in res.reasons:
-                        problems.add(r.line, "declaration", m)
                 else:
                     job.created += res.created
                     job.repeated += not res.created
                     if res.lane:
                         job.lanes[res.lane] += 1
+                if res.declaration_no:
+                    job.note_lodged(res.line, res.declaration_no, res.status, res.lane, res.created)
+            for line, column, message in sorted(found, key=lambda p: p[0]):
+                job.problems.add(line, column, message)
             job.done += len(chunk)
             if time.monotonic() - saved >= SAVE_EVERY_S:  # progress on disk, without a write per batch
                 store.save(job)
@@ -177,6 +179,18 @@ def run_upload(platform: Platform, who: Principal, job: UploadJob, text: str, st
         job.state = "done"
     except Exception as exc:  # noqa: BLE001 - the page reports the failure instead of hanging
         job.state = "failed"
-        problems.add(0, "file", str(exc))
+        job.problems.add(0, "file", str(exc))
     finally:
         store.finished(job)
+
+
+def report_csv(job: UploadJob) -> str:
+    """The job's problems as a CSV file: line, column (or field), problem."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(["line", "column" if job.filename.lower().endswith(".csv") else "field", "problem"])
+    for p in job.problems.by_line():
+        w.writerow([p["line"], p["field"], p["message"]])
+    if job.problems.dropped:
+        w.writerow(["", "", f"... and {job.problems.dropped} more problems ({job.problems.count} in all)"])
+    return out.getvalue()

@@ -1,4 +1,5 @@
-"""The analyst's pages: the risk dashboard (hit rates, lanes, scores, rules, tax, CBEC) and the rule editor."""
+"""The analyst's pages: the risk dashboard (hit rates, drift, lanes, scores, rules, tax, CBEC), the rule editor
+(backtest, history) and the model registry."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from smartcustoms.cbec.ceb.statuses import STATUS_NAMES
 from smartcustoms.core.db import transaction
 from smartcustoms.core.errors import DomainError, FieldError, NotFound
 from smartcustoms.core.security import Role
 from smartcustoms.core.wire import Id
+from smartcustoms.risk.drift import ALPHA, OfficeWeek
+from smartcustoms.risk.targeting import api as risk_api
 from smartcustoms.risk.targeting import service as risk_service
+from smartcustoms.risk.targeting.rules import criteria_problems
 from smartcustoms.risk.targeting.schemas import RuleIn
 from smartcustoms.web import charts
 from smartcustoms.web import dashboard as figures
@@ -31,6 +36,7 @@ from smartcustoms.web.pages.base import (
     platform_of,
     render,
 )
+from smartcustoms.web.rule_fields import catalogue
 
 router = page_router()
 
@@ -64,9 +70,31 @@ def dashboard(request: Request) -> Response:
         plots["cbec_hours"] = charts.bar_chart(t("dash.cbec_throughput"), cbec.hours, {"model": cbec.per_hour})
         plots["cbec_status"] = charts.bar_chart(t("dash.cbec_status"), [str(s) for s in cbec.status_counts],
                                                 {"exploration": list(cbec.status_counts.values())})
+    drift = drift_view(snap.drift)
+    if drift["offices"]:
+        plots["drift"] = charts.line_chart(t("drift.chart"), [w.isoformat()[5:] for w in drift["weeks"]],
+                                           drift["psi"])
     return render(request, "dashboard.html", rates=rates, lanes=lanes, held=held, budget=budget, hist=hist,
                   bins=bins, rules=rules, tax=tax, cbec=cbec, plots=plots, mechanisms=figures.MECHANISMS,
-                  cbec_names=STATUS_NAMES, as_of=snap.at)
+                  cbec_names=STATUS_NAMES, as_of=snap.at, drift=drift)
+
+
+#: weeks of each office the drift table shows (the plot shows all the dashboard reads)
+DRIFT_SHOWN = 4
+
+
+def drift_view(rows: list[OfficeWeek]) -> dict[str, Any]:
+    """The drift table (latest weeks per office, newest first), the PSI series per office, and the alerts."""
+    weeks = sorted({r.week for r in rows})
+    offices = sorted({r.office_code for r in rows})
+    at = {(r.office_code, r.week): r for r in rows}
+    psi = {o: [at[(o, w)].psi if (o, w) in at else None for w in weeks] for o in offices}
+    shown = weeks[-DRIFT_SHOWN:][::-1]
+    table = {o: [at[(o, w)] for w in shown if (o, w) in at] for o in offices}
+    alerts = sorted((r for r in rows if r.alert and r.week in shown),
+                    key=lambda r: (-r.week.toordinal(), r.office_code))
+    return {"weeks": weeks, "offices": offices, "psi": {o: v for o, v in psi.items() if any(x is not None for x in v)},
+            "table": table, "alerts": alerts, "alpha": ALPHA}
 
 
 def _rule_fields() -> tuple[list[str], frozenset[str]]:
@@ -114,15 +142,33 @@ def rule_from_form(form) -> dict:
     return obj
 
 
-def _rule_page(request: Request, edit: dict | None, errors: dict, status_code: int = 200) -> Response:
+def _rule_page(request: Request, edit: dict | None, errors: dict, status_code: int = 200,
+               backtest: risk_service.Backtest | None = None, history: list[dict] | None = None) -> Response:
     with platform_of(request).sessions() as s:
         rules = risk_service.list_rules(s)
     fields, numeric = _rule_fields()
     criteria = list((edit or {}).get("criteria") or [])
-    criteria += [{"field": "", "op": "", "value": ""}] * max(0, 3 - len(criteria))
+    criteria += [{"field": "", "op": "", "value": ""}] * max(1 if len(criteria) < 20 else 0, 3 - len(criteria))
+    field_list = catalogue(translator(language_of(request))) if fields else []
     return render(request, "rules.html", status_code=status_code, rules=rules, edit=edit or {}, errors=errors,
-                  criteria=criteria, fields=fields, numeric=numeric, available=True,
+                  criteria=criteria, fields=fields, numeric=numeric, available=True, backtest=backtest,
+                  field_list=field_list, field_groups=("declaration", "feature", "parcel"),
+                  history=history or [], criteria_text=criteria_text,
                   ops=("eq", "ne", "in", "not_in", "prefix", "gt", "ge", "lt", "le", "between"))
+
+
+def criteria_text(criteria: list, t) -> str:
+    """A rule's criteria (conditions or their dicts) in words: ``hs_code starts with 6907 and customs_value > 1000``."""
+    parts = []
+    for c in (x.model_dump() if hasattr(x, "model_dump") else x for x in criteria):
+        v = c.get("value")
+        if c.get("op") == "between" and isinstance(v, list) and len(v) == 2:
+            shown = t("rules.text.between", low=v[0], high=v[1])
+        else:
+            shown = _shown(v)
+        op = "op_between" if c.get("op") == "between" else str(c.get("op"))
+        parts.append(f"{c.get('field')} {t('rules.text.' + op)} {shown}")
+    return f" {t('rules.text.and')} ".join(parts)
 
 
 def _shown(value: Any) -> str:
@@ -143,7 +189,35 @@ def rules_page(request: Request, edit: Annotated[Id | None, Query()] = None) -> 
             raise NotFound(f"no rule {edit}")
         current = rule.model_dump()
         current["criteria"] = [{**c, "value": _shown(c.get("value"))} for c in current["criteria"]]
+        with platform_of(request).sessions() as s:
+            backtest = risk_service.backtest_rule(s, risk_service.stored_rule(s, edit))
+            history = risk_service.rule_history(s, edit)
+        return _rule_page(request, current, {}, backtest=backtest, history=history)
     return _rule_page(request, current, {})
+
+
+@router.post("/rules/backtest")
+async def rules_backtest(request: Request) -> Response:
+    """The editor's criteria (not saved) run over the last 30 days' declarations: what they would have selected."""
+    login(request, Role.ANALYST, Role.ADMIN)
+    form = await checked_form(request)
+    obj = rule_from_form(form)
+    rule_id = form_int(form.get("rule_id"))
+    shown = {**obj, "id": rule_id, "criteria": [{**c, "value": _shown(c["value"])} for c in obj["criteria"]]}
+    try:
+        rule = RuleIn.model_validate(obj)
+        with platform_of(request).sessions() as s:
+            backtest = await run_in_threadpool(risk_service.backtest_rule, s, rule)
+            history = risk_service.rule_history(s, rule_id) if rule_id else []
+            stored = next((r for r in risk_service.list_rules(s) if r.id == rule_id), None) if rule_id else None
+        if stored is not None:
+            shown |= {"created_by": stored.created_by, "created_at": stored.created_at,
+                      "updated_at": stored.updated_at}
+    except ValidationError as exc:
+        return _rule_page(request, shown, by_field(field_errors(exc)), 422)
+    except DomainError as exc:
+        return _rule_page(request, shown, by_field(exc.errors or [FieldError("form", exc.detail)]), exc.status)
+    return _rule_page(request, shown, {}, backtest=backtest, history=history)
 
 
 @router.post("/rules")
@@ -159,11 +233,112 @@ async def rules_save(request: Request) -> Response:
         rule = RuleIn.model_validate(obj)
         with transaction(platform.sessions) as s:
             saved = risk_service.save_rule(s, rule, who, rule_id)
-    except ValidationError as exc:
-        return _rule_page(request, shown, by_field(field_errors(exc)), 422)
+    except ValidationError as exc:  # with the criteria's own problems, all in one round
+        errors = field_errors(exc)
+        errors += criteria_problems(obj["criteria"], {e.field for e in errors})
+        return _rule_page(request, shown, by_field(errors), 422)
     except DomainError as exc:
         return _rule_page(request, shown, by_field(exc.errors or [FieldError("form", exc.detail)]), exc.status)
     platform.rules_changed()
     flash(request, "rules.saved", name=saved.name)
     return RedirectResponse("/rules", status_code=303)
 
+
+
+# -- the model registry ----------------------------------------------------------------------------------
+def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, Any]:
+    """A version's metrics as one level of dotted names (``candidate.precision_at.10`` ...)."""
+    out: dict[str, Any] = {}
+    for k, v in metrics.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out |= flat_metrics(v, name + ".")
+        else:
+            out[name] = v
+    return out
+
+
+def novel_precision(flat: dict[str, Any]) -> float | None:
+    """A version's hit rate at the top 10 % on novel goods, when its metrics recorded one (not the live model's)."""
+    return next((v for k, v in flat.items() if "novel" in k and k.endswith("precision_at.10")
+                 and not k.startswith("live") and isinstance(v, int | float)), None)
+
+
+def _models_page(request: Request, a: int | None = None, b: int | None = None, confirm: dict | None = None,
+                 status_code: int = 200) -> Response:
+    with platform_of(request).sessions() as s:
+        versions = risk_service.list_models(s)
+    by_version = {v.version: v for v in versions}
+    live = next((v for v in versions if v.status == "live"), None)
+    if a is None and b is None and live is not None:  # by default: the live model and the newest other version
+        a, b = live.version, next((v.version for v in reversed(versions) if v.status != "live"), None)
+    compare = None
+    if a in by_version and b in by_version:
+        left, right = flat_metrics(by_version[a].metrics), flat_metrics(by_version[b].metrics)
+        names = [*left, *(k for k in right if k not in left)]
+        compare = {"a": by_version[a], "b": by_version[b], "rows": [(k, left.get(k), right.get(k)) for k in names]}
+    return render(request, "models.html", status_code=status_code, versions=versions[::-1], live=live,
+                  compare=compare, a=a, b=b, confirm=confirm, flat=flat_metrics, novel=novel_precision,
+                  any_novel=any(novel_precision(flat_metrics(v.metrics)) is not None for v in versions))
+
+
+@router.get("/models")
+def models_page(request: Request, a: Annotated[Id | None, Query()] = None,
+                b: Annotated[Id | None, Query()] = None) -> Response:
+    """The model registry: versions with status, training window and metrics; two of them side by side."""
+    login(request, Role.ANALYST, Role.ADMIN)
+    return _models_page(request, a, b)
+
+
+@router.post("/models/train")
+async def models_train(request: Request) -> Response:
+    """Train a candidate (the API's train operation, audited) and compare it with the live model."""
+    who = login(request, Role.ANALYST, Role.ADMIN)
+    form = await checked_form(request)
+    days = form_int(form.get("holdout_days")) or 14
+    platform = platform_of(request)
+    try:
+        out = await run_in_threadpool(risk_api.train, holdout_days=max(1, min(days, 3650)), who=who,
+                                      platform=platform)
+    except DomainError as exc:
+        flash(request, "models.failed", kind="error", detail=exc.detail)
+        return RedirectResponse("/models", status_code=303)
+    flash(request, "models.trained_ok", version=out.version)
+    with platform.sessions() as s:
+        live = next((v.version for v in risk_service.list_models(s) if v.status == "live"), None)
+    target = f"/models?a={live}&b={out.version}#compare" if live else "/models"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/models/{version}/promote")
+async def models_promote(request: Request, version: Id) -> Response:
+    """Promote a version to live; the first post shows what will change and asks to confirm."""
+    who = login(request, Role.ANALYST, Role.ADMIN)
+    form = await checked_form(request)
+    platform = platform_of(request)
+    if form.get("confirm") != "yes":
+        return _models_page(request, confirm={"action": "promote", "version": version})
+    try:
+        risk_api.promote(version=version, who=who, platform=platform)
+    except DomainError as exc:
+        flash(request, "models.failed", kind="error", detail=exc.detail)
+        return RedirectResponse("/models", status_code=303)
+    flash(request, "models.promoted_ok", version=version)
+    return RedirectResponse("/models", status_code=303)
+
+
+@router.post("/models/rollback")
+async def models_rollback(request: Request) -> Response:
+    """Go back to the previous live version; the first post shows what will change and asks to confirm."""
+    who = login(request, Role.ANALYST, Role.ADMIN)
+    form = await checked_form(request)
+    platform = platform_of(request)
+    if form.get("confirm") != "yes":
+        return _models_page(request, confirm={"action": "rollback"})
+    try:
+        out = risk_api.rollback(who=who, platform=platform)
+    except DomainError as exc:
+        flash(request, "models.failed", kind="error", detail=exc.detail)
+        return RedirectResponse("/models", status_code=303)
+    flash(request, "models.rolled_back_ok", version=out.version)
+    return RedirectResponse("/models", status_code=303)

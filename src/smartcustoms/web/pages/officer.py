@@ -16,6 +16,16 @@ from smartcustoms.core.errors import Conflict, NotFound
 from smartcustoms.core.security import Role
 from smartcustoms.core.wire import Offset
 from smartcustoms.declarations import holds
+from smartcustoms.declarations.lifecycle import (
+    DECISION_REASONS,
+    DECISION_STATUS,
+    FINAL,
+    Decision,
+    Status,
+    can_transition,
+)
+from smartcustoms.declarations.schemas import DecisionIn
+from smartcustoms.declarations.service import DeclarationInvalid
 from smartcustoms.inspection import service as inspection
 from smartcustoms.inspection.schemas import OFFENCE_TYPES, InspectionResultIn
 from smartcustoms.web.i18n import language_of, translator
@@ -42,6 +52,26 @@ def _lane_event(events) -> dict | None:
     return None
 
 
+def _last_decision(events) -> Any | None:
+    """The latest officer's decision among a declaration's events (one with a ``decision`` detail), if any."""
+    for e in reversed(events):
+        if e.detail and e.detail.get("decision"):
+            return e
+    return None
+
+
+def decision_choices(status: str) -> list[tuple[str, list[str]]]:
+    """The decisions an officer may take on a declaration at ``status``, each with its reason codes."""
+    if status not in Status.__members__.values() or status in FINAL:  # a release is final
+        return []
+    return [(d.value, list(DECISION_REASONS[d])) for d in Decision if can_transition(status, DECISION_STATUS[d])]
+
+
+#: decisions that ask the officer to confirm (they end the hold: goods leave, or are seized)
+CONFIRMED = (Decision.RELEASE.value, Decision.DETAIN.value)
+CHOSEN = frozenset(d.value for d in Decision)
+
+
 @router.get("/declarations/{no}")
 def declaration_page(no: str, request: Request) -> Response:
     """A declaration: a trader sees its lane's consequence; customs see the importer's record and similar cases."""
@@ -50,20 +80,31 @@ def declaration_page(no: str, request: Request) -> Response:
     d = platform.declarations.get(who, no)  # another enterprise's declaration is a 404
     events = platform.declarations.events(who, no)
     lane = _lane_event(events)
-    ctx: dict[str, Any] = {"d": d, "events": events, "lane_detail": lane, "offence_types": OFFENCE_TYPES}
-    held = d.lane not in (None, "green")
-    if who.role == Role.TRADER:  # the lane's consequence only: no mechanism, rule, score or rank
-        ctx["trader_reasons"] = ["reason.held." + (d.lane or "")] if held and d.status in (
-            "lane_assigned", "inspection", "detained") else []
+    ctx: dict[str, Any] = {"d": d, "events": events, "lane_detail": lane, "offence_types": OFFENCE_TYPES,
+                           "decision": _last_decision(events)}
+    if who.role == Role.TRADER:  # the lane's consequence and customs' decision only: no rule, score or rank
+        waiting = d.status == "lane_assigned" or (d.status == "inspection" and ctx["decision"] is None)
+        ctx["trader_reasons"] = ["reason.held." + (d.lane or "")] if waiting and d.lane not in (None, "green") \
+            else []
+        with platform.sessions() as s:  # the tax box adds duty recovered by an inspection
+            ctx["duty_recovered"] = r.duty_recovered if (r := inspection.result_for(s, no)) is not None else None
         return render(request, "declaration.html", **ctx)
     with platform.sessions() as s:
         ctx["result"] = inspection.result_for(s, no)
         ctx["history"] = inspection.importer_record(s, d.importer_code, exclude_no=no)
         ctx["similar"] = inspection.similar_cases(s, no, [i.hs_code for i in d.items], d.items[0].origin_country)
-    ctx["can_record"] = (who.role in (Role.OFFICER, Role.ADMIN) and ctx["result"] is None
+    officer = who.role in (Role.OFFICER, Role.ADMIN)
+    ctx["can_record"] = (officer and ctx["result"] is None
                          and getattr(platform, "inspections", None) is not None
                          and d.status in ("lane_assigned", "inspection", "released"))
-    return render(request, "declaration.html", errors=request.session.pop("inspection_errors", {}), **ctx)
+    ctx["decisions"] = decision_choices(d.status) if officer else []
+    # a refused form comes back as it was sent, with its errors (never reset to the defaults)
+    sent = request.session.pop("decision_form", None)
+    ctx["decision_form"] = sent if sent and sent.get("no") == no else {}
+    sent = request.session.pop("inspection_form", None)
+    ctx["inspection_form"] = sent if sent and sent.get("no") == no else {}
+    return render(request, "declaration.html", errors=ctx["inspection_form"].get("errors", {}),
+                  confirmed=CONFIRMED, **ctx)
 
 
 @router.post("/declarations/{no}/inspection")
@@ -77,18 +118,56 @@ async def record_inspection(no: str, request: Request) -> Response:
     if outcome == "offence":
         body |= {"offence_type": form.get("offence_type") or None, "critical": form.get("critical") == "on",
                  "duty_recovered": str(form.get("duty_recovered") or "0").strip()}
+    sent = {"outcome": outcome, "offence_type": str(form.get("offence_type") or ""),
+            "critical": form.get("critical") == "on", "duty_recovered": str(form.get("duty_recovered") or ""),
+            "notes": str(form.get("notes", ""))}
     try:
         result = InspectionResultIn.model_validate(body)
         platform.inspections.record(who, no, result)
     except ValidationError as exc:
-        request.session["inspection_errors"] = by_field(field_errors(exc))
+        request.session["inspection_form"] = {"no": no, "values": sent, "errors": by_field(field_errors(exc))}
         flash(request, "inspection.invalid", "error")
+        return RedirectResponse(f"/declarations/{no}#inspection-form", status_code=303)
     except Conflict as exc:
         flash(request, "inspection.conflict", "error", detail=exc.detail)
     else:
         flash(request, "inspection.done", no=no)
     return RedirectResponse(f"/declarations/{no}#events", status_code=303)
 
+
+@router.post("/declarations/{no}/decision")
+async def record_decision(no: str, request: Request) -> Response:
+    """An officer's decision on a held declaration, with a reason code and a note, through the same service
+    call as the API's ``POST /api/v1/declarations/{no}/decision`` (event, audit entry, one transaction)."""
+    who = login(request, Role.OFFICER, Role.ADMIN)
+    form = await checked_form(request)
+    platform = platform_of(request)
+    sent: dict[str, Any] = {k: str(form.get(k, "")).strip() for k in ("decision", "reason_code", "reason")}
+    sent["confirm"] = form.get("confirm") == "on"
+    errors: dict[str, list[str]] = {}
+    if sent["decision"] in CONFIRMED and not sent["confirm"]:
+        errors["confirm"] = [translator(language_of(request))("decision.confirm_missing")]
+    try:
+        body = DecisionIn.model_validate({"decision": sent["decision"], "reason_code": sent["reason_code"] or None,
+                                          "reason": sent["reason"]})
+    except ValidationError as exc:
+        errors = by_field(field_errors(exc)) | errors
+    if not errors:
+        try:
+            await run_in_threadpool(platform.declarations.decide, who, no, None, body.reason,
+                                    decision=body.decision, reason_code=body.reason_code)
+        except DeclarationInvalid as exc:
+            errors = by_field(exc.errors)
+        except Conflict as exc:
+            flash(request, "decision.conflict", "error", detail=exc.detail)
+            return RedirectResponse(f"/declarations/{no}#decisions", status_code=303)
+    if errors:
+        request.session["decision_form"] = {"no": no, "values": sent, "errors": errors}
+        flash(request, "decision.invalid", "error")
+        anchor = f"decision-{sent['decision']}" if sent["decision"] in CHOSEN else "decisions"
+        return RedirectResponse(f"/declarations/{no}#{anchor}", status_code=303)
+    flash(request, "decision.done", no=no, decision=translator(language_of(request))(f"decision_done.{body.decision}"))
+    return RedirectResponse(f"/declarations/{no}#events", status_code=303)
 
 
 # -- officer console -----------------------------------------------------------------------------------
@@ -103,9 +182,10 @@ def hold_queue(request: Request, lane: str = "", office: str = "", order: str = 
     with platform.sessions() as s:
         q = holds.hold_queue(s, lane=lane or None, office=office or None, order=order, limit=100,
                              offset=max(offset, 0))
+        decided = holds.latest_decisions(s, [r["declaration_no"] for r in q.rows])
     offices = sorted({o for o, _ in q.counts})
     return render(request, "queue.html", q=q, lane=lane, office=office, order=order, offset=offset,
-                  offices=offices, lanes=holds.HOLD_LANES, now=utcnow())
+                  offices=offices, lanes=holds.HOLD_LANES, now=utcnow(), decided=decided)
 
 
 # -- officer console: held CBEC parcels ----------------------------------------------------------------

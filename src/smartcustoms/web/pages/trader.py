@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import threading
 import uuid
@@ -18,20 +20,24 @@ from smartcustoms.core.clock import utcnow
 from smartcustoms.core.errors import DomainError, FieldError, NotFound
 from smartcustoms.core.security import Principal, Role
 from smartcustoms.core.wire import Offset
+from smartcustoms.declarations.checks import all_errors
+from smartcustoms.declarations.ingest import csv_columns, csv_template
+from smartcustoms.declarations.lifecycle import Lane, Status
 from smartcustoms.declarations.schemas import DeclarationIn
 from smartcustoms.declarations.service import validate
 from smartcustoms.platform import Platform
+from smartcustoms.web.i18n import language_of, translator
 from smartcustoms.web.pages.base import (
     by_field,
     checked_form,
-    field_errors,
     flash,
+    form_int,
     login,
     page_router,
     platform_of,
     render,
 )
-from smartcustoms.web.uploads import UploadJob, UploadStore, run_upload
+from smartcustoms.web.uploads import UploadJob, UploadStore, report_csv, run_upload
 
 router = page_router()
 
@@ -48,10 +54,17 @@ def declaration_list(request: Request, status: str | None = None,
 
 
 _ITEM_KEY = re.compile(r"^items\[(\d{1,2})\]\.(\w+)$")
+#: item fields whose form control always sends a value (a select with a default): they alone do not fill a row
+_DEFAULTED_ITEM_FIELDS = frozenset({"unit"})
 
 
-def declaration_from_form(form) -> dict:
-    """The nested declaration payload of a flat form (``items[0].hs_code`` ...); blanks are left out."""
+def declaration_from_form(form, drop: int | None = None) -> tuple[dict, list[int]]:
+    """The nested declaration payload of a flat form (``items[0].hs_code`` ...); blanks are left out.
+
+    A goods-item row with nothing typed in it (its unit select still sends its default) is no item: it is
+    left out. Returns the payload and the form row of each item left in (see :func:`to_form_paths`).
+    ``drop`` is a row the user removed (the form's remove button, without JavaScript).
+    """
     obj: dict[str, Any] = {}
     items: dict[int, dict[str, str]] = {}
     fields = set(DeclarationIn.model_fields)
@@ -64,19 +77,39 @@ def declaration_from_form(form) -> dict:
                 item[m.group(2)] = value
         elif key in fields and value:
             obj[key] = value
-    obj["items"] = [items[i] for i in sorted(items) if items[i]]
-    return obj
+    rows = [i for i in sorted(items) if i != drop and set(items[i]) - _DEFAULTED_ITEM_FIELDS]
+    obj["items"] = [items[i] for i in rows]
+    return obj, rows
+
+
+def to_form_paths(errors: list[FieldError], rows: list[int]) -> list[FieldError]:
+    """Field errors with each item's index as the form row it came from (empty rows were left out)."""
+    def row_path(path: str) -> str:
+        m = re.match(r"^items\[(\d+)\]", path)
+        if not m or int(m.group(1)) >= len(rows):
+            return path
+        return f"items[{rows[int(m.group(1))]}]" + path[m.end():]
+    return [FieldError(row_path(e.field), e.message) for e in errors]
 
 
 def check_declaration(platform: Platform, who: Principal, obj: dict) -> tuple[DeclarationIn | None,
                                                                               list[FieldError]]:
-    """Wire-format and code-list checks of a form payload, as lodging would do them."""
+    """Wire-format and code-list checks of a form payload, as lodging would do them, all in one pass.
+
+    When the payload does not parse, the code-list checks still run on each well-formed field, so a bad HS
+    code is marked together with the missing fields rather than after them.
+    """
+    d: DeclarationIn | None
     try:
         d = DeclarationIn.model_validate(obj)
     except ValidationError as exc:
-        return None, field_errors(exc)
-    errors = validate(d, platform.codes, platform.declarations.clock())
-    if who.role == Role.TRADER and who.enterprise_code not in (d.declarant_code, d.importer_code):
+        d = None
+        errors = all_errors(exc, obj, platform.codes)
+    else:
+        errors = validate(d, platform.codes, platform.declarations.clock())
+    parties = (d.declarant_code, d.importer_code) if d else (obj.get("declarant_code"), obj.get("importer_code"))
+    if who.role == Role.TRADER and who.enterprise_code not in parties and not (
+            d is None and any(e.field in ("declarant_code", "importer_code") for e in errors)):
         errors.append(FieldError("importer_code", f"you act for {who.enterprise_code}: lodge as its declarant "
                                                   "or importer"))
     return d, errors
@@ -110,7 +143,12 @@ async def lodge_submit(request: Request) -> Response:
     """Lodge the form's declaration; a wrong one comes back with each wrong field marked (422)."""
     who = login(request, Role.TRADER)
     platform = platform_of(request)
-    obj = declaration_from_form(await checked_form(request))
+    form = await checked_form(request)
+    removed = form_int(form.get("remove_item"))
+    if removed is not None:  # an item row removed without JavaScript: the form again, nothing lodged
+        obj, _ = declaration_from_form(form, drop=removed)
+        return render(request, "lodge.html", errors={}, **_form_context(platform, who, obj))
+    obj, _ = declaration_from_form(form)  # the form comes back with the items it kept, numbered as sent
     d, errors = check_declaration(platform, who, obj)
     if d is not None and not errors:
         try:
@@ -129,11 +167,11 @@ async def lodge_validate(request: Request) -> Response:
     """Validate-as-you-type: the field errors the form has now, and the HS description of each item."""
     who = login(request, Role.TRADER)
     platform = platform_of(request)
-    obj = declaration_from_form(await checked_form(request))
+    obj, rows = declaration_from_form(await checked_form(request))
     _, errors = check_declaration(platform, who, obj)
-    hs = {f"items[{i}].hs_code": platform.codes.hs_description(it["hs_code"]) if platform.codes.is_valid_hs(
-        it.get("hs_code", "")) else None for i, it in enumerate(obj["items"])}
-    return JSONResponse({"errors": [e.as_dict() for e in errors], "hs": hs})
+    hs = {f"items[{row}].hs_code": platform.codes.hs_description(it["hs_code"]) if platform.codes.is_valid_hs(
+        it.get("hs_code", "")) else None for row, it in zip(rows, obj["items"], strict=True)}
+    return JSONResponse({"errors": [e.as_dict() for e in to_form_paths(errors, rows)], "hs": hs})
 
 
 
@@ -147,11 +185,54 @@ def _jobs(request: Request) -> UploadStore:
     return state.upload_jobs
 
 
+def template_declaration(platform: Platform, who: Principal) -> DeclarationIn:
+    """The example of the upload template: two goods items lodged by the trader's enterprise as importer."""
+    codes = platform.codes
+    office = "2248" if codes.is_valid_office("2248") else min(codes.customs_offices)
+    code = who.enterprise_code or "9144030071"
+    at = (utcnow() - timedelta(minutes=5)).replace(second=0, microsecond=0).isoformat() + "Z"
+    return DeclarationIn.model_validate({
+        "client_message_id": "order-2026-0001", "declarant_code": code, "importer_code": code,
+        "seller_name": "Cerámica Levante S.L.", "trade_mode": "0110", "transport_mode": "2", "office_code": office,
+        "departure_country": "ES", "origin_country": "ES", "currency": "USD", "incoterm": "CIF", "freight": "0",
+        "gross_mass_kg": "21000", "net_mass_kg": "20000", "packages": 20, "total_value": "13000.00",
+        "declared_at": at, "items": [
+            {"hs_code": "6907220000", "description": "Glazed ceramic wall tiles", "model_spec": "30x60 cm",
+             "quantity": "18000", "unit": "035", "net_mass_kg": "18000", "unit_price": "0.5",
+             "total_value": "9000.00", "origin_country": "ES"},
+            {"hs_code": "6907220000", "description": "Glazed ceramic floor tiles", "model_spec": "60x60 cm",
+             "quantity": "2000", "unit": "035", "net_mass_kg": "2000", "unit_price": "2",
+             "total_value": "4000.00", "origin_country": "ES"}]})
+
+
+def _column_reference(platform: Platform, who: Principal) -> list[dict]:
+    """The CSV columns as the upload page lists them: name, required, meaning, the template's example value."""
+    first = next(csv.DictReader(io.StringIO(csv_template(template_declaration(platform, who)))))
+    return [{"name": c.name, "required": c.required, "per_item": c.per_item, "example": first.get(c.name, "")}
+            for c in csv_columns()]
+
+
+def _upload_page(request: Request, who: Principal, job: dict | None) -> Response:
+    t = translator(language_of(request))  # the words the page's script shows for statuses and lanes
+    return render(request, "upload.html", job=job, columns=_column_reference(platform_of(request), who),
+                  status_words={s.value: t(f"status.{s.value}") for s in Status},
+                  lane_words={ln.value: t(f"lane.{ln.value}") for ln in Lane})
+
+
 @router.get("/upload")
 def upload_form(request: Request) -> Response:
-    """The bulk upload form (a JSON Lines or CSV file of declarations)."""
-    login(request, Role.TRADER)  # customs roles do not lodge
-    return render(request, "upload.html", job=None)
+    """The bulk upload form (a JSON Lines or CSV file of declarations), the CSV template and column reference."""
+    who = login(request, Role.TRADER)  # customs roles do not lodge
+    return _upload_page(request, who, None)
+
+
+@router.get("/upload/template.csv")
+def upload_template(request: Request) -> Response:
+    """A CSV file in the upload format: the header row and one example declaration of two goods items."""
+    who = login(request, Role.TRADER)
+    body = csv_template(template_declaration(platform_of(request), who))
+    return Response("\ufeff" + body, media_type="text/csv; charset=utf-8",  # the BOM: spreadsheets read UTF-8
+                    headers={"Content-Disposition": 'attachment; filename="declarations-template.csv"'})
 
 
 @router.post("/upload")
@@ -182,8 +263,18 @@ def _job(request: Request, job_id: str) -> UploadJob:
 
 @router.get("/upload/{job_id}")
 def upload_page(job_id: str, request: Request) -> Response:
-    """An upload job's progress and its report by line."""
-    return render(request, "upload.html", job=_job(request, job_id).as_dict())
+    """An upload job's progress, its problems by line and the declarations it lodged."""
+    job = _job(request, job_id)
+    return _upload_page(request, login(request), job.as_dict())
+
+
+@router.get("/upload/{job_id}/report.csv")
+def upload_report(job_id: str, request: Request) -> Response:
+    """An upload job's problems as a CSV file (line, column, problem)."""
+    job = _job(request, job_id)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", job.filename.rsplit(".", 1)[0])[:60] or "upload"
+    return Response("\ufeff" + report_csv(job), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-problems.csv"'})
 
 
 @router.get("/upload/{job_id}/status")

@@ -78,35 +78,76 @@
     }, 200);
   }
 
+  // A field is checked when the user leaves it (and again as it is corrected, once it has been left).
+  form.addEventListener("focusout", function (ev) {
+    const el = ev.target;
+    if (!el.name || el.type === "hidden") return;
+    touched.add(el.name);
+    clearTimeout(timer);
+    validate();
+  });
   form.addEventListener("input", function (ev) {
     const el = ev.target;
     if (!el.name) return;
-    touched.add(el.name);
     if (el.hasAttribute("data-calc")) recalc();
     if (el.hasAttribute("data-hs")) searchHs(el);
-    schedule();
+    // the HS description shows as the code is typed; errors wait until the field has been left once
+    if (touched.has(el.name) || submitted || el.hasAttribute("data-hs")) schedule();
   });
   form.addEventListener("change", function (ev) { if (ev.target.name) { touched.add(ev.target.name); schedule(); } });
+
+  // Item rows are numbered 0..n-1 in page order: names, error and hint targets, HS lists follow the row.
+  // ``moved``: the row was there before (its visited fields stay visited under their new names).
+  function renumber(row, n, moved) {
+    const old = row.dataset.item;
+    row.dataset.item = String(n);
+    const rename = function (v) { return v.replace(/^items\[\d+\]/, "items[" + n + "]"); };
+    row.querySelectorAll("[name]").forEach(function (el) {
+      const before = el.name;
+      el.name = rename(el.name);
+      if (moved && touched.has(before) && before !== el.name) { touched.delete(before); touched.add(el.name); }
+    });
+    row.querySelectorAll("[data-error-for],[data-hint-for]").forEach(function (el) {
+      ["errorFor", "hintFor"].forEach(function (k) { if (el.dataset[k]) el.dataset[k] = rename(el.dataset[k]); });
+    });
+    row.querySelectorAll("datalist").forEach(function (dl) { dl.id = "hs-" + n; });
+    row.querySelectorAll("[data-remove-item]").forEach(function (el) { el.value = String(n); });
+    row.querySelectorAll("[data-hs]").forEach(function (el) { el.setAttribute("list", "hs-" + n); });
+    return old !== String(n);
+  }
+
+  function clearRow(row) {
+    row.querySelectorAll("input").forEach(function (el) { el.value = ""; });
+    row.querySelectorAll("select").forEach(function (el) {
+      const def = el.querySelector("option[selected]") || el.options[0];
+      if (def) el.value = def.value;
+    });
+    row.querySelectorAll("[data-error-for],[data-hint-for]").forEach(function (el) { el.textContent = ""; });
+    row.querySelectorAll("datalist").forEach(function (dl) { dl.replaceChildren(); });
+  }
 
   document.getElementById("add-item").addEventListener("click", function () {
     const rows = form.querySelectorAll(".item");
     const last = rows[rows.length - 1];
-    const n = rows.length;
     const copy = last.cloneNode(true);
-    copy.dataset.item = String(n);
-    copy.querySelectorAll("[name]").forEach(function (el) {
-      el.name = el.name.replace(/^items\[\d+\]/, "items[" + n + "]");
-      if (el.tagName === "INPUT") el.value = "";
-    });
-    copy.querySelectorAll("[data-error-for],[data-hint-for]").forEach(function (el) {
-      ["errorFor", "hintFor"].forEach(function (k) {
-        if (el.dataset[k]) el.dataset[k] = el.dataset[k].replace(/^items\[\d+\]/, "items[" + n + "]");
-      });
-      el.textContent = "";
-    });
-    copy.querySelectorAll("datalist").forEach(function (dl) { dl.id = "hs-" + n; dl.replaceChildren(); });
-    copy.querySelectorAll("[data-hs]").forEach(function (el) { el.setAttribute("list", "hs-" + n); });
+    clearRow(copy);
+    renumber(copy, rows.length, false);
     last.after(copy);
+    const first = copy.querySelector("input[data-hs]");
+    if (first) first.focus();
+  });
+
+  form.addEventListener("click", function (ev) {
+    const button = ev.target.closest("[data-remove-item]");
+    if (!button) return;
+    ev.preventDefault();
+    const row = button.closest(".item");
+    const rows = form.querySelectorAll(".item");
+    row.querySelectorAll("[name]").forEach(function (el) { touched.delete(el.name); });
+    if (rows.length === 1) clearRow(row); else row.remove();
+    form.querySelectorAll(".item").forEach(function (r, n) { renumber(r, n, true); });
+    recalc();
+    validate();
   });
 
   form.addEventListener("submit", function () { submitted = true; });

@@ -16,12 +16,31 @@
     set("u-repeated", job.repeated); set("u-rejected", job.rejected); set("u-problem-count", job.problem_count);
     phase.dataset.state = job.state;
     phase.textContent = phase.dataset[job.state] || job.state;
+    const head = document.getElementById("u-field-head");
+    head.textContent = job.csv ? head.dataset.column : head.dataset.field;
     const body = document.getElementById("u-problems");
     body.replaceChildren.apply(body, job.problems.map(function (p) {
       const tr = document.createElement("tr");
       [p.line, p.field, p.message].forEach(function (v, i) {
         const td = document.createElement("td"); td.textContent = v; if (i === 0) td.className = "num"; tr.append(td);
       });
+      return tr;
+    }));
+    const link = document.getElementById("u-report-link");
+    link.href = "/upload/" + job.id + "/report.csv";
+    link.hidden = !(job.problem_count > 0 && job.state !== "running");
+    const lodged = document.getElementById("u-lodged");
+    const statuses = JSON.parse(lodged.dataset.statuses), lanes = JSON.parse(lodged.dataset.lanes);
+    lodged.replaceChildren.apply(lodged, job.lodged.map(function (r) {
+      const tr = document.createElement("tr");
+      const line = document.createElement("td"); line.className = "num"; line.textContent = r.line;
+      const no = document.createElement("td"); const a = document.createElement("a");
+      a.href = "/declarations/" + encodeURIComponent(r.no); a.textContent = r.no; no.append(a);
+      const cells = [statuses[r.status] || r.status || "\u2014", lanes[r.lane] || r.lane || "\u2014",
+                     r["new"] ? lodged.dataset["new"] : lodged.dataset.repeat].map(function (v) {
+        const td = document.createElement("td"); td.textContent = v; return td;
+      });
+      tr.append(line, no, cells[0], cells[1], cells[2]);
       return tr;
     }));
   }
