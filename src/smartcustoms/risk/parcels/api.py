@@ -10,20 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated, Protocol
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from smartcustoms.core.db import transaction
 from smartcustoms.core.http import require
 from smartcustoms.core.security import Principal, Role
-from smartcustoms.core.wire import Id
 from smartcustoms.risk.parcels import registry
 from smartcustoms.risk.parcels.model import ParcelResult
+from smartcustoms.risk.targeting.api import add_registry_routes
 from smartcustoms.risk.targeting.schemas import ModelVersionOut
 
 router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
 analyst = require(Role.ANALYST, Role.ADMIN)
-customs = require(Role.OFFICER, Role.ANALYST, Role.ADMIN)
 
 
 class ParcelTargeting(Protocol):
@@ -45,13 +44,6 @@ async def get_targeting(request: Request) -> ParcelTargeting:
     return request.app.state.platform
 
 
-@router.get("/parcel-models", response_model=list[ModelVersionOut])
-def list_parcel_models(who: Principal = Depends(customs), platform: ParcelTargeting = Depends(get_targeting)):
-    """The trained parcel-model versions (customs staff)."""
-    with platform.sessions() as s:
-        return registry.list_parcel_models(s)
-
-
 @router.post("/parcel-models/train", response_model=ModelVersionOut, status_code=201)
 def train_parcel_model(holdout_share: Annotated[float, Query(gt=0.0, lt=0.5)] = 0.2,
                        who: Principal = Depends(analyst), platform: ParcelTargeting = Depends(get_targeting)):
@@ -62,20 +54,8 @@ def train_parcel_model(holdout_share: Annotated[float, Query(gt=0.0, lt=0.5)] = 
         return registry.train_parcel_candidate(s, who, results, holdout_share=holdout_share)
 
 
-@router.post("/parcel-models/{version}/promote", response_model=ModelVersionOut)
-def promote_parcel_model(version: Annotated[Id, Path()], who: Principal = Depends(analyst),
-                         platform: ParcelTargeting = Depends(get_targeting)):
-    """Make a parcel-model version the live one (analyst); the CBEC writer scores with it from now on."""
-    with transaction(platform.sessions) as s:
-        out = registry.promote_parcel_model(s, version, who)
+def _reload_parcel_model(platform: ParcelTargeting) -> None:
     platform.rules_changed()
-    return out
 
 
-@router.post("/parcel-models/rollback", response_model=ModelVersionOut)
-def rollback_parcel_model(who: Principal = Depends(analyst), platform: ParcelTargeting = Depends(get_targeting)):
-    """Go back to the previously live parcel model (analyst)."""
-    with transaction(platform.sessions) as s:
-        out = registry.rollback_parcel_model(s, who)
-    platform.rules_changed()
-    return out
+add_registry_routes(router, "/parcel-models", "parcel", "parcel model", _reload_parcel_model)

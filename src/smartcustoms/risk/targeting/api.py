@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,7 @@ from smartcustoms.core.wire import Id
 from smartcustoms.risk.targeting import service
 from smartcustoms.risk.targeting.schemas import BacktestOut, DriftOut, ModelVersionOut, RuleIn, RuleOut
 from smartcustoms.risk.targeting.selectivity import RiskEngine
+from smartcustoms.risk.targeting.service import ModelKind
 
 router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
 analyst = require(Role.ANALYST, Role.ADMIN)
@@ -92,13 +94,6 @@ def _backtest_out(b: service.Backtest) -> BacktestOut:
                        overall_hit_rate=b.overall_hit_rate)
 
 
-@router.get("/models", response_model=list[ModelVersionOut])
-def list_models(who: Principal = Depends(customs), platform: LiveTargeting = Depends(get_targeting)):
-    """The trained risk-model versions (customs staff)."""
-    with platform.sessions() as s:
-        return service.list_models(s)
-
-
 @router.post("/models/train", response_model=ModelVersionOut, status_code=201)
 def train(holdout_days: Annotated[int, Query(ge=1, le=3650)] = 14,
           who: Principal = Depends(analyst), platform: LiveTargeting = Depends(get_targeting)):
@@ -107,25 +102,49 @@ def train(holdout_days: Annotated[int, Query(ge=1, le=3650)] = 14,
         return service.train_candidate(s, who, holdout_days=holdout_days)
 
 
-@router.post("/models/{version}/promote", response_model=ModelVersionOut)
-def promote(version: Annotated[Id, Path()], who: Principal = Depends(analyst),
-            platform: LiveTargeting = Depends(get_targeting)):
-    """Make a model version the live one and reload it (analyst)."""
-    with transaction(platform.sessions) as s:
-        out = service.promote(s, version, who)
-    with platform.sessions() as s:
-        platform.risk.reload_model(s)
-    return out
+def add_registry_routes(router: APIRouter, path: str, kind: ModelKind, noun: str,
+                        reload: Callable[[Any], None]) -> tuple[Callable[..., Any], ...]:
+    """Add the list, promote and roll-back routes of one kind of model in the registry under ``path``
+    (customs staff read, analysts promote and roll back) and return the three route functions (the web pages
+    call them); ``reload`` makes the live engines use the new live model at once. Training differs per kind
+    (its own route beside these)."""
+
+    @router.get(path, response_model=list[ModelVersionOut], name=f"list_{kind}_models",
+                summary=f"List the {noun} versions")
+    def list_versions(who: Principal = Depends(customs), platform: Any = Depends(get_targeting)):
+        """The trained versions, oldest first, with their hold-out comparison and status (customs staff)."""
+        with platform.sessions() as s:
+            return service.list_models(s, kind)
+
+    @router.post(f"{path}/{{version}}/promote", response_model=ModelVersionOut, name=f"promote_{kind}_model",
+                 summary=f"Make a {noun} version the live one")
+    def promote(version: Annotated[Id, Path()], who: Principal = Depends(analyst),
+                platform: Any = Depends(get_targeting)):
+        """Promote a version (audited; the previous live one is retired) and reload the live engines (analyst)."""
+        with transaction(platform.sessions) as s:
+            out = service.promote(s, version, who, kind)
+        reload(platform)
+        return out
+
+    @router.post(f"{path}/rollback", response_model=ModelVersionOut, name=f"rollback_{kind}_model",
+                 summary=f"Go back to the previously live {noun}")
+    def rollback(who: Principal = Depends(analyst), platform: Any = Depends(get_targeting)):
+        """Bring back the version promoted before the live one (audited) and reload the live engines (analyst)."""
+        with transaction(platform.sessions) as s:
+            out = service.rollback(s, who, kind)
+        reload(platform)
+        return out
+
+    return list_versions, promote, rollback
 
 
-@router.post("/models/rollback", response_model=ModelVersionOut)
-def rollback(who: Principal = Depends(analyst), platform: LiveTargeting = Depends(get_targeting)):
-    """Go back to the previously live model version and reload it (analyst)."""
-    with transaction(platform.sessions) as s:
-        out = service.rollback(s, who)
+def _reload_declaration_model(platform: LiveTargeting) -> None:
     with platform.sessions() as s:
         platform.risk.reload_model(s)
-    return out
+
+
+list_models, promote, rollback = add_registry_routes(router, "/models", "declaration", "risk model",
+                                                     _reload_declaration_model)
 
 
 @router.get("/drift", response_model=list[DriftOut])
