@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/cbec_shard_ir.py                       # this checkout
     .venv/bin/python bench/cbec_shard_ir.py --baseline-src ../old/src   # and another checkout's src, same run
+    .venv/bin/python bench/cbec_shard_ir.py --signed              # every message signed (RSA-SHA1) and verified
 
 Wall-clock figures on the shared 2-core VM swing by 1.5-2x from one hour to the next; instruction counts do
 not (the same total twice, whatever else runs). The script writes two seeded inputs with the simulator
@@ -11,7 +12,10 @@ under ``valgrind --tool=callgrind`` with instrumentation on from the end of the 
 ``bench/cbec.py`` starts its clock) to the end of its run. It prints the instructions per own parcel of
 the large input and the marginal ones (large − small, which leaves out fixed costs), and hashes of the
 receipts (return times removed), parcel rows and events, which must be equal between two checkouts that
-decide alike. Needs valgrind and its headers (Debian: valgrind).
+decide alike. With ``--signed`` the inputs are signed with one generated RSA-1024 test key, registered (as
+``bench/cbec.py --signed`` does) for the simulated senders, and every signature is verified: run it beside
+the unsigned count to get what verification costs in instructions. Needs valgrind and its headers (Debian:
+valgrind).
 """
 
 from __future__ import annotations
@@ -43,6 +47,11 @@ def child(input_path: str, toggle: str, work: str) -> None:
 
     url = f"sqlite:///{work}/x.db"
     upgrade(url)
+    cert = os.environ.get("SMARTCUSTOMS_IR_CERT")
+    if cert:  # --signed: the generator's certificate, registered for every simulated sender
+        from cbec import register_signer
+
+        register_signer(url, Path(cert).read_bytes())
     job = ShardJob(url, input_path, 0, 2, 1000, f"{work}/receipts.xml", True)
     lib = ctypes.CDLL(toggle)
 
@@ -70,6 +79,8 @@ def _count(src: str | None, inp: Path, toggle: Path, tmp: Path, tag: str) -> tup
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     if src:
         env["PYTHONPATH"] = src
+    if (tmp / "cert.der").exists():
+        env["SMARTCUSTOMS_IR_CERT"] = str(tmp / "cert.der")
     out = work / "cg.out"
     run = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
                           sys.executable, __file__, "--child", str(inp), str(toggle), str(work)],
@@ -86,25 +97,33 @@ def main() -> None:
     ap.add_argument("--parcels", type=int, default=10_000)
     ap.add_argument("--small", type=int, default=2_000)
     ap.add_argument("--baseline-src", default=None, help="another checkout's src directory, counted in the same run")
+    ap.add_argument("--signed", action="store_true",
+                    help="sign every message with a test key (RSA-SHA1) and verify every signature")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    # the simulator's messages are unsigned: a production writer refuses an unsigned CEB621 (bench/cbec.py too)
-    os.environ.setdefault("SMARTCUSTOMS_CBEC_ACCEPT_UNSIGNED", "1")
+    sys.path.insert(0, str(Path(__file__).parent))
     if args.child:
         child(*args.child)
         return
-    sys.path.insert(0, str(Path(__file__).parent))
-    from cbec import make_input
+    # unsigned runs accept unsigned CEB621 (a production writer refuses them; bench/cbec.py too); signed runs
+    # require signatures
+    os.environ["SMARTCUSTOMS_CBEC_ACCEPT_UNSIGNED"] = "0" if args.signed else os.environ.get(
+        "SMARTCUSTOMS_CBEC_ACCEPT_UNSIGNED", "1")
+    from cbec import make_input, test_signer
+
+    key = test_signer() if args.signed else None
 
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         (tmp / "cgtoggle.c").write_text(TOGGLE_C)
         toggle = tmp / "libcgtoggle.so"
         subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(toggle), str(tmp / "cgtoggle.c")], check=True)
+        if key is not None:
+            (tmp / "cert.der").write_bytes(key[1])
         inputs = {}
         for n in (args.parcels, args.small):
             (tmp / f"in{n}").mkdir()
-            inputs[n] = make_input(n, 42, tmp / f"in{n}")
+            inputs[n] = make_input(n, 42, tmp / f"in{n}", key=key)
         for tag, src in (("this checkout", None), ("baseline", args.baseline_src)):
             if tag == "baseline" and not src:
                 continue
