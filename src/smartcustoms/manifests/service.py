@@ -1,0 +1,414 @@
+"""Manifest operations: ingest (parse, validate, store, assess, answer), shipment reads, the referral queue and
+carrier statistics.
+
+Each message is stored in its own transaction: a refused message leaves nothing behind, and a malformed one
+never stops the others. A consignment's assessment reads the history aggregates as they were before it (the
+earlier consignments of the same message included), then adds itself to them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, Table, cast, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from smartcustoms.audit.service import record as audit
+from smartcustoms.core.clock import utcnow
+from smartcustoms.core.errors import Conflict, FieldError, NotFound, ValidationProblem
+from smartcustoms.core.security import Principal
+from smartcustoms.manifests import cn, intake
+from smartcustoms.manifests.models import (
+    ManifestFiling,
+    ManifestHistoryStat,
+    ManifestMessage,
+    ManifestReferralEvent,
+)
+from smartcustoms.manifests.rules import (
+    History,
+    ManifestSettings,
+    WeightStats,
+    assess,
+    goods_key,
+    log_kg_per_package,
+    party_key,
+)
+from smartcustoms.manifests.schemas import (
+    DECISIONS,
+    Consignment,
+    ConsignmentAnswer,
+    DecisionIn,
+    FieldProblem,
+    FilingFunction,
+    FilingOut,
+    Manifest,
+    MessageAnswer,
+    Outcome,
+    ReferralAction,
+    ReferralEventOut,
+    ReferralOut,
+    ReferralStateOut,
+    ShipmentOut,
+)
+
+FILING_TABLE: Table = ManifestFiling.__table__  # type: ignore[assignment]  # a declarative class's Table
+REFERRED = (Outcome.REQUEST_FOR_INFORMATION, Outcome.REQUEST_FOR_SCREENING, Outcome.DO_NOT_LOAD)
+
+
+@dataclass(slots=True)
+class _Delta:
+    """New observations of one history key in this transaction (Welford), merged into the table at commit."""
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    def add(self, x: float) -> None:
+        self.n += 1
+        d = x - self.mean
+        self.mean += d / self.n
+        self.m2 += d * (x - self.mean)
+
+
+def _combined(base: WeightStats | None, d: _Delta | None) -> WeightStats | None:
+    """The stored statistics and this transaction's new observations together (Chan et al.)."""
+    if d is None or d.n == 0:
+        return base
+    if base is None or base.n == 0:
+        return WeightStats(d.n, d.mean, d.m2)
+    n = base.n + d.n
+    delta = d.mean - base.mean
+    return WeightStats(n, base.mean + delta * d.n / n, base.m2 + d.m2 + delta * delta * base.n * d.n / n)
+
+
+class _Refused(Exception):
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__(problems[0].message if problems else "refused")
+        self.problems = problems
+
+
+class ManifestService:
+    """Ingest and read manifests over the deployment's sessions."""
+
+    def __init__(self, sessions: sessionmaker[Session], settings: ManifestSettings | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.sessions = sessions
+        self.settings = settings or ManifestSettings()
+        self.clock = clock
+
+    # ------------------------------------------------------------------ ingest
+    def ingest(self, data: bytes, filer_code: str, who: Principal) -> list[MessageAnswer]:
+        """Every message of ``data`` (one or several manifests), each accepted or refused with its reasons."""
+        answers = []
+        for part, parsed in intake.parse_stream(data):
+            received_at = self.clock()
+            answer = MessageAnswer(index=part.index, message_id=parsed.message_id,
+                                   message_type=parsed.message_type, accepted=False, errors=parsed.problems)
+            if parsed.manifest is not None:
+                try:
+                    answer = self._store(part, parsed.manifest, filer_code, who, received_at)
+                except _Refused as exc:
+                    answer.errors = exc.problems
+                except _Duplicate:
+                    answer.duplicate = True
+                    answer.errors = [FieldProblem(field="Manifest/Head/MessageID", line=part.line,
+                                                  message=f"message {parsed.message_id!r} was already received")]
+            answers.append(answer)
+        return answers
+
+    def _store(self, part: cn.Part, m: Manifest, filer: str, who: Principal, received_at: datetime
+               ) -> MessageAnswer:
+        try:
+            with self.sessions() as s, s.begin():
+                return self._store_in(s, part, m, filer, who, received_at)
+        except IntegrityError as exc:  # two filings of one MessageID at once: the second loses
+            if "uq_manifest_message_filer_id" in str(exc) or "manifest_message.filer_code" in str(exc):
+                raise _Duplicate() from None
+            raise
+
+    def _store_in(self, s: Session, part: cn.Part, m: Manifest, filer: str, who: Principal,
+                  received_at: datetime) -> MessageAnswer:
+        if s.scalar(select(ManifestMessage.id).where(ManifestMessage.filer_code == filer,
+                                                     ManifestMessage.message_id == m.message_id)) is not None:
+            raise _Duplicate()
+        docs = [c.transport_document_no for c in m.consignments]
+        prior: dict[str, int] = {}
+        for i in range(0, len(docs), 500):
+            counted = s.execute(select(ManifestFiling.transport_document_no, func.count())
+                                .where(ManifestFiling.filer_code == filer, ManifestFiling.kind == m.kind.value,
+                                       ManifestFiling.transport_document_no.in_(docs[i:i + 500]))
+                                .group_by(ManifestFiling.transport_document_no))
+            prior.update({d: n for d, n in counted})
+        if m.function is not FilingFunction.ORIGINAL:
+            missing = [(i, c) for i, c in enumerate(m.consignments, 1) if not prior.get(c.transport_document_no)]
+            if missing:
+                raise _Refused([FieldProblem(
+                    field=f"Manifest/Declaration/Consignment[{i}]/TransportContractDocument/ID", line=part.line,
+                    message=f"no earlier {m.kind.value} filing of {c.transport_document_no!r} to "
+                            f"{'amend' if m.function is FilingFunction.AMENDMENT else 'withdraw'}")
+                    for i, c in missing[:cn.MAX_PROBLEMS]])
+        base = self._history(s, m.consignments)
+        deltas: dict[str, _Delta] = {}
+        msg_id = s.execute(insert(ManifestMessage).values(
+            filer_code=filer, message_id=m.message_id, message_type=m.message_type, kind=m.kind.value,
+            mode=m.conveyance.mode.value, function_code=m.function_code, sender_id=m.sender_id,
+            journey_id=m.conveyance.journey_id, conveyance_id=m.conveyance.conveyance_id,
+            consignments=len(m.consignments), received_at=received_at, sent_at=m.sent_at, payload=part.data,
+        ).returning(ManifestMessage.id)).scalar_one()
+        rows: list[dict[str, Any]] = []
+        answers: list[ConsignmentAnswer] = []
+        withdrawn = m.function is FilingFunction.WITHDRAWAL
+        for c in m.consignments:
+            version = prior.get(c.transport_document_no, 0) + 1
+            amended = m.function is FilingFunction.AMENDMENT or version > 1
+            outcome, reasons, reasons_zh, late = None, [], [], False
+            if not withdrawn:
+                history = History(
+                    party_filings={k: st.n for k in filter(None, (party_key(c.shipper), party_key(c.consignee)))
+                                   if (st := _combined(base.get(k), deltas.get(k))) is not None},
+                    weights={k: st for it in c.items if (k := goods_key(it)) is not None
+                             if (st := _combined(base.get(k), deltas.get(k))) is not None})
+                a = assess(c, m.conveyance, m.kind, received_at, history, self.settings)
+                outcome, reasons, reasons_zh, late = a.outcome, a.reasons, a.reasons_zh, a.late
+                self._observe(c, deltas)
+            rows.append(dict(
+                message_row_id=msg_id, filer_code=filer, transport_document_no=c.transport_document_no,
+                master_document_no=c.master_document_no, message_id=m.message_id, message_type=m.message_type,
+                kind=m.kind.value, mode=m.conveyance.mode.value, journey_id=m.conveyance.journey_id,
+                conveyance_id=m.conveyance.conveyance_id, version=version, amended=amended, withdrawn=withdrawn,
+                late=late, outcome=outcome.value if outcome else None, received_at=received_at,
+                reasons=[{"en": en, "zh": zh} for en, zh in zip(reasons, reasons_zh, strict=True)],
+                data=c.model_dump(mode="json", exclude_none=True)))
+            answers.append(ConsignmentAnswer(transport_document_no=c.transport_document_no, version=version,
+                                             amended=amended, withdrawn=withdrawn, outcome=outcome,
+                                             reasons=reasons, reasons_zh=reasons_zh, late=late))
+        s.execute(insert(FILING_TABLE), rows)  # Core executemany: no ORM bulk bookkeeping
+        self._merge(s, deltas)
+        counts = Counter(a.outcome.value for a in answers if a.outcome)
+        audit(s, who, "manifest.assessed", "manifest_message", f"{filer}:{m.message_id}",
+              {"message_type": m.message_type, "consignments": len(answers), "outcomes": dict(counts),
+               "amended": sum(a.amended for a in answers), "late": sum(a.late for a in answers)})
+        return MessageAnswer(index=part.index, message_id=m.message_id, message_type=m.message_type,
+                             accepted=True, consignments=answers)
+
+    @staticmethod
+    def _history(s: Session, consignments: list[Consignment]) -> dict[str, WeightStats]:
+        keys = {k for c in consignments for k in (party_key(c.shipper), party_key(c.consignee)) if k}
+        keys |= {k for c in consignments for it in c.items if (k := goods_key(it)) is not None}
+        out: dict[str, WeightStats] = {}
+        ordered = sorted(keys)
+        for i in range(0, len(ordered), 500):
+            for st in s.scalars(select(ManifestHistoryStat).where(ManifestHistoryStat.key.in_(ordered[i:i + 500]))):
+                out[st.key] = WeightStats(st.n, st.mean, st.m2)
+        return out
+
+    @staticmethod
+    def _observe(c: Consignment, deltas: dict[str, _Delta]) -> None:
+        for k in {party_key(c.shipper), party_key(c.consignee)} - {None}:
+            assert k is not None
+            deltas.setdefault(k, _Delta()).n += 1
+        for it in c.items:
+            k, x = goods_key(it), log_kg_per_package(it)
+            if k is not None and x is not None:
+                deltas.setdefault(k, _Delta()).add(x)
+
+    @staticmethod
+    def _merge(s: Session, deltas: dict[str, _Delta]) -> None:
+        """Add this transaction's observations to the stored aggregates (an upsert that merges, so concurrent
+        writers lose nothing)."""
+        if not deltas:
+            return
+        dialect = s.get_bind().dialect.name
+        ins: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ManifestHistoryStat)
+        t, ex = ManifestHistoryStat.__table__.c, ins.excluded
+        n = t.n + ex.n
+        stmt = ins.on_conflict_do_update(index_elements=["key"], set_={
+            "n": n,
+            "mean": t.mean + (ex.mean - t.mean) * ex.n / n,
+            "m2": t.m2 + ex.m2 + (ex.mean - t.mean) * (ex.mean - t.mean) * t.n * ex.n / n,
+        })
+        s.execute(stmt, [{"key": k, "n": d.n, "mean": d.mean, "m2": d.m2} for k, d in sorted(deltas.items())])
+
+    # ------------------------------------------------------------------ reads
+    def shipment(self, document_no: str, filer_code: str | None) -> ShipmentOut:
+        """Every filing of ``document_no`` and of the houses under it, oldest first (``filer_code``: only its own;
+        None: customs, all)."""
+        q = select(ManifestFiling).where((ManifestFiling.transport_document_no == document_no)
+                                         | (ManifestFiling.master_document_no == document_no))
+        if filer_code is not None:
+            q = q.where(ManifestFiling.filer_code == filer_code)
+        with self.sessions() as s:
+            rows = list(s.scalars(q.order_by(ManifestFiling.id).limit(5000)))
+        if not rows:
+            raise NotFound(f"no manifest filing of transport document {document_no!r} is visible to you")
+        houses = sorted({r.transport_document_no for r in rows if r.master_document_no == document_no})
+        return ShipmentOut(transport_document_no=document_no, house_documents=houses,
+                           filings=[_filing_out(r) for r in rows])
+
+    def referrals(self, *, after_id: int = 0, limit: int = 100, outcome: Outcome | None = None
+                  ) -> list[ReferralOut]:
+        """Open referrals: consignments whose latest filing asks for information or screening, or says do not
+        load, and that no officer has decided yet (an escalated request for information shows as screening)."""
+        later = aliased(ManifestFiling)
+        newer = select(later.id).where(later.filer_code == ManifestFiling.filer_code,
+                                       later.transport_document_no == ManifestFiling.transport_document_no,
+                                       later.kind == ManifestFiling.kind, later.id > ManifestFiling.id)
+        ev = aliased(ManifestReferralEvent)
+        closed = select(ev.id).where(ev.filing_id == ManifestFiling.id, ev.closed.is_(True))
+        last = aliased(ManifestReferralEvent)
+        current = func.coalesce(
+            select(last.outcome).where(last.filing_id == ManifestFiling.id).order_by(last.id.desc()).limit(1)
+            .scalar_subquery(), ManifestFiling.outcome)
+        answered = select(ev.id).where(ev.filing_id == ManifestFiling.id,
+                                       ev.action == ReferralAction.INFORMATION_ANSWERED.value).exists()
+        wanted = [outcome.value] if outcome else [o.value for o in REFERRED]
+        q = (select(ManifestFiling, current, answered)
+             .where(ManifestFiling.outcome.in_([o.value for o in REFERRED]), current.in_(wanted),
+                    ManifestFiling.id > after_id, ~newer.exists(), ~closed.exists())
+             .order_by(ManifestFiling.id).limit(limit))
+        with self.sessions() as s:
+            return [ReferralOut(id=r.id, filer_code=r.filer_code, transport_document_no=r.transport_document_no,
+                                message_type=r.message_type, mode=r.mode, outcome=Outcome(now),
+                                assessed_outcome=Outcome(r.outcome or ""), answered=bool(ans),
+                                conveyance_id=r.conveyance_id,
+                                reasons=[x["en"] for x in r.reasons], reasons_zh=[x["zh"] for x in r.reasons],
+                                received_at=r.received_at) for r, now, ans in s.execute(q)]
+
+    # ------------------------------------------------------------------ working referrals
+    def referral(self, filing_id: int, filer_code: str | None) -> ReferralStateOut:
+        """A referral with its steps (``filer_code``: only a filing of that filer; None: customs)."""
+        with self.sessions() as s:
+            f = self._referred(s, filing_id, filer_code)
+            return self._state(s, f)
+
+    def decide(self, filing_id: int, decision: DecisionIn, who: Principal) -> ReferralStateOut:
+        """Record an officer's decision on an open referral (audited); a closing decision takes it off the queue."""
+        if decision.action is ReferralAction.INFORMATION_ANSWERED:
+            raise ValidationProblem("only the filer answers a request for information",
+                                    [FieldError("action", "not an officer's decision")])
+        try:
+            return self._decide(filing_id, decision, who)
+        except IntegrityError as exc:  # another officer's closing decision came first
+            if "ux_manifest_referral_event_closed" in str(exc) or "manifest_referral_event.filing_id" in str(exc):
+                raise Conflict("this referral was already decided") from None
+            raise
+
+    def _decide(self, filing_id: int, decision: DecisionIn, who: Principal) -> ReferralStateOut:
+        with self.sessions() as s, s.begin():
+            f = self._referred(s, filing_id, None, lock=True)
+            state = self._state(s, f)
+            self._open(s, f, state)
+            allowed = DECISIONS[state.outcome]
+            if decision.action not in allowed:
+                raise ValidationProblem(
+                    f"{decision.action.value} does not decide a {state.outcome.value} referral",
+                    [FieldError("action", "one of " + ", ".join(a.value for a in allowed))])
+            if decision.action is ReferralAction.INFORMATION_COMPLETE and not any(
+                    e.action is ReferralAction.INFORMATION_ANSWERED for e in state.events):
+                raise Conflict("the filer has not answered the request for information yet: escalate it instead")
+            after, closes = _EFFECT[decision.action]
+            self._append(s, f, decision.action, after, closes, decision.reason, who)
+            audit(s, who, "manifest.referral_decided", "manifest_filing", str(f.id),
+                  {"transport_document_no": f.transport_document_no, "filer_code": f.filer_code,
+                   "action": decision.action.value, "from": state.outcome.value, "to": after.value,
+                   "closed": closes, "reason": decision.reason})
+            return self._state(s, f)
+
+    def answer_information(self, filing_id: int, answer: str, filer_code: str, who: Principal
+                           ) -> ReferralStateOut:
+        """The filer answers an open request for information on its own filing (audited)."""
+        with self.sessions() as s, s.begin():
+            f = self._referred(s, filing_id, filer_code, lock=True)
+            state = self._state(s, f)
+            self._open(s, f, state)
+            if state.outcome is not Outcome.REQUEST_FOR_INFORMATION:
+                raise Conflict(f"this consignment is under {state.outcome.value}, not a request for information")
+            self._append(s, f, ReferralAction.INFORMATION_ANSWERED, Outcome.REQUEST_FOR_INFORMATION, False,
+                         answer, who)
+            audit(s, who, "manifest.information_answered", "manifest_filing", str(f.id),
+                  {"transport_document_no": f.transport_document_no, "chars": len(answer)})
+            return self._state(s, f)
+
+    @staticmethod
+    def _referred(s: Session, filing_id: int, filer_code: str | None, lock: bool = False) -> ManifestFiling:
+        q = select(ManifestFiling).where(ManifestFiling.id == filing_id,
+                                         ManifestFiling.outcome.in_([o.value for o in REFERRED]))
+        if filer_code is not None:
+            q = q.where(ManifestFiling.filer_code == filer_code)
+        if lock and s.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update()
+        f = s.scalar(q)
+        if f is None:
+            raise NotFound(f"no referred consignment {filing_id} is visible to you")
+        return f
+
+    @staticmethod
+    def _open(s: Session, f: ManifestFiling, state: ReferralStateOut) -> None:
+        if state.closed:
+            raise Conflict("this referral was already decided")
+        newer = s.scalar(select(ManifestFiling.id).where(
+            ManifestFiling.filer_code == f.filer_code, ManifestFiling.kind == f.kind,
+            ManifestFiling.transport_document_no == f.transport_document_no, ManifestFiling.id > f.id).limit(1))
+        if newer is not None:
+            raise Conflict(f"filing {f.id} was superseded by filing {newer}: work the newer one")
+
+    def _append(self, s: Session, f: ManifestFiling, action: ReferralAction, outcome: Outcome, closed: bool,
+                text: str, who: Principal) -> None:
+        s.add(ManifestReferralEvent(filing_id=f.id, filer_code=f.filer_code, action=action.value,
+                                    outcome=outcome.value, closed=closed, text=text, actor=who.username,
+                                    actor_role=str(who.role)[:16], created_at=self.clock()))
+        s.flush()
+
+    @staticmethod
+    def _state(s: Session, f: ManifestFiling) -> ReferralStateOut:
+        events = list(s.scalars(select(ManifestReferralEvent).where(ManifestReferralEvent.filing_id == f.id)
+                                .order_by(ManifestReferralEvent.id).limit(1000)))
+        out = [ReferralEventOut(id=e.id, action=ReferralAction(e.action), outcome=Outcome(e.outcome),
+                                closed=e.closed, text=e.text, actor=e.actor, created_at=e.created_at)
+               for e in events]
+        assessed = Outcome(f.outcome or "")
+        return ReferralStateOut(id=f.id, transport_document_no=f.transport_document_no, filer_code=f.filer_code,
+                                assessed_outcome=assessed, outcome=out[-1].outcome if out else assessed,
+                                closed=any(e.closed for e in out), events=out)
+
+    def carrier_statistics(self, filer_code: str | None = None) -> list[dict[str, Any]]:
+        """Per filer: filings, late filings, amended filings and referrals (``filer_code``: that filer only)."""
+        f = ManifestFiling
+        q = select(f.filer_code, func.count(), func.sum(cast(f.late, Integer)), func.sum(cast(f.amended, Integer)),
+                   func.count(f.outcome).filter(f.outcome.in_([o.value for o in REFERRED])))
+        if filer_code is not None:
+            q = q.where(f.filer_code == filer_code)
+        with self.sessions() as s:
+            rows = s.execute(q.group_by(f.filer_code).order_by(f.filer_code).limit(1000)).all()
+        return [{"filer_code": r[0], "filings": r[1], "late": int(r[2] or 0), "amended": int(r[3] or 0),
+                 "referred": int(r[4] or 0)} for r in rows]
+
+
+class _Duplicate(Exception):
+    pass
+
+
+# what an officer's decision does: the referral's outcome after it, and whether it leaves the open queue
+_EFFECT: dict[ReferralAction, tuple[Outcome, bool]] = {
+    ReferralAction.SCREENING_CLEAR: (Outcome.ASSESSMENT_COMPLETE, True),
+    ReferralAction.THREAT_FOUND: (Outcome.DO_NOT_LOAD, True),
+    ReferralAction.DO_NOT_LOAD_CONFIRMED: (Outcome.DO_NOT_LOAD, True),
+    ReferralAction.DO_NOT_LOAD_LIFTED: (Outcome.ASSESSMENT_COMPLETE, True),
+    ReferralAction.INFORMATION_COMPLETE: (Outcome.ASSESSMENT_COMPLETE, True),
+    ReferralAction.INFORMATION_ESCALATED: (Outcome.REQUEST_FOR_SCREENING, False),
+}
+
+
+def _filing_out(r: ManifestFiling) -> FilingOut:
+    return FilingOut(id=r.id, message_id=r.message_id, message_type=r.message_type, kind=r.kind, mode=r.mode,
+                     journey_id=r.journey_id, conveyance_id=r.conveyance_id, version=r.version,
+                     amended=r.amended, withdrawn=r.withdrawn, late=r.late,
+                     outcome=Outcome(r.outcome) if r.outcome else None, reasons=[x["en"] for x in r.reasons],
+                     reasons_zh=[x["zh"] for x in r.reasons],
+                     received_at=r.received_at, consignment=Consignment.model_validate(r.data))
+
