@@ -85,6 +85,8 @@ def shoot(url: str, out: Path) -> list[Path]:
                 if first.count():
                     first.click()
                     save("trader-declaration")
+                page.goto(f"{url}/inbox")
+                save("trader-inbox")
                 sign_in("officer1")
                 page.goto(f"{url}/queue")
                 save("officer-queue")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,10 +12,19 @@ from rich.table import Table
 
 from smartcustoms.audit.cli import app as audit_cli
 from smartcustoms.cbec.cli import app as cbec_cli
+from smartcustoms.core.cli_support import bars_enabled, hide_type_tags, progress_bar, read_password
+from smartcustoms.manifests.cli import app as manifests_cli
 from smartcustoms.risk.cli import app as risk_cli
 
+if TYPE_CHECKING:
+    from smartcustoms.declarations.ingest import ParsedRecord, ProblemLog
+    from smartcustoms.platform import Platform
+
+hide_type_tags()
 app = typer.Typer(help="smartcustoms: single window, risk targeting, CBEC clearance, tax and AEO.",
-                  no_args_is_help=True)
+                  epilog="Exit status: 0 done; 1 something was rejected or failed (each reason on stderr); "
+                         "2 usage error (a bad option or value).",
+                  no_args_is_help=True, rich_markup_mode="markdown")
 console = Console()
 err = Console(stderr=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -27,6 +37,7 @@ app.add_typer(users_app, name="users")
 # the domains' commands
 app.add_typer(risk_cli, name="risk")
 app.add_typer(cbec_cli, name="cbec")
+app.add_typer(manifests_cli, name="manifests")
 app.add_typer(audit_cli, name="audit")
 
 
@@ -44,7 +55,9 @@ def db_upgrade() -> None:
 @app.command()
 def demo(declarations: int = typer.Option(3000, help="simulated declarations to lodge on first load"),
          parcels: int = typer.Option(2000, help="simulated CBEC parcels to clear on first load"),
-         seed: int = 7) -> None:
+         seed: int = typer.Option(7, help="simulation seed"),
+         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars (none either when stderr "
+                                                               "is not a terminal)")) -> None:
     """Load demo data (once) and print fresh API keys for each demo user."""
     os.environ.setdefault("SMARTCUSTOMS_CBEC_ACCEPT_UNSIGNED", "1")  # the demo's simulated parcels are unsigned
     from smartcustoms.platform import build_platform
@@ -52,7 +65,8 @@ def demo(declarations: int = typer.Option(3000, help="simulated declarations to 
 
     platform = build_platform()
     example = platform.settings.data_dir / "demo" / "declaration.json"
-    access = load_demo(platform, declarations, seed, example_path=example, parcels=parcels)
+    with progress_bar(quiet) as progress:
+        access = load_demo(platform, declarations, seed, example_path=example, parcels=parcels, progress=progress)
     _print_access(platform.settings.host, platform.settings.port, access.keys, example, DEMO_PASSWORD)
 
 
@@ -101,41 +115,40 @@ def serve(host: str = typer.Option(None, help="default SMARTCUSTOMS_HOST or 127.
 
 @decl_app.command("ingest")
 def ingest(path: Path = typer.Argument(..., exists=True, dir_okay=False, help=".jsonl or .csv"),
-           batch: int = typer.Option(500, min=1),
-           as_json: bool = typer.Option(False, "--json", help="print one JSON report on stdout instead of lines")
-           ) -> None:
+           batch: int = typer.Option(500, min=1, help="declarations lodged per transaction"),
+           as_json: bool = typer.Option(False, "--json", help="print one JSON report on stdout instead of lines"),
+           quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar (none either when stderr is "
+                                                                 "not a terminal)")) -> None:
     """Lodge declarations from a file; each rejection is printed as ``file:line: column: reason``.
 
-    Exit status 1 when any declaration was rejected (a file problem, a field error or a rejection on a rule),
-    0 when every one was lodged or had been lodged before.
+    A table of the declarations lodged and a count follow. Exit status 1 when any declaration was rejected
+    (a file problem, a field error or a rejection on a rule), 0 when every one was lodged or had been lodged
+    before, 2 on a usage error.
     """
     import json
 
-    from smartcustoms.core.security import SYSTEM
-    from smartcustoms.declarations.ingest import ProblemLog, batches, lodge_chunk, parse_file
+    from smartcustoms.declarations.ingest import ProblemLog, batches, parse_file
     from smartcustoms.platform import build_platform
 
     platform = build_platform()
     problems = ProblemLog(platform.settings.upload_max_problems)
     stored: list[dict] = []
-    ok = bad = repeated = 0
-    records = parse_file(path.name, path.read_text("utf-8-sig"), platform.codes)
-    for chunk in batches(records, batch):  # lazily: never every record
-        found: list[tuple[int, str, str]] = []
-        for res in lodge_chunk(platform.declarations, SYSTEM, chunk):
-            found += res.problems
-            if res.rejected:
-                bad += 1
-            elif res.created:
-                ok += 1
-            else:
-                repeated += 1
-            if res.declaration_no and len(stored) < problems.keep:
-                stored.append({"line": res.line, "declaration_no": res.declaration_no, "status": res.status,
-                               "lane": res.lane, "new": res.created})
-        for line, column, message in sorted(found, key=lambda p: p[0]):
-            if problems.add(line, column, message) and not as_json:
-                typer.echo(f"{path}:{line}: {column}: {message}", err=True)
+    counts = {"lodged": 0, "already": 0, "rejected": 0}
+    text = path.read_text("utf-8-sig")
+    records = parse_file(path.name, text, platform.codes)
+    with progress_bar(quiet or as_json) as bar:
+        task = bar.add_task(f"lodging {path.name} (lines)", total=text.count("\n") + 1)
+        for chunk in batches(records, batch):  # lazily: never every record
+            for line, column, message in _lodge(platform, chunk, problems, stored, counts):
+                if as_json:
+                    continue
+                if bars_enabled(quiet):  # above the live bar
+                    bar.console.print(f"{path}:{line}: {column}: {message}", markup=False, highlight=False,
+                                      soft_wrap=True)
+                else:
+                    typer.echo(f"{path}:{line}: {column}: {message}", err=True)
+            bar.update(task, completed=max(r.line for r in chunk))
+    ok, repeated, bad = counts["lodged"], counts["already"], counts["rejected"]
     if as_json:
         typer.echo(json.dumps({"file": str(path), "lodged": ok, "already_lodged": repeated, "rejected": bad,
                                "problems": [{"line": p["line"], "column": p["field"], "reason": p["message"]}
@@ -144,16 +157,54 @@ def ingest(path: Path = typer.Argument(..., exists=True, dir_okay=False, help=".
     else:
         if problems.dropped:
             typer.echo(f"{path}: ... and {problems.dropped} more problems ({problems.count} in all)", err=True)
+        if stored:
+            table = Table(title=f"declarations of {path.name}", title_justify="left")
+            for column in ("line", "declaration no.", "status", "lane", "new"):
+                table.add_column(column, justify="right" if column == "line" else "left")
+            for d in stored[:SUMMARY_ROWS]:
+                table.add_row(str(d["line"]), d["declaration_no"], d["status"] or "", d["lane"] or "",
+                              "yes" if d["new"] else "no (lodged before)")
+            if len(stored) > SUMMARY_ROWS:
+                table.caption = f"the first {SUMMARY_ROWS}; --json lists up to {problems.keep}"
+            console.print(table)
         console.print(f"lodged {ok}, already lodged {repeated}, rejected {bad}")
     if bad:
         raise typer.Exit(1)
 
 
+SUMMARY_ROWS = 20  # declarations listed in the summary table
+
+
+def _lodge(platform: Platform, chunk: list[ParsedRecord], problems: ProblemLog, stored: list[dict],
+           counts: dict[str, int]) -> list[tuple[int, str, str]]:
+    """Lodge one batch of parsed records; count the outcomes, keep the first stored ones; the problems kept."""
+    from smartcustoms.core.security import SYSTEM
+    from smartcustoms.declarations.ingest import lodge_chunk
+
+    found: list[tuple[int, str, str]] = []
+    for res in lodge_chunk(platform.declarations, SYSTEM, chunk):
+        found += res.problems
+        counts["rejected" if res.rejected else "lodged" if res.created else "already"] += 1
+        if res.declaration_no and len(stored) < problems.keep:
+            stored.append({"line": res.line, "declaration_no": res.declaration_no, "status": res.status,
+                           "lane": res.lane, "new": res.created})
+    return [p for p in sorted(found, key=lambda p: p[0]) if problems.add(*p)]
+
+
 @users_app.command("create")
-def create_user_cmd(username: str, role: str = typer.Option(..., help="trader, officer, analyst or admin"),
+def create_user_cmd(username: str = typer.Argument(..., help="the user's sign-in name"),
+                    role: str = typer.Option(..., help="trader, officer, analyst or admin"),
                     enterprise: str = typer.Option(None, help="enterprise code (traders)"),
-                    password: str = typer.Option(None, prompt=False)) -> None:
-    """Create a user."""
+                    password_stdin: bool = typer.Option(False, "--password-stdin",
+                                                        help="read the password from stdin's first line")) -> None:
+    """Create a user. The password is never taken from the command line.
+
+    It comes from stdin with `--password-stdin`, else from $SMARTCUSTOMS_NEW_USER_PASSWORD (scripts),
+    else from a hidden prompt when run at a terminal; without any, the user has no password (API keys only).
+    Exit status 1 when the user is refused (each field's reason on stderr), 2 on a usage error.
+    """
+    from pydantic import ValidationError
+
     from smartcustoms.core.db import transaction
     from smartcustoms.core.errors import DomainError
     from smartcustoms.core.security import SYSTEM
@@ -161,11 +212,18 @@ def create_user_cmd(username: str, role: str = typer.Option(..., help="trader, o
     from smartcustoms.enterprises.service import create_user
     from smartcustoms.platform import build_platform
 
+    password = read_password(password_stdin)
+    try:
+        user = UserIn(username=username, role=role, enterprise_code=enterprise, password=password)
+    except ValidationError as exc:
+        err.print("error: the user is not valid: " + "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()),
+            markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     platform = build_platform()
     try:
         with transaction(platform.sessions) as s:
-            create_user(s, UserIn(username=username, role=role, enterprise_code=enterprise, password=password),
-                        SYSTEM)
+            create_user(s, user, SYSTEM)
     except DomainError as exc:
         err.print(f"error: {exc.detail}: " + "; ".join(f"{e.field}: {e.message}" for e in exc.errors))
         raise typer.Exit(1) from None

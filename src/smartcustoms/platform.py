@@ -39,7 +39,10 @@ from smartcustoms.tax.service import (
 
 if TYPE_CHECKING:  # imported when a platform is built: a CLI command that needs none of them loads none
     from smartcustoms.cbec.service import CbecService
+    from smartcustoms.declarations.documents.service import DocumentService
     from smartcustoms.inspection.service import InspectionService
+    from smartcustoms.manifests.service import ManifestService
+    from smartcustoms.notices.service import NoticeService
     from smartcustoms.risk.parcels.model import ParcelResult
     from smartcustoms.risk.targeting.selectivity import RiskEngine
 
@@ -60,12 +63,17 @@ class Platform:
     risk: RiskEngine
     inspections: InspectionService
     lodging: LodgeBatcher
+    #: the users' inboxes (notices produced from declaration events by a listener wired in build_platform)
+    notices: NoticeService
+    #: documents attached to declarations (files under the data directory, by hash)
+    documents: DocumentService
     #: the CBEC writer's settings (read when the platform is built; the writer itself is built on first use)
     cbec_settings: CbecSettings = field(default_factory=CbecSettings)
     #: called after the rule table changed (the CBEC writer of this process re-reads its parcel rules)
     rule_listeners: list[Callable[[], None]] = field(default_factory=list)
     _cbec: CbecService | None = field(default=None, init=False, repr=False)
     _cbec_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _manifests: ManifestService | None = field(default=None, init=False, repr=False)
 
     def rules_changed(self) -> None:
         """The live engines match with the new rule set at once."""
@@ -96,6 +104,15 @@ class Platform:
                     self.rule_listeners.append(svc.refresh_rules)
                     self._cbec = svc
         return svc
+
+    @property
+    def manifests(self) -> ManifestService:
+        """The manifests service (built on first use: commands that file no manifest load none of it)."""
+        if self._manifests is None:
+            from smartcustoms.manifests.service import ManifestService
+
+            self._manifests = ManifestService(self.sessions)
+        return self._manifests
 
     def close_cbec(self) -> None:
         """Close the CBEC writer if it was built (its log and connection are let go); the next use builds anew."""
@@ -156,9 +173,12 @@ def all_tables() -> MetaData:
     """The metadata of every domain's tables (migrations and schema checks compare the database with it)."""
     import smartcustoms.audit.models
     import smartcustoms.cbec.models
+    import smartcustoms.declarations.documents.models
     import smartcustoms.declarations.models
     import smartcustoms.enterprises.models
     import smartcustoms.inspection.models
+    import smartcustoms.manifests.models
+    import smartcustoms.notices.models
     import smartcustoms.risk.targeting.models
     import smartcustoms.tax.models  # noqa: F401 - each import registers its tables on Base.metadata
 
@@ -220,5 +240,11 @@ def build_platform(settings: Settings | None = None, *, migrate: bool = True,
     risk = RiskEngine(sessions, tariff, config, draw_key=draw_secret.encode()).load()
     service = DeclarationService(sessions, codes, tariff, rates, selectivity=risk)
     inspections = InspectionService(service, listeners=[_feed_risk(sessions, risk)])
+    from smartcustoms.declarations.documents.service import DocumentService
+    from smartcustoms.declarations.notices import DeclarationNotices, english
+    from smartcustoms.notices.service import NoticeService
+
+    notices = NoticeService(sessions, render=english)
+    service.event_listeners.append(DeclarationNotices())  # the inbox hears of declaration events
     return Platform(settings, engine, sessions, codes, tariff, rates, service, risk, inspections,
-                    LodgeBatcher(service))
+                    LodgeBatcher(service), notices=notices, documents=DocumentService.from_settings(service, settings))

@@ -14,7 +14,7 @@ def test_ingest_with_two_parser_processes_exits_without_a_traceback(tmp_path: Pa
     stream = tmp_path / "msgs.xml"
     stream.write_bytes(b"".join(generate(50, seed=3)))
     run = subprocess.run([sys.executable, "-m", "smartcustoms.cli", "cbec", "ingest", str(stream), "--db",
-                          f"sqlite:///{tmp_path / 'c.db'}", "--workers", "2"],
+                          f"sqlite:///{tmp_path / 'c.db'}", "--workers", "2", "--json"],
                          capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr, run.stderr  # the pool is closed and joined, not left to Pool.__del__

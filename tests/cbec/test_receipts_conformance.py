@@ -238,7 +238,7 @@ def test_the_cli_names_an_unreadable_message_and_exits_cleanly(tmp_path: Path, s
     stream.write_bytes(samples["order"] + junk + samples["payment"])
     out = tmp_path / "receipts.xml"
     run = subprocess.run([sys.executable, "-m", "smartcustoms.cli", "cbec", "ingest", str(stream), "--db",
-                          f"sqlite:///{tmp_path / 'c.db'}", "--workers", "2", "--receipts", str(out)],
+                          f"sqlite:///{tmp_path / 'c.db'}", "--workers", "2", "--receipts", str(out), "--json"],
                          capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr, run.stderr  # no Pool.__del__ at exit

@@ -9,8 +9,6 @@ distribution than before (a drifted population); office 2201's scores stay put.
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -29,7 +27,7 @@ from smartcustoms.inspection.schemas import InspectionResultIn
 from smartcustoms.platform import build_platform
 from smartcustoms.risk.targeting.models import RiskDecision, RiskRule
 from tests.support import SYSTEM, declaration_payload, seed_world
-from tests.web.conftest import Site, _free_port
+from tests.web.conftest import Site, serve
 
 pytestmark = pytest.mark.browser
 DRIFTED, STEADY = "2248", "2201"
@@ -97,31 +95,13 @@ def seed_history(world) -> None:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[Site]:
     """This module's own server (overrides the conftest's), on the five weeks' history above."""
-    import uvicorn
-
-    from smartcustoms.web.app import create_app
-
     tmp = tmp_path_factory.mktemp("analyst")
     platform = build_platform(Settings(data_dir=tmp, session_secret="test-session-secret"),
                               database_url=f"sqlite:///{tmp / 'smartcustoms.db'}")
     world = seed_world(platform)
     seed_history(world)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield Site(f"http://127.0.0.1:{port}", world, [], [])
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        platform.engine.dispose()
+    with serve(platform) as url:
+        yield Site(url, world, [], [])
 
 
 def test_the_dashboard_alerts_on_the_drifted_office_only(browser):
@@ -137,7 +117,8 @@ def test_the_dashboard_alerts_on_the_drifted_office_only(browser):
     assert this_week.count() == 1 and float(this_week.locator("[data-testid=psi]").inner_text()) > 0.25
     steady = page.locator(f"tr[data-testid^=drift-{STEADY}-]")
     assert steady.count() >= 2 and page.locator(f"tr.alert[data-testid^=drift-{STEADY}-]").count() == 0
-    assert page.locator("#drift svg.chart").count() == 1
+    page.wait_for_selector("#drift div.chart[data-drawn] svg")  # drawn by the vendored ECharts
+    assert page.locator("#drift div.chart[data-drawn]").count() == 1
     browser.shot("analyst-drift")
     assert browser.unexpected_errors() == []
 

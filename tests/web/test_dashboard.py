@@ -118,3 +118,21 @@ def test_the_refresh_job_recomputes_the_figures_when_declarations_arrived(judged
     count = sum(sum(v.values()) for v in after.profile.lanes.values())
     assert count == sum(sum(v.values()) for v in before.profile.lanes.values()) + 3
     assert after.at >= before.at
+
+
+def test_the_credit_grade_view_adds_up_to_the_mechanism_totals(judged):
+    from smartcustoms.risk.targeting import service as risk_service
+    from smartcustoms.web.dashboard import per_mechanism
+
+    world, _, _ = judged
+    with world.platform.sessions() as s:
+        by_grade = risk_service.decision_counts_by_grade(s)
+        assert per_mechanism(by_grade) == risk_service.decision_counts(s)
+        grades = risk_service.grade_counts(s)
+        rates = risk_service.hit_rates(s)
+        assert risk_service.hit_rates(s, results_by_grade=risk_service.result_counts_by_grade(s)) == rates
+    assert set(grades.decisions) == {"general"}  # the seeded trader's importer
+    assert sum(grades.decisions.values()) == sum(v["decisions"] for v in rates.values())
+    assert sum(sum(h.values()) for h in grades.held.values()) == sum(v["held"] for v in rates.values())
+    assert sum(grades.inspected.values()) == sum(v["inspected"] for v in rates.values()) == 2
+    assert sum(grades.hits.values()) == sum(v["hits"] for v in rates.values()) == 1

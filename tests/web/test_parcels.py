@@ -227,3 +227,20 @@ def test_the_queue_pages_with_a_cursor(web):
     assert [r["order_no"] for r in decided.rows] == [order_no(2)]
     page = c.get("/parcels?status=500")
     assert page.text.count('data-testid="parcel-status"') == 4 and "parcels-next" not in page.text
+
+
+def test_the_queue_pages_at_the_chosen_size_and_keeps_it(web, monkeypatch):
+    from smartcustoms.declarations import listing
+
+    c, world = web
+    sign_in(c, "officer")
+    for n in range(3, 6):  # 4 held parcels in all
+        c.post("/api/v1/cbec/messages", content=parcel_messages(n),
+               headers={"X-API-Key": world.keys["trader"], "Content-Type": "application/xml"})
+    monkeypatch.setattr(listing, "PAGE_SIZES", (3, 25, 50, 100, 200))  # a size below the four held
+    page = c.get("/parcels?status=500&size=3").text
+    assert page.count('data-testid="parcel-status"') == 3 and '<option value="3" selected>' in page
+    nxt = re.search(r'href="([^"]+)" data-testid="parcels-next"', page).group(1).replace("&amp;", "&")
+    assert "size=3" in nxt and "status=500" in nxt
+    assert c.get("/parcels" + nxt).text.count('data-testid="parcel-status"') == 1
+    assert c.get("/parcels?status=500&size=7").text.count('data-testid="parcel-status"') == 4  # not offered: 100

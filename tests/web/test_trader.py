@@ -139,8 +139,8 @@ def test_the_trader_sees_the_duty_recovered_in_the_tax_box(browser, site):
         outcome="offence", offence_type="undervaluation", duty_recovered=Decimal("1234.50")))
     b.login("trader")
     b.goto(f"/declarations/{res.declaration_no}")
-    assert page.locator("[data-testid=tax-recovered]").inner_text() == "1,234.50"
-    total = Decimal(page.locator("[data-testid=tax-total]").inner_text().replace(",", ""))
+    assert page.locator("[data-testid=tax-recovered]").inner_text() == "1,234.50 CNY"  # every amount has its currency
+    total = Decimal(page.locator("[data-testid=tax-total]").inner_text().removesuffix(" CNY").replace(",", ""))
     assert total == assessed + Decimal("1234.50")
     assert "Held for" not in page.locator("main").inner_text()  # detained now, no longer waiting for a check
     b.shot("trader-tax-recovered")

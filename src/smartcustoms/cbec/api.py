@@ -31,6 +31,33 @@ from smartcustoms.enterprises import sender_codes
 
 router = APIRouter(prefix="/api/v1/cbec", tags=["cbec"])
 
+#: an example request body of ``POST /messages``: one CEB511 logistics waybill (simulated parties)
+CEB_EXAMPLE = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<ceb:CEB511Message guid="BD2F48E3-83BF-457F-86D5-339680822A35" '
+    'version="1.0" xmlns:ceb="http://www.chinaport.gov.cn/ceb"><ceb:Logistics><ceb:LogisticsHead>'
+    "<ceb:guid>0301BDB9-DCD0-4CDA-8402-2AED38E07A5A</ceb:guid><ceb:appType>1</ceb:appType>"
+    "<ceb:appTime>20260223122820</ceb:appTime><ceb:appStatus>2</ceb:appStatus>"
+    "<ceb:logisticsCode>1101980201</ceb:logisticsCode><ceb:logisticsName>Swift Express</ceb:logisticsName>"
+    "<ceb:logisticsNo>LNO0001000000000</ceb:logisticsNo><ceb:orderNo>O0001000000000</ceb:orderNo>"
+    "<ceb:freight>10.00</ceb:freight><ceb:insuredFee>0</ceb:insuredFee><ceb:currency>142</ceb:currency>"
+    "<ceb:weight>0.3</ceb:weight><ceb:packNo>1</ceb:packNo><ceb:goodsInfo>Toy</ceb:goodsInfo>"
+    "<ceb:consignee>张三</ceb:consignee><ceb:consigneeAddress>上海市浦东新区示例路1号</ceb:consigneeAddress>"
+    "<ceb:consigneeTelephone>13800000000</ceb:consigneeTelephone></ceb:LogisticsHead></ceb:Logistics>"
+    "<ceb:BaseTransfer><ceb:copCode>1101980001</ceb:copCode><ceb:copName>Global Mall Platform</ceb:copName>"
+    "<ceb:dxpMode>DXP</ceb:dxpMode><ceb:dxpId>DXPENT0000012345</ceb:dxpId></ceb:BaseTransfer></ceb:CEB511Message>")
+
+#: the request body of ``POST /messages`` as the OpenAPI document shows it (the route reads the raw body)
+CEB_BODY = {"required": True, "description": (
+    "CEB messages (海关跨境电子商务进口统一版 message standard): one message, several concatenated, or DXP "
+    "envelopes (DxpMsg) carrying them; signed with the enterprise's registered certificate where required. "
+    "The JSON form is a message object or a list of them, as the CEB XML elements."),
+    "content": {
+        "application/xml": {"schema": {"type": "string", "description": "concatenated CEB XML messages "
+                                       "(CEB311/411/511/621, CEB513/623/625/711) or DxpMsg envelopes"},
+                            "example": CEB_EXAMPLE},
+        "application/json": {"schema": {"anyOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}],
+                                        "description": "a CEB message, or a list of them, as JSON objects"}}}}
+
 # The one place where authentication is injected.
 senders = require(Role.TRADER)  # platform messages come from traders only; customs roles get 403
 readers = require(Role.TRADER, Role.OFFICER, Role.ADMIN)
@@ -91,7 +118,12 @@ def _items(body: bytes, content_type: str) -> tuple[list[Any], list[int] | None]
             obj = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise ValidationProblem(f"malformed JSON: {exc}", [FieldError("body", "malformed JSON")]) from None
-        return (obj if isinstance(obj, list) else [obj]), None
+        items = obj if isinstance(obj, list) else [obj]
+        bad = [FieldError(f"body[{i}]" if isinstance(obj, list) else "body", "a message must be a JSON object")
+               for i, item in enumerate(items) if not isinstance(item, dict | str)]
+        if bad:
+            raise ValidationProblem("the request holds something that is not a message", bad)
+        return items, None
     parts = split_stream(body)
     if not parts:
         return [body], [0]
@@ -118,9 +150,18 @@ def _unreadable_problem(request: Request, unreadable: list, offsets: list[int] |
 
 
 @router.post("/messages", response_model=ReceiptsOut,
-             summary="Submit CEB311/411/511/621 (and 513/623/625/711) messages")
+             summary="Submit CEB311/411/511/621 (and 513/623/625/711) messages",
+             openapi_extra={"requestBody": CEB_BODY},
+             responses={200: {"content": {"application/xml": {"schema": {
+                 "type": "string", "description": "the receipts as CEB XML (with Accept: application/xml)"}}}}})
 async def post_messages(request: Request, who: Principal = Depends(senders),
                         svc: CbecService = Depends(get_service)) -> Response:
+    """Take in a trader's CEB messages and answer with a receipt for each (JSON, or XML with Accept: xml).
+
+    Every message goes through the clearance pipeline before the answer: a parcel whose four documents are in
+    is taxed, checked against the buyer's annual quota, scored and released or held. A request whose messages
+    are all refused is a 422 naming each; messages whose type cannot be read are a 422 listing their offsets.
+    """
     body = await request.body()
     if not body.strip():
         raise ValidationProblem("empty request body", [FieldError("body", "no message")])
@@ -182,6 +223,10 @@ def list_parcels(request: Request,
                  status: Annotated[list[int], Query(max_length=20)] = [300, 500],  # noqa: B006 - FastAPI default
                  after_id: AfterId = 0, limit: Limit = 100,
                  who: Principal = Depends(readers), svc: CbecService = Depends(get_service)) -> dict:
+    """Parcels in the given CEB622 statuses (default: 300 and 500, held), oldest first, keyset-paged by id.
+
+    Customs see every parcel; a trader only its own enterprise's, with reasons in plain words.
+    """
     bad = [FieldError(f"status[{i}]", "not a CEB622 status (-1..999)") for i, v in enumerate(status)
            if not -1 <= v <= 999]
     if bad:
@@ -205,6 +250,10 @@ def get_parcel(request: Request, ebp_code: Annotated[str, Path(max_length=18)],
 @router.post("/parcels/{ebp_code}/{order_no}/decision", summary="Officer decision: release, inspect, return...")
 def post_decision(ebp_code: str, order_no: str, decision: DecisionIn, who: Principal = Depends(officers),
                   svc: CbecService = Depends(get_service)) -> dict:
+    """An officer sets a parcel's status (audited, answered by a CEB622 receipt); a return gives quota back.
+
+    With ``expected_status``, a parcel no longer in that status is a 409 (another officer decided first).
+    """
     return svc.set_status(ebp_code, order_no, decision.status, decision.info, who.username,
                           expected=decision.expected_status, role=str(who.role))
 
@@ -213,6 +262,7 @@ def post_decision(ebp_code: str, order_no: str, decision: DecisionIn, who: Princ
 def get_quota(buyer_id_number: Annotated[str, Path(max_length=60)], year: Annotated[int, Path(ge=1900, le=9999)],
               who: Principal = Depends(customs),
               svc: CbecService = Depends(get_service)) -> dict:
+    """How much of a buyer's annual CBEC allowance (26,000 CNY) the year's parcels have used (customs only)."""
     used = svc.quota_used(buyer_id_number, year)
     return {"buyerIdNumber": buyer_id_number, "year": year, "used": f"{used / 100:.2f}",
             "limit": "26000.00", "remaining": f"{max(0, 2_600_000 - used) / 100:.2f}"}
@@ -256,6 +306,7 @@ def list_aftercare(request: Request,
 @router.get("/aftercare/{doc_id}", summary="One CEB513/623/625/711 document with its outcome")
 def get_aftercare(request: Request, doc_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
                   who: Principal = Depends(readers), svc: CbecService = Depends(get_service)) -> dict:
+    """One waybill status, cancellation, return or entry list with its outcome; a trader reads only its own."""
     return svc.aftercare_document(doc_id, _aftercare_codes(request, who))
 
 

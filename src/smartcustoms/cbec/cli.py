@@ -6,6 +6,10 @@ import json
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from smartcustoms.core.cli_support import progress_bar
 
 app = typer.Typer(help="Cross-border e-commerce retail imports (CEB messages).", no_args_is_help=True)
 
@@ -28,19 +32,27 @@ def ingest(path: Path = typer.Argument(..., exists=True, help="a file of concate
            batch: int = typer.Option(1000, help="messages per transaction"),
            receipts: Path | None = typer.Option(None, help="append receipt XML to this file"),
            flush: bool = typer.Option(False, help="report every still-incomplete inventory at the end"),
+           as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout instead of a table"),
+           quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar (none either when stderr is "
+                                                                 "not a terminal)"),
            ) -> None:
     """Ingest CEB XML messages; safe to re-run after a crash (resumes, never double-processes).
 
     An operator's tool run on the server: it trusts the files it is given (no sender-code check, unlike the API).
+    Each unreadable message is named on stderr (file:byte offset); a summary table (or --json) follows.
+    Exit status 0 once the files are processed (rejected messages are answered by receipts), 2 on a usage error.
     """
     from smartcustoms.cbec.ceb.receipts import emit_receipts
     from smartcustoms.cbec.engine import Engine
-    from smartcustoms.cbec.runner import ingest_path, ingest_sharded
+    from smartcustoms.cbec.runner import ingest_sharded, run_chunks
     from smartcustoms.cbec.store import Store
 
     url = _url(db)
+    files = sorted(p for p in path.rglob("*.xml") if p.is_file()) if path.is_dir() else [path]
     if shards > 1:
-        stats = ingest_sharded(url, path, shards, batch, receipts=receipts, flush=flush)
+        with progress_bar(quiet or as_json) as bar:
+            bar.add_task(f"{shards} writer shards ingesting {len(files)} file(s)", total=None)
+            stats = ingest_sharded(url, path, shards, batch, receipts=receipts, flush=flush)
     else:
         store = Store(url)
         engine = Engine(store)
@@ -54,7 +66,10 @@ def ingest(path: Path = typer.Argument(..., exists=True, help="a file of concate
                     out.flush()
 
             # the parser processes are closed and joined by the run itself (no Pool.__del__ at exit)
-            stats = ingest_path(engine, path, workers=workers, batch_size=batch, sink=sink, flush=flush)
+            with progress_bar(quiet or as_json, bytes_total=True) as bar:
+                task = bar.add_task(f"ingesting {path.name}", total=sum(f.stat().st_size for f in files))
+                stats = run_chunks(engine, _chunks(engine, files, batch, lambda n: bar.update(task, completed=n)),
+                                   workers=workers, sink=sink, flush=flush)
         finally:
             if out is not None:
                 out.close()
@@ -63,11 +78,46 @@ def ingest(path: Path = typer.Argument(..., exists=True, help="a file of concate
     for source, offset, guid, reason in stats.unreadable:  # refused at the transport level: no receipt
         where = f"{source or path}:{offset if offset is not None else '?'}"
         typer.echo(f"error: {where}: unreadable CEB message{f' (guid {guid})' if guid else ''}: {reason}", err=True)
-    typer.echo(json.dumps({"messages": stats.messages, "parcels_decided": stats.parcels,
-                           "duplicates": stats.duplicates, "rejected_messages": stats.rejected_messages,
-                           "unreadable_messages": len(stats.unreadable),
-                           "status_counts": {str(k): v for k, v in sorted(stats.status_counts.items())},
-                           "seconds": round(stats.elapsed_s, 3)}))
+    report = {"messages": stats.messages, "parcels_decided": stats.parcels,
+              "duplicates": stats.duplicates, "rejected_messages": stats.rejected_messages,
+              "unreadable_messages": len(stats.unreadable),
+              "status_counts": {str(k): v for k, v in sorted(stats.status_counts.items())},
+              "seconds": round(stats.elapsed_s, 3)}
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        _print_summary(path, report)
+
+
+def _chunks(engine, files: list[Path], batch: int, done):  # type: ignore[no-untyped-def]
+    """The files' message chunks from where the last run committed; ``done(bytes)`` after each one read."""
+    from smartcustoms.cbec.framing import chunks_of_file
+
+    before = 0
+    for f in files:
+        for chunk in chunks_of_file(f, engine.committed_offset(str(f.resolve())), batch, engine.shard,
+                                    engine.shards):
+            done(before + (chunk.end_offset or 0))
+            yield chunk
+        before += f.stat().st_size
+
+
+def _print_summary(path: Path, report: dict) -> None:
+    """The run's figures as a small table on stdout."""
+    table = Table(title=f"CEB messages of {path.name}: {report['seconds']:.1f} s", title_justify="left")
+    table.add_column("", style="bold")
+    table.add_column("count", justify="right")
+    for label, key in (("messages read", "messages"), ("parcels decided", "parcels_decided"),
+                       ("duplicates (already processed)", "duplicates"),
+                       ("messages rejected (receipts say why)", "rejected_messages"),
+                       ("unreadable (named on stderr)", "unreadable_messages")):
+        table.add_row(label, f"{report[key]:,}")
+    from smartcustoms.cbec.senders import PLAIN_REASONS
+
+    for status, n in report["status_counts"].items():
+        name = PLAIN_REASONS.get(int(status), "") if status.isdigit() else ""
+        table.add_row(f"  status {status} {name}".rstrip(), f"{n:,}")
+    Console().print(table)
 
 
 @app.command()

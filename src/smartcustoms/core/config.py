@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     max_cbec_body_bytes: int = 10 << 20    # POST /api/v1/cbec/messages: a CEB message holds up to 100 documents
     max_upload_bytes: int = 20 << 20       # bulk declaration files and tariff tables
     upload_max_problems: int = 1000        # problems an upload job keeps (the count goes on)
+    max_document_bytes: int = 10 << 20     # one document attached to a declaration (PDF, PNG, JPEG, TIFF)
+    max_documents: int = 20                # documents one declaration holds
+    max_documents_total_bytes: int = 50 << 20  # ... and their total size
+    documents_dir: Path | None = None      # where the documents' files are kept; unset: <data_dir>/documents
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded SQLite file under ``data_dir`` by default."""

@@ -61,12 +61,13 @@ def latest_decisions(session: Session, declaration_nos: list[str]) -> dict[str, 
     if not declaration_nos:
         return {}
     d, e = Declaration, DeclarationEvent
-    q = (select(d.declaration_no, e.detail).join(e, e.declaration_id == d.id)
-         .where(d.declaration_no.in_(declaration_nos), d.status.in_(HELD_STATUSES),
-                e.to_status == Status.INSPECTION.value, e.detail.is_not(None))
+    # by number alone in SQL (its unique index: the planner would otherwise walk the held statuses), held in Python
+    q = (select(d.declaration_no, d.status, e.detail).join(e, e.declaration_id == d.id)
+         .where(d.declaration_no.in_(declaration_nos), e.to_status == Status.INSPECTION.value,
+                e.detail.is_not(None))
          .order_by(e.declaration_id, e.seq))
     out: dict[str, dict] = {}
-    for no, detail in session.execute(q):
-        if isinstance(detail, dict) and detail.get("decision"):
+    for no, status, detail in session.execute(q):
+        if status in HELD_STATUSES and isinstance(detail, dict) and detail.get("decision"):
             out[no] = detail  # later events overwrite earlier ones
     return out

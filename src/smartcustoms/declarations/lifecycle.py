@@ -41,8 +41,11 @@ TRANSITIONS: dict[Status | None, frozenset[Status]] = {
     Status.LODGED: frozenset({Status.ACCEPTED, Status.REJECTED}),
     Status.ACCEPTED: frozenset({Status.ASSESSED, Status.REJECTED, Status.CANCELLED, Status.ACCEPTED}),
     Status.ASSESSED: frozenset({Status.LANE_ASSIGNED, Status.CANCELLED, Status.ACCEPTED}),
-    Status.LANE_ASSIGNED: frozenset({Status.INSPECTION, Status.RELEASED, Status.CANCELLED, Status.ACCEPTED}),
-    # an officer may redirect an inspection (documents -> scan -> physical) or request documents during it
+    # held on its lane, a declaration stays so when the trader answers with documents (an event, no change)
+    Status.LANE_ASSIGNED: frozenset({Status.INSPECTION, Status.RELEASED, Status.CANCELLED, Status.ACCEPTED,
+                                     Status.LANE_ASSIGNED}),
+    # an officer may redirect an inspection (documents -> scan -> physical) or request documents during it;
+    # a trader's "documents provided" is an event that keeps the status
     Status.INSPECTION: frozenset({Status.INSPECTION, Status.RELEASED, Status.DETAINED}),
     Status.DETAINED: frozenset({Status.RELEASED}),
     Status.RELEASED: frozenset({Status.RELEASED}),  # a post-clearance audit finding annotates a release

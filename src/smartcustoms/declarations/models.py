@@ -22,6 +22,11 @@ class Declaration(Base):
         UniqueConstraint("lodged_by", "client_message_id", name="uq_declarations_client_message"),
         Index("ix_declarations_status_lane", "status", "lane"),
         Index("ix_declarations_importer_declared", "importer_code", "declared_at"),
+        # the lists' filters and sorts (declarations.listing; migration 0010_core)
+        Index("ix_declarations_lodged_by", "lodged_by"),
+        Index("ix_declarations_office_lodged", "office_code", "lodged_at"),
+        Index("ix_declarations_status_lodged", "status", "lodged_at"),
+        Index("ix_declarations_status_score", "status", "risk_score", "lane", "office_code"),  # covers the queue
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,7 +66,8 @@ class Declaration(Base):
 class GoodsItem(Base):
     """One goods item (line) of a customs declaration, with its tariff code, value and taxes."""
     __tablename__ = "goods_items"
-    __table_args__ = (UniqueConstraint("declaration_id", "item_no", name="uq_goods_items_declaration_item"),)
+    __table_args__ = (UniqueConstraint("declaration_id", "item_no", name="uq_goods_items_declaration_item"),
+                      Index("ix_goods_items_hs_declaration", "hs_code", "declaration_id"))  # lists' HS filter
 
     id: Mapped[int] = mapped_column(primary_key=True)
     declaration_id: Mapped[int] = mapped_column(ForeignKey("declarations.id", ondelete="CASCADE"))
@@ -133,3 +139,35 @@ class DeclarationStatusChange(Base):
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str | None] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class DeclarationVersion(Base):
+    """One version of a declaration as lodged or amended (header, items, tax), kept for the version diff;
+    append-only (triggers forbid UPDATE and DELETE)."""
+
+    __tablename__ = "declaration_versions"
+    __table_args__ = (UniqueConstraint("declaration_id", "version", name="uq_declaration_versions_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    declaration_id: Mapped[int] = mapped_column(ForeignKey("declarations.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[dict] = mapped_column(JSON)
+
+
+class TaxPayment(Base):
+    """A payment of a declaration's assessed taxes, as customs confirmed it (bank or e-payment reference);
+    append-only: a wrong entry is corrected by a negative one."""
+
+    __tablename__ = "tax_payments"
+    __table_args__ = (UniqueConstraint("declaration_id", "reference", name="uq_tax_payments_reference"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    declaration_id: Mapped[int] = mapped_column(ForeignKey("declarations.id"), index=True)
+    amount_cny: Mapped[Decimal] = mapped_column(Money)
+    paid_at: Mapped[datetime] = mapped_column(DateTime)
+    reference: Mapped[str] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)

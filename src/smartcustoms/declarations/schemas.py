@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from smartcustoms.core.wire import UtcDateTime
-from smartcustoms.declarations.lifecycle import DECISION_STATUS, Decision
+from smartcustoms.declarations.lifecycle import DECISION_STATUS, Decision, Lane, Status
 
 EnterpriseCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{10}$|^[0-9A-Z]{18}$", strip_whitespace=True)]
 Code2 = Annotated[str, StringConstraints(min_length=2, max_length=3, strip_whitespace=True, to_upper=True)]
@@ -34,10 +34,25 @@ class GoodsItemIn(BaseModel):
     origin_country: Code2
 
 
+#: an example declaration as lodged: two items of glazed tiles, CIF Shanghai, by sea
+DECLARATION_EXAMPLE: dict[str, Any] = {
+    "client_message_id": "erp-2026-000123", "declarant_code": "3120980001", "importer_code": "3101960001",
+    "seller_name": "Cerámica Levante S.L.", "trade_mode": "0110", "transport_mode": "2", "office_code": "2248",
+    "departure_country": "ES", "origin_country": "ES", "currency": "USD", "incoterm": "CIF", "freight": "0",
+    "insurance": None, "gross_mass_kg": "21000", "net_mass_kg": "20000", "packages": 20, "total_value": "13000.00",
+    "declared_at": "2026-12-01T08:00:00Z",
+    "items": [{"hs_code": "6907220000", "description": "Glazed ceramic wall tiles", "model_spec": "30x60 cm",
+               "quantity": "18000", "unit": "035", "net_mass_kg": "18000", "unit_price": "0.5",
+               "total_value": "9000.00", "origin_country": "ES"},
+              {"hs_code": "6907220000", "description": "Glazed ceramic floor tiles", "model_spec": "60x60 cm",
+               "quantity": "2000", "unit": "035", "net_mass_kg": "2000", "unit_price": "2",
+               "total_value": "4000.00", "origin_country": "ESP"}]}
+
+
 class DeclarationIn(BaseModel):
     """A goods declaration (报关单) as lodged: header and goods items."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DECLARATION_EXAMPLE]})
 
     client_message_id: Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)] = (
         Field(description="the sender's id for this message (lodging or amendment): a repeat returns the first "
@@ -87,8 +102,8 @@ class DeclarationOut(BaseModel):
 
     declaration_no: str
     client_message_id: str
-    status: str
-    lane: str | None = None
+    status: Status
+    lane: Lane | None = None
     risk_score: float | None = None
     reasons: list[str] = []
     version: int
@@ -117,8 +132,8 @@ class DeclarationOut(BaseModel):
 class DeclarationSummary(BaseModel):
     """One declaration in a search result: number, status, lane, parties, value and dates."""
     declaration_no: str
-    status: str
-    lane: str | None
+    status: Status
+    lane: Lane | None
     risk_score: float | None
     declarant_code: str
     importer_code: str
@@ -134,15 +149,16 @@ class EventOut(BaseModel):
     seq: int
     at: UtcDateTime
     actor: str
-    from_status: str | None
-    to_status: str
+    from_status: Status | None
+    to_status: Status
     reason: str
     detail: dict | None = None
 
 
 class CancelIn(BaseModel):
     """Request to cancel a declaration, with the reason."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"reason": "the shipment was split; lodged again as two declarations"}]})
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
 
 
@@ -150,7 +166,10 @@ class DecisionIn(BaseModel):
     """An officer's decision on a held declaration: a ``decision`` with a ``reason_code`` from its list (and,
     optionally, a note in ``reason``), or a bare ``to_status`` with a ``reason``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"decision": "request_documents", "reason_code": "origin_certificate",
+         "reason": "send the certificate of origin (Form A) for both items"},
+        {"decision": "detain", "reason_code": "goods_differ", "reason": "porcelain, not ceramic: see the scan"}]})
     to_status: Annotated[str, StringConstraints(pattern=r"^(inspection|released|detained)$")] | None = None
     decision: Decision | None = None
     reason_code: Annotated[str, StringConstraints(max_length=40, strip_whitespace=True)] | None = None
@@ -167,3 +186,75 @@ class DecisionIn(BaseModel):
             raise ValueError(f"decision {self.decision} leads to {DECISION_STATUS[self.decision]}, "
                              f"not {self.to_status}")
         return self
+
+
+class FieldChangeOut(BaseModel):
+    """One field whose value differs between two versions (values as text, ``null`` when absent)."""
+    model_config = ConfigDict(from_attributes=True)
+    field: str
+    old: str | None
+    new: str | None
+
+
+class ItemChangeOut(BaseModel):
+    """A goods item added, removed or changed by an amendment (its number in the old and in the new version)."""
+    model_config = ConfigDict(from_attributes=True)
+    kind: Literal["added", "removed", "changed"]
+    old_item_no: int | None
+    new_item_no: int | None
+    description: str
+    changes: list[FieldChangeOut]
+
+
+class VersionOut(BaseModel):
+    """One amendment: the version it made, when, by whom, why, and what it changed against the version before."""
+    version: int
+    previous_version: int
+    at: UtcDateTime
+    actor: str
+    reason: str
+    header: list[FieldChangeOut]
+    items: list[ItemChangeOut]
+    tax: list[FieldChangeOut]
+
+
+class TaxPaymentIn(BaseModel):
+    """A payment of a declaration's taxes confirmed by customs: amount (CNY; negative to correct an entry), the
+    bank's or e-payment platform's reference, and when it was paid (now when left out)."""
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"amount_cny": "21626.87", "reference": "ICBC-2026-120300017",
+                      "paid_at": "2026-12-03T09:30:00Z"}]})
+    amount_cny: Annotated[Decimal, Field(max_digits=16, decimal_places=2)]
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True,
+                                                pattern=r"^[\w./-]+$")]
+    paid_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _not_zero(self) -> TaxPaymentIn:
+        if self.amount_cny == 0:
+            raise ValueError("a payment of 0 CNY changes nothing")
+        return self
+
+
+class PaymentOut(BaseModel):
+    """One confirmed payment."""
+    model_config = ConfigDict(from_attributes=True)
+    amount_cny: Decimal
+    paid_at: UtcDateTime
+    reference: str
+    recorded_by: str
+
+
+class TaxPaymentOut(BaseModel):
+    """Where a declaration's taxes stand (CNY): status, due, paid, outstanding, the due date (15 days from the
+    tax payment notice, Customs Law art. 60) and the late-payment surcharge (0.05 % a day)."""
+    model_config = ConfigDict(from_attributes=True)
+    status: Literal["not_assessed", "nothing_due", "unpaid", "part_paid", "overdue", "paid"]
+    due_cny: Decimal
+    paid_cny: Decimal
+    outstanding_cny: Decimal
+    notice_at: UtcDateTime | None
+    due_by: UtcDateTime | None
+    days_late: int
+    surcharge_cny: Decimal
+    payments: list[PaymentOut]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, Protocol, cast
 from uuid import uuid4
 
@@ -26,6 +27,7 @@ from smartcustoms.codes import CodeLists
 from smartcustoms.core.clock import utcnow
 from smartcustoms.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationProblem
 from smartcustoms.core.security import Principal, Role
+from smartcustoms.declarations import listing
 from smartcustoms.declarations.lifecycle import (
     AMENDABLE,
     CANCELLABLE,
@@ -42,9 +44,12 @@ from smartcustoms.declarations.models import (
     Declaration,
     DeclarationAmendment,
     DeclarationEvent,
+    DeclarationVersion,
     GoodsItem,
     NumberSequence,
+    TaxPayment,
 )
+from smartcustoms.declarations.payments import Payment, PaymentState, payment_state
 from smartcustoms.declarations.schemas import (
     DeclarationIn,
     DeclarationOut,
@@ -53,6 +58,7 @@ from smartcustoms.declarations.schemas import (
     GoodsItemOut,
     TaxOut,
 )
+from smartcustoms.declarations.versions import VersionDiff, diff, snapshot
 from smartcustoms.enterprises.mandates import mandated
 from smartcustoms.enterprises.service import Party, parties
 from smartcustoms.tax.service import Assessment, ExchangeRates, TariffTable, TaxableItem, TaxError, assess
@@ -98,6 +104,12 @@ class Selectivity(Protocol):
     def decide(self, session: Session, batch: Sequence[LodgedDeclaration]) -> list[LaneDecision]:
         """Choose the lane of each declaration of the batch."""
         ...
+
+
+#: told, inside the transaction, of the lifecycle events just appended (rows of ``declaration_events``: its
+#: ``declaration_id``, ``seq``, ``at``, ``actor``, ``from_status``, ``to_status``, ``reason``, ``detail``); what
+#: it writes commits with them. The platform wires the producers of notices (the inbox) here.
+EventListener = Callable[[Session, Sequence[dict]], None]
 
 
 # -- statements of the lodging transaction, built once (Core: compiled once, no per-call construction) --------
@@ -307,6 +319,12 @@ class DeclarationService:
         self.rates = rates
         self.selectivity = selectivity
         self.clock = clock
+        self.event_listeners: list[EventListener] = []
+
+    def _publish(self, session: Session, events: Sequence[dict]) -> None:
+        """Tell the event listeners of ``events``, just appended in ``session``'s transaction."""
+        for listener in self.event_listeners:
+            listener(session, events)
 
     # -- lodging -------------------------------------------------------------------------------
     def lodge(self, who: Principal, d: DeclarationIn) -> tuple[DeclarationOut, bool]:
@@ -527,6 +545,7 @@ class DeclarationService:
                  if reason is None]
         if not (laned and self.selectivity is not None):
             conn.execute(_INSERT_EVENTS, events)
+            self._publish(session, events)
         else:
             rehearse = getattr(self.selectivity, "rehearse", None) if rehearsal else None
             if rehearsal and rehearse is None:
@@ -586,6 +605,7 @@ class DeclarationService:
         conn = session.connection()
         conn.execute(_INSERT_EVENTS, events)
         conn.execute(_UPDATE_LANES, updates)
+        self._publish(session, events)
 
     # -- reading -------------------------------------------------------------------------------
     def _visible(self, who: Principal):
@@ -640,12 +660,17 @@ class DeclarationService:
 
     def search(self, who: Principal, *, status: str | None = None, lane: str | None = None,
                office: str | None = None, importer: str | None = None, limit: int = 50, offset: int = 0,
-               order: str = "-lodged_at") -> list[DeclarationSummary]:
-        """Declarations the caller may see, filtered, sorted and paged."""
+               order: str = "-lodged_at", no: str | None = None, date_from: Any = None, date_to: Any = None,
+               hs: str | None = None) -> list[DeclarationSummary]:
+        """Declarations the caller may see, filtered, sorted and paged; ``no`` (number prefix), ``date_from`` /
+        ``date_to`` (lodging days) and ``hs`` (HS code prefix) are checked as the web lists check them
+        (``listing.ListQueryInvalid``, 422, naming each wrong one)."""
         q = select(Declaration)
         cond = self._visible(who)
         if cond is not None:
             q = q.where(cond)
+        narrower = listing.DeclarationQuery.parse({"no": no, "date_from": date_from, "date_to": date_to, "hs": hs})
+        q = q.where(*listing.conditions(narrower, None))
         if status:
             q = q.where(Declaration.status == status)
         if lane:
@@ -676,6 +701,27 @@ class DeclarationService:
         with self.sessions() as session:
             return dict(session.execute(q).all())
 
+    def list_page(self, who: Principal, q: listing.DeclarationQuery,
+                  statuses: Sequence[str] | None = None) -> listing.DeclarationPage:
+        """One page of the declarations the caller may see that ``q`` matches (see ``declarations.listing``)."""
+        with self.sessions() as session:
+            return listing.page(session, q, self._visible(who), customs=who.is_customs, statuses=statuses)
+
+    def export_rows(self, who: Principal, q: listing.DeclarationQuery, statuses: Sequence[str] | None = None,
+                    cap: int | None = None) -> tuple[Iterator[list[dict]], int, int]:
+        """Every row ``q`` matches for the caller, in its order, up to ``cap`` (``listing.EXPORT_MAX_ROWS``):
+        chunks of rows (each read in a session of its own while the export streams), the number exported and
+        the number matching in all."""
+        with self.sessions() as session:
+            ids, total = listing.export_ids(session, q, self._visible(who), customs=who.is_customs,
+                                            statuses=statuses, cap=listing.EXPORT_MAX_ROWS if cap is None else cap)
+
+        def chunks() -> Iterator[list[dict]]:
+            for part in listing.chunks(ids):
+                with self.sessions() as session:
+                    yield listing.rows_of(session, part, customs=who.is_customs)
+        return chunks(), len(ids), total
+
     # -- changes after lodging -----------------------------------------------------------------
     def append_event(self, session: Session, decl: Declaration, to: Status, actor: str, reason: str,
                      detail: dict | None = None, now: datetime | None = None) -> int:
@@ -684,14 +730,15 @@ class DeclarationService:
             raise Conflict(f"declaration {decl.declaration_no} is {decl.status}; it cannot become {to}")
         seq = session.scalar(select(func.max(DeclarationEvent.seq))
                              .where(DeclarationEvent.declaration_id == decl.id)) or 0
-        session.execute(insert(DeclarationEvent).values(
-            _event(decl.id, seq + 1, now or self.clock(), actor, decl.status, to, reason, detail)))
+        row = _event(decl.id, seq + 1, now or self.clock(), actor, decl.status, to, reason, detail)
+        session.execute(insert(DeclarationEvent).values(row))
         n = cast(CursorResult, session.execute(
             update(Declaration).where(Declaration.id == decl.id, Declaration.status == decl.status)
             .values(status=to).execution_options(synchronize_session=False))).rowcount
         if n != 1:
             raise Conflict(f"declaration {decl.declaration_no} changed meanwhile; try again")
         decl.status = to
+        self._publish(session, [row])
         return seq + 1
 
     def cancel(self, who: Principal, no: str, reason: str) -> DeclarationOut:
@@ -701,8 +748,7 @@ class DeclarationService:
             if decl.status not in CANCELLABLE:
                 raise Conflict(f"declaration {no} is {decl.status}; it can no longer be cancelled")
             self.append_event(session, decl, Status.CANCELLED, who.username, reason)
-            if who.is_customs:
-                record(session, who, "declaration.cancel", "declaration", no, {"reason": reason})
+            record(session, who, "declaration.cancel", "declaration", no, {"reason": reason})
         return self.get(who, no)
 
     def decide(self, who: Principal, no: str, to: str | None, reason: str, *, decision: Decision | str | None = None,
@@ -738,13 +784,14 @@ class DeclarationService:
             record(session, who, f"declaration.{to}", "declaration", no, {"reason": reason, **(detail or {})})
         return self.get(who, no)
 
-    def amend(self, who: Principal, no: str, d: DeclarationIn) -> DeclarationOut:
+    def amend(self, who: Principal, no: str, d: DeclarationIn, reason: str = "") -> DeclarationOut:
         """Replace header and items while allowed; re-validated, re-assessed and re-laned, never released.
 
         A declaration keeps at least the lane it was selected for (re-scoring may raise it); only an
         officer's decision releases it. The lodging's ``client_message_id`` stays: an amendment's own id is
         its idempotency key (a repeat returns the declaration, another body under it is a 409). Only the
-        lodging enterprise may change the parties (under a mandate). Customs amendments are audited.
+        lodging enterprise may change the parties (under a mandate). Every amendment is audited, and the
+        version it replaces and the new one are kept (``declaration_versions``) for the version diff.
         """
         now = self.clock()
         errors = validate(d, self.codes, now)
@@ -754,13 +801,14 @@ class DeclarationService:
         digest = body_hash(d)
         for attempt in range(2):
             try:
-                return self._amend(who, no, d, digest, now)
+                return self._amend(who, no, d, digest, now, reason.strip()[:500])
             except IntegrityError:  # the same amendment key, sent twice at once: the second sees the first
                 if attempt == 1:
                     raise Conflict(f"declaration {no} is being amended with this key; try again") from None
         raise AssertionError("unreachable")
 
-    def _amend(self, who: Principal, no: str, d: DeclarationIn, digest: str, now: datetime) -> DeclarationOut:
+    def _amend(self, who: Principal, no: str, d: DeclarationIn, digest: str, now: datetime,
+               reason: str = "") -> DeclarationOut:
         with self.sessions() as session, session.begin():
             decl = self.load_visible(session, who, no)
             key = d.client_message_id
@@ -792,15 +840,21 @@ class DeclarationService:
             version = decl.version + 1
             held_lane = Lane(decl.lane) if decl.lane else None
             held_detail = self._lane_detail(session, decl) if held_lane else {}
+            self._keep_version(session, decl)  # the version replaced, if not kept yet (lodged before versions)
             self.append_event(session, decl, Status.ACCEPTED, who.username, f"amended to version {version}",
-                              {"previous_total_value": str(decl.total_value)}, now)
+                              {"previous_total_value": str(decl.total_value), "version": version,
+                               **({"amendment_reason": reason} if reason else {})}, now)
             row = _header_row(d, no, decl.lodged_by, decl.lodged_at, assessment, Status.ACCEPTED)
             for k in ("declaration_no", "client_message_id", "body_hash", "lodged_by", "lodged_at", "status"):
                 row.pop(k)  # the lodging's key and body hash stay: a replay of the lodging finds it
             session.execute(update(Declaration).where(Declaration.id == decl.id)
                             .values(**row, version=version).execution_options(synchronize_session=False))
             session.execute(delete(GoodsItem).where(GoodsItem.declaration_id == decl.id))
-            session.connection().execute(_IT.insert(), _item_rows(decl.id, d, assessment))
+            item_rows = _item_rows(decl.id, d, assessment)
+            session.connection().execute(_IT.insert(), item_rows)
+            session.connection().execute(insert(DeclarationVersion).values(
+                declaration_id=decl.id, version=version, at=now, actor=who.username, reason=reason,
+                body=snapshot(SimpleNamespace(**row), [SimpleNamespace(**r) for r in item_rows])))
             seq = self.append_event(session, decl, Status.ASSESSED, "system", f"tax assessed: {assessment.total} CNY",
                                     None, now)
             decision = None
@@ -818,11 +872,80 @@ class DeclarationService:
                 declaration_id=decl.id, client_message_id=key, body_hash=digest, version=version, at=now,
                 actor=who.username))
             session.expire_all()
-            if who.is_customs:
-                record(session, who, "declaration.amend", "declaration", no,
-                       {"version": version, "client_message_id": key,
-                        "lane": lane.lane.value if lane else None, "previous_lane": held_lane})
+            record(session, who, "declaration.amend", "declaration", no,
+                   {"version": version, "client_message_id": key, "reason": reason,
+                    "lane": lane.lane.value if lane else None, "previous_lane": held_lane})
             return self._get_in(session, self.load_visible(session, who, no), who)
+
+    def _keep_version(self, session: Session, decl: Declaration) -> None:
+        """Keep the declaration's current version before an amendment replaces it (once per version)."""
+        kept = session.scalar(select(DeclarationVersion.id).where(
+            DeclarationVersion.declaration_id == decl.id, DeclarationVersion.version == decl.version))
+        if kept is not None:
+            return
+        items = session.scalars(select(GoodsItem).where(GoodsItem.declaration_id == decl.id)
+                                .order_by(GoodsItem.item_no)).all()
+        first = decl.version == 1
+        session.connection().execute(insert(DeclarationVersion).values(
+            declaration_id=decl.id, version=decl.version, at=decl.lodged_at if first else self.clock(),
+            actor=decl.lodged_by if first else "system", reason="lodged" if first else "kept before amendment",
+            body=snapshot(decl, items)))
+
+    # -- versions and tax payments -----------------------------------------------------------------
+    def versions(self, who: Principal, no: str) -> list[DeclarationVersion]:
+        """The kept versions of a declaration the caller may see, oldest first (none before its first amendment)."""
+        with self.sessions() as session:
+            decl = self.load_visible(session, who, no)
+            rows = session.scalars(select(DeclarationVersion).where(DeclarationVersion.declaration_id == decl.id)
+                                   .order_by(DeclarationVersion.version)).all()
+            session.expunge_all()
+            return list(rows)
+
+    def version_diffs(self, who: Principal, no: str) -> list[tuple[DeclarationVersion, VersionDiff]]:
+        """Each amendment with what it changed against the version before it, newest first."""
+        kept = self.versions(who, no)
+        return [(b, diff(a.version, a.body, b.version, b.body)) for a, b in zip(kept, kept[1:], strict=False)][::-1]
+
+    def tax_payment(self, who: Principal, no: str, extra_due: Decimal = Decimal(0)) -> PaymentState:
+        """Where the declaration's taxes stand: due (assessed, plus ``extra_due`` such as duty recovered after an
+        inspection), paid, outstanding, due date and late-payment surcharge."""
+        with self.sessions() as session:
+            decl = self.load_visible(session, who, no)
+            notice_at = session.scalar(select(func.max(DeclarationEvent.at)).where(
+                DeclarationEvent.declaration_id == decl.id, DeclarationEvent.to_status == Status.ASSESSED))
+            rows = session.scalars(select(TaxPayment).where(TaxPayment.declaration_id == decl.id)
+                                   .order_by(TaxPayment.paid_at, TaxPayment.id)).all()
+            paid = [Payment(r.amount_cny, r.paid_at, r.reference, r.recorded_by) for r in rows]
+            due = None if decl.tax_total_cny is None else decl.tax_total_cny + extra_due
+            return payment_state(due, notice_at, paid, self.clock(),
+                                 void=decl.status in (Status.CANCELLED, Status.REJECTED))
+
+    def record_payment(self, who: Principal, no: str, amount: Decimal, reference: str,
+                       paid_at: datetime | None = None) -> PaymentState:
+        """Customs confirm a payment of a declaration's taxes (audited); the same reference again changes nothing,
+        with another amount it is a 409."""
+        if not who.is_customs or who.role == Role.ANALYST:
+            raise Forbidden("only customs officers confirm tax payments")
+        now = self.clock()
+        paid_at = _naive(paid_at) if paid_at is not None else now
+        if paid_at > now + MAX_FUTURE:
+            raise DeclarationInvalid("the payment has errors", [FieldError("paid_at", "is in the future")])
+        with self.sessions() as session, session.begin():
+            decl = self.load_visible(session, who, no)
+            earlier = session.scalar(select(TaxPayment.amount_cny).where(
+                TaxPayment.declaration_id == decl.id, TaxPayment.reference == reference))
+            if earlier is not None and earlier != amount:
+                raise Conflict(f"payment {reference} of {no} was recorded with another amount ({earlier} CNY)",
+                               [FieldError("reference", "already recorded with another amount")])
+            if earlier is None:
+                if decl.tax_total_cny is None:
+                    raise Conflict(f"declaration {no} has no assessed taxes to pay")
+                session.execute(insert(TaxPayment).values(
+                    declaration_id=decl.id, amount_cny=amount, paid_at=paid_at, reference=reference,
+                    recorded_by=who.username, recorded_at=now))
+                record(session, who, "declaration.tax_paid", "declaration", no,
+                       {"amount_cny": str(amount), "reference": reference, "paid_at": paid_at.isoformat()})
+        return self.tax_payment(who, no)
 
     def _check_amended_parties(self, session: Session, who: Principal, decl: Declaration, d: DeclarationIn,
                                now: datetime) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,14 +40,16 @@ class DemoAccess:
     example_payload: dict
 
 
-def replay_demo_history(platform: Platform, sim: DeclarationSimulator, n: int, now: datetime) -> None:
+def replay_demo_history(platform: Platform, sim: DeclarationSimulator, n: int, now: datetime,
+                        progress: Progress | None = None) -> None:
     """Sixty days of history: the first 60 % under random control only, then a model trained on
     those findings and promoted, then the rest selected by it. Findings come two days after lodging, so
-    the declarations held in the last two days, and the latest few of each lane, wait in the officers' queue."""
+    the declarations held in the last two days, and the latest few of each lane, wait in the officers' queue.
+    ``progress`` (the caller's display) gets a bar of the declarations lodged; none without it."""
     first = int(n * 0.6)
     cut = now - timedelta(days=20)
-    with Progress(transient=True) as progress:
-        task = progress.add_task("replaying demo history", total=n)
+    with nullcontext(progress) if progress is not None else Progress(disable=True) as progress:
+        task = progress.add_task(f"replaying {n:,} demo declarations", total=n)
         step = lambda k: progress.advance(task, k)  # noqa: E731
         replay_history(platform, sim.generate(first, now - timedelta(days=60), cut), progress=step)
         with transaction(platform.sessions) as s:
@@ -92,10 +95,10 @@ def load_demo_parcels(platform: Platform, parcels: int = 2000, seed: int = 7) ->
 
 
 def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7,
-              example_path: Path | None = None, parcels: int = 0) -> DemoAccess:
+              example_path: Path | None = None, parcels: int = 0, progress: Progress | None = None) -> DemoAccess:
     """Create demo enterprises, users and a replayed history (once), then fresh API keys for each user.
 
-    With ``parcels``, also that many simulated CBEC parcels (once)."""
+    With ``parcels``, also that many simulated CBEC parcels (once); with ``progress``, bars of each step."""
     sim = DeclarationSimulator(seed)
     with platform.sessions() as s:
         have = s.scalar(select(func.count()).select_from(Enterprise))
@@ -136,9 +139,12 @@ def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7,
         lodged = s.scalar(select(func.count()).select_from(Declaration))
     now = utcnow()
     if not lodged and declarations:
-        replay_demo_history(platform, sim, declarations, now)
+        replay_demo_history(platform, sim, declarations, now, progress)
     if parcels:
+        task = progress.add_task(f"clearing {parcels:,} simulated CBEC parcels", total=None) if progress else None
         load_demo_parcels(platform, parcels, seed)
+        if progress is not None and task is not None:
+            progress.update(task, total=1, completed=1)
     keys = {}
     with transaction(platform.sessions) as s:
         for name in s.scalars(select(User.username).order_by(User.id)):

@@ -13,21 +13,35 @@ from smartcustoms import __version__
 from smartcustoms.audit import api as audit_api
 from smartcustoms.cbec import api as cbec_api
 from smartcustoms.codes import api as codes_api
-from smartcustoms.core import problems
+from smartcustoms.core import openapi, problems
 from smartcustoms.core.http import KeyCache
 from smartcustoms.core.scheduler import Scheduler
 from smartcustoms.core.security import LoginThrottle
 from smartcustoms.declarations import api as declarations_api
+from smartcustoms.declarations.documents import api as documents_api
 from smartcustoms.enterprises import api as enterprises_api
 from smartcustoms.enterprises.service import ApiKeys
 from smartcustoms.inspection import api as inspection_api
+from smartcustoms.manifests import api as manifests_api
+from smartcustoms.notices import api as notices_api
 from smartcustoms.platform import Platform, build_platform
 from smartcustoms.risk.parcels import api as parcel_models_api
 from smartcustoms.risk.targeting import api as risk_api
 from smartcustoms.tax import api as tax_api
 from smartcustoms.web import api_docs, dashboard
 from smartcustoms.web.limits import BodyLimits, RequestLimits
-from smartcustoms.web.pages import admin, analyst, officer, session, trader
+from smartcustoms.web.pages import (
+    admin,
+    analyst,
+    clearance,
+    documents,
+    inbox,
+    lists,
+    manifests,
+    officer,
+    session,
+    trader,
+)
 from smartcustoms.web.sessions import SESSION_COOKIE, SecurityHeaders, WebSessionAuth, session_secret
 
 
@@ -63,17 +77,20 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.add_middleware(RequestLimits, limits=BodyLimits.from_settings(platform.settings))  # outside sessions
     app.add_middleware(SecurityHeaders, hsts=settings.session_cookie_secure)  # outermost: on every answer
     problems.install(app)
+    openapi.document(app)  # the glossary's field and parameter descriptions
     # every router, in this order
     for api_router in (enterprises_api.router, codes_api.router, declarations_api.router, tax_api.router,
                        risk_api.router, parcel_models_api.router, inspection_api.router, cbec_api.router,
-                       audit_api.router):
+                       manifests_api.router, audit_api.router, notices_api.router, documents_api.router):
         app.include_router(api_router)
     # the server-rendered pages, one router per role; the trader's /declarations/new before officer's /{no}
-    for page_router in (session.router, trader.router, officer.router, analyst.router, admin.router):
+    for page_router in (session.router, trader.router, officer.router, lists.router, analyst.router, admin.router,
+                        inbox.router, clearance.router, documents.router, manifests.router):
         app.include_router(page_router)
 
-    @app.get("/healthz", tags=["meta"])
+    @app.get("/healthz", tags=["meta"], summary="Liveness check")
     def healthz() -> dict:
+        """``{"status": "ok"}`` and the version while the process serves (no database round trip)."""
         return {"status": "ok", "version": __version__}
 
     return app

@@ -44,13 +44,15 @@ class HitRates:
 
 
 def hit_rates(session: Session, weeks: int = 12, now: datetime | None = None,
-              decisions: dict[str, tuple[int, int]] | None = None) -> HitRates:
+              decisions: dict[str, tuple[int, int]] | None = None,
+              results_by_grade: dict[tuple[str, str], tuple[int, int, int, int]] | None = None) -> HitRates:
     """Hit rate per selection mechanism, overall and per week (by result date), as risk targeting counts them.
 
-    ``decisions`` (``risk_service.decision_counts``) may be passed in when already known."""
+    ``decisions`` (``risk_service.decision_counts``) and ``results_by_grade``
+    (``risk_service.result_counts_by_grade``) may be passed in when already known."""
     weekly = risk_service.weekly_hit_rates(session, weeks, now)
-    return HitRates(risk_service.hit_rates(session, decisions=decisions), weekly.weeks, weekly.rates,
-                    weekly.inspected)
+    return HitRates(risk_service.hit_rates(session, decisions=decisions, results_by_grade=results_by_grade),
+                    weekly.weeks, weekly.rates, weekly.inspected)
 
 
 def top_rules(session: Session, limit: int = 10) -> list[dict]:
@@ -60,6 +62,15 @@ def top_rules(session: Session, limit: int = 10) -> list[dict]:
              "hit_rate": r.hits / r.inspected if r.inspected else None} for r in risk_service.list_rules(session)]
     rows.sort(key=lambda m: (-m["hits"], -m["selected"], m["name"]))
     return rows[:limit]
+
+
+def per_mechanism(by_grade: dict[tuple[str, str], tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """``risk_service.decision_counts`` from ``risk_service.decision_counts_by_grade`` (summed over grades)."""
+    out: dict[str, tuple[int, int]] = {}
+    for (mech, _), (n, held) in by_grade.items():
+        a, b = out.get(mech, (0, 0))
+        out[mech] = (a + n, b + held)
+    return out
 
 
 # -- the dashboard's figures, recomputed when the data change -----------------------------------------
@@ -73,6 +84,7 @@ class Dashboard:
     rules: list[dict]
     cbec: ParcelSummary
     drift: list[OfficeWeek]  # per office and week, oldest week first (risk targeting's ``drift``)
+    grades: risk_service.GradeCounts  # decisions, holds per mechanism, inspections and hits per credit grade
 
 
 def data_version(session: Session) -> tuple[tuple, tuple]:
@@ -100,22 +112,29 @@ class DashboardCache:
         self.value: Dashboard | None = None
         self.version: tuple[tuple, tuple] | None = None
         self.decisions: dict[str, tuple[int, int]] | None = None
+        self.by_grade: dict[tuple[str, str], tuple[int, int]] | None = None
         self.computed = 0.0
         self.refreshing = False
 
-    def _compute(self, s: Session) -> tuple[dict[str, tuple[int, int]], Dashboard]:
-        """Every figure: the passes over all declarations and decisions included."""
-        decisions = risk_service.decision_counts(s)
-        return decisions, Dashboard(utcnow(), hit_rates(s, decisions=decisions), lodging_profile(s), top_rules(s),
-                                    cbec_service.parcel_summary(s), risk_service.drift(s, DRIFT_WEEKS))
+    def _compute(self, s: Session) -> tuple[dict[tuple[str, str], tuple[int, int]], dict[str, tuple[int, int]],
+                                          Dashboard]:
+        """Every figure: the passes over all declarations and decisions included (one pass over decisions, by
+        mechanism and credit grade)."""
+        by_grade = risk_service.decision_counts_by_grade(s)
+        decisions = per_mechanism(by_grade)
+        results = risk_service.result_counts_by_grade(s)
+        return by_grade, decisions, Dashboard(
+            utcnow(), hit_rates(s, decisions=decisions, results_by_grade=results), lodging_profile(s),
+            top_rules(s), cbec_service.parcel_summary(s), risk_service.drift(s, DRIFT_WEEKS),
+            risk_service.grade_counts(s, by_grade, results))
 
     def _refresh(self) -> None:
         try:
             with self.sessions() as s:
                 version = data_version(s)
-                decisions, value = self._compute(s)
+                by_grade, decisions, value = self._compute(s)
             with self.lock:
-                self.decisions, self.value = decisions, value
+                self.by_grade, self.decisions, self.value = by_grade, decisions, value
                 self.version, self.computed = version, time.monotonic()
         finally:
             self.refreshing = False
@@ -125,13 +144,15 @@ class DashboardCache:
         with self.lock, self.sessions() as s:
             version = data_version(s)
             if self.value is None or self.version is None:
-                self.decisions, self.value = self._compute(s)
+                self.by_grade, self.decisions, self.value = self._compute(s)
                 self.version, self.computed = version, time.monotonic()
                 return self.value
             if version[1] != self.version[1]:  # a new inspection result or rule edit: show it now
-                self.value = Dashboard(self.value.at, hit_rates(s, decisions=self.decisions),
+                results = risk_service.result_counts_by_grade(s)  # one pass over results for both views
+                self.value = Dashboard(self.value.at, hit_rates(s, decisions=self.decisions, results_by_grade=results),
                                        self.value.profile, top_rules(s), self.value.cbec,
-                                       self.value.drift)  # weekly drift: refreshed with the lodging figures
+                                       self.value.drift,  # weekly drift: refreshed with the lodging figures
+                                       risk_service.grade_counts(s, self.by_grade, results))
                 self.version = (self.version[0], version[1])
             if (version[0] != self.version[0] and not self.refreshing
                     and time.monotonic() - self.computed >= self.max_lag):

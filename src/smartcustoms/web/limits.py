@@ -45,14 +45,23 @@ class BodyLimits:
         upload = settings.max_upload_bytes
         return cls(settings.max_body_bytes, (
             ("/api/v1/cbec/messages", settings.max_cbec_body_bytes),
-            ("/api/v1/tariff", upload), ("/upload", upload), ("/admin/tariff", upload)))
+            ("/api/v1/manifests/messages", upload),
+            ("/api/v1/tariff", upload), ("/upload", upload), ("/admin/tariff", upload),
+            # a document and its form's other fields
+            ("/api/v1/declarations/*/documents", settings.max_document_bytes + (256 << 10)),
+            ("/declarations/*/documents", settings.max_document_bytes + (256 << 10))))
 
     def for_path(self, path: str) -> int:
-        """The limit that applies to ``path`` (exact match, else the default)."""
-        for prefix, limit in self.by_path:
-            if path == prefix:
+        """The limit that applies to ``path`` (exact match, ``*`` matching one path segment; else the default)."""
+        for pattern, limit in self.by_path:
+            if path == pattern or ("*" in pattern and _segments_match(pattern, path)):
                 return limit
         return self.default
+
+
+def _segments_match(pattern: str, path: str) -> bool:
+    want, got = pattern.split("/"), path.split("/")
+    return len(want) == len(got) and all(w in ("*", g) for w, g in zip(want, got, strict=True))
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:

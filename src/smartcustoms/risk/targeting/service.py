@@ -480,18 +480,15 @@ def decision_counts(session: Session, since: datetime | None = None) -> dict[str
     return {m: (int(n), int(held or 0)) for m, n, held in session.execute(q)}
 
 
-def hit_rates(
-    session: Session, since: datetime | None = None, decisions: dict[str, tuple[int, int]] | None = None
-) -> dict[str, dict[str, float]]:
-    """Per mechanism: decisions, held, inspected (of those held), hits, hit rate, audited and audit hits.
-
-    See :data:`CHOSEN` for the definition. ``decisions`` (from :func:`decision_counts`, same ``since``)
-    may be passed in when already known: then only the inspection results are read.
-    """
-    decisions = decision_counts(session, since) if decisions is None else decisions
+def result_counts_by_grade(
+    session: Session, since: datetime | None = None
+) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+    """Per (mechanism, credit grade): inspected (of those held), hits, audited and audit hits; one pass over the
+    inspection results (summing over grades gives :func:`hit_rates`' result counts)."""
     q = (
         select(
             RiskDecision.mechanism,
+            RiskDecision.credit_grade,
             func.sum(case((CHOSEN, 1), else_=0)),
             func.sum(case((CHOSEN & HIT, 1), else_=0)),
             func.sum(case((~CHOSEN, 1), else_=0)),
@@ -499,11 +496,34 @@ def hit_rates(
         )
         .select_from(InspectionResult)
         .join(RiskDecision, RiskDecision.declaration_id == InspectionResult.declaration_id)
-        .group_by(RiskDecision.mechanism)
+        .group_by(RiskDecision.mechanism, RiskDecision.credit_grade)
     )
     if since is not None:
         q = q.where(RiskDecision.decided_at >= since)
-    results = {m: tuple(int(x or 0) for x in rest) for m, *rest in session.execute(q)}
+    out: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+    for m, g, *rest in session.execute(q):
+        a, b, c, d = (int(x or 0) for x in rest)
+        out[(m, g)] = (a, b, c, d)
+    return out
+
+
+def hit_rates(
+    session: Session, since: datetime | None = None, decisions: dict[str, tuple[int, int]] | None = None,
+    results_by_grade: dict[tuple[str, str], tuple[int, int, int, int]] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Per mechanism: decisions, held, inspected (of those held), hits, hit rate, audited and audit hits.
+
+    See :data:`CHOSEN` for the definition. ``decisions`` (from :func:`decision_counts`, same ``since``)
+    may be passed in when already known: then only the inspection results are read; so may
+    ``results_by_grade`` (from :func:`result_counts_by_grade`, same ``since``).
+    """
+    decisions = decision_counts(session, since) if decisions is None else decisions
+    if results_by_grade is None:
+        results_by_grade = result_counts_by_grade(session, since)
+    results: dict[str, tuple[int, int, int, int]] = {}
+    for (m, _), (i, h, a, ah) in results_by_grade.items():
+        i0, h0, a0, ah0 = results.get(m, (0, 0, 0, 0))
+        results[m] = (i0 + i, h0 + h, a0 + a, ah0 + ah)
     out = {}
     for mech in [*decisions, *(m for m in results if m not in decisions)]:
         n, held = decisions.get(mech, (0, 0))
@@ -518,6 +538,45 @@ def hit_rates(
             "audit_hits": audit_hits,
         }
     return out
+
+
+@dataclass
+class GradeCounts:
+    """Decisions by the importer's credit grade (AEO and the others): how many, which mechanism held them, and
+    the held ones' inspections and hits. Credit grade is not a mechanism: it scales the model's share."""
+
+    decisions: dict[str, int]  # grade -> decisions
+    held: dict[str, dict[str, int]]  # grade -> mechanism -> held
+    inspected: dict[str, int]  # grade -> inspections of held declarations (as :data:`CHOSEN` counts them)
+    hits: dict[str, int]
+
+
+def decision_counts_by_grade(session: Session) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (mechanism, credit grade): decisions and held; one pass over decisions (summing over grades gives
+    :func:`decision_counts`)."""
+    q = select(RiskDecision.mechanism, RiskDecision.credit_grade, func.count(),
+               func.sum(case((CHOSEN, 1), else_=0))).group_by(RiskDecision.mechanism, RiskDecision.credit_grade)
+    return {(m, g): (int(n), int(held or 0)) for m, g, n, held in session.execute(q)}
+
+
+def grade_counts(session: Session, by_grade: dict[tuple[str, str], tuple[int, int]] | None = None,
+                 results_by_grade: dict[tuple[str, str], tuple[int, int, int, int]] | None = None) -> GradeCounts:
+    """:class:`GradeCounts`; ``by_grade`` (from :func:`decision_counts_by_grade`) and ``results_by_grade`` (from
+    :func:`result_counts_by_grade`) may be passed in when known."""
+    by_grade = decision_counts_by_grade(session) if by_grade is None else by_grade
+    results_by_grade = result_counts_by_grade(session) if results_by_grade is None else results_by_grade
+    decisions: dict[str, int] = {}
+    held: dict[str, dict[str, int]] = {}
+    for (mech, grade), (n, h) in by_grade.items():
+        decisions[grade] = decisions.get(grade, 0) + n
+        if h:
+            held.setdefault(grade, {})[mech] = h
+    inspected: dict[str, int] = {}
+    hits: dict[str, int] = {}
+    for (_, grade), (n, h, _a, _ah) in results_by_grade.items():
+        inspected[grade] = inspected.get(grade, 0) + n
+        hits[grade] = hits.get(grade, 0) + h
+    return GradeCounts(decisions, held, inspected, hits)
 
 
 @dataclass

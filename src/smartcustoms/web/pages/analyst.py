@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Query, Request
@@ -19,6 +20,7 @@ from smartcustoms.core.wire import Id
 from smartcustoms.risk.drift import ALPHA, OfficeWeek
 from smartcustoms.risk.targeting import api as risk_api
 from smartcustoms.risk.targeting import service as risk_service
+from smartcustoms.risk.targeting.policy import GRADE_FACTOR
 from smartcustoms.risk.targeting.rules import criteria_problems
 from smartcustoms.risk.targeting.schemas import RuleIn
 from smartcustoms.web import charts
@@ -54,29 +56,115 @@ def dashboard(request: Request) -> Response:
     risk = getattr(platform, "risk", None)
     config = getattr(risk, "config", None)
     budget = {o: config.budget_for(o) for o in lanes} if config is not None else {}
-    mech_names = {m: t("mechanism." + m) for m in (*figures.MECHANISMS, "none")}
-    series = {m: rates.by_week.get(m, [None] * len(rates.weeks)) for m in figures.MECHANISMS if m in rates.totals}
-    plots: dict[str, Any] = {"hits": charts.line_chart(t("dash.hits"), [w[5:] for w in rates.weeks], series,
-                                                       percent=True, display=mech_names)}
-    held = {o: 1 - v.get("green", 0) / max(sum(v.values()), 1) for o, v in lanes.items()}
-    plots["lanes"] = charts.bar_chart(t("dash.lanes"), list(held), {"held": list(held.values())}, percent=True,
-                                      reference=config.budget if config is not None else None)
-    bins = [f"{i / len(hist):.1f}" for i in range(len(hist))]
-    plots["scores"] = charts.bar_chart(t("dash.scores"), bins, {"model": hist})
-    plots["rules"] = charts.bar_chart(t("dash.rules"), [r["name"][:14] for r in rules],
-                                      {"rule": [r["hits"] for r in rules]})
-    plots["tax"] = charts.bar_chart(t("dash.tax"), [r["day"][5:] for r in tax], {"model": [r["tax"] for r in tax]})
-    if cbec is not None:
-        plots["cbec_hours"] = charts.bar_chart(t("dash.cbec_throughput"), cbec.hours, {"model": cbec.per_hour})
-        plots["cbec_status"] = charts.bar_chart(t("dash.cbec_status"), [str(s) for s in cbec.status_counts],
-                                                {"exploration": list(cbec.status_counts.values())})
+    held = held_share(lanes)
+    plots = dashboard_plots(t, snap, held, config)
     drift = drift_view(snap.drift)
     if drift["offices"]:
-        plots["drift"] = charts.line_chart(t("drift.chart"), [w.isoformat()[5:] for w in drift["weeks"]],
-                                           drift["psi"])
+        plots["drift"] = charts.line_chart(
+            t("drift.chart"), [w.isoformat() for w in drift["weeks"]], drift["psi"], x_name=t("chart.week"),
+            y_name="PSI", marks=[(0.1, t("chart.psi_moderate")), (0.25, t("chart.psi_significant"))])
+    mech = mechanism_view(rates.totals)
+    bins = [f"{i / len(hist):.1f}" for i in range(len(hist))]
     return render(request, "dashboard.html", rates=rates, lanes=lanes, held=held, budget=budget, hist=hist,
                   bins=bins, rules=rules, tax=tax, cbec=cbec, plots=plots, mechanisms=figures.MECHANISMS,
-                  cbec_names=STATUS_NAMES, as_of=snap.at, drift=drift)
+                  cbec_names=STATUS_NAMES, as_of=snap.at, drift=drift, mech=mech, grades=grade_view(snap.grades),
+                  grade_factor=GRADE_FACTOR, echarts=charts.ECHARTS_JS)
+
+
+def held_share(lanes: dict[str, dict[str, int]]) -> dict[str, float]:
+    """Per office: the share of its declarations held (any lane but green)."""
+    return {o: 1 - v.get("green", 0) / max(sum(v.values()), 1) for o, v in lanes.items()}
+
+
+def mechanism_view(totals: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """Per selection mechanism (in the order the dashboard explains them): decisions, held, inspected, hits,
+    the share of held ones inspected so far and the hit rate."""
+    order = [*figures.MECHANISMS, *sorted(m for m in totals if m not in figures.MECHANISMS and m != "none")]
+    out = []
+    for m in order:
+        v = totals.get(m)
+        if v is None:
+            continue
+        held, inspected = int(v["held"]), int(v["inspected"])
+        out.append({"mechanism": m, "decisions": int(v["decisions"]), "held": held, "inspected": inspected,
+                    "hits": int(v["hits"]), "inspected_share": inspected / held if held else None,
+                    "hit_rate": v["hit_rate"] if inspected else None})
+    return out
+
+
+GRADES = ("advanced_certified", "general_certified", "general", "discredited")
+
+
+def grade_view(g: risk_service.GradeCounts) -> list[dict[str, Any]]:
+    """Per credit grade (AEO first): decisions, held per mechanism, held share, inspections and hits."""
+    out = []
+    for grade in [*GRADES, *sorted(x for x in g.decisions if x not in GRADES)]:
+        n = g.decisions.get(grade, 0)
+        if not n:
+            continue
+        held = g.held.get(grade, {})
+        total = sum(held.values())
+        out.append({"grade": grade, "decisions": n, "held": total, "by_mechanism": held, "held_share": total / n,
+                    "inspected": g.inspected.get(grade, 0), "hits": g.hits.get(grade, 0)})
+    return out
+
+
+def dashboard_plots(t, snap: figures.Dashboard, held: dict[str, float], config: Any) -> dict[str, charts.Chart]:
+    """The dashboard's charts (ECharts options), titled, with units and legends in the reader's language."""
+    rates, profile = snap.rates, snap.profile
+    mech_names = {m: t("mechanism." + m) for m in (*figures.MECHANISMS, "none")}
+    series = {m: rates.by_week.get(m, [None] * len(rates.weeks)) for m in figures.MECHANISMS if m in rates.totals}
+    plots: dict[str, charts.Chart] = {"hits": charts.line_chart(
+        t("dash.hits"), rates.weeks, series, percent=True, display=mech_names, x_name=t("chart.week"),
+        y_name=t("chart.hit_rate"))}
+    mech = mechanism_view(rates.totals)
+    plots["mechanisms"] = charts.bar_chart(
+        t("mech.title"), [mech_names.get(m["mechanism"], m["mechanism"]) for m in mech],
+        {k: [m[k] for m in mech] for k in ("held", "inspected", "hits")},
+        display={"held": t("chart.held"), "inspected": t("chart.inspected"), "hits": t("chart.hits")},
+        y_name=t("chart.declarations"))
+    grades = grade_view(snap.grades)
+    if grades:
+        mechs = [m for m in figures.MECHANISMS if any(m in g["by_mechanism"] for g in grades)]
+        plots["grades"] = charts.bar_chart(
+            t("grade_chart.title"), [t("grade." + g["grade"]) for g in grades],
+            {m: [g["by_mechanism"].get(m, 0) / g["decisions"] for g in grades] for m in mechs},
+            percent=True, stacked=True, display=mech_names, y_name=t("chart.held_share"),
+            reference=config.budget if config is not None else None,
+            reference_name=t("chart.budget") if config is not None else "")
+    plots["lanes"] = charts.bar_chart(
+        t("dash.lanes"), list(held), {"held": list(held.values())}, percent=True,
+        display={"held": t("chart.held_share")}, x_name=t("chart.office"), y_name=t("chart.held_share"),
+        reference=config.budget if config is not None else None, reference_name=t("chart.budget"))
+    hist = profile.histogram
+    plots["scores"] = charts.bar_chart(
+        t("dash.scores"), [f"{i / len(hist):.1f}–{(i + 1) / len(hist):.1f}" for i in range(len(hist))],
+        {"model": hist}, display={"model": t("chart.declarations")}, x_name=t("chart.score"),
+        y_name=t("chart.declarations"))
+    rules = snap.rules[:10]
+    if rules:
+        plots["rules"] = charts.bar_chart(
+            t("dash.rules"), [r["name"] for r in rules], {"rule": [r["hits"] for r in rules]},
+            display={"rule": t("chart.hits")}, y_name=t("chart.hits"), horizontal=True,
+            height=max(200, 60 + 28 * len(rules)))
+    tax = profile.tax
+    if tax:
+        by_day = {r["day"]: r["tax"] for r in tax}
+        axis = [d.isoformat() for d in charts.days(date.fromisoformat(tax[0]["day"]),
+                                                   date.fromisoformat(tax[-1]["day"]))]
+        plots["tax"] = charts.bar_chart(t("dash.tax"), axis, {"model": charts.align(axis, by_day)},
+                                        display={"model": t("chart.tax")}, unit="CNY", x_name=t("chart.day"),
+                                        y_name=t("chart.cny"))
+    cbec = snap.cbec
+    if cbec.status_counts:
+        plots["cbec_hours"] = charts.bar_chart(
+            t("dash.cbec_throughput"), cbec.hours, {"model": cbec.per_hour}, display={"model": t("chart.parcels")},
+            x_name=t("chart.hour"), y_name=t("chart.parcels"))
+        plots["cbec_status"] = charts.bar_chart(
+            t("dash.cbec_status"), [f"{s} {t(f'parcel_status.{s}')}" for s in cbec.status_counts],
+            {"exploration": list(cbec.status_counts.values())}, display={"exploration": t("chart.parcels")},
+            y_name=t("chart.parcels"), horizontal=True, height=max(200, 60 + 28 * len(cbec.status_counts)))
+    return plots
 
 
 #: weeks of each office the drift table shows (the plot shows all the dashboard reads)
@@ -85,7 +173,8 @@ DRIFT_SHOWN = 4
 
 def drift_view(rows: list[OfficeWeek]) -> dict[str, Any]:
     """The drift table (latest weeks per office, newest first), the PSI series per office, and the alerts."""
-    weeks = sorted({r.week for r in rows})
+    present = sorted({r.week for r in rows})
+    weeks = charts.mondays(present[0], present[-1]) if present else []  # every week: a missing one is a gap
     offices = sorted({r.office_code for r in rows})
     at = {(r.office_code, r.week): r for r in rows}
     psi = {o: [at[(o, w)].psi if (o, w) in at else None for w in weeks] for o in offices}

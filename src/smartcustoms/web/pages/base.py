@@ -23,11 +23,17 @@ from smartcustoms.core.errors import DomainError, FieldError, Forbidden, loc_to_
 from smartcustoms.core.security import Principal, Role
 from smartcustoms.core.wire import INT32_MAX
 from smartcustoms.platform import Platform
+from smartcustoms.web import labels
+from smartcustoms.web.forms import required_fields
 from smartcustoms.web.i18n import LANGUAGES, language_of, translator
+from smartcustoms.web.messages import Localiser
 
 WEB = Path(__file__).resolve().parents[1]
 STATIC = (WEB / "static").resolve()
 templates = Jinja2Templates(directory=str(WEB / "templates"))
+templates.env.globals["required_fields"] = required_fields  # <form data-required="{{ required_fields('rule') }}">
+labels.install(templates.env)  # names beside codes, quantities, amounts: |coded('trade_mode'), |qty, |amount(cur)
+templates.env.globals["unread_messages"] = lambda request: unread_messages(request)  # the nav's count
 CUSTOMS = (Role.OFFICER, Role.ANALYST, Role.ADMIN)
 HOME = {Role.TRADER: "/declarations", Role.OFFICER: "/queue", Role.ANALYST: "/dashboard", Role.ADMIN: "/admin"}
 
@@ -82,6 +88,12 @@ def login(request: Request, *roles: Role) -> Principal:
     return who
 
 
+def unread_messages(request: Request) -> int:
+    """The signed-in user's unread inbox messages, counted up to the inbox's cap (0 without a user)."""
+    who = signed_in(request) if "session" in request.scope else None
+    return platform_of(request).notices.unread_count(who) if who is not None else 0
+
+
 def csrf_token(request: Request) -> str:
     """The session's anti-forgery token (made on first use)."""
     token = request.session.get("csrf")
@@ -108,17 +120,36 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     """A template rendered in the request's language, with the user, the token and pending flash messages."""
     lang = language_of(request)
     t = translator(lang)
-    messages = [{"kind": m["kind"], "text": t(m["key"], **m.get("values", {}))}
+    say = Localiser(lang)  # the domains' English sentences (errors, reasons) in the reader's language
+    messages = [{"kind": m["kind"], "text": t(m["key"], **{k: say.text(v, "detail") if isinstance(v, str) else v
+                                                            for k, v in m.get("values", {}).items()})}
                 for m in request.session.pop("flash", [])] if "session" in request.scope else []
+    for key, value in list(context.items()):  # field errors, also those a form's state carries (decision_form)
+        if key == "errors" and isinstance(value, dict):
+            context[key] = localised_errors(say, value)
+        elif isinstance(value, dict) and isinstance(value.get("errors"), dict):
+            context[key] = {**value, "errors": localised_errors(say, value["errors"])}
     ctx = {"t": t, "lang": lang, "languages": LANGUAGES, "who": signed_in(request) if "session" in request.scope
            else None, "csrf": csrf_token(request) if "session" in request.scope else "", "messages": messages,
-           "path": request.url.path, "Role": Role, **context}
-    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+           "path": request.url.path, "Role": Role, "say": say, **context}
+    with labels.rendering(lang, request):  # the code filters in imported macros read the page's language
+        return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def localised_errors(say: Localiser, errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Field errors (field → messages) with each message in the reader's language and the field's label."""
+    def read(f: str, m: Any) -> Any:
+        return say.field_error(FieldError(f, m)).message if isinstance(m, str) else m
+
+    return {f: read(f, ms) if isinstance(ms, str) else [read(f, m) for m in ms] for f, ms in errors.items()}
 
 
 def error_page(request: Request, status: int, detail: str) -> Response:
-    """The error page for an HTTP status and its detail."""
-    return render(request, "error.html", status_code=status, status=status, detail=detail)
+    """The error page for an HTTP status and its detail (in the reader's language when the catalogue has it)."""
+    say = Localiser(language_of(request))
+    read = say.detail(detail)
+    return render(request, "error.html", status_code=status, status=status, detail=read,
+                  original=detail if read == detail and not say.english else None)
 
 
 def field_errors(exc: ValidationError) -> list[FieldError]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import Query, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -14,9 +15,10 @@ from smartcustoms.cbec import service as cbec
 from smartcustoms.core.clock import utcnow
 from smartcustoms.core.errors import Conflict, NotFound
 from smartcustoms.core.security import Role
-from smartcustoms.core.wire import Offset
-from smartcustoms.declarations import holds
+from smartcustoms.declarations import holds, listing
 from smartcustoms.declarations.lifecycle import (
+    AMENDABLE,
+    CANCELLABLE,
     DECISION_REASONS,
     DECISION_STATUS,
     FINAL,
@@ -41,6 +43,8 @@ from smartcustoms.web.pages.base import (
     platform_of,
     render,
 )
+from smartcustoms.web.pages.documents import documents_context
+from smartcustoms.web.pages.lists import QUEUE_STATUSES, list_context, queue_view
 
 router = page_router()
 
@@ -82,17 +86,26 @@ def declaration_page(no: str, request: Request) -> Response:
     lane = _lane_event(events)
     ctx: dict[str, Any] = {"d": d, "events": events, "lane_detail": lane, "offence_types": OFFENCE_TYPES,
                            "decision": _last_decision(events)}
+    trader = who.role == Role.TRADER  # amendments, next steps and tax payment status (AMD)
+    sent_payment = request.session.pop("payment_form", None)
+    ctx |= {"versions": platform.declarations.version_diffs(who, no), "can_amend": trader and d.status in AMENDABLE,
+            "can_cancel": trader and d.status in CANCELLABLE,
+            "payment_form": sent_payment if sent_payment and sent_payment.get("no") == no else None}
+    ctx |= documents_context(request, platform, who, d, events)  # the documents card (web/pages/documents.py)
     if who.role == Role.TRADER:  # the lane's consequence and customs' decision only: no rule, score or rank
         waiting = d.status == "lane_assigned" or (d.status == "inspection" and ctx["decision"] is None)
         ctx["trader_reasons"] = ["reason.held." + (d.lane or "")] if waiting and d.lane not in (None, "green") \
             else []
         with platform.sessions() as s:  # the tax box adds duty recovered by an inspection
             ctx["duty_recovered"] = r.duty_recovered if (r := inspection.result_for(s, no)) is not None else None
+        ctx["payment"] = platform.declarations.tax_payment(who, no, ctx["duty_recovered"] or Decimal(0))
         return render(request, "declaration.html", **ctx)
     with platform.sessions() as s:
         ctx["result"] = inspection.result_for(s, no)
         ctx["history"] = inspection.importer_record(s, d.importer_code, exclude_no=no)
         ctx["similar"] = inspection.similar_cases(s, no, [i.hs_code for i in d.items], d.items[0].origin_country)
+    ctx["payment"] = platform.declarations.tax_payment(who, no, ctx["result"].duty_recovered if ctx["result"]
+                                                       else Decimal(0))
     officer = who.role in (Role.OFFICER, Role.ADMIN)
     ctx["can_record"] = (officer and ctx["result"] is None
                          and getattr(platform, "inspections", None) is not None
@@ -172,20 +185,24 @@ async def record_decision(no: str, request: Request) -> Response:
 
 # -- officer console -----------------------------------------------------------------------------------
 @router.get("/queue")
-def hold_queue(request: Request, lane: str = "", office: str = "", order: str = holds.DEFAULT_ORDER,
-               offset: Annotated[Offset, Query()] = 0) -> Response:
-    """The held declarations, counted per office and lane, highest score or oldest first, 100 a page."""
-    login(request, *CUSTOMS)
+def hold_queue(request: Request) -> Response:
+    """The held declarations, counted per office and lane, highest score first; searched, sorted and paged as
+    every declaration list is (see ``web.pages.lists``), a wrong filter named beside its field (422)."""
+    who = login(request, *CUSTOMS)
     platform = platform_of(request)
-    if order not in holds.ORDERS:
-        order = holds.DEFAULT_ORDER
+    view = queue_view(request, who)
+    view.page = platform.declarations.list_page(who, view.query, QUEUE_STATUSES)
     with platform.sessions() as s:
-        q = holds.hold_queue(s, lane=lane or None, office=office or None, order=order, limit=100,
-                             offset=max(offset, 0))
-        decided = holds.latest_decisions(s, [r["declaration_no"] for r in q.rows])
-    offices = sorted({o for o, _ in q.counts})
-    return render(request, "queue.html", q=q, lane=lane, office=office, order=order, offset=offset,
-                  offices=offices, lanes=holds.HOLD_LANES, now=utcnow(), decided=decided)
+        counts = holds.hold_queue(s, limit=0).counts  # per office and lane, whatever the filters
+        decided = holds.latest_decisions(s, [r["declaration_no"] for r in view.page.rows])
+        doc_marks = platform.documents.queue_marks(s, [r["declaration_no"] for r in view.page.rows])
+    q = holds.HoldQueue(view.page.rows, counts, view.page.total)
+    offices = sorted({o for o, _ in counts})
+    return render(request, "queue.html", status_code=422 if view.errors else 200, q=q, view=view,
+                  lane=view.query.lane or "", office=view.query.office or "", offices=offices,
+                  lanes=holds.HOLD_LANES, now=utcnow(), decided=decided, held_statuses=list(QUEUE_STATUSES),
+                  doc_marks=doc_marks,
+                  **list_context(request, who))
 
 
 # -- officer console: held CBEC parcels ----------------------------------------------------------------
@@ -209,16 +226,20 @@ def parcel_choices(current: int) -> list[int]:
 
 
 @router.get("/parcels")
-def parcel_queue(request: Request, status: str = "held", after: str = "") -> Response:
-    """Held CBEC parcels (oldest first) or recent outcomes (latest first), a page at a time by cursor."""
+def parcel_queue(request: Request, status: str = "held", after: str = "", size: str = "") -> Response:
+    """Held CBEC parcels (oldest first) or recent outcomes (latest first), a page of ``size`` (25 to 200, as
+    the declaration lists) at a time by cursor."""
     login(request, *CUSTOMS)
     platform = platform_of(request)
     if status not in PARCEL_FILTERS:
         status = "held"
+    n = form_int(size)
+    n = n if n in listing.PAGE_SIZES else cbec.PARCEL_PAGE
     with platform.sessions() as s:
-        q = cbec.parcel_queue(s, PARCEL_FILTERS[status], after=after or None)
+        q = cbec.parcel_queue(s, PARCEL_FILTERS[status], after=after or None, limit=n)
     return render(request, "parcels.html", q=q, status=status, after=after, filters=list(PARCEL_FILTERS),
-                  held=status in ("held", "300", "500"), now=utcnow(), parcel_url=_parcel_url)
+                  held=status in ("held", "300", "500"), now=utcnow(), parcel_url=_parcel_url, size=n,
+                  page_sizes=listing.PAGE_SIZES)
 
 
 @router.get("/parcels/{ebp_code}/{order_no}")

@@ -7,26 +7,27 @@ import io
 import re
 import threading
 import uuid
-from datetime import timedelta
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
-from fastapi import Query, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from smartcustoms.core.clock import utcnow
-from smartcustoms.core.errors import DomainError, FieldError, NotFound
+from smartcustoms.core.errors import Conflict, DomainError, FieldError, NotFound
 from smartcustoms.core.security import Principal, Role
-from smartcustoms.core.wire import Offset
 from smartcustoms.declarations.checks import all_errors
 from smartcustoms.declarations.ingest import csv_columns, csv_template
-from smartcustoms.declarations.lifecycle import Lane, Status
-from smartcustoms.declarations.schemas import DeclarationIn
+from smartcustoms.declarations.lifecycle import AMENDABLE, CANCELLABLE, Lane, Status
+from smartcustoms.declarations.schemas import DeclarationIn, DeclarationOut
 from smartcustoms.declarations.service import validate
 from smartcustoms.platform import Platform
 from smartcustoms.web.i18n import language_of, translator
+from smartcustoms.web.messages import Localiser
 from smartcustoms.web.pages.base import (
     by_field,
     checked_form,
@@ -37,20 +38,24 @@ from smartcustoms.web.pages.base import (
     platform_of,
     render,
 )
+from smartcustoms.web.pages.lists import list_context, list_view
 from smartcustoms.web.uploads import UploadJob, UploadStore, report_csv, run_upload
 
 router = page_router()
 
 
 @router.get("/declarations")
-def declaration_list(request: Request, status: str | None = None,
-                     offset: Annotated[Offset, Query()] = 0) -> Response:
-    """A user's declarations (a trader's own; every declaration for customs), by status, 50 a page."""
+def declaration_list(request: Request) -> Response:
+    """A user's declarations (a trader's own; every declaration for customs): searched by number, dates, HS
+    code, importer, lane, office and status, sorted by any column, a page of 25 to 200 at a time (see
+    ``web.pages.lists``). A wrong filter is named beside its field (422) and the others still apply."""
     who = login(request)
     svc = platform_of(request).declarations
-    rows = svc.search(who, status=status or None, limit=50, offset=max(offset, 0))
+    view = list_view(request, who, "/declarations")
+    view.page = svc.list_page(who, view.query)
     counts = svc.count_by_status(who)
-    return render(request, "declarations.html", rows=rows, counts=counts, status=status, offset=offset)
+    return render(request, "declarations.html", status_code=422 if view.errors else 200, rows=view.page.rows,
+                  counts=counts, status=view.query.status, view=view, **list_context(request, who))
 
 
 _ITEM_KEY = re.compile(r"^items\[(\d{1,2})\]\.(\w+)$")
@@ -167,11 +172,14 @@ async def lodge_validate(request: Request) -> Response:
     """Validate-as-you-type: the field errors the form has now, and the HS description of each item."""
     who = login(request, Role.TRADER)
     platform = platform_of(request)
-    obj, rows = declaration_from_form(await checked_form(request))
+    form = await checked_form(request)
+    obj, rows = declaration_from_form(form)
     _, errors = check_declaration(platform, who, obj)
+    errors += amendment_reason_errors(form, translator(language_of(request)))  # the amendment form's reason
     hs = {f"items[{row}].hs_code": platform.codes.hs_description(it["hs_code"]) if platform.codes.is_valid_hs(
         it.get("hs_code", "")) else None for row, it in zip(rows, obj["items"], strict=True)}
-    return JSONResponse({"errors": [e.as_dict() for e in to_form_paths(errors, rows)], "hs": hs})
+    say = Localiser(language_of(request))  # the messages in the reader's language, with the field's label
+    return JSONResponse({"errors": [e.as_dict() for e in say.field_errors(to_form_paths(errors, rows))], "hs": hs})
 
 
 
@@ -265,7 +273,7 @@ def _job(request: Request, job_id: str) -> UploadJob:
 def upload_page(job_id: str, request: Request) -> Response:
     """An upload job's progress, its problems by line and the declarations it lodged."""
     job = _job(request, job_id)
-    return _upload_page(request, login(request), job.as_dict())
+    return _upload_page(request, login(request), _job_in_language(request, job))
 
 
 @router.get("/upload/{job_id}/report.csv")
@@ -280,5 +288,161 @@ def upload_report(job_id: str, request: Request) -> Response:
 @router.get("/upload/{job_id}/status")
 def upload_status(job_id: str, request: Request) -> Response:
     """An upload job's progress as JSON (polled by the upload page)."""
-    return JSONResponse(_job(request, job_id).as_dict())
+    return JSONResponse(_job_in_language(request, _job(request, job_id)))
 
+
+def _job_in_language(request: Request, job: UploadJob) -> dict:
+    """An upload job's state with each problem's message in the reader's language (the column's label in it)."""
+    say, out = Localiser(language_of(request)), job.as_dict()
+    out["problems"] = [{**p, "message": say.field_error(FieldError(str(p.get("field") or ""), p["message"])).message}
+                       for p in out["problems"]]
+    return out
+
+
+
+# -- amending and cancelling a lodged declaration ------------------------------------------------------
+_HEADER_FORM_FIELDS = ("declarant_code", "importer_code", "seller_name", "trade_mode", "transport_mode", "office_code",
+                       "departure_country", "origin_country", "currency", "incoterm", "freight", "insurance",
+                       "gross_mass_kg", "net_mass_kg", "packages", "total_value")
+_ITEM_FORM_FIELDS = ("hs_code", "description", "model_spec", "quantity", "unit", "net_mass_kg", "unit_price",
+                     "total_value", "origin_country")
+MAX_REASON = 500
+
+
+def _form_text(value: object) -> str:
+    """A stored value as the form shows it: numbers without trailing zeros, nothing for none."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return f"{value.normalize():f}"
+    return str(value)
+
+
+def _local_time(at: datetime) -> str:
+    """A declaration time as a ``datetime-local`` value (seconds and milliseconds only when there are some)."""
+    if at.microsecond:
+        return at.isoformat(timespec="milliseconds")
+    return at.strftime("%Y-%m-%dT%H:%M:%S" if at.second else "%Y-%m-%dT%H:%M")
+
+
+def amendment_values(d: DeclarationOut) -> dict:
+    """The lodging form's values for the current version of ``d`` (header and goods items)."""
+    values: dict[str, Any] = {f: _form_text(getattr(d, f)) for f in _HEADER_FORM_FIELDS}
+    values["declared_at"] = _local_time(d.declared_at)
+    values["items"] = [{f: _form_text(getattr(i, f)) for f in _ITEM_FORM_FIELDS} for i in d.items]
+    return values
+
+
+def amendment_reason_errors(form, t) -> list[FieldError]:
+    """What is wrong with an amendment form's reason (none for the lodging form, which has no such field)."""
+    if "amendment_reason" not in form:
+        return []
+    reason = str(form.get("amendment_reason") or "").strip()
+    if not reason:
+        return [FieldError("amendment_reason", t("amend.reason_missing"))]
+    if len(reason) > MAX_REASON:
+        return [FieldError("amendment_reason", t("amend.reason_long", n=MAX_REASON))]
+    return []
+
+
+def _not_amendable(request: Request, d: DeclarationOut, action: str) -> Response:
+    """Back to the declaration with the reason an amendment or a cancellation is refused."""
+    t = translator(language_of(request))
+    flash(request, f"{action}.refused", "error", no=d.declaration_no, status=t(f"status.{d.status}"))
+    return RedirectResponse(f"/declarations/{d.declaration_no}", status_code=303)
+
+
+def _amend_page(request: Request, platform: Platform, who: Principal, d: DeclarationOut, values: dict,
+                errors: dict, reason: str, status_code: int = 200) -> Response:
+    ctx = _form_context(platform, who, values)
+    ctx["v"]["client_message_id"] = values.get("client_message_id") or f"web-amend-{uuid.uuid4().hex[:12]}"
+    return render(request, "lodge.html", status_code=status_code, errors=errors, amend=d, amend_reason=reason,
+                  form_action=f"/declarations/{d.declaration_no}/amend", max_reason=MAX_REASON, **ctx)
+
+
+@router.get("/declarations/{no}/amend")
+def amend_form(no: str, request: Request) -> Response:
+    """The lodging form filled in with the declaration's current version, to amend it while that is allowed."""
+    who = login(request, Role.TRADER)
+    platform = platform_of(request)
+    d = platform.declarations.get(who, no)  # another enterprise's declaration is a 404
+    if d.status not in AMENDABLE:
+        return _not_amendable(request, d, "amend")
+    return _amend_page(request, platform, who, d, amendment_values(d), {}, "")
+
+
+@router.post("/declarations/{no}/amend")
+async def amend_submit(no: str, request: Request) -> Response:
+    """Amend the declaration with the form's content and a reason; errors come back all at once (422).
+
+    The service enforces the lifecycle: an amendment is re-assessed and re-laned, keeps at least its lane and
+    never releases; a declaration under inspection, released, cancelled or rejected can no longer be amended.
+    """
+    who = login(request, Role.TRADER)
+    platform = platform_of(request)
+    d = await run_in_threadpool(platform.declarations.get, who, no)
+    if d.status not in AMENDABLE:
+        return _not_amendable(request, d, "amend")
+    form = await checked_form(request)
+    reason = str(form.get("amendment_reason") or "").strip()
+    removed = form_int(form.get("remove_item"))
+    obj, rows = declaration_from_form(form, drop=removed)
+    if obj.get("declared_at") == _local_time(d.declared_at):  # unchanged: keep the stored time to the microsecond
+        obj["declared_at"] = d.declared_at.isoformat()
+    if removed is not None:  # an item row removed without JavaScript: the form again, nothing amended
+        return _amend_page(request, platform, who, d, {**obj, "declared_at": form.get("declared_at", "")}, {}, reason)
+    decl, errors = check_declaration(platform, who, obj)
+    errors = to_form_paths(errors, rows) + amendment_reason_errors(form, translator(language_of(request)))
+    if decl is not None and not errors:
+        try:
+            await run_in_threadpool(platform.declarations.amend, who, no, decl, reason)
+        except DomainError as exc:
+            now = await run_in_threadpool(platform.declarations.get, who, no)
+            if isinstance(exc, Conflict) and not exc.errors and now.status not in AMENDABLE:
+                return _not_amendable(request, now, "amend")  # an officer's decision came first: say so
+            errors = to_form_paths(exc.errors, rows) if exc.errors else [FieldError("form", exc.detail)]
+        else:
+            flash(request, "amend.done", no=no)
+            return RedirectResponse(f"/declarations/{no}#versions", status_code=303)
+    values = {**obj, "declared_at": str(form.get("declared_at", ""))}
+    shown = by_field(Localiser(language_of(request)).field_errors(errors))
+    return _amend_page(request, platform, who, d, values, shown, reason, status_code=422)
+
+
+@router.get("/declarations/{no}/cancel")
+def cancel_form(no: str, request: Request) -> Response:
+    """Confirm the cancellation of a declaration, with a reason."""
+    who = login(request, Role.TRADER)
+    d = platform_of(request).declarations.get(who, no)
+    if d.status not in CANCELLABLE:
+        return _not_amendable(request, d, "cancel")
+    return render(request, "cancel.html", d=d, errors={}, reason="", max_reason=MAX_REASON)
+
+
+@router.post("/declarations/{no}/cancel")
+async def cancel_submit(no: str, request: Request) -> Response:
+    """Cancel the declaration with the confirmed reason (an append-only event and an audit entry)."""
+    who = login(request, Role.TRADER)
+    platform = platform_of(request)
+    d = await run_in_threadpool(platform.declarations.get, who, no)
+    if d.status not in CANCELLABLE:
+        return _not_amendable(request, d, "cancel")
+    form = await checked_form(request)
+    reason = str(form.get("reason") or "").strip()
+    t = translator(language_of(request))
+    errors: dict[str, list[str]] = {}
+    if not reason:
+        errors["reason"] = [t("cancel.reason_missing")]
+    elif len(reason) > MAX_REASON:
+        errors["reason"] = [t("amend.reason_long", n=MAX_REASON)]
+    if form.get("confirm") != "on":
+        errors["confirm"] = [t("cancel.confirm_missing")]
+    if errors:
+        return render(request, "cancel.html", status_code=422, d=d, errors=errors, reason=reason,
+                      max_reason=MAX_REASON, confirmed=form.get("confirm") == "on")
+    try:
+        await run_in_threadpool(platform.declarations.cancel, who, no, reason)
+    except Conflict:
+        return _not_amendable(request, await run_in_threadpool(platform.declarations.get, who, no), "cancel")
+    flash(request, "cancel.done", no=no)
+    return RedirectResponse(f"/declarations/{no}#events", status_code=303)
