@@ -153,7 +153,8 @@ def test_release_note_prints_the_released_declaration(browser, site):
     assert note.locator("[data-testid=office]").inner_text().startswith("2248")
     assert "Shanghai Example Trading Co., Ltd." in note.locator("[data-testid=importer]").inner_text()
     lane = site.world.platform.declarations.get(SYSTEM, no).lane
-    assert note.locator("[data-testid=release-lane]").inner_text() == lane
+    lane_code = getattr(lane, "value", lane)  # the lane's code, shown with its name ("red · physical")
+    assert note.locator("[data-testid=release-lane]").inner_text().split(" · ")[0] == lane_code
     assert "Laptop computers" in note.locator("[data-testid=goods]").inner_text()
     assert note.locator("[data-testid=total-value]").inner_text().startswith("3,000.00 USD")
     # printed: no navigation, the document alone

@@ -26,7 +26,9 @@ def replayed(tmp_path_factory):
     """2,000 declarations without a model (random control), a model trained on their findings and
     promoted, then 2,500 more declarations selected by it."""
     path = tmp_path_factory.mktemp("replay")
-    platform = build_platform(Settings(data_dir=path))
+    # a fixed key for the random controls' draws (unset, each data directory makes its own): the same run every
+    # time; across keys the model/random hit-rate ratio ranges about 1.7x-5.2x with ~200 inspections each
+    platform = build_platform(Settings(data_dir=path, risk_secret="selectivity-test-draws"))
     sim = DeclarationSimulator(11)
     load_demo(platform, declarations=0, seed=11)
     first = replay_history(platform, sim.generate(2000, NOW - timedelta(days=80), NOW - timedelta(days=30)))
