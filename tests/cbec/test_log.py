@@ -346,3 +346,27 @@ def test_a_waybill_routed_to_another_shard_by_its_wrong_order_number_is_found_th
     assert infos[1] == infos[2]
     (order_no, status, info), = infos[2]
     assert order_no == ok and status == 100 and f"waybill orderNo '{wrong}'" in info and "incomplete" not in info
+
+
+@pytest.mark.postgres
+def test_the_duplicate_check_finds_logged_guids_through_the_unique_index_on_postgresql(fresh_pg_url):
+    """The (type, guid) key leads with the guid, so the per-batch ``guid = ANY`` lookup is an index scan.
+
+    With msg_type first PostgreSQL scanned the whole message log for every batch (intake fell from
+    ~320,000 to ~10,000 parcels/min as the log grew); the plan, not a timing, is what is checked.
+    """
+    from sqlalchemy import create_engine, text
+
+    from smartcustoms.core.db import upgrade
+
+    upgrade(fresh_pg_url)
+    eng = create_engine(fresh_pg_url)
+    try:
+        with eng.begin() as c:
+            c.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = "\n".join(r[0] for r in c.execute(text(
+                "EXPLAIN SELECT msg_type, guid FROM cbec_message WHERE guid = ANY(CAST(:g AS text[]))"),
+                {"g": ["a" * 36, "b" * 36]}))
+    finally:
+        eng.dispose()
+    assert "Index" in plan and "uq_cbec_message_guid" in plan, plan

@@ -39,7 +39,7 @@ class CbecMessage(Base):
     """One accepted CEB document in the message log (unique message type and guid), with its keys and payload."""
     __tablename__ = "cbec_message"
     __table_args__ = (
-        UniqueConstraint("msg_type", "guid"),
+        UniqueConstraint("guid", "msg_type"),  # guid first: the duplicate check looks up by guid
         Index("ix_cbec_message_order", "ebp_code", "order_no"),
         Index("ix_cbec_message_waybill", "logistics_code", "logistics_no"),
     )
