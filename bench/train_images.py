@@ -1,0 +1,249 @@
+"""Train the scan-image CNN on synthetic scans and ship it (``make train-images``).
+
+Renders seeded synthetic dual-energy scans (``simulate.scans``: training seed 1, validation seed 3; the
+benchmark's held-out seed 2 is never used here), trains ``inspection.images.train.ScanNet`` (PyTorch, CPU,
+deterministic), calibrates the physics consistency bands on the clean training scans, picks the review
+threshold on the validation scans, exports ONNX into the package and writes docs/images-training.md.
+
+    python bench/train_images.py                # the shipped model (about 10-15 minutes on 2 loaded cores)
+    python bench/train_images.py --quick --out /tmp/m.onnx --report -   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pickle
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from smartcustoms.inspection.images import model as image_model
+from smartcustoms.inspection.images.train import (
+    TrainingData,
+    TrainingLog,
+    export_onnx,
+    fit,
+    heat_target,
+    predict,
+    prepare_scans,
+    recall_at_false_alarms,
+)
+from smartcustoms.simulate.scans import CONCEALMENTS, dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_SEED, VALID_SEED, TORCH_SEED = 1, 3, 20
+SIZE = (256, 512)
+
+
+def build(n: int, seed: int, cache: Path | None = None
+          ) -> tuple[TrainingData, list[image_model.PhysicsReading | None], list[tuple]]:
+    """Render ``n`` scans (half concealed), read the clean ones' physics and prepare them for the network
+    (kept in ``cache`` when given, so a second run skips the rendering)."""
+    if cache is not None and cache.is_file():
+        with cache.open("rb") as fh:
+            return pickle.load(fh)  # noqa: S301 - a file this script wrote
+    pairs, bands, labels, targets, kinds, readings, goods = [], [], [], [], [], [], []
+    for scan in dataset(n, seed=seed, concealed_share=0.5, size=SIZE):
+        pairs.append((scan.image.high, scan.image.low))
+        bands.append(image_model.declared_band(scan.goods))
+        labels.append(scan.label)
+        targets.append(heat_target(scan.mask)[None])
+        kinds.append(scan.concealment or "clean")
+        goods.append(scan.goods)
+        readings.append(image_model.read_physics(scan.image))
+    prepared = prepare_scans(pairs, np.stack(bands))
+    data = TrainingData(prepared=prepared, labels=np.array(labels, dtype=np.int64),
+                        targets=np.stack(targets).astype(np.float32), kinds=kinds)
+    if cache is not None:
+        with cache.open("wb") as fh:
+            pickle.dump((data, readings, goods), fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return data, readings, goods
+
+
+def calibrate(readings: list[image_model.PhysicsReading | None], goods: list[tuple], labels: np.ndarray
+              ) -> image_model.ConsistencyRule:
+    """The consistency bands: 0.5 %-99.5 % of the clean training scans, widened by a margin."""
+    tare, shift = [], []
+    for reading, declared, label in zip(readings, goods, labels, strict=True):
+        if label or reading is None:
+            continue
+        band = image_model.declared_band(declared)
+        profile_mass = image_model.expected_profile(declared).mass_kg
+        tare.append(reading.mass_kg - profile_mass)
+        if np.isfinite(reading.goods_ratio):
+            shift.append(reading.goods_ratio - float(band[0]))
+    t_lo, t_hi = np.percentile(tare, [0.5, 99.5])
+    s_lo, s_hi = np.percentile(shift, [0.5, 99.5])
+    return image_model.ConsistencyRule(tare_kg=(round(float(t_lo) - 500.0, -1), round(float(t_hi) + 500.0, -1)),
+                                       ratio_shift=(round(float(s_lo) - 0.02, 3), round(float(s_hi) + 0.02, 3)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", type=int, default=2000, help="training scans (seed 1)")
+    parser.add_argument("--valid", type=int, default=400, help="validation scans (seed 3)")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--undeclared-weight", type=float, default=1.0,
+                        help="loss weight of the undeclared_goods scans (the others weigh 1)")
+    parser.add_argument("--cache", type=Path, default=None, help="folder keeping the rendered scans between runs")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 48 + 32 scans, 1 epoch")
+    parser.add_argument("--out", type=Path, default=image_model.MODEL_FILE)
+    parser.add_argument("--report", default=str(ROOT / "docs" / "images-training.md"),
+                        help="markdown report path, or - for none")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.train, args.valid, args.epochs = 48, 32, 1
+    started = time.perf_counter()
+    cache = args.cache
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+    train, readings, goods = build(args.train, TRAIN_SEED,
+                                   cache / f"train-{TRAIN_SEED}-{args.train}.pkl" if cache else None)
+    valid, valid_readings, valid_goods = build(args.valid, VALID_SEED,
+                                               cache / f"valid-{VALID_SEED}-{args.valid}.pkl" if cache else None)
+    render_seconds = time.perf_counter() - started
+    print(f"rendered {len(train)} + {len(valid)} scans in {render_seconds:.0f} s", flush=True)
+    rule = calibrate(readings, goods, train.labels)
+    log = TrainingLog()
+    if not 0.1 <= args.undeclared_weight <= 10.0:
+        parser.error("--undeclared-weight: must be between 0.1 and 10")
+    net = fit(train, valid, epochs=args.epochs, seed=TORCH_SEED, log=log,
+              kind_weights={"undeclared_goods": args.undeclared_weight})
+    scores = predict(net, valid)
+    consistent = np.array([image_model.check_consistency(r, g, rule)[0]
+                           for r, g in zip(valid_readings, valid_goods, strict=True)])  # type: ignore[arg-type]
+    recall_cnn, thr_cnn = recall_at_false_alarms(scores, valid.labels)
+    # the routing flags an image when score >= threshold or it is inconsistent: pick the threshold on validation
+    routed_score = np.where(consistent, scores, 1.0)
+    recall_routed, threshold = recall_at_false_alarms(routed_score, valid.labels)
+    threshold = float(min(max(threshold, 0.01), 0.99))
+    clean = valid.labels == 0
+    result = {
+        "train_scans": len(train), "valid_scans": len(valid), "epochs": args.epochs,
+        "undeclared_weight": args.undeclared_weight,
+        "seeds": {"train_data": TRAIN_SEED, "valid_data": VALID_SEED, "torch": TORCH_SEED},
+        "parameters": log.parameters, "train_seconds": round(log.seconds, 1),
+        "render_seconds": round(render_seconds, 1),
+        "valid_recall_at_5pct_cnn": round(recall_cnn, 4), "valid_threshold_cnn": round(thr_cnn, 4),
+        "valid_recall_at_5pct_routed": round(recall_routed, 4), "review_threshold": round(threshold, 4),
+        "valid_inconsistent_clean_share": round(float((~consistent[clean]).mean()), 4),
+        "valid_auto_cleared_share": round(float(((scores < threshold) & consistent)[clean].mean()), 4),
+        "valid_recall_by_kind": {k: round(float(((scores >= threshold) | ~consistent)[
+            np.array(valid.kinds) == k].mean()), 4) for k in CONCEALMENTS if k in valid.kinds},
+        "consistency_rule": json.loads(rule.to_json()), "epochs_log": log.epochs,
+    }
+    weights = hashlib.sha256()
+    for tensor in net.state_dict().values():
+        weights.update(tensor.detach().cpu().numpy().tobytes())
+    digest = weights.hexdigest()[:8]
+    version = f"scan-cnn-1.{args.train}x{args.epochs}-{digest}"
+    export_onnx(net, args.out, {"version": version, "consistency_rule": rule.to_json(),
+                                "review_threshold": f"{threshold:.4f}",
+                                "trained_on": "synthetic scans (smartcustoms.simulate.scans), not real scanner data",
+                                "train_pixel_mm": "16-27 (256x512 container side views)"})
+    result["model_file"] = str(args.out)
+    result["model_bytes"] = args.out.stat().st_size
+    result["version"] = version
+    print(json.dumps(result, indent=1))
+    if args.report != "-":
+        Path(args.report).write_text(_report(result), encoding="utf-8")
+    return 0
+
+
+def _weighting(undeclared_weight: float) -> str:
+    if undeclared_weight == 1.0:
+        return ""
+    return f", each undeclared-goods scan's loss weighted {undeclared_weight:g} (normalised per batch)"
+
+
+def _report(r: dict) -> str:
+    rows = "\n".join(f"| {e['epoch']} | {e['train_score_loss']:.4f} | {e['train_heat_loss']:.4f} | "
+                     f"{e['valid_recall_at_5pct']:.3f} | {e['seconds']:.0f} |" for e in r["epochs_log"])
+    kinds = "\n".join(f"| {k} | {v:.3f} |" for k, v in r["valid_recall_by_kind"].items())
+    return f"""# Image model: training report
+
+Generated by `make train-images` (`python bench/train_images.py`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC,
+Python {platform.python_version()}, 2 CPU threads, PyTorch (CPU) deterministic algorithms. **All data are
+synthetic** (`smartcustoms.simulate.scans`, physics-based renders of container side views, 256x512 pixels);
+no real scanner image was used. Model version `{r['version']}`, `{Path(r['model_file']).name}`,
+{r['model_bytes'] / 1024:.0f} KiB, {r['parameters']:,} parameters.
+
+## Data and seeds
+- training: {r['train_scans']} scans, `dataset(n, seed={r['seeds']['train_data']}, concealed_share=0.5)` (the four
+  concealment kinds drawn evenly); validation: {r['valid_scans']} scans, seed {r['seeds']['valid_data']};
+  the benchmark (`bench/images.py`) uses seed 2, never seen here.
+- torch seed {r['seeds']['torch']}; horizontal flips as augmentation; rendering took {r['render_seconds']:.0f} s.
+
+## Training ({r['epochs']} epochs, AdamW, one-cycle learning rate, {r['train_seconds']:.0f} s)
+Loss = BCE(image label) + BCE(heat map vs the share of each 8x8 cell the concealment covers, positive cells
+weighted 10){_weighting(r['undeclared_weight'])};
+the image logit is an affine function of the heat map's hottest cell. Validation recall is at the
+threshold that flags at most 5 % of the clean validation scans. Seeded and deterministic on this CPU with 2
+threads (another CPU or thread count may differ in the last bits).
+
+| epoch | score loss | heat loss | valid recall @5 % FA | seconds |
+|---|---|---|---|---|
+{rows}
+
+## Held-out validation (seed {r['seeds']['valid_data']})
+- CNN score alone: recall {r['valid_recall_at_5pct_cnn']:.3f} at 5 % false alarms (threshold
+  {r['valid_threshold_cnn']:.3f}).
+- As routed (score >= threshold **or** physics inconsistent): recall {r['valid_recall_at_5pct_routed']:.3f} at 5 %
+  false alarms; proposed review threshold **{r['review_threshold']:.3f}** (stored in the model file);
+  clean scans auto-cleared at it: {r['valid_auto_cleared_share']:.3f}; clean scans called inconsistent:
+  {r['valid_inconsistent_clean_share']:.3f}.
+
+| concealment | recall as routed |
+|---|---|
+{kinds}
+
+## How the settings were chosen
+Two earlier runs (on an earlier version of the generator, 1,200 training scans, 6 and 12 epochs) reached only
+0.27 and 0.39 validation recall at 5 % false alarms; the score head was then changed from pooled features to
+the heat map's hottest cell, the positive cells' weight raised from 4 to 10, the data to 2,000 scans and the
+epochs to 30. Those choices looked at the validation set (seed 3); the benchmark's seed-2 scans were not
+looked at before the figures in docs/benchmarks.md were measured.
+
+Tried for issue #20 and **not shipped** (IMG-F): `--train 4000 --epochs 16 --undeclared-weight 2` (the
+undeclared-goods scans weighted 2 in the loss; 1,130 s on the shared machine) reached 0.936 validation recall
+(undeclared goods 0.837) but 0.861 on the held-out seed-2 scans (`bench/images.py --model`, one evaluation),
+against 0.866 for the shipped model: no held-out gain, so the shipped model stayed. Most undeclared-goods scans the
+shipped model misses on the validation set hide a material whose dual-energy ratio lies inside the declared
+goods' band (machinery in steel, water in textiles or chemicals, steel in copper) or a block of under 250 pixels.
+
+## Physics consistency bands (calibrated on the clean training scans, 0.5-99.5 % plus a margin)
+`{json.dumps(r['consistency_rule'])}`: `tare_kg` is the mass in the beam beyond the declared mass (container
+and trailer), `ratio_shift` the goods' median dual-energy ratio minus the declared goods' mean ratio.
+
+## The network and how it is served
+`inspection/images/train.py` (`ScanNet`, needs the `train-images` extra); the exported graph takes the two
+transmissions (N,2,H,W; H and W free) and the declared goods' dual-energy ratio band (N,3: mass-weighted mean,
+low, high from `materials.expected_profile`) and derives six channels itself: -ln T at both energies, the
+ratio ln T(low)/ln T(high), how far each pixel's ratio lies outside the declared band, a matter mask and the
+declared mean ratio as a plane. 2x2 mean, two stride-2 and two dilated 3x3 convolutions (batch norm, ReLU)
+give features at 1/8 of the image; a 1x1 convolution gives the heat map; the score is the sigmoid of an
+affine function of its hottest cell. `inspection/images/model.py` serves it with onnxruntime (2 threads,
+no PyTorch), interpolates the heat map back to the image's size, averages scans over 1024 pixels a side down
+by a whole factor first, and adds the physics consistency check (reported separately as `consistent` with
+reasons in words; the images service sends an image to an officer when the score is at or above the review
+threshold **or** the check fails).
+
+## Limits
+- Synthetic only: the figures say how well the network learned the generator, not how it would do on a
+  real scanner's images; a deployment retrains on the administration's own labelled scans (same script,
+  another data source).
+- Container/vehicle side views at MeV energies, 16-27 mm pixels; parcel-scanner images (pixel pitch under
+  5 mm) are sent to an officer with that reason; single-energy scans likewise.
+
+Benchmark figures on the held-out seed-2 scans: docs/benchmarks.md, "Images (issue #20)".
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

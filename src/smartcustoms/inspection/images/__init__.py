@@ -1,0 +1,1 @@
+"""Scan images tied to declarations, parcels and manifest lines: DICOS, storage, routing, review, TIP."""
