@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export SMARTCUSTOMS_DATA_DIR ?= var
 
-.PHONY: run test install lint bench browser clean
+.PHONY: run test install lint bench browser clean train-images
 
 # the sources setup.py compiles (its KERNELS (.pyx) and COMPILED (.py) tuples, read from it): an edit to one
 # rebuilds its extension
@@ -49,6 +49,12 @@ lint: install
 
 bench: install
 	$(PY) bench/lodge.py
+
+## train-images: the training extra (PyTorch, CPU build), then train the scan-image CNN on synthetic scans and
+## ship it as src/smartcustoms/inspection/images/model.onnx with docs/images-training.md (seeded)
+train-images: install
+	$(PY) -m pip install --quiet -e '.[dev,train-images]'
+	$(PY) bench/train_images.py
 
 clean:
 	rm -rf $(VENV) var test-output

@@ -136,6 +136,8 @@ def main() -> None:
             users = {name: sign_in(url, name) for name in ("trader1", "officer1", "analyst1", "admin")}
             trader_no = users["trader1"].get("/declarations").text
             trader_no = re.search(r'href="/declarations/(\d{18})"', trader_no).group(1)
+            released_no = users["trader1"].get("/declarations?status=released").text
+            released_no = re.search(r'href="/declarations/(\d{18})"', released_no).group(1)
             anon = httpx.Client(base_url=url, timeout=30)
             pages = [
                 ("baseline /healthz", anon, "/healthz"),
@@ -144,6 +146,8 @@ def main() -> None:
                 ("trader: lodge form", users["trader1"], "/declarations/new"),
                 ("trader: a declaration", users["trader1"], f"/declarations/{trader_no}"),
                 ("trader: inbox", users["trader1"], "/inbox"),
+                ("trader: release note", users["trader1"], f"/declarations/{released_no}/release-note"),
+                ("trader: tax notice", users["trader1"], f"/declarations/{released_no}/tax-notice"),
                 ("officer: hold queue by score", users["officer1"], "/queue"),
                 ("officer: hold queue by age", users["officer1"], "/queue?order=lodged_at&lane=red"),
                 ("officer: held declaration", users["officer1"], f"/declarations/{held_no}"),
@@ -154,7 +158,10 @@ def main() -> None:
                 ("officer: queue searched, by value", users["officer1"], "/queue?hs=61&sort=-total_value&size=100"),
                 ("trader: own, searched", users["trader1"], "/declarations?hs=84&sort=-total_value&size=100"),
                 ("analyst: dashboard", users["analyst1"], "/dashboard"),
+                ("officer: held parcels", users["officer1"], "/parcels"),
+                ("officer: manifest referrals", users["officer1"], "/manifests/referrals"),
                 ("analyst: rule editor", users["analyst1"], "/rules"),
+                ("analyst: model registry", users["analyst1"], "/models"),
                 ("admin: administration", users["admin"], "/admin"),
             ]
             results = []

@@ -40,6 +40,7 @@ from smartcustoms.tax.service import (
 if TYPE_CHECKING:  # imported when a platform is built: a CLI command that needs none of them loads none
     from smartcustoms.cbec.service import CbecService
     from smartcustoms.declarations.documents.service import DocumentService
+    from smartcustoms.inspection.images.service import ImageService, ImageVerdict
     from smartcustoms.inspection.service import InspectionService
     from smartcustoms.manifests.service import ManifestService
     from smartcustoms.notices.service import NoticeService
@@ -74,6 +75,10 @@ class Platform:
     _cbec: CbecService | None = field(default=None, init=False, repr=False)
     _cbec_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _manifests: ManifestService | None = field(default=None, init=False, repr=False)
+    #: called with each verdict on a scan image (inspection.images.service.ImageVerdict)
+    image_verdict_listeners: list[Callable[[ImageVerdict], None]] = field(default_factory=list)
+    _images: ImageService | None = field(default=None, init=False, repr=False)
+    _images_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def rules_changed(self) -> None:
         """The live engines match with the new rule set at once."""
@@ -109,10 +114,37 @@ class Platform:
     def manifests(self) -> ManifestService:
         """The manifests service (built on first use: commands that file no manifest load none of it)."""
         if self._manifests is None:
+            from smartcustoms.manifests.model import ManifestModel
             from smartcustoms.manifests.service import ManifestService
 
-            self._manifests = ManifestService(self.sessions)
+            # the pre-loading model, when one was saved under data_dir (bench/manifests.py --save-model)
+            model = ManifestModel.load(self.settings.data_dir / "manifest-model.txt")
+            self._manifests = ManifestService(self.sessions, model=model)
+            from smartcustoms.manifests.notices import ManifestNotices
+
+            self._manifests.event_listeners.append(ManifestNotices())  # the filers' inbox hears of referrals
         return self._manifests
+
+    @property
+    def images(self) -> ImageService:
+        """The scan image service, built on first use (it loads the image model, when one is installed)."""
+        with self._images_lock:
+            if self._images is None:
+                from smartcustoms.cbec.scan_subjects import ParcelSubjects, ParcelVerdicts
+                from smartcustoms.inspection.images.service import ImageService, load_model
+                from smartcustoms.manifests.scan_subjects import ManifestLineSubjects, ManifestLineVerdicts
+
+                resolvers = {"parcel": ParcelSubjects(self.sessions, lambda: self.cbec),
+                             "manifest_line": ManifestLineSubjects(self.sessions)}
+                # officers' verdicts on scans: a declaration's became its inspection result already (the risk
+                # history heard it); a held parcel's becomes its officer result, a manifest line's a step of
+                # its open request for screening
+                self.image_verdict_listeners += [ParcelVerdicts(self.sessions, lambda: self.cbec),
+                                                 ManifestLineVerdicts(self.sessions, lambda: self.manifests)]
+                self._images = ImageService.from_settings(
+                    self.declarations, self.inspections, self.settings, model=load_model(), resolvers=resolvers,
+                    listeners=self.image_verdict_listeners)
+            return self._images
 
     def close_cbec(self) -> None:
         """Close the CBEC writer if it was built (its log and connection are let go); the next use builds anew."""
@@ -147,7 +179,10 @@ class Platform:
 
     def periodic_jobs(self) -> list[Job]:
         """The periodic work of the serving process (run by the web app's scheduler)."""
-        return [Job("cbec-overdue-inventories", self.cbec_settings.expire_every_s, self.expire_cbec)]
+        from smartcustoms.manifests.reconcile import ReconcileSettings
+
+        return [Job("cbec-overdue-inventories", self.cbec_settings.expire_every_s, self.expire_cbec),
+                Job("manifests-reconcile", ReconcileSettings().reconcile_every_s, lambda: self.manifests.reconcile())]
 
     def warm_up(self) -> bool:
         """Before serving: rehearse one lodgement (rolled back, nothing stored) and start the lodging worker.
@@ -176,6 +211,7 @@ def all_tables() -> MetaData:
     import smartcustoms.declarations.documents.models
     import smartcustoms.declarations.models
     import smartcustoms.enterprises.models
+    import smartcustoms.inspection.images.models
     import smartcustoms.inspection.models
     import smartcustoms.manifests.models
     import smartcustoms.notices.models
@@ -242,9 +278,10 @@ def build_platform(settings: Settings | None = None, *, migrate: bool = True,
     inspections = InspectionService(service, listeners=[_feed_risk(sessions, risk)])
     from smartcustoms.declarations.documents.service import DocumentService
     from smartcustoms.declarations.notices import DeclarationNotices, english
+    from smartcustoms.manifests.notices import english as manifest_english
     from smartcustoms.notices.service import NoticeService
 
-    notices = NoticeService(sessions, render=english)
+    notices = NoticeService(sessions, render=lambda code, p: manifest_english(code, p) or english(code, p))
     service.event_listeners.append(DeclarationNotices())  # the inbox hears of declaration events
     return Platform(settings, engine, sessions, codes, tariff, rates, service, risk, inspections,
                     LodgeBatcher(service), notices=notices, documents=DocumentService.from_settings(service, settings))

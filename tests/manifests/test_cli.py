@@ -43,3 +43,22 @@ def test_ingest_reads_edifact_and_waybill_files_too(tmp_path):
     r = CliRunner().invoke(app, ["manifests", "ingest", str(tmp_path), "--db", db, "--json"])
     assert r.exit_code == 0, r.output
     assert sorted(json.loads(x)["message_type"] for x in r.output.strip().splitlines()) == ["CUSCAR", "XFWB"]
+
+
+def test_reconcile_opens_new_discrepancies_once(tmp_path):
+    from smartcustoms.simulate.manifests import Item
+
+    f = tmp_path / "voyage.xml"
+    f.write_bytes(message([Cons(doc="COSU6123456780"), Cons(doc="COSU6123456781")], message_id="M1")
+                  + message([Cons(doc="COSU6123456780", items=[Item(gross_kg="1625.65")]),
+                             Cons(doc="COSU9999999990")], kind="tally", message_id="T1"))
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    assert CliRunner().invoke(app, ["manifests", "ingest", str(f), "--db", db]).exit_code == 0
+    env = {"SMARTCUSTOMS_MANIFESTS_UNDECLARED_DAYS": "0"}  # every standing line counts as undeclared
+    r = CliRunner().invoke(app, ["manifests", "reconcile", "--db", db, "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["by_kind"] == {"never_declared": 2, "over_landed": 1, "weight_difference": 1}
+    assert out["opened"] == 2  # the tally's ingest opened the other two already
+    again = CliRunner().invoke(app, ["manifests", "reconcile", "--db", db], env=env)
+    assert again.exit_code == 0 and "4 discrepancies found" in again.output and "0 newly opened" in again.output

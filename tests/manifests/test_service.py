@@ -64,7 +64,8 @@ def test_amended_filing_is_a_new_version_flagged_and_the_first_is_kept(svc, worl
     shipment = svc.shipment("COSU6123456780", "CARRIER1")
     assert [f.version for f in shipment.filings] == [1, 2, 3]
     assert svc.carrier_statistics("CARRIER1") == [
-        {"filer_code": "CARRIER1", "filings": 3, "late": 0, "amended": 2, "referred": 1}]
+        {"filer_code": "CARRIER1", "filings": 3, "late": 0, "amended": 2, "referred": 1, "decided": 0, "hits": 0,
+         "hit_rate": None}]
 
 
 def test_amending_or_withdrawing_a_document_never_filed_is_refused(svc, world):

@@ -57,5 +57,7 @@ def test_the_demo_leaves_the_officer_a_queue_of_declarations_and_parcels(browser
     page.goto(f"{demo_url}/parcels")
     assert int(page.locator("[data-testid=parcels-total]").inner_text()) > 0
     assert page.locator("[data-testid=parcels] tbody tr[data-order]").count() > 0
+    page.goto(f"{demo_url}/images/queue")  # synthetic scans of held declarations (simulate/demo_scans.py)
+    assert page.locator("[data-testid=image-queue] tbody tr[data-image]").count() > 0
     assert errors == []
     page.close()

@@ -216,6 +216,9 @@ class ReceiptsOut(BaseModel):
 
 class DecisionIn(BaseModel):
     """An officer's decision on a held CBEC parcel: the new status, info and the status it is expected to be in."""
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"status": 502, "info": "查验放行 / released after inspection: contents as declared", "expected_status": 500},
+        {"status": 503, "info": "退运 / return: infant formula over the buyer's annual quota"}]})
     status: Literal[100, 399, 500, 501, 502, 503, 599, 700, 800, 899]
     info: str = Field(default="", max_length=2000)
     expected_status: int | None = Field(None, ge=-1, le=999,
@@ -224,5 +227,7 @@ class DecisionIn(BaseModel):
 
 class CancellationDecisionIn(BaseModel):
     """An officer's decision on a pending CEB623 inventory cancellation: approve (the quota is refunded) or refuse."""
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"approve": True, "info": "order refunded by the platform before dispatch"}]})
     approve: bool
     info: str = Field(default="", max_length=500)

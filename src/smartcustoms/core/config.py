@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     max_documents: int = 20                # documents one declaration holds
     max_documents_total_bytes: int = 50 << 20  # ... and their total size
     documents_dir: Path | None = None      # where the documents' files are kept; unset: <data_dir>/documents
+    images_dir: Path | None = None         # where scan images' files are kept; unset: <data_dir>/images
+    max_image_bytes: int = 64 << 20        # one scan file (DICOS, PNG, TIFF)
+    images_review_threshold: float | None = None  # anomaly score sending an image to an officer; unset: the model's
+    images_tip_share: float = 0.05         # share of review jobs shown with a projected threat (TIP)
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded SQLite file under ``data_dir`` by default."""

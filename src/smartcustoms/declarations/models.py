@@ -27,6 +27,7 @@ class Declaration(Base):
         Index("ix_declarations_office_lodged", "office_code", "lodged_at"),
         Index("ix_declarations_status_lodged", "status", "lodged_at"),
         Index("ix_declarations_status_score", "status", "risk_score", "lane", "office_code"),  # covers the queue
+        Index("ix_declarations_transport_document", "transport_document_no"),  # manifests reconciliation (0012)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,6 +62,8 @@ class Declaration(Base):
     tax_total_cny: Mapped[Decimal | None] = mapped_column(Money)
     lane: Mapped[str | None] = mapped_column(String(10))
     risk_score: Mapped[float | None] = mapped_column(Float)
+    # the bill of lading / air waybill / consignment note the goods came under (提运单号; 0012_core)
+    transport_document_no: Mapped[str | None] = mapped_column(String(35), nullable=True)
 
 
 class GoodsItem(Base):

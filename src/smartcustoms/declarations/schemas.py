@@ -49,6 +49,22 @@ DECLARATION_EXAMPLE: dict[str, Any] = {
                "total_value": "4000.00", "origin_country": "ESP"}]}
 
 
+#: the example declaration read back once assessed and given its lane (figures illustrative: USD at 7.1, 7 % duty)
+DECLARATION_OUT_EXAMPLE: dict[str, Any] = {
+    **{k: v for k, v in DECLARATION_EXAMPLE.items() if k != "items"},
+    "declaration_no": "224820261000012345", "status": "lane_assigned", "lane": "blue", "risk_score": 0.31,
+    "reasons": ["rule 'Tiles, heavy, ES' (blue lane, target rate 10 %)"], "version": 1, "origin_country": "ES",
+    "insurance": "277.83", "lodged_at": "2026-12-01T08:00:02Z",
+    "tax": {"customs_value_cny": "94272.59", "duty_cny": "6599.08", "consumption_tax_cny": "0.00",
+            "vat_cny": "13113.32", "tax_total_cny": "19712.40"},
+    "items": [{**item, "origin_country": "ES", "item_no": n} for n, item in enumerate(DECLARATION_EXAMPLE["items"], 1)]}
+#: an event of the example declaration's history
+EVENT_EXAMPLE: dict[str, Any] = {
+    "seq": 4, "at": "2026-12-01T08:00:02Z", "actor": "system", "from_status": "assessed",
+    "to_status": "lane_assigned",
+    "reason": "lane blue: scan", "detail": {"lane": "blue", "mechanism": "rule", "rule_id": 7}}
+
+
 class DeclarationIn(BaseModel):
     """A goods declaration (报关单) as lodged: header and goods items."""
 
@@ -75,6 +91,10 @@ class DeclarationIn(BaseModel):
     total_value: Positive
     declared_at: datetime
     items: Annotated[list[GoodsItemIn], Field(min_length=1, max_length=50)]
+    transport_document_no: Annotated[str, StringConstraints(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9\-/._]{0,34}$", strip_whitespace=True)] | None = Field(
+        None, description="the bill of lading, air waybill or consignment note the goods came under (提运单号); "
+                          "reconciled with the transport manifests")
 
 
 class GoodsItemOut(GoodsItemIn):
@@ -99,6 +119,8 @@ class TaxOut(BaseModel):
 
 class DeclarationOut(BaseModel):
     """A declaration as read back: header, items, tax, status, lane and reasons."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [DECLARATION_OUT_EXAMPLE]})
 
     declaration_no: str
     client_message_id: str
@@ -127,10 +149,15 @@ class DeclarationOut(BaseModel):
     lodged_at: UtcDateTime
     tax: TaxOut
     items: list[GoodsItemOut]
+    transport_document_no: str | None = None
 
 
 class DeclarationSummary(BaseModel):
     """One declaration in a search result: number, status, lane, parties, value and dates."""
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {k: DECLARATION_OUT_EXAMPLE[k] for k in ("declaration_no", "status", "lane", "risk_score", "declarant_code",
+                                                 "importer_code", "office_code", "total_value", "currency",
+                                                 "declared_at", "lodged_at")}]})
     declaration_no: str
     status: Status
     lane: Lane | None
@@ -146,6 +173,7 @@ class DeclarationSummary(BaseModel):
 
 class EventOut(BaseModel):
     """One status change of a declaration as the API returns it."""
+    model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
     seq: int
     at: UtcDateTime
     actor: str
@@ -248,7 +276,11 @@ class PaymentOut(BaseModel):
 class TaxPaymentOut(BaseModel):
     """Where a declaration's taxes stand (CNY): status, due, paid, outstanding, the due date (15 days from the
     tax payment notice, Customs Law art. 60) and the late-payment surcharge (0.05 % a day)."""
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"status": "part_paid", "due_cny": "19712.40", "paid_cny": "10000.00", "outstanding_cny": "9712.40",
+         "notice_at": "2026-12-01T08:00:02Z", "due_by": "2026-12-16T08:00:02Z", "days_late": 0,
+         "surcharge_cny": "0.00", "payments": [{"amount_cny": "10000.00", "paid_at": "2026-12-03T09:30:00Z",
+                                                "reference": "ICBC-2026-120300017", "recorded_by": "officer1"}]}]})
     status: Literal["not_assessed", "nothing_due", "unpaid", "part_paid", "overdue", "paid"]
     due_cny: Decimal
     paid_cny: Decimal

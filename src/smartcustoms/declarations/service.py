@@ -257,7 +257,9 @@ def body_hash(d: DeclarationIn) -> str:
     The validated model's JSON (Pydantic's, ~6 µs: lodging latency): surrounding whitespace, letter case and
     alpha-3 country codes do not count; numbers and times compare as written (``13000.00``, ``+08:00``).
     """
-    return hashlib.sha256(d.model_dump_json(exclude=_NOT_HASHED).encode()).hexdigest()
+    # a declaration naming no transport document hashes as before the field existed (0012_core)
+    skip = _NOT_HASHED if d.transport_document_no is not None else _NOT_HASHED | {"transport_document_no"}
+    return hashlib.sha256(d.model_dump_json(exclude=skip).encode()).hexdigest()
 
 
 _NOT_HASHED = {"client_message_id"}
@@ -1009,7 +1011,7 @@ def _header_row(d: DeclarationIn, no: str, lodged_by: str, now: datetime, a: Ass
         "declared_at": _naive(d.declared_at), "lodged_at": now, "status": status.value,
         "customs_value_cny": a.customs_value if a else None, "duty_cny": a.duty if a else None,
         "consumption_tax_cny": a.consumption_tax if a else None, "vat_cny": a.vat if a else None,
-        "tax_total_cny": a.total if a else None,
+        "tax_total_cny": a.total if a else None, "transport_document_no": d.transport_document_no,
     }
 
 
@@ -1041,6 +1043,7 @@ def _out(decl: Declaration, items: Sequence[GoodsItem], reasons: list[str]) -> D
                    consumption_tax_cny=decl.consumption_tax_cny, vat_cny=decl.vat_cny,
                    tax_total_cny=decl.tax_total_cny),
         items=[GoodsItemOut.model_validate(i, from_attributes=True) for i in items],
+        transport_document_no=decl.transport_document_no,
     )
 
 

@@ -36,7 +36,9 @@ EnterpriseCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{10}$|^[0-9
 
 class EnterpriseIn(BaseModel):
     """Request to register an enterprise."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"code": "91310115MA1K4XYZ7Q", "name": "上海陶瓷进出口有限公司", "roles": ["importer"],
+         "credit_grade": "general_certified"}]})
     code: EnterpriseCode = Field(description="18-char unified social credit code or 10-char customs code")
     name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
     roles: Annotated[list[EnterpriseRole], Field(min_length=1)]
@@ -45,7 +47,9 @@ class EnterpriseIn(BaseModel):
 
 class EnterpriseOut(BaseModel):
     """An enterprise as the API returns it."""
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"code": "3101960001", "name": "上海陶瓷进出口有限公司", "roles": ["importer"],
+         "credit_grade": "advanced_certified"}]})
     code: str
     name: str
     roles: list[str]
@@ -54,7 +58,8 @@ class EnterpriseOut(BaseModel):
 
 class GradeChangeIn(BaseModel):
     """Request to change an enterprise's credit grade, with the reason."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"grade": "discredited", "reason": "smuggling judgment of 2026-11-20 (case 2026-沪关-0173)"}]})
     grade: CreditGrade
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
 
@@ -71,7 +76,10 @@ class GradeChangeOut(BaseModel):
 
 class UserIn(BaseModel):
     """Request to create a user account."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"username": "li.wei", "display_name": "李伟", "password": "harbour lantern cobalt 58", "role": "trader",
+         "enterprise_code": "3101960001"},
+        {"username": "erp-gateway", "role": "trader", "enterprise_code": "3120980001"}]})
     username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{3,100}$")]
     display_name: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] = ""
     password: Annotated[str, StringConstraints(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH),
@@ -91,6 +99,9 @@ class UserIn(BaseModel):
 
 class UserOut(BaseModel):
     """A user account as the API returns it (no secrets)."""
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"username": "li.wei", "display_name": "李伟", "role": "trader", "enterprise_code": "3101960001",
+         "active": True}]})
     username: str
     display_name: str
     role: str
@@ -100,6 +111,9 @@ class UserOut(BaseModel):
 
 class ApiKeyOut(BaseModel):
     """Returned once, when the key is made; only its digest is stored."""
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"api_key": "sck_4f1c9a07b2e3_Zq8wS0vYH3nq0lJcXb1r9mK2tP6uVdE4aFgHiJkLmNo", "prefix": "4f1c9a07b2e3",
+         "username": "erp-gateway", "role": "trader"}]})
 
     api_key: str
     prefix: str
@@ -109,20 +123,25 @@ class ApiKeyOut(BaseModel):
 
 class UserRoleIn(BaseModel):
     """Request to change a user's role: a trader acts for an enterprise, other roles for none."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"role": "officer"}, {"role": "trader", "enterprise_code": "3120980001"}]})
     role: Role
     enterprise_code: EnterpriseCode | None = None
 
 
 class PasswordResetIn(BaseModel):
     """Request to set a user's password (the policy of new passwords applies)."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"password": "quarry violet ferry 904"}]})
     password: Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX_LENGTH),
                         Field(description=f"at least {PASSWORD_MIN_LENGTH} characters, not a common password")]
 
 
 class ApiKeyInfo(BaseModel):
     """An API key as the list of keys shows it: never the key or its digest; last use kept to the minute."""
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"prefix": "4f1c9a07b2e3", "label": "ERP gateway", "username": "erp-gateway", "role": "trader",
+         "created_at": "2026-11-02T06:15:00Z", "revoked_at": None, "last_used_at": "2026-12-04T03:41:00Z"}]})
     prefix: str
     label: str
     username: str
@@ -134,14 +153,15 @@ class ApiKeyInfo(BaseModel):
 
 class ApiKeyIn(BaseModel):
     """Request to issue an API key, with an optional label."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"label": "ERP gateway"}]})
     label: Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)] = ""
 
 
 class MandateIn(BaseModel):
     """An importer's mandate for a declarant to lodge in its name, from ``valid_from`` (now) to ``valid_to``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"declarant_code": "3120980001", "importer_code": "3101960001", "valid_to": "2027-12-31T16:00:00Z"}]})
     declarant_code: EnterpriseCode
     importer_code: EnterpriseCode
     valid_from: datetime | None = None
@@ -174,7 +194,7 @@ class SenderKind(StrEnum):
 class SenderCodeIn(BaseModel):
     """A code the enterprise sends CBEC messages under (CEB codes: up to 18 letters and digits)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "3105961682", "kind": "ebp"}]})
     code: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,18}$", strip_whitespace=True)]
     kind: SenderKind
 
@@ -192,7 +212,9 @@ class SenderCodeOut(BaseModel):
 class CertificateIn(BaseModel):
     """A signing certificate to register: PEM or base64 DER (X.509, RSA or SM2 key)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"certificate": "-----BEGIN CERTIFICATE-----\nMIIDazCCAlOgAwIBAgIU… (the sender's X.509 certificate, "
+                        "base64, shortened here)\n-----END CERTIFICATE-----\n"}]})
     certificate: Annotated[str, StringConstraints(min_length=16, max_length=20_000)]
 
 

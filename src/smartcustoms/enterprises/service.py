@@ -112,9 +112,10 @@ def create_user(session: Session, data: UserIn, actor: Principal | None = None) 
                    enterprise_code=data.enterprise_code, active=True)
 
 
-def list_users(session: Session) -> list[UserOut]:
-    """All user accounts with their enterprise codes."""
-    q = select(User, Enterprise.code).outerjoin(Enterprise, Enterprise.id == User.enterprise_id).order_by(User.id)
+def list_users(session: Session, limit: int | None = None, offset: int = 0) -> list[UserOut]:
+    """The user accounts with their enterprise codes, oldest first (all, or a page of ``limit`` from ``offset``)."""
+    q = (select(User, Enterprise.code).outerjoin(Enterprise, Enterprise.id == User.enterprise_id).order_by(User.id)
+         .limit(limit).offset(offset))
     return [UserOut(username=u.username, display_name=u.display_name, role=u.role, enterprise_code=code,
                     active=u.active) for u, code in session.execute(q)]
 
@@ -349,12 +350,18 @@ _PARTIES = select(_ET.c.code, _ET.c.roles, _ET.c.credit_grade).where(_ET.c.code.
 
 
 # -- the administration page's lists ---------------------------------------------------------------------
-def list_api_keys(session: Session, limit: int = 500) -> list[dict]:
+def list_api_keys(session: Session, limit: int = 500, offset: int = 0) -> list[dict]:
     """The latest API keys: prefix, label, owner, role and dates, last use to the minute (never the key)."""
     q = (select(ApiKey.prefix, ApiKey.label, ApiKey.created_at, ApiKey.revoked_at, ApiKey.last_used_at,
                 User.username, User.role)
-         .join(User, User.id == ApiKey.user_id).order_by(ApiKey.id.desc()).limit(limit))
+         .join(User, User.id == ApiKey.user_id).order_by(ApiKey.id.desc()).limit(limit).offset(offset))
     return [dict(r._mapping) for r in session.execute(q)]
+
+
+def count_users_and_keys(session: Session) -> tuple[int, int]:
+    """How many user accounts and API keys there are (for the admin lists' pagers)."""
+    return (int(session.scalar(select(func.count()).select_from(User)) or 0),
+            int(session.scalar(select(func.count()).select_from(ApiKey)) or 0))
 
 
 def search_enterprises(session: Session, q: str = "", limit: int = 100, offset: int = 0) -> tuple[list[dict], int]:

@@ -15,7 +15,10 @@ OFFENCE_TYPES = ("undervaluation", "misclassification", "false_origin", "quantit
 class InspectionResultIn(BaseModel):
     """What the officer found."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"outcome": "offence", "offence_type": "undervaluation", "critical": False, "duty_recovered": "6240.00",
+         "notes": "invoice price 0.50 USD/kg against 1.10 USD/kg on the seller's price list"},
+        {"outcome": "no_offence", "notes": "goods as declared"}]})
     outcome: Literal["no_offence", "offence"]
     offence_type: Literal[OFFENCE_TYPES] | None = None  # type: ignore[valid-type]
     critical: bool = False
@@ -34,6 +37,11 @@ class InspectionResultIn(BaseModel):
 
 class InspectionResultOut(InspectionResultIn):
     """An inspection result as the API returns it, with the declaration, officer and time."""
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"outcome": "offence", "offence_type": "undervaluation", "critical": False, "duty_recovered": "6240.00",
+         "notes": "invoice price 0.50 USD/kg against 1.10 USD/kg on the seller's price list",
+         "declaration_no": "224820261000012345", "recorded_at": "2026-12-03T06:20:00Z", "officer": "officer1",
+         "status": "detained"}]})
     declaration_no: str
     recorded_at: UtcDateTime
     officer: str

@@ -10,7 +10,7 @@ A carrier reads only its own filings; customs staff read all, and officers work 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -19,8 +19,12 @@ from starlette.concurrency import run_in_threadpool
 from smartcustoms.core.errors import FieldError, Forbidden, ValidationProblem
 from smartcustoms.core.http import require
 from smartcustoms.core.security import Principal, Role
+from smartcustoms.manifests import responses
+from smartcustoms.manifests.reconcile import DiscrepancyKind
 from smartcustoms.manifests.schemas import (
     DecisionIn,
+    DiscrepancyOut,
+    DiscrepancyResolutionIn,
     InformationIn,
     IngestOut,
     Outcome,
@@ -38,6 +42,7 @@ customs = require(Role.OFFICER, Role.ANALYST, Role.ADMIN)
 officers = require(Role.OFFICER)  # only officers decide referrals
 FilingId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the referred filing's id (from the referral queue)")]
 
+DiscrepancyId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the discrepancy's id (from the queue)")]
 DocumentNo = Annotated[str, Path(min_length=1, max_length=35, pattern=r"^[A-Za-z0-9\-/._]+$")]
 
 
@@ -65,8 +70,24 @@ _BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
+def _wants_xml(accept: str) -> bool:
+    """Whether the caller asks for XML (MT9999) before JSON in its Accept header (JSON stays the default)."""
+    for media in accept.lower().split(","):
+        kind, _, params = media.strip().partition(";")
+        if "q=0" in params.replace(" ", "") and "q=0." not in params.replace(" ", ""):
+            continue  # q=0: not acceptable
+        if kind.strip() in ("application/json", "application/problem+json", "*/*", "application/*"):
+            return False
+        if kind.strip() in ("application/xml", "text/xml"):
+            return True
+    return False
+
+
 @router.post("/messages", response_model=IngestOut, openapi_extra=_BODY,
-             responses={422: {"description": "every message was refused (RFC 9457, with the answers)"}})
+             responses={422: {"description": "every message was refused (RFC 9457, with the answers)"},
+                        200: {"content": {"application/xml": {"schema": {"type": "string"}}},
+                              "description": "the answers; with Accept: application/xml, MT9999 general responses "
+                                             "(one per message; several in <ManifestResponses>)"}})
 async def file_messages(request: Request, who: Principal = Depends(filers),
                         svc: ManifestService = Depends(get_service)) -> Response:
     """File manifest messages (CN MT1x01-MT5x01, XFWB/XFZB, CUSCAR); one answer per message."""
@@ -76,6 +97,12 @@ async def file_messages(request: Request, who: Principal = Depends(filers),
         raise ValidationProblem("the body holds no manifest message", [FieldError("body", "empty")],
                                 title="The manifest message was refused")
     answers = await run_in_threadpool(svc.ingest, body, filer, who)
+    if _wants_xml(request.headers.get("accept", "")):  # MT9999 general responses, one per message
+        xml = responses.to_bytes([responses.build(a, sender=svc.settings.customs_sender_id, receiver=a.sender_id
+                                                  or filer, now=svc.clock(), journey_id=a.journey_id,
+                                                  conveyance_id=a.conveyance_id) for a in answers])
+        refused = bool(answers) and not any(a.accepted or a.duplicate for a in answers)
+        return Response(xml, status_code=422 if refused else 200, media_type="application/xml")
     payload = [a.model_dump(mode="json") for a in answers]
     if answers and not any(a.accepted or a.duplicate for a in answers):
         errors = [{"field": f"messages[{a.index}]/{e.field}" + (f" (line {e.line})" if e.line else ""),
@@ -130,6 +157,33 @@ def answer_information(filing_id: FilingId, body: InformationIn, who: Principal 
     """The filing enterprise answers a request for information on its own consignment; an officer then
     completes or escalates it."""
     return svc.answer_information(filing_id, body.answer, _filer(who), who)
+
+
+@router.get("/discrepancies", response_model=list[DiscrepancyOut])
+def list_discrepancies(who: Principal = Depends(customs), svc: ManifestService = Depends(get_service),
+                       status: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
+                       kind: DiscrepancyKind | None = None,
+                       document_no: Annotated[str | None, Query(min_length=1, max_length=35,
+                                                                pattern=r"^[A-Za-z0-9\-/._]+$")] = None,
+                       declaration_no: Annotated[str | None, Query(min_length=1, max_length=18,
+                                                                   pattern=r"^[A-Za-z0-9]+$")] = None,
+                       filer_code: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+                       after_id: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[DiscrepancyOut]:
+    """The discrepancy queue (customs staff): what reconciliation of manifests with arrival, tally and goods
+    declarations found, oldest first; open ones by default."""
+    return svc.discrepancies.listing(status=status, kind=kind, document_no=document_no,
+                                     declaration_no=declaration_no, filer_code=filer_code, after_id=after_id,
+                                     limit=limit)
+
+
+@router.post("/discrepancies/{discrepancy_id}/resolution", response_model=DiscrepancyOut,
+             responses={409: {"description": "already resolved (RFC 9457)"}})
+def resolve_discrepancy(discrepancy_id: DiscrepancyId, body: DiscrepancyResolutionIn,
+                        who: Principal = Depends(officers), svc: ManifestService = Depends(get_service)
+                        ) -> DiscrepancyOut:
+    """An officer resolves a discrepancy with a resolution and the reason (audited, append-only)."""
+    return svc.discrepancies.resolve(discrepancy_id, body, who)
 
 
 @router.get("/carriers", response_model=list[dict])

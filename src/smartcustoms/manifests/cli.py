@@ -1,8 +1,9 @@
-"""``smartcustoms manifests ...``: ingest manifest message files."""
+"""``smartcustoms manifests ...``: ingest manifest message files, reconcile."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -23,7 +24,9 @@ def _files(path: Path) -> list[Path]:
 def ingest(path: Path = typer.Argument(..., exists=True, help="a message file or a folder of them"),
            filer: str = typer.Option("LOCAL", help="enterprise code the filings are recorded under"),
            as_json: bool = typer.Option(False, "--json", help="one JSON object per message"),
-           db: str | None = typer.Option(None, help="database URL (default: settings)")) -> None:
+           db: str | None = typer.Option(None, help="database URL (default: settings)"),
+           workers: int = typer.Option(0, min=0, max=8, help="parser processes beside the writer (a folder of many "
+                                       "files: 1 uses the second core); 0 parses inline")) -> None:
     """Ingest manifest messages: one line per message with its outcome.
 
     Exits 0 when every message was processed (accepted, or refused with its reasons), 1 when a file could
@@ -32,6 +35,7 @@ def ingest(path: Path = typer.Argument(..., exists=True, help="a message file or
     from smartcustoms.core.config import get_settings
     from smartcustoms.core.db import make_engine, session_factory, upgrade
     from smartcustoms.core.security import Principal, Role
+    from smartcustoms.manifests.pipeline import ingest_bodies
     from smartcustoms.manifests.service import ManifestService
 
     url = db or get_settings().resolved_database_url()
@@ -40,7 +44,10 @@ def ingest(path: Path = typer.Argument(..., exists=True, help="a message file or
     svc = ManifestService(session_factory(engine))
     who = Principal(0, "cli", Role.ADMIN, internal=True)
     failed = False
-    try:
+    read: list[Path] = []  # the files read, in the order their bodies go to the intake
+
+    def bodies() -> Iterator[bytes]:
+        nonlocal failed
         for f in _files(path):
             try:
                 if f.stat().st_size > MAX_FILE_BYTES:
@@ -50,7 +57,13 @@ def ingest(path: Path = typer.Argument(..., exists=True, help="a message file or
                 typer.echo(f"error: {f}: cannot be read: {exc}", err=True)
                 failed = True
                 continue
-            for a in svc.ingest(data, filer, who):
+            read.append(f)
+            yield data
+
+    try:
+        for res in ingest_bodies(svc, bodies(), filer, who, workers=workers):
+            f = read[res.index]
+            for a in res.answers:
                 if as_json:
                     typer.echo(json.dumps({"file": str(f), **a.model_dump(mode="json")}, ensure_ascii=False))
                     continue
@@ -67,3 +80,27 @@ def ingest(path: Path = typer.Argument(..., exists=True, help="a message file or
     finally:
         engine.dispose()
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def reconcile(as_json: bool = typer.Option(False, "--json", help="print the run's result as one JSON object"),
+              db: str | None = typer.Option(None, help="database URL (default: settings)")) -> None:
+    """Reconcile manifest lines with arrival and tally reports and goods declarations; open each new discrepancy
+    once (running again opens nothing new). Prints how many were found and opened, per kind."""
+    from smartcustoms.core.config import get_settings
+    from smartcustoms.core.db import make_engine, session_factory, upgrade
+    from smartcustoms.core.security import Principal, Role
+    from smartcustoms.manifests.service import ManifestService
+
+    url = db or get_settings().resolved_database_url()
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        out = ManifestService(session_factory(engine)).reconcile(Principal(0, "cli", Role.ADMIN, internal=True))
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(out.model_dump(mode="json"), ensure_ascii=False))
+        return
+    kinds = ", ".join(f"{k}: {n}" for k, n in sorted(out.by_kind.items())) or "none"
+    typer.echo(f"reconciled: {out.found} discrepancies found ({kinds}), {out.opened} newly opened")

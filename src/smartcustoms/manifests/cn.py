@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
@@ -51,7 +52,10 @@ FUNCTIONS = {"9": FilingFunction.ORIGINAL, "2": FilingFunction.ORIGINAL, "5": Fi
              "3": FilingFunction.WITHDRAWAL}
 _TYPE = re.compile(r"MT([1-5])([1-4])01")
 # the root of a message: a CN Manifest, or an IATA Cargo-XML (House)Waybill
-_START = re.compile(rb"(?:<\?xml[^>]*\?>\s*)?<(?:[A-Za-z_][\w.-]*:)?(?:Manifest|Waybill|HouseWaybill)[\s>/]")
+# (the root pattern starts with a literal "<", so the scan is fast; an XML declaration right before it is looked
+# for backwards, which an optional leading group would make the regex engine try at every byte)
+_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:Manifest|Waybill|HouseWaybill|HouseManifest)[\s>/]")
+_DECL = re.compile(rb"<\?xml[^>]*\?>\s*")
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, remove_pis=True,
                           huge_tree=False, load_dtd=False)
 CHINA = timedelta(hours=8)
@@ -77,7 +81,11 @@ class Parsed:
 def split_messages(data: bytes) -> list[Part]:
     """The messages of a body or file (one, or several written one after the other)."""
     data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark is not a message
-    starts = [m.start() for m in _START.finditer(data)]
+    starts = []
+    for m in _START.finditer(data):
+        at = m.start()
+        decl = data.rfind(b"<?xml", max(0, at - 4096), at)
+        starts.append(decl if decl >= 0 and _DECL.fullmatch(data, decl, at) else at)
     if not starts or data[:starts[0]].strip():
         starts = [0, *starts]
     parts = []
@@ -102,6 +110,7 @@ class Reader:
         self.line0 = line0
         self.problems: list[FieldProblem] = []
         self._kids: dict[Any, dict[str, list[Any]]] = {}
+        self._inline = type(self).child is Reader.child
 
     def problem(self, path: str, el: Any, message: str) -> None:
         """Note a problem at ``path`` (the line of ``el`` in the body or file)."""
@@ -135,21 +144,31 @@ class Reader:
              check: Callable[[str], str | None] | None = None) -> str | None:
         """The trimmed text of ``el``'s child ``name`` (a ``A/B`` path goes deeper), checked."""
         node = el
-        for part in name.split("/"):
-            node = self.child(node, part)
+        if self._inline:
+            kids_of, ns = self._kids, self.ns
+            for part in _steps(name):  # self.child inlined: this runs for every field of every line
+                if node is None:
+                    break
+                kids = kids_of.get(node)
+                if kids is None:
+                    kids = self._index(node)
+                found = kids.get(ns + part)
+                node = found[0] if found else None
+        else:  # a subclass looks children up its own way
+            for part in _steps(name):
+                node = self.child(node, part)
         value = (node.text or "").strip() if node is not None else ""
-        where = f"{path}/{name}"
         if not value:
             if required:
-                self.problem(where, node if node is not None else el, "missing mandatory field")
+                self.problem(f"{path}/{name}", node if node is not None else el, "missing mandatory field")
             return None
         if len(value) > max_len:
-            self.problem(where, node, f"longer than {max_len} characters")
+            self.problem(f"{path}/{name}", node, f"longer than {max_len} characters")
             return None
         if check is not None:
             reason = check(value)
             if reason:
-                self.problem(where, node, reason)
+                self.problem(f"{path}/{name}", node, reason)
                 return None
         return value
 
@@ -159,6 +178,13 @@ class Reader:
         raw = self.text(el, name, path, 32, required=required)
         if raw is None:
             return None
+        whole, dot, frac_digits = raw.partition(".")
+        if whole.isdigit() and (not dot or frac_digits.isdigit()):  # the usual plain number: checked without
+            # Decimal.as_tuple (its digits are the whole part's without leading zeros, then the fraction's)
+            if integer and dot:
+                pass  # the slow path below names the problem
+            elif len(frac_digits) <= scale and len(whole.lstrip("0")) <= digits:
+                return Decimal(raw)
         node = el
         for part in name.split("/"):
             node = self.child(node, part)
@@ -194,6 +220,11 @@ class Reader:
                 node = self.child(node, part)
             self.problem(f"{path}/{name}", node, str(exc))
             return None
+
+
+@lru_cache(maxsize=512)
+def _steps(name: str) -> tuple[str, ...]:
+    return tuple(name.split("/"))
 
 
 def parse_time(raw: str, *, millis: bool = False) -> datetime:
@@ -262,6 +293,8 @@ def _consignment(r: Reader, el: Any, path: str, kind: MessageKind, mode: Transpo
     doc = r.text(el, "TransportContractDocument/ID", path, 35, required=True,
                  check=codes.awb_problem if mode is TransportMode.AIR else None)
     house = r.text(el, "AssociatedTransportDocument/ID", path, 35)
+    # the earlier leg's transport document when the goods change mode (WCO data model "previous document")
+    previous = r.text(el, "PreviousDocument/ID", path, 35)
     loading = _place(r, el, "LoadingLocation", path, required=filing)
     loading_at = r.when(el, "LoadingLocation/LoadingDate", path)
     discharge = _place(r, el, "UnloadingLocation", path, required=filing)
@@ -312,7 +345,7 @@ def _consignment(r: Reader, el: Any, path: str, kind: MessageKind, mode: Transpo
     if len(r.problems) > n or doc is None:
         return None
     return Consignment(
-        transport_document_no=house or doc, master_document_no=doc if house else None,
+        transport_document_no=house or doc, master_document_no=doc if house else None, previous_document_no=previous,
         loading_place=loading, loading_at=loading_at, discharge_place=discharge, transit_places=transit,
         routing_countries=routing, packages=int(packages) if packages is not None else None, gross_mass_kg=mass,
         value=value, currency=(currency or "").strip()[:3] or None, containers=boxes, items=items, **parties)

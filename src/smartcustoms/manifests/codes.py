@@ -71,6 +71,7 @@ def awb_problem(number: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)  # regular shippers and consignees come back on every manifest
 def uscc_problem(code: str) -> str | None:
     """A China unified social credit code (统一社会信用代码) with its check character."""
     try:

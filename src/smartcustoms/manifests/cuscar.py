@@ -23,7 +23,7 @@ from typing import Any
 from pydifact.parser import Parser
 from pydifact.serializer import Serializer
 
-from smartcustoms.manifests import codes
+from smartcustoms.manifests import codes, legs
 from smartcustoms.manifests.cn import MAX_CONSIGNMENTS, MAX_ITEMS, MAX_MESSAGE_BYTES, MAX_PROBLEMS, Parsed
 from smartcustoms.manifests.schemas import (
     Consignment,
@@ -246,6 +246,10 @@ def parse_message(msg: _Msg) -> Parsed:
                 cur["doc"] = cur["doc"] or v
             elif q == "MB" and v:
                 cur["master"] = v
+        elif tag == "DOC":  # a transport document of another mode: the earlier leg of this consignment
+            code, number = _el(seg, 0, 0), _el(seg, 1, 0)
+            if code in legs.TRANSPORT_DOCUMENT_TYPES and number and len(number) <= 35:
+                cur.setdefault("previous", number)
         elif tag == "NAD":
             role = _el(seg, 0)
             name = _el(seg, 3, 0) or _el(seg, 2, 0) or None
@@ -319,6 +323,7 @@ def parse_message(msg: _Msg) -> Parsed:
         house = c["doc"] if c["master"] else None
         built.append(Consignment(
             transport_document_no=house or c["doc"], master_document_no=c["master"],
+            previous_document_no=c.get("previous"),
             loading_place=c.get("loading") or loading, discharge_place=c.get("discharge") or discharge,
             transit_places=(c["transit"] or transit)[:9], packages=sum(it.packages or 0 for it in items) or None,
             gross_mass_kg=sum((it.gross_mass_kg or Decimal(0) for it in items), Decimal(0)) or None,

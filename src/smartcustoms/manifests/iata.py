@@ -5,7 +5,7 @@ An XFWB is one master air waybill (a consignment with no master); an XFZB is a h
 is ``MasterConsignment/TransportContractDocument/ID``, so that a consolidation (master with its houses) reads
 as one shipment. ``MessageHeaderDocument/PurposeCode`` Creation files, Update amends, Deletion withdraws.
 Airports are IATA location codes (3 letters). Weights in pounds (``unitCode="LBR"``) are converted to kg.
-The XFHL house list and the older Cargo-IMP text forms are not read.
+The XFHL house list is read by :mod:`smartcustoms.manifests.xfhl`; the older Cargo-IMP text forms are not read.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from smartcustoms.manifests import codes
+from smartcustoms.manifests import codes, legs
 from smartcustoms.manifests.cn import MAX_ITEMS, Parsed, Reader, load_xml
 from smartcustoms.manifests.schemas import (
     Consignment,
@@ -178,6 +178,12 @@ def parse_message(data: bytes, line0: int = 1) -> Parsed:
         if r.child(body, tag) is None:
             r.problem(f"{bpath}/{tag}", body, "missing mandatory field")
     items = _items(r, body, item_tag, bpath)
+    previous = None  # the earlier leg: a referenced document whose type is a transport document of another mode
+    for i, ref in enumerate(r.children(body, "AssociatedReferenceDocument")[:20], 1):
+        rtype = r.text(ref, "TypeCode", f"{bpath}/AssociatedReferenceDocument[{i}]", 3)
+        rid = r.text(ref, "ID", f"{bpath}/AssociatedReferenceDocument[{i}]", 35)
+        if rid and rtype in legs.TRANSPORT_DOCUMENT_TYPES and rid != doc and previous is None:
+            previous = rid
     if not r.children(body, item_tag):
         r.problem(f"{bpath}/{item_tag}", body, "missing mandatory field: the waybill lists its goods")
     flight, departure, transit = None, None, []
@@ -194,7 +200,8 @@ def parse_message(data: bytes, line0: int = 1) -> Parsed:
     if r.problems or doc is None or message_id is None or purpose is None:
         return out
     function = PURPOSES[purpose.lower()]
-    consignment = Consignment(transport_document_no=doc, master_document_no=master, loading_place=origin,
+    consignment = Consignment(transport_document_no=doc, master_document_no=master, previous_document_no=previous,
+                              loading_place=origin,
                               discharge_place=destination, transit_places=transit[:9],
                               packages=int(pieces) if pieces is not None else None, gross_mass_kg=mass,
                               shipper=shipper, consignee=consignee, items=items)

@@ -1,21 +1,23 @@
 """The formats a manifest intake reads: UN/EDIFACT CUSCAR interchanges (a body or file that starts with UNA, UNB
 or UNH), else XML chosen by each message's root element: China customs MT messages (``Manifest``) and IATA
-Cargo-XML waybills (``Waybill`` XFWB, ``HouseWaybill`` XFZB)."""
+Cargo-XML waybills (``Waybill`` XFWB, ``HouseWaybill`` XFZB) and house manifests (``HouseManifest`` XFHL)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 
-from smartcustoms.manifests import cn, cuscar, iata
+from smartcustoms.manifests import cn, cuscar, iata, xfhl
 
-_IATA_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:House)?Waybill[\s>/]")
+_IATA_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:(?:House)?Waybill|HouseManifest)[\s>/]")
 
 
 def parse_part(part: cn.Part) -> cn.Parsed:
     """One message, by the parser of its format."""
     m = _IATA_ROOT.search(part.data, 0, 4096)
     if m is not None and b"<" not in part.data[:m.start()].replace(b"<?xml", b"").replace(b"<!--", b""):
+        if m.group().rstrip(b" \t\r\n>/").endswith(b"HouseManifest"):
+            return xfhl.parse_message(part.data, part.line)
         return iata.parse_message(part.data, part.line)
     return cn.parse_message(part.data, part.line)
 

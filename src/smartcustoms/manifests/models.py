@@ -34,7 +34,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from smartcustoms.core.db import Base
 
 ID = BigInteger().with_variant(Integer, "sqlite")
-APPEND_ONLY = ("manifest_message", "manifest_filing", "manifest_referral_event")
+APPEND_ONLY = ("manifest_message", "manifest_filing", "manifest_referral_event", "manifest_discrepancy",
+               "manifest_discrepancy_event")
 
 
 class ManifestMessage(Base):
@@ -65,6 +66,8 @@ class ManifestFiling(Base):
         Index("ix_manifest_filing_doc", "filer_code", "transport_document_no"),
         Index("ix_manifest_filing_master", "master_document_no"),
         Index("ix_manifest_filing_outcome", "outcome", "id"),
+        Index("ix_manifest_filing_document", "transport_document_no"),  # reconciliation (0303)
+        Index("ix_manifest_filing_previous", "previous_document_no"),  # linked legs (0303)
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
@@ -86,6 +89,8 @@ class ManifestFiling(Base):
     reasons: Mapped[list] = mapped_column(JSON)  # [{"en": ..., "zh": ...}], most severe first
     received_at: Mapped[datetime] = mapped_column(DateTime)
     data: Mapped[dict] = mapped_column(JSON)  # the consignment as schemas.Consignment dumps it
+    # the earlier leg's transport document when the goods changed mode (sea leg -> rail leg; 0303)
+    previous_document_no: Mapped[str | None] = mapped_column(String(35), nullable=True)
 
 
 class ManifestHistoryStat(Base):
@@ -115,6 +120,48 @@ class ManifestReferralEvent(Base):
     outcome: Mapped[str] = mapped_column(String(24))  # the referral's outcome after this event
     closed: Mapped[bool] = mapped_column(Boolean)  # the referral has left the open queue
     text: Mapped[str] = mapped_column(String(4000))  # the officer's reason or the filer's answer
+    actor: Mapped[str] = mapped_column(String(100))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ManifestDiscrepancy(Base):
+    """A disagreement reconciliation found (short/over-landed, tally difference, unmanifested, undeclared...);
+    append-only, opened once per ``key``: its state is in :class:`ManifestDiscrepancyEvent`."""
+    __tablename__ = "manifest_discrepancy"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_manifest_discrepancy_key"),
+        Index("ix_manifest_discrepancy_document", "transport_document_no"),
+        Index("ix_manifest_discrepancy_declaration", "declaration_no"),
+        Index("ix_manifest_discrepancy_kind", "kind", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200))  # the same finding found again has the same key
+    kind: Mapped[str] = mapped_column(String(32))  # reconcile.DiscrepancyKind value
+    transport_document_no: Mapped[str] = mapped_column(String(35))
+    filer_code: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the manifest line's filer
+    declaration_no: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    mode: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    detail: Mapped[dict] = mapped_column(JSON)
+    opened_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ManifestDiscrepancyEvent(Base):
+    """A step of a discrepancy: ``opened`` by a reconciliation run, ``resolved`` by an officer with the reason."""
+    __tablename__ = "manifest_discrepancy_event"
+    __table_args__ = (
+        Index("ix_manifest_discrepancy_event_discrepancy", "discrepancy_id", "id"),
+        # one resolution per discrepancy, even when two officers resolve at once
+        Index("ux_manifest_discrepancy_event_resolved", "discrepancy_id", unique=True,
+              sqlite_where=text("action = 'resolved'"), postgresql_where=text("action = 'resolved'")),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    discrepancy_id: Mapped[int] = mapped_column(ID, ForeignKey("manifest_discrepancy.id"))
+    action: Mapped[str] = mapped_column(String(16))  # opened / resolved
+    resolution: Mapped[str | None] = mapped_column(String(32), nullable=True)  # why it is resolved (a code)
+    text: Mapped[str] = mapped_column(String(2000))  # the officer's reason (or the run's note)
     actor: Mapped[str] = mapped_column(String(100))
     actor_role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -55,6 +55,7 @@ class ManifestSettings(BaseSettings):
     weight_z: float = 3.0  # declared kg per package this many standard deviations (log scale) from the usual
     weight_min_history: int = 20  # ... once the goods were declared this many times before
     max_reasons: int = 10
+    customs_sender_id: str = Field("CNCUSTOMS", max_length=50)  # SenderID of the MT9999 responses customs sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +87,14 @@ def party_key(party: Party | None) -> str | None:
     """A party's history key: its ID, else its name folded to words."""
     if party is None:
         return None
-    if party.id:
-        return "id:" + party.id.upper()
-    return "name:" + " ".join(_WORD.findall((party.name or "").lower())) if party.name else None
+    return _party_key(party.id, party.name)
+
+
+@lru_cache(maxsize=8192)  # the same parties come back on every manifest (and each is keyed several times)
+def _party_key(pid: str | None, name: str | None) -> str | None:
+    if pid:
+        return "id:" + pid.upper()
+    return "name:" + " ".join(_WORD.findall(name.lower())) if name else None
 
 
 def goods_key(item: GoodsItem) -> str | None:
@@ -106,11 +112,21 @@ def log_kg_per_package(item: GoodsItem) -> float | None:
     return math.log(float(item.gross_mass_kg) / item.packages)
 
 
+@lru_cache(maxsize=4096)
+def _folded(text: str) -> str:
+    return " " + " ".join(_WORD.findall(text.lower())) + " "
+
+
+@lru_cache(maxsize=16)
+def _needles(words: tuple[str, ...]) -> tuple[tuple[str, bool, str], ...]:
+    """Each word with whether it is ASCII and what to look for (`` word `` in the folded text, else itself)."""
+    return tuple((w, wl.isascii(), f" {wl} " if wl.isascii() else wl) for w in words for wl in (w.lower(),))
+
+
 def _has(text: str, words: list[str]) -> str | None:
-    low = " " + " ".join(_WORD.findall(text.lower())) + " "
-    for w in words:
-        wl = w.lower()
-        if (wl.isascii() and f" {wl} " in low) or (not wl.isascii() and wl in text):
+    low = _folded(text)
+    for w, ascii_word, needle in _needles(tuple(words)):
+        if needle in (low if ascii_word else text):
             return w
     return None
 

@@ -75,6 +75,9 @@ class Consignment(BaseModel):
     """One transport document (bill of lading, air waybill, consignment note) and what it carries."""
     transport_document_no: str = Field(max_length=35)
     master_document_no: str | None = Field(None, max_length=35)  # the master when this is a house document
+    previous_document_no: str | None = Field(None, max_length=35, description=(
+        "the earlier leg's transport document, when the goods changed mode (sea leg then rail leg): "
+        "the filings form one shipment"))
     loading_place: str | None = Field(None, max_length=5)
     loading_at: datetime | None = None
     discharge_place: str | None = Field(None, max_length=5)
@@ -135,6 +138,10 @@ class ConsignmentAnswer(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     reasons_zh: list[str] = Field(default_factory=list)
     late: bool = False
+    assessed_by: str = Field("rules", description="rules: the analysts' rules only (no model trained yet); "
+                             "rules+model: the rules and the pre-loading model")
+    model_score: float | None = Field(None, description="the pre-loading model's offence score (0-1), when one "
+                                      "is loaded")
 
 
 class FieldProblem(BaseModel):
@@ -153,6 +160,10 @@ class MessageAnswer(BaseModel):
     duplicate: bool = False
     errors: list[FieldProblem] = Field(default_factory=list)
     consignments: list[ConsignmentAnswer] = Field(default_factory=list)
+    # the parsed message's sender and conveyance, for the MT9999 response (manifests/responses.py); not in JSON
+    sender_id: str | None = Field(None, exclude=True)
+    journey_id: str | None = Field(None, exclude=True)
+    conveyance_id: str | None = Field(None, exclude=True)
 
 
 class IngestOut(BaseModel):
@@ -180,11 +191,28 @@ class FilingOut(BaseModel):
     consignment: Consignment
 
 
+class LegOut(BaseModel):
+    """One leg of a shipment: a transport document in one mode, linked to the leg before it."""
+    transport_document_no: str
+    mode: TransportMode
+    previous_document_no: str | None = Field(None, description="the earlier leg's transport document")
+    conveyance_id: str | None = None
+    journey_id: str | None = None
+    filed_at: datetime = Field(description="the leg's first filing")
+    outcome: Outcome | None = Field(None, description="the pre-loading outcome of the leg's latest filing")
+    withdrawn: bool = False
+    arrived: bool = Field(False, description="an arrival report names the leg's document")
+    tallied: bool = Field(False, description="a tally report names the leg's document")
+
+
 class ShipmentOut(BaseModel):
-    """Everything filed for one transport document (and its houses), across messages and modes, oldest first."""
+    """Everything filed for one transport document (and its houses), across messages and modes, oldest first;
+    ``legs`` follows the links between legs (sea leg then rail leg) both ways."""
     transport_document_no: str
     house_documents: list[str]
     filings: list[FilingOut]
+    legs: list[LegOut] = Field(default_factory=list, description="the shipment's legs across modes, first leg "
+                               "first, each with its filings' outcomes")
 
 
 class ReferralOut(BaseModel):
@@ -224,14 +252,18 @@ DECISIONS: dict[Outcome, tuple[ReferralAction, ...]] = {
 
 class DecisionIn(BaseModel):
     """An officer's decision on a referral, with the reason (required)."""
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [
+        {"action": "screening_clear", "reason": "X-ray image of container MSKU7043871 shows machine parts as "
+                                                "manifested"}]}}
     action: ReferralAction = Field(description="the decision; it must fit the referral's current outcome")
     reason: str = Field(min_length=3, max_length=2000, description="why the officer decided so (kept in the audit)")
 
 
 class InformationIn(BaseModel):
     """The filer's answer to a request for information."""
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [
+        {"answer": "consignee is Shanghai Huadong Machinery Co., Ltd., 91310115MA1K4XYZ7Q; goods: 12 pallets of "
+                   "gearbox housings (HS 848340)"}]}}
     answer: str = Field(min_length=3, max_length=4000, description="the filer's answer, in words")
 
 
@@ -255,3 +287,68 @@ class ReferralStateOut(BaseModel):
     outcome: Outcome = Field(description="the outcome now, after the steps")
     closed: bool = Field(description="an officer has decided the referral: it is off the open queue")
     events: list[ReferralEventOut] = Field(description="every step, oldest first")
+
+
+class DiscrepancyResolution(StrEnum):
+    """Why an officer closes a discrepancy."""
+    EXPLAINED = "explained"  # the carrier or declarant explained it (documents seen)
+    CORRECTED = "corrected"  # an amended manifest or declaration corrected it
+    SHORT_SHIPPED = "short_shipped"  # the goods were never loaded (short-landed lines)
+    PENALTY = "penalty"  # a violation: a case or penalty follows
+    NO_ACTION = "no_action"  # within what customs accepts
+
+
+class DiscrepancyResolutionIn(BaseModel):
+    """An officer's resolution of a discrepancy, with the reason (required)."""
+    resolution: DiscrepancyResolution = Field(description="why the discrepancy is closed")
+    reason: str = Field(min_length=3, max_length=2000, description="the officer's reason (kept in the audit)")
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [
+        {"resolution": "short_shipped", "reason": "Carrier's amended tally: 2 packages left at the port of loading"}]}}
+
+
+class DiscrepancyEventOut(BaseModel):
+    """One step of a discrepancy: opened by a reconciliation run, or resolved by an officer."""
+    id: int
+    action: str = Field(description="opened or resolved")
+    resolution: DiscrepancyResolution | None = Field(None, description="why it was closed (resolved steps)")
+    text: str = Field(description="what was found (opened) or the officer's reason (resolved)")
+    actor: str
+    created_at: datetime
+
+
+class DiscrepancyOut(BaseModel):
+    """A discrepancy reconciliation found, with its steps (open until an officer resolves it)."""
+    id: int
+    kind: str = Field(description="short_landed, over_landed, packages_difference, weight_difference, "
+                                  "unmanifested_goods, declaration_without_line or never_declared")
+    transport_document_no: str
+    filer_code: str | None = Field(None, description="the manifest line's filer (carrier or forwarder)")
+    declaration_no: str | None = None
+    mode: TransportMode | None = None
+    detail: dict = Field(default_factory=dict, description="what was compared: manifested and found figures")
+    opened_at: datetime = Field(description="when a reconciliation run first found it")
+    resolved: bool = Field(description="an officer has resolved it: it is off the open queue")
+    events: list[DiscrepancyEventOut] = Field(default_factory=list, description="every step, oldest first")
+
+
+class ReconcileOut(BaseModel):
+    """What a reconciliation run found: discrepancies newly opened, and those found again (already open or
+    resolved: never opened twice)."""
+    opened: int
+    found: int
+    by_kind: dict[str, int]
+
+
+class ManifestLineOut(BaseModel):
+    """The manifest line a declaration's transport document stands for, as the declaration page shows it."""
+    transport_document_no: str
+    mode: TransportMode
+    conveyance_id: str | None
+    journey_id: str | None
+    filer_code: str
+    packages: int | None
+    gross_mass_kg: Decimal | None
+    outcome: Outcome | None
+    filed_at: datetime
+    legs: list[LegOut] = Field(default_factory=list)
+    open_discrepancies: int = 0

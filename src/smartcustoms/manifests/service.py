@@ -8,6 +8,7 @@ earlier consignments of the same message included), then adds itself to them.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +23,13 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from smartcustoms.audit.service import record as audit
 from smartcustoms.core.clock import utcnow
 from smartcustoms.core.errors import Conflict, FieldError, NotFound, ValidationProblem
-from smartcustoms.core.security import Principal
-from smartcustoms.manifests import cn, intake
+from smartcustoms.core.security import SYSTEM, Principal
+from smartcustoms.manifests import cn, intake, legs
+from smartcustoms.manifests.discrepancies import Discrepancies
+from smartcustoms.manifests.events import ManifestEvent, ManifestEventKind, ManifestListener, emit
+from smartcustoms.manifests.model import ManifestModel, history_keys, observations, outcome_observations
+from smartcustoms.manifests.model import features as model_features
+from smartcustoms.manifests.model import matrix as model_matrix
 from smartcustoms.manifests.models import (
     ManifestFiling,
     ManifestHistoryStat,
@@ -41,15 +47,17 @@ from smartcustoms.manifests.rules import (
 )
 from smartcustoms.manifests.schemas import (
     DECISIONS,
+    SEVERITY,
     Consignment,
     ConsignmentAnswer,
     DecisionIn,
     FieldProblem,
     FilingFunction,
-    FilingOut,
     Manifest,
     MessageAnswer,
+    MessageKind,
     Outcome,
+    ReconcileOut,
     ReferralAction,
     ReferralEventOut,
     ReferralOut,
@@ -57,8 +65,11 @@ from smartcustoms.manifests.schemas import (
     ShipmentOut,
 )
 
+log = logging.getLogger(__name__)
+
 FILING_TABLE: Table = ManifestFiling.__table__  # type: ignore[assignment]  # a declarative class's Table
 REFERRED = (Outcome.REQUEST_FOR_INFORMATION, Outcome.REQUEST_FOR_SCREENING, Outcome.DO_NOT_LOAD)
+HITS = (ReferralAction.THREAT_FOUND, ReferralAction.DO_NOT_LOAD_CONFIRMED)  # a decided referral that found something
 
 
 @dataclass(slots=True)
@@ -96,30 +107,64 @@ class ManifestService:
     """Ingest and read manifests over the deployment's sessions."""
 
     def __init__(self, sessions: sessionmaker[Session], settings: ManifestSettings | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, model: ManifestModel | None = None) -> None:
         self.sessions = sessions
         self.settings = settings or ManifestSettings()
         self.clock = clock
+        self.model = model  # the pre-loading model beside the rules (manifests/model.py); None: rules only
+        self._discrepancies: Discrepancies | None = None
+        #: told of referrals, decisions and discrepancies in their transaction (the platform wires the inbox)
+        self.event_listeners: list[ManifestListener] = []
 
     # ------------------------------------------------------------------ ingest
     def ingest(self, data: bytes, filer_code: str, who: Principal) -> list[MessageAnswer]:
         """Every message of ``data`` (one or several manifests), each accepted or refused with its reasons."""
-        answers = []
-        for part, parsed in intake.parse_stream(data):
-            received_at = self.clock()
-            answer = MessageAnswer(index=part.index, message_id=parsed.message_id,
-                                   message_type=parsed.message_type, accepted=False, errors=parsed.problems)
-            if parsed.manifest is not None:
-                try:
-                    answer = self._store(part, parsed.manifest, filer_code, who, received_at)
-                except _Refused as exc:
-                    answer.errors = exc.problems
-                except _Duplicate:
-                    answer.duplicate = True
-                    answer.errors = [FieldProblem(field="Manifest/Head/MessageID", line=part.line,
-                                                  message=f"message {parsed.message_id!r} was already received")]
-            answers.append(answer)
-        return answers
+        return [self.store_parsed(part, parsed, filer_code, who) for part, parsed in intake.parse_stream(data)]
+
+    def store_parsed(self, part: cn.Part, parsed: cn.Parsed, filer_code: str, who: Principal) -> MessageAnswer:
+        """One parsed message stored and assessed in its own transaction (or its refusal); the parse may come
+        from another process (see :mod:`smartcustoms.manifests.pipeline`)."""
+        received_at = self.clock()
+        answer = MessageAnswer(index=part.index, message_id=parsed.message_id,
+                               message_type=parsed.message_type, accepted=False, errors=parsed.problems)
+        if parsed.manifest is not None:
+            try:
+                answer = self._store(part, parsed.manifest, filer_code, who, received_at)
+            except _Refused as exc:
+                answer.errors = exc.problems
+            except _Duplicate:
+                answer.duplicate = True
+                answer.errors = [FieldProblem(field="Manifest/Head/MessageID", line=part.line,
+                                              message=f"message {parsed.message_id!r} was already received")]
+            m = parsed.manifest
+            answer.sender_id, answer.journey_id = m.sender_id, m.conveyance.journey_id
+            answer.conveyance_id = m.conveyance.conveyance_id
+            if answer.accepted and parsed.manifest.kind in (MessageKind.ARRIVAL, MessageKind.TALLY):
+                self._reconcile_voyage(parsed.manifest)
+        return answer
+
+    # ------------------------------------------------------------------ reconciliation (manifests/discrepancies.py)
+    @property
+    def discrepancies(self) -> Discrepancies:
+        """Reconciliation runs and the discrepancy queue."""
+        if self._discrepancies is None:
+            self._discrepancies = Discrepancies(self.sessions, clock=self.clock, listeners=self.event_listeners)
+        return self._discrepancies
+
+    def reconcile(self, who: Principal = SYSTEM) -> ReconcileOut:
+        """Reconcile everything of the window (manifest lines, arrival and tally, declarations); idempotent."""
+        return self.discrepancies.run(who)
+
+    def _reconcile_voyage(self, m: Manifest) -> None:
+        """After an arrival or tally report: the landing of its voyage (the report itself is stored already, so a
+        failure here is logged, never the filer's refusal; the periodic run catches up)."""
+        if not m.conveyance.conveyance_id or not m.conveyance.journey_id:
+            return
+        try:
+            self.discrepancies.run(SYSTEM, [(m.conveyance.conveyance_id, m.conveyance.journey_id)])
+        except Exception:  # noqa: BLE001 - logged; the periodic run reconciles again
+            log.warning("reconciling voyage %s/%s failed", m.conveyance.conveyance_id, m.conveyance.journey_id,
+                        exc_info=True)
 
     def _store(self, part: cn.Part, m: Manifest, filer: str, who: Principal, received_at: datetime
                ) -> MessageAnswer:
@@ -152,7 +197,7 @@ class ManifestService:
                     message=f"no earlier {m.kind.value} filing of {c.transport_document_no!r} to "
                             f"{'amend' if m.function is FilingFunction.AMENDMENT else 'withdraw'}")
                     for i, c in missing[:cn.MAX_PROBLEMS]])
-        base = self._history(s, m.consignments)
+        base = self._history(s, m.consignments, self.model is not None)
         deltas: dict[str, _Delta] = {}
         msg_id = s.execute(insert(ManifestMessage).values(
             filer_code=filer, message_id=m.message_id, message_type=m.message_type, kind=m.kind.value,
@@ -162,6 +207,7 @@ class ManifestService:
         ).returning(ManifestMessage.id)).scalar_one()
         rows: list[dict[str, Any]] = []
         answers: list[ConsignmentAnswer] = []
+        scored: list[tuple[int, list[float]]] = []  # (row index, model features) of the assessed consignments
         withdrawn = m.function is FilingFunction.WITHDRAWAL
         for c in m.consignments:
             version = prior.get(c.transport_document_no, 0) + 1
@@ -175,10 +221,14 @@ class ManifestService:
                              if (st := _combined(base.get(k), deltas.get(k))) is not None})
                 a = assess(c, m.conveyance, m.kind, received_at, history, self.settings)
                 outcome, reasons, reasons_zh, late = a.outcome, a.reasons, a.reasons_zh, a.late
+                if self.model is not None:  # the model's features, point in time like the rules' history
+                    seen = {k: st for k in history_keys(c) if (st := _combined(base.get(k), deltas.get(k)))}
+                    scored.append((len(rows), model_features(c, a, seen, self.settings)))
                 self._observe(c, deltas)
             rows.append(dict(
                 message_row_id=msg_id, filer_code=filer, transport_document_no=c.transport_document_no,
-                master_document_no=c.master_document_no, message_id=m.message_id, message_type=m.message_type,
+                master_document_no=c.master_document_no, previous_document_no=c.previous_document_no,
+                message_id=m.message_id, message_type=m.message_type,
                 kind=m.kind.value, mode=m.conveyance.mode.value, journey_id=m.conveyance.journey_id,
                 conveyance_id=m.conveyance.conveyance_id, version=version, amended=amended, withdrawn=withdrawn,
                 late=late, outcome=outcome.value if outcome else None, received_at=received_at,
@@ -187,8 +237,11 @@ class ManifestService:
             answers.append(ConsignmentAnswer(transport_document_no=c.transport_document_no, version=version,
                                              amended=amended, withdrawn=withdrawn, outcome=outcome,
                                              reasons=reasons, reasons_zh=reasons_zh, late=late))
+        self._advise(scored, rows, answers)
         s.execute(insert(FILING_TABLE), rows)  # Core executemany: no ORM bulk bookkeeping
         self._merge(s, deltas)
+        if self.event_listeners:
+            self._tell_referred(s, msg_id, filer, rows, received_at)
         counts = Counter(a.outcome.value for a in answers if a.outcome)
         audit(s, who, "manifest.assessed", "manifest_message", f"{filer}:{m.message_id}",
               {"message_type": m.message_type, "consignments": len(answers), "outcomes": dict(counts),
@@ -196,15 +249,34 @@ class ManifestService:
         return MessageAnswer(index=part.index, message_id=m.message_id, message_type=m.message_type,
                              accepted=True, consignments=answers)
 
+    def _tell_referred(self, s: Session, msg_id: int, filer: str, rows: list[dict[str, Any]], at: datetime
+                       ) -> None:
+        """The listeners hear of the message's referred consignments (one indexed query, only when there are)."""
+        referred = {o.value for o in REFERRED}
+        docs = sorted({r["transport_document_no"] for r in rows if r["outcome"] in referred})
+        if not docs:
+            return
+        f = ManifestFiling
+        found = s.execute(select(f.id, f.transport_document_no, f.outcome, f.reasons).where(
+            f.filer_code == filer, f.transport_document_no.in_(docs), f.message_row_id == msg_id,
+            f.outcome.in_(referred)).order_by(f.id)).all()
+        emit(self.event_listeners, s, [ManifestEvent(
+            ManifestEventKind.REFERRED, filer, doc, at,
+            {"filing_id": fid, "outcome": outcome, "reasons": "; ".join(x["en"] for x in reasons or []),
+             "reasons_zh": "；".join(x["zh"] for x in reasons or [])}) for fid, doc, outcome, reasons in found])
+
     @staticmethod
-    def _history(s: Session, consignments: list[Consignment]) -> dict[str, WeightStats]:
+    def _history(s: Session, consignments: list[Consignment], for_model: bool = False) -> dict[str, WeightStats]:
         keys = {k for c in consignments for k in (party_key(c.shipper), party_key(c.consignee)) if k}
         keys |= {k for c in consignments for it in c.items if (k := goods_key(it)) is not None}
+        if for_model:
+            keys |= {k for c in consignments for k in history_keys(c)}
         out: dict[str, WeightStats] = {}
         ordered = sorted(keys)
-        for i in range(0, len(ordered), 500):
-            for st in s.scalars(select(ManifestHistoryStat).where(ManifestHistoryStat.key.in_(ordered[i:i + 500]))):
-                out[st.key] = WeightStats(st.n, st.mean, st.m2)
+        h = ManifestHistoryStat
+        for i in range(0, len(ordered), 500):  # plain rows (no ORM identity map): the aggregates are only read
+            for key, n, mean, m2 in s.execute(select(h.key, h.n, h.mean, h.m2).where(h.key.in_(ordered[i:i + 500]))):
+                out[key] = WeightStats(n, mean, m2)
         return out
 
     @staticmethod
@@ -216,6 +288,33 @@ class ManifestService:
             k, x = goods_key(it), log_kg_per_package(it)
             if k is not None and x is not None:
                 deltas.setdefault(k, _Delta()).add(x)
+        for k in observations(c):  # the model's counts, kept even before a model is trained
+            deltas.setdefault(k, _Delta()).n += 1
+
+    def _advise(self, scored: list[tuple[int, list[float]]], rows: list[dict[str, Any]],
+                answers: list[ConsignmentAnswer]) -> None:
+        """The model's word on the message's assessed consignments, in one model call: its score on each answer,
+        and for those in the referral budget a referral (never lowering the rules' outcome; ``do_not_load``
+        stays the rules') with the features that pushed the score most, in words."""
+        if self.model is None or not scored:
+            return
+        try:
+            advice = self.model.advise(model_matrix([f for _, f in scored]))
+        except Exception:  # noqa: BLE001 - a broken model never stops the intake: the rules' answers stand
+            log.exception("the pre-loading model failed; rules only for this message")
+            return
+        for (i, _), adv in zip(scored, advice, strict=True):
+            a = answers[i]
+            a.model_score, a.assessed_by = round(adv.score, 4), "rules+model"
+            if adv.outcome is None or a.outcome is None or a.outcome is Outcome.DO_NOT_LOAD:
+                continue
+            if SEVERITY[adv.outcome] > SEVERITY[a.outcome]:
+                a.outcome = adv.outcome
+                rows[i]["outcome"] = adv.outcome.value
+            a.reasons = [*a.reasons, *adv.reasons]
+            a.reasons_zh = [*a.reasons_zh, *adv.reasons_zh]
+            rows[i]["reasons"] = [*rows[i]["reasons"],
+                                  *({"en": en, "zh": zh} for en, zh in zip(adv.reasons, adv.reasons_zh, strict=True))]
 
     @staticmethod
     def _merge(s: Session, deltas: dict[str, _Delta]) -> None:
@@ -238,22 +337,25 @@ class ManifestService:
     def shipment(self, document_no: str, filer_code: str | None) -> ShipmentOut:
         """Every filing of ``document_no`` and of the houses under it, oldest first (``filer_code``: only its own;
         None: customs, all)."""
-        q = select(ManifestFiling).where((ManifestFiling.transport_document_no == document_no)
-                                         | (ManifestFiling.master_document_no == document_no))
-        if filer_code is not None:
-            q = q.where(ManifestFiling.filer_code == filer_code)
         with self.sessions() as s:
+            docs = sorted(legs.related_documents(s, document_no, filer_code))  # earlier and later legs too
+            q = select(ManifestFiling).where(ManifestFiling.transport_document_no.in_(docs)
+                                             | ManifestFiling.master_document_no.in_(docs))
+            if filer_code is not None:
+                q = q.where(ManifestFiling.filer_code == filer_code)
             rows = list(s.scalars(q.order_by(ManifestFiling.id).limit(5000)))
         if not rows:
             raise NotFound(f"no manifest filing of transport document {document_no!r} is visible to you")
         houses = sorted({r.transport_document_no for r in rows if r.master_document_no == document_no})
-        return ShipmentOut(transport_document_no=document_no, house_documents=houses,
-                           filings=[_filing_out(r) for r in rows])
+        filings = [_filing_out(r) for r in rows]
+        return ShipmentOut(transport_document_no=document_no, house_documents=houses, filings=filings,
+                           legs=legs.timeline(filings))
 
-    def referrals(self, *, after_id: int = 0, limit: int = 100, outcome: Outcome | None = None
-                  ) -> list[ReferralOut]:
+    def referrals(self, *, after_id: int = 0, limit: int = 100, outcome: Outcome | None = None,
+                  filer_code: str | None = None) -> list[ReferralOut]:
         """Open referrals: consignments whose latest filing asks for information or screening, or says do not
-        load, and that no officer has decided yet (an escalated request for information shows as screening)."""
+        load, and that no officer has decided yet (an escalated request for information shows as screening;
+        ``filer_code``: that filer's only, as its own requests for information page lists them)."""
         later = aliased(ManifestFiling)
         newer = select(later.id).where(later.filer_code == ManifestFiling.filer_code,
                                        later.transport_document_no == ManifestFiling.transport_document_no,
@@ -271,6 +373,8 @@ class ManifestService:
              .where(ManifestFiling.outcome.in_([o.value for o in REFERRED]), current.in_(wanted),
                     ManifestFiling.id > after_id, ~newer.exists(), ~closed.exists())
              .order_by(ManifestFiling.id).limit(limit))
+        if filer_code is not None:
+            q = q.where(ManifestFiling.filer_code == filer_code)
         with self.sessions() as s:
             return [ReferralOut(id=r.id, filer_code=r.filer_code, transport_document_no=r.transport_document_no,
                                 message_type=r.message_type, mode=r.mode, outcome=Outcome(now),
@@ -313,6 +417,16 @@ class ManifestService:
                 raise Conflict("the filer has not answered the request for information yet: escalate it instead")
             after, closes = _EFFECT[decision.action]
             self._append(s, f, decision.action, after, closes, decision.reason, who)
+            emit(self.event_listeners, s, [ManifestEvent(
+                ManifestEventKind.REFERRAL_DECIDED, f.filer_code, f.transport_document_no, self.clock(),
+                {"filing_id": f.id, "action": decision.action.value, "outcome": after.value,
+                 "note": decision.reason})])
+            if closes:  # the outcome is known: the shipper's and consignee's record for the model
+                found = decision.action in (ReferralAction.THREAT_FOUND, ReferralAction.DO_NOT_LOAD_CONFIRMED)
+                record: dict[str, _Delta] = {}
+                for key, x in outcome_observations(Consignment.model_validate(f.data), found):
+                    record.setdefault(key, _Delta()).add(x)
+                self._merge(s, record)
             audit(s, who, "manifest.referral_decided", "manifest_filing", str(f.id),
                   {"transport_document_no": f.transport_document_no, "filer_code": f.filer_code,
                    "action": decision.action.value, "from": state.outcome.value, "to": after.value,
@@ -377,16 +491,27 @@ class ManifestService:
                                 closed=any(e.closed for e in out), events=out)
 
     def carrier_statistics(self, filer_code: str | None = None) -> list[dict[str, Any]]:
-        """Per filer: filings, late filings, amended filings and referrals (``filer_code``: that filer only)."""
-        f = ManifestFiling
+        """Per filer: filings, late filings, amended filings and referrals; of the referrals officers decided, the
+        hits (threat found, do-not-load confirmed) and the hit rate (None until one was decided)
+        (``filer_code``: that filer only)."""
+        f, e = ManifestFiling, ManifestReferralEvent
         q = select(f.filer_code, func.count(), func.sum(cast(f.late, Integer)), func.sum(cast(f.amended, Integer)),
                    func.count(f.outcome).filter(f.outcome.in_([o.value for o in REFERRED])))
+        decided = select(e.filer_code, func.count(), func.count().filter(e.action.in_([a.value for a in HITS]))
+                         ).where(e.closed.is_(True))
         if filer_code is not None:
             q = q.where(f.filer_code == filer_code)
+            decided = decided.where(e.filer_code == filer_code)
         with self.sessions() as s:
             rows = s.execute(q.group_by(f.filer_code).order_by(f.filer_code).limit(1000)).all()
-        return [{"filer_code": r[0], "filings": r[1], "late": int(r[2] or 0), "amended": int(r[3] or 0),
-                 "referred": int(r[4] or 0)} for r in rows]
+            closed = {r[0]: (r[1], r[2]) for r in s.execute(decided.group_by(e.filer_code).limit(1000))}
+        out = []
+        for r in rows:
+            n, hits = closed.get(r[0], (0, 0))
+            out.append({"filer_code": r[0], "filings": r[1], "late": int(r[2] or 0), "amended": int(r[3] or 0),
+                        "referred": int(r[4] or 0), "decided": n, "hits": hits,
+                        "hit_rate": round(hits / n, 4) if n else None})
+        return out
 
 
 class _Duplicate(Exception):
@@ -404,11 +529,5 @@ _EFFECT: dict[ReferralAction, tuple[Outcome, bool]] = {
 }
 
 
-def _filing_out(r: ManifestFiling) -> FilingOut:
-    return FilingOut(id=r.id, message_id=r.message_id, message_type=r.message_type, kind=r.kind, mode=r.mode,
-                     journey_id=r.journey_id, conveyance_id=r.conveyance_id, version=r.version,
-                     amended=r.amended, withdrawn=r.withdrawn, late=r.late,
-                     outcome=Outcome(r.outcome) if r.outcome else None, reasons=[x["en"] for x in r.reasons],
-                     reasons_zh=[x["zh"] for x in r.reasons],
-                     received_at=r.received_at, consignment=Consignment.model_validate(r.data))
+_filing_out = legs.filing_out  # (moved to legs.py: the shipment timeline and the declaration card use it too)
 

@@ -22,6 +22,11 @@ class NoticeCode(StrEnum):
     TAX_REASSESSED = "declaration.tax_reassessed"  # tax_total (CNY), version
     AUDIT_FINDING = "declaration.audit_finding"  # outcome, offence_type, duty_recovered
     DOCUMENTS_PROVIDED = "declaration.documents_provided"  # to the officer who asked: by (enterprise code), count
+    # to the filing enterprise of a manifest (document_no: the transport document; filing_id / discrepancy_id)
+    MANIFEST_REFERRED = "manifest.referred"  # outcome, reasons, reasons_zh (the assessment's, "; "-joined)
+    MANIFEST_DECIDED = "manifest.referral_decided"  # action, outcome, note (the officer's reason)
+    DISCREPANCY_OPENED = "manifest.discrepancy_opened"  # kind
+    DISCREPANCY_RESOLVED = "manifest.discrepancy_resolved"  # kind, resolution, note (the officer's reason)
 
 
 #: at most this many ids in one "mark read" request
@@ -45,6 +50,19 @@ class NoticeOut(BaseModel):
 class InboxOut(BaseModel):
     """One page of the caller's inbox, newest first."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "items": [{"id": 42, "code": "declaration.detained",
+                   "params": {"reason_code": "goods_differ", "note": "porcelain, not ceramic: see the scan"},
+                   "text": "Declaration 224820261000012345 detained: goods differ from the declaration — porcelain, "
+                           "not ceramic: see the scan",
+                   "declaration_no": "224820261000012345", "at": "2026-12-03T06:20:00Z", "read": False},
+                  {"id": 41, "code": "declaration.documents_requested",
+                   "params": {"reason_code": "origin_certificate", "note": "send Form A for both items"},
+                   "text": "Documents requested for declaration 224820261000012345: certificate of origin — send "
+                           "Form A for both items",
+                   "declaration_no": "224820261000012345", "at": "2026-12-02T09:05:00Z", "read": True}],
+        "total": 2, "unread": 1, "limit": 50, "offset": 0}]})
+
     items: list[NoticeOut] = Field(description="the page's messages, newest first")
     total: int = Field(description="messages matching the filter (all pages)")
     unread: int = Field(description="the caller's unread messages (counted up to 100)")
@@ -55,7 +73,7 @@ class InboxOut(BaseModel):
 class MarkReadIn(BaseModel):
     """Messages the caller has read."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"ids": [41, 42]}]})
     ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_MARK, description="ids of the caller's messages",
                                    examples=[[41, 42]])]
 

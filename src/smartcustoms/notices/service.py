@@ -189,6 +189,15 @@ class NoticeService:
         with self.sessions() as session:
             return session.scalar(select(Notice.declaration_no).where(Notice.id == notice_id, _mine(who)))
 
+    def opened(self, who: Principal, notice_id: int) -> tuple[str, dict[str, Any], str | None]:
+        """Mark one of the reader's notices read; its code, parameters and declaration's number (NotFound when
+        not the reader's): where a notice leads depends on what it is about."""
+        self.mark_read(who, [notice_id])
+        with self.sessions() as session:
+            row = session.execute(select(Notice.code, Notice.params, Notice.declaration_no)
+                                  .where(Notice.id == notice_id, _mine(who))).one()
+        return row.code, dict(row.params or {}), row.declaration_no
+
     def mark_all_read(self, who: Principal) -> int:
         """Mark every notice of the reader read (those arriving later stay unread); how many were unread."""
         now = self.clock()

@@ -1,4 +1,4 @@
-"""Demo data for ``make run``: enterprises, users with API keys, simulated declarations and CBEC parcels."""
+"""Demo data for ``make run``: enterprises, users with API keys, simulated declarations, CBEC parcels and scans."""
 
 from __future__ import annotations
 
@@ -145,6 +145,10 @@ def load_demo(platform: Platform, declarations: int = 3000, seed: int = 7,
         load_demo_parcels(platform, parcels, seed)
         if progress is not None and task is not None:
             progress.update(task, total=1, completed=1)
+    if declarations:  # synthetic X-ray scans of held declarations for the image review queue (once)
+        from smartcustoms.simulate.demo_scans import load_demo_scans
+
+        load_demo_scans(platform, seed=seed)
     keys = {}
     with transaction(platform.sessions) as s:
         for name in s.scalars(select(User.username).order_by(User.id)):

@@ -36,6 +36,8 @@ class Cons:
     consignee: tuple[str | None, str, str] = ("USCI+91310000MA1FL8XQ37", "SHANGHAI EXAMPLE TRADING CO LTD", "CN")
     containers: list[str] = field(default_factory=lambda: ["CSQU3054383"])
     items: list[Item] = field(default_factory=lambda: [Item()])
+    previous: str | None = None  # the earlier leg's transport document (PreviousDocument/ID)
+    value: str = "12000"  # the consignment's declared value (USD)
 
 
 def _t(at: datetime, zone: bool = True) -> str:
@@ -74,6 +76,8 @@ def message(consignments: list[Cons], *, mode: str = "water", kind: str = "origi
         house = f"<AssociatedTransportDocument><ID>{escape(c.house)}</ID></AssociatedTransportDocument>" \
             if c.house else ""
         loading_at = f"<LoadingDate>{_t(c.loading_at)}</LoadingDate>" if c.loading_at else ""
+        if c.previous:
+            house += f"<PreviousDocument><ID>{escape(c.previous)}</ID><TypeCode>705</TypeCode></PreviousDocument>"
         transit = "".join(f"<TranshipmentLocation><ID>{p}</ID></TranshipmentLocation>" for p in c.transit)
         boxes = "".join(f"<TransportEquipment><EquipmentIdentification><ID>{b}</ID></EquipmentIdentification>"
                         "<CharacteristicCode>22G1</CharacteristicCode><FullnessCode>5</FullnessCode>"
@@ -93,7 +97,7 @@ def message(consignments: list[Cons], *, mode: str = "water", kind: str = "origi
                          f"</GrossMassMeasure></GoodsMeasure>{box}</ConsignmentItem>")
         out.append(
             f"<Consignment><TransportContractDocument><ID>{escape(c.doc)}</ID><ConditionCode>10</ConditionCode>"
-            f"</TransportContractDocument>{house}<ValueAmount CurrencyTypeCode=\"USD\">12000</ValueAmount>"
+            f"</TransportContractDocument>{house}<ValueAmount CurrencyTypeCode=\"USD\">{c.value}</ValueAmount>"
             f"<LoadingLocation><ID>{c.loading}</ID>{loading_at}</LoadingLocation>"
             f"<UnloadingLocation><ID>{c.discharge}</ID></UnloadingLocation>{transit}"
             f"<ConsignmentPackaging><QuantityQuantity>{total_pk}</QuantityQuantity><TypeCode>CT</TypeCode>"
@@ -228,3 +232,46 @@ def cuscar(consignments: list[Cons], *, reference: str = "M1", document: str = "
     group = ("UNG+CUSCAR+SENDER+CUSTOMS+261201:1200+G1+UN+D:95B'", "UNE+1+G1'") if groups else ("", "")
     return (f"UNA:+.? 'UNB+UNOC:3+SENDER+CUSTOMS+261201:1200+{reference}'{group[0]}{body}{group[1]}"
             f"UNZ+1+{reference}'")
+
+
+def house_list(awb: str = "176-12345675", houses: list[tuple[str, int, str, str]] | None = None, *,
+               message_id: str = "XFHL1", purpose: str = "Creation", origin: str = "FRA", destination: str = "PVG",
+               total_pieces: int | None = None, unit: str = "KGM",
+               consignee: tuple[str | None, str, str] | None = ("USCI+91310000MA1FL8XQ37", "SHANGHAI EXAMPLE TRADING",
+                                                                "CN")) -> bytes:
+    """An IATA Cargo-XML XFHL (house manifest): the master ``awb`` and its ``houses`` as (house waybill, pieces,
+    weight, goods description)."""
+    houses = houses if houses is not None else [("HAWB001", 4, "120.5", "MACHINE PARTS FOR TEXTILE LOOMS"),
+                                                ("HAWB002", 6, "80", "COTTON T-SHIRTS")]
+    total = total_pieces if total_pieces is not None else sum(h[1] for h in houses)
+
+    def party(tag: str, p: tuple[str | None, str, str]) -> str:
+        pid = f"<ram:PrimaryID>{escape(p[0])}</ram:PrimaryID>" if p[0] else ""
+        return (f"<ram:{tag}>{pid}<ram:Name>{escape(p[1])}</ram:Name><ram:PostalStructuredAddress>"
+                f"<ram:CountryID>{p[2]}</ram:CountryID></ram:PostalStructuredAddress></ram:{tag}>")
+
+    body = "".join(
+        f"<ram:IncludedHouseConsignment><ram:SequenceNumeric>{i}</ram:SequenceNumeric>"
+        f"<ram:GrossWeightMeasure unitCode=\"{unit}\">{kg}</ram:GrossWeightMeasure>"
+        f"<ram:TotalPieceQuantity>{pieces}</ram:TotalPieceQuantity>"
+        f"<ram:SummaryDescription>{escape(desc)}</ram:SummaryDescription>"
+        f"<ram:TransportContractDocument><ram:ID>{escape(doc)}</ram:ID></ram:TransportContractDocument>"
+        f"<ram:OriginLocation><ram:ID>{origin}</ram:ID></ram:OriginLocation>"
+        f"<ram:FinalDestinationLocation><ram:ID>{destination}</ram:ID></ram:FinalDestinationLocation>"
+        f"{party('ConsignorParty', (None, f'SHIPPER OF {doc}', 'DE'))}"
+        f"{party('ConsigneeParty', consignee) if consignee else ''}</ram:IncludedHouseConsignment>"
+        for i, (doc, pieces, kg, desc) in enumerate(houses, 1))
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<rsm:HouseManifest xmlns:rsm="iata:housemanifest:1" xmlns:ram="iata:datamodel:3">\n'
+            f"<rsm:MessageHeaderDocument><ram:ID>{escape(message_id)}</ram:ID><ram:Name>Cargo Manifest</ram:Name>"
+            "<ram:TypeCode>785</ram:TypeCode><ram:IssueDateTime>2026-12-01T08:00:00</ram:IssueDateTime>"
+            f"<ram:PurposeCode>{purpose}</ram:PurposeCode><ram:VersionID>3.00</ram:VersionID>"
+            "<ram:SenderParty><ram:PrimaryID schemeID=\"C\">FRAFFCA</ram:PrimaryID></ram:SenderParty>"
+            f"</rsm:MessageHeaderDocument>\n<rsm:BusinessHeaderDocument><ram:ID>{escape(awb)}</ram:ID>"
+            "</rsm:BusinessHeaderDocument>\n<rsm:MasterConsignment>"
+            f"<ram:IncludedTareGrossWeightMeasure unitCode=\"{unit}\">200.5</ram:IncludedTareGrossWeightMeasure>"
+            f"<ram:TotalPieceQuantity>{total}</ram:TotalPieceQuantity>"
+            f"<ram:TransportContractDocument><ram:ID>{escape(awb)}</ram:ID></ram:TransportContractDocument>"
+            f"<ram:OriginLocation><ram:ID>{origin}</ram:ID></ram:OriginLocation>"
+            f"<ram:FinalDestinationLocation><ram:ID>{destination}</ram:ID></ram:FinalDestinationLocation>"
+            f"{body}</rsm:MasterConsignment>\n</rsm:HouseManifest>\n").encode()

@@ -22,6 +22,7 @@ from smartcustoms.declarations.documents import api as documents_api
 from smartcustoms.enterprises import api as enterprises_api
 from smartcustoms.enterprises.service import ApiKeys
 from smartcustoms.inspection import api as inspection_api
+from smartcustoms.inspection.images import api as images_api
 from smartcustoms.manifests import api as manifests_api
 from smartcustoms.notices import api as notices_api
 from smartcustoms.platform import Platform, build_platform
@@ -35,6 +36,8 @@ from smartcustoms.web.pages import (
     analyst,
     clearance,
     documents,
+    exports,
+    images,
     inbox,
     lists,
     manifests,
@@ -80,12 +83,14 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     openapi.document(app)  # the glossary's field and parameter descriptions
     # every router, in this order
     for api_router in (enterprises_api.router, codes_api.router, declarations_api.router, tax_api.router,
-                       risk_api.router, parcel_models_api.router, inspection_api.router, cbec_api.router,
+                       risk_api.router, parcel_models_api.router, inspection_api.router, images_api.router,
+                       cbec_api.router,
                        manifests_api.router, audit_api.router, notices_api.router, documents_api.router):
         app.include_router(api_router)
     # the server-rendered pages, one router per role; the trader's /declarations/new before officer's /{no}
-    for page_router in (session.router, trader.router, officer.router, lists.router, analyst.router, admin.router,
-                        inbox.router, clearance.router, documents.router, manifests.router):
+    for page_router in (session.router, trader.router, officer.router, lists.router, exports.router, analyst.router,
+                        admin.router, inbox.router, clearance.router, documents.router, manifests.router,
+                        images.router):
         app.include_router(page_router)
 
     @app.get("/healthz", tags=["meta"], summary="Liveness check")

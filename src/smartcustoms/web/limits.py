@@ -49,7 +49,9 @@ class BodyLimits:
             ("/api/v1/tariff", upload), ("/upload", upload), ("/admin/tariff", upload),
             # a document and its form's other fields
             ("/api/v1/declarations/*/documents", settings.max_document_bytes + (256 << 10)),
-            ("/declarations/*/documents", settings.max_document_bytes + (256 << 10))))
+            ("/declarations/*/documents", settings.max_document_bytes + (256 << 10)),
+            # a scan (and its separate low-energy file, when sent) and the form's other fields
+            ("/api/v1/images", 2 * settings.max_image_bytes + (256 << 10))))
 
     def for_path(self, path: str) -> int:
         """The limit that applies to ``path`` (exact match, ``*`` matching one path segment; else the default)."""

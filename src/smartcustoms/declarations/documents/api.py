@@ -23,7 +23,9 @@ async def get_service(request: Request) -> DocumentService:
     return request.app.state.platform.documents
 
 
-@router.post("/{declaration_no}/documents", response_model=DocumentOut, status_code=201)
+@router.post("/{declaration_no}/documents", response_model=DocumentOut, status_code=201, openapi_extra={
+    "requestBody": {"content": {"multipart/form-data": {"example": {
+        "kind": "origin_certificate", "file": "(the file's bytes: form-a-2026-0412.pdf, application/pdf)"}}}}})
 def attach(declaration_no: DeclarationNo, response: Response,
            file: Annotated[UploadFile, File(description="a PDF, PNG, JPEG or TIFF file (checked by its content)")],
            kind: Annotated[DocumentKind, Form(description="what the document is")],

@@ -49,7 +49,8 @@ class DocumentOut(BaseModel):
 class DocumentsProvidedIn(BaseModel):
     """The trader's answer to a document check: the documents attached since the last answer are provided."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"note": "certificate of origin (Form A) and the signed sales contract attached"}]})
 
     note: Annotated[str, StringConstraints(max_length=1000, strip_whitespace=True)] = Field(
         "", description="a word to the officer (optional)")

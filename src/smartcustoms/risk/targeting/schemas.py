@@ -21,10 +21,20 @@ class Condition(BaseModel):
     value: Any
 
 
+#: an example rule: heavy consignments of glazed tiles from one origin, a tenth of them to a scan
+RULE_EXAMPLE: dict[str, Any] = {
+    "name": "Tiles, heavy, ES", "description": "glazed tiles over 50 kg net from Spain: undervaluation seen in 2026",
+    "criteria": [{"field": "hs_code", "op": "prefix", "value": "6907"},
+                 {"field": "net_mass_kg", "op": "gt", "value": 50},
+                 {"field": "origin_country", "op": "in", "value": ["ES", "PT"]}],
+    "lane": "blue", "mandatory": False, "target_rate": 0.1, "valid_from": "2026-12-01", "valid_to": None,
+    "active": True}
+
+
 class RuleIn(BaseModel):
     """An analyst's risk profile (ASYCUDA-style): criteria, the lane it sends to, validity, target rate."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [RULE_EXAMPLE]})
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
     description: Annotated[str, StringConstraints(max_length=1000)] = ""
     criteria: Annotated[list[Condition], Field(min_length=1, max_length=20)]
@@ -38,6 +48,10 @@ class RuleIn(BaseModel):
 
 class RuleOut(RuleIn):
     """A stored rule with its statistics (matches, selections, inspections, hits)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {**RULE_EXAMPLE, "id": 7, "created_by": "analyst1", "created_at": "2026-11-30T02:10:00Z",
+         "updated_at": "2026-12-01T07:45:00Z", "matches": 412, "selected": 43, "inspected": 40, "hits": 9}]})
 
     id: int
     created_by: str
@@ -89,6 +103,10 @@ class DriftOut(BaseModel):
 
 class BacktestOut(BaseModel):
     """What a rule's criteria would have selected among the last ``days`` days' declarations."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"days": 30, "since": "2026-11-04T00:00:00Z", "declarations": 18342, "matched": 412, "matched_inspected": 40,
+         "matched_offences": 9, "hit_rate": 0.225, "inspected": 1466, "offences": 139, "overall_hit_rate": 0.0948}]})
 
     days: int
     since: UtcDateTime

@@ -54,7 +54,7 @@ from smartcustoms.web.sessions import session_secret
 router = page_router()
 
 PAGE_SIZES = (20, 50, 100, 200)
-ENTERPRISE_PAGE, TARIFF_PAGE = 100, 20  # default page sizes
+ENTERPRISE_PAGE, TARIFF_PAGE, USER_PAGE, KEY_PAGE = 100, 20, 50, 50  # default page sizes
 PENDING_TARIFF_SECONDS = 3600  # a checked tariff upload waits this long for its confirmation
 
 
@@ -101,13 +101,16 @@ def _admin_page(request: Request, status_code: int = 200, errors: dict | None = 
     platform = platform_of(request)
     q = request.query_params.get("q", "")
     with platform.sessions() as s:
-        users = enterprises.list_users(s)
+        user_total, key_total = enterprises.count_users_and_keys(s)
+        user_pager = _pager(request, user_total, "upage", "usize", USER_PAGE, "#users")
+        users = enterprises.list_users(s, limit=user_pager.size, offset=(user_pager.page - 1) * user_pager.size)
         code = q.strip().upper()  # a searched enterprise code also narrows the mandates to that enterprise's
         mandates = mandate_service.list_mandates(s, code if re.fullmatch(r"[0-9A-Z]{10}|[0-9A-Z]{18}", code) else None,
                                                  limit=100)
         senders = sender_codes_by_enterprise(s)
         certs = list_certificates(s, limit=100)
-        keys = enterprises.list_api_keys(s)
+        key_pager = _pager(request, key_total, "kpage", "ksize", KEY_PAGE, "#keys")
+        keys = enterprises.list_api_keys(s, limit=key_pager.size, offset=(key_pager.page - 1) * key_pager.size)
         _, ent_total = enterprises.search_enterprises(s, q, limit=0)
         ent_pager = _pager(request, ent_total, "page", "size", ENTERPRISE_PAGE, "#enterprises")
         ents, _ = enterprises.search_enterprises(s, q, limit=ent_pager.size,
@@ -117,6 +120,7 @@ def _admin_page(request: Request, status_code: int = 200, errors: dict | None = 
         lines, _ = tax_service.tariff_lines(s, limit=tariff_pager.size,
                                             offset=(tariff_pager.page - 1) * tariff_pager.size)
     return render(request, "admin.html", status_code=status_code, users=users, keys=keys, enterprises=ents,
+                  user_pager=user_pager, key_pager=key_pager,
                   enterprise_total=ent_total, enterprise_pager=ent_pager, q=q, tariff=lines,
                   tariff_total=line_total, tariff_pager=tariff_pager, page_sizes=PAGE_SIZES, roles=list(Role),
                   grades=list(CreditGrade), enterprise_roles=list(EnterpriseRole), errors=errors or {},

@@ -1,9 +1,10 @@
-"""The analyst's pages: the risk dashboard (hit rates, drift, lanes, scores, rules, tax, CBEC), the rule editor
-(backtest, history) and the model registry."""
+"""The analyst's pages: the risk dashboard (hit rates, drift, lanes, scores, rules, tax, CBEC, manifest carriers),
+the rule editor (backtest, history) and the model registry."""
 
 from __future__ import annotations
 
 import re
+import time
 from datetime import date
 from typing import Annotated, Any
 
@@ -65,10 +66,37 @@ def dashboard(request: Request) -> Response:
             y_name="PSI", marks=[(0.1, t("chart.psi_moderate")), (0.25, t("chart.psi_significant"))])
     mech = mechanism_view(rates.totals)
     bins = [f"{i / len(hist):.1f}" for i in range(len(hist))]
-    return render(request, "dashboard.html", rates=rates, lanes=lanes, held=held, budget=budget, hist=hist,
+    carriers = carrier_view(platform, request.app.state)
+    if carriers:
+        kinds = ("filings", "late", "amended", "referred")
+        plots["carriers"] = charts.bar_chart(
+            t("carriers.chart"), [c["filer_code"] for c in carriers], {k: [c[k] for c in carriers] for k in kinds},
+            display={k: t("carriers." + k) for k in kinds}, y_name=t("carriers.filings_axis"), horizontal=True,
+            height=max(200, 80 + 36 * len(carriers)))
+    return render(request, "dashboard.html", carriers=carriers, rates=rates, lanes=lanes, held=held, budget=budget,
+                  hist=hist,
                   bins=bins, rules=rules, tax=tax, cbec=cbec, plots=plots, mechanisms=figures.MECHANISMS,
                   cbec_names=STATUS_NAMES, as_of=snap.at, drift=drift, mech=mech, grades=grade_view(snap.grades),
                   grade_factor=GRADE_FACTOR, echarts=charts.ECHARTS_JS)
+
+
+CARRIERS_SHOWN = 15
+CARRIERS_TTL_S = 10.0  # the per-carrier counts scan the filings: read at most every 10 s per deployment
+
+
+def carrier_view(platform: Any, state: Any) -> list[dict[str, Any]]:
+    """The manifest carriers with the most filings: filings, late, amended, referred, decided referrals and the
+    hit rate where officers decided some (from ``ManifestService.carrier_statistics``), with the late and
+    referred shares. Kept for ``CARRIERS_TTL_S`` in ``state`` (the app's: one cache per deployment)."""
+    now = time.monotonic()
+    cached: tuple[float, list[dict[str, Any]]] | None = getattr(state, "carrier_cache", None)
+    if cached is not None and now - cached[0] < CARRIERS_TTL_S:
+        return cached[1]
+    rows = sorted(platform.manifests.carrier_statistics(), key=lambda r: (-r["filings"], r["filer_code"]))
+    out = [r | {"late_share": r["late"] / r["filings"], "referred_share": r["referred"] / r["filings"]}
+           for r in rows[:CARRIERS_SHOWN] if r["filings"]]
+    state.carrier_cache = (now, out)
+    return out
 
 
 def held_share(lanes: dict[str, dict[str, int]]) -> dict[str, float]:

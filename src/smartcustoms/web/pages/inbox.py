@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -32,9 +33,31 @@ def _reason(t: Callable[..., str], params: dict[str, Any]) -> str:
     return words or note or t("notice.no_reason")
 
 
-def notice_text(t: Callable[..., str], code: str, params: dict[str, Any]) -> str:
-    """A notice in the reader's words (``t``: the reader's catalogue)."""
+def _manifest_text(t: Callable[..., str], code: str, p: dict[str, Any], zh: bool) -> str:
+    """A manifest notice in the reader's words (the assessment's reasons come in both languages)."""
+    doc = p.get("document_no") or ""
+    if code == NoticeCode.MANIFEST_REFERRED:
+        reasons = p.get("reasons_zh" if zh else "reasons") or p.get("reasons") or t("notice.no_reason")
+        return t("notice.manifest_referred", doc=doc, outcome=t(f"manifest_outcome.{p.get('outcome')}"),
+                 reasons=reasons)
+    if code == NoticeCode.MANIFEST_DECIDED:
+        return t("notice.manifest_decided", doc=doc, action=t(f"notice.manifest_action.{p.get('action')}"),
+                 note=p.get("note") or t("notice.no_reason"))
+    if code == NoticeCode.DISCREPANCY_OPENED:
+        return t("notice.discrepancy_opened", doc=doc, kind=t(f"discrepancy_kind.{p.get('kind')}"))
+    return t("notice.discrepancy_resolved", doc=doc, kind=t(f"discrepancy_kind.{p.get('kind')}"),
+             resolution=t(f"discrepancy_resolution.{p.get('resolution')}"), note=p.get("note") or t("notice.no_reason"))
+
+
+_MANIFEST_CODES = frozenset({NoticeCode.MANIFEST_REFERRED, NoticeCode.MANIFEST_DECIDED, NoticeCode.DISCREPANCY_OPENED,
+                             NoticeCode.DISCREPANCY_RESOLVED})
+
+
+def notice_text(t: Callable[..., str], code: str, params: dict[str, Any], zh: bool = False) -> str:
+    """A notice in the reader's words (``t``: the reader's catalogue; ``zh``: the reader reads Chinese)."""
     p = params
+    if code in _MANIFEST_CODES:
+        return _manifest_text(t, code, p, zh)
     if code == NoticeCode.HELD:
         return t("notice.held", check=t(f"notice.check.{p.get('lane') or 'other'}"))
     if code == NoticeCode.CHECK_ORDERED:
@@ -66,9 +89,20 @@ def notice_text(t: Callable[..., str], code: str, params: dict[str, Any]) -> str
     return code
 
 
-def _item(t: Callable[..., str], n: NoticeView) -> dict[str, Any]:
-    return {"id": n.id, "code": n.code, "title": t(f"notice.title.{n.code}"), "text": notice_text(t, n.code, n.params),
-            "declaration_no": n.declaration_no, "at": n.at, "read": n.read}
+def _item(t: Callable[..., str], n: NoticeView, zh: bool = False) -> dict[str, Any]:
+    return {"id": n.id, "code": n.code, "title": t(f"notice.title.{n.code}"),
+            "text": notice_text(t, n.code, n.params, zh), "declaration_no": n.declaration_no,
+            "ref": n.declaration_no or n.params.get("document_no"), "at": n.at, "read": n.read}
+
+
+def target(code: str, params: dict[str, Any], declaration_no: str | None) -> str:
+    """Where opening a notice leads: the carrier's request for information, its shipment, or the declaration."""
+    if code == NoticeCode.MANIFEST_REFERRED and params.get("outcome") == "request_for_information" \
+            and isinstance(params.get("filing_id"), int):
+        return f"/manifests/requests/{params['filing_id']}"
+    if code in _MANIFEST_CODES and params.get("document_no"):
+        return f"/manifests/shipments/{quote(str(params['document_no']), safe='')}"
+    return f"/declarations/{declaration_no}" if declaration_no else "/inbox"
 
 
 def _back(unread: bool, offset: int, limit: int) -> str:
@@ -80,10 +114,12 @@ def inbox_page(request: Request, unread: Annotated[int, Query(ge=0, le=1)] = 0,
                offset: Annotated[Offset, Query()] = 0, limit: Annotated[int, Query(ge=1, le=100)] = 25) -> Response:
     """The signed-in user's messages, newest first, paged; all or only the unread ones."""
     who = login(request)
-    t = translator(language_of(request))
+    lang = language_of(request)
+    t = translator(lang)
     limit = limit if limit in PAGE_SIZES else PAGE_SIZES[0]
     page = platform_of(request).notices.page(who, unread_only=bool(unread), limit=limit, offset=offset)
-    return render(request, "inbox.html", items=[_item(t, n) for n in page.items], page=page, unread_only=bool(unread),
+    return render(request, "inbox.html", items=[_item(t, n, lang == "zh") for n in page.items], page=page,
+                  unread_only=bool(unread),
                   sizes=PAGE_SIZES, back=_back(bool(unread), offset, limit))
 
 
@@ -116,8 +152,8 @@ async def mark_all_read(request: Request) -> Response:
 
 @router.post("/inbox/{notice_id}/open")
 async def open_notice(notice_id: Annotated[int, Path(ge=1, le=INT32_MAX)], request: Request) -> Response:
-    """Mark one message read and go to its declaration."""
+    """Mark one message read and go to what it is about (a declaration, a consignment)."""
     who = login(request)
     await checked_form(request)
-    no = await run_in_threadpool(platform_of(request).notices.open, who, notice_id)
-    return RedirectResponse(f"/declarations/{no}" if no else "/inbox", status_code=303)
+    code, params, no = await run_in_threadpool(platform_of(request).notices.opened, who, notice_id)
+    return RedirectResponse(target(code, params, no), status_code=303)

@@ -44,7 +44,9 @@ from smartcustoms.web.pages.base import (
     render,
 )
 from smartcustoms.web.pages.documents import documents_context
+from smartcustoms.web.pages.exports import PARCEL_FILTERS
 from smartcustoms.web.pages.lists import QUEUE_STATUSES, list_context, queue_view
+from smartcustoms.web.pages.manifest_card import manifest_line_context
 
 router = page_router()
 
@@ -92,6 +94,7 @@ def declaration_page(no: str, request: Request) -> Response:
             "can_cancel": trader and d.status in CANCELLABLE,
             "payment_form": sent_payment if sent_payment and sent_payment.get("no") == no else None}
     ctx |= documents_context(request, platform, who, d, events)  # the documents card (web/pages/documents.py)
+    ctx |= manifest_line_context(platform.manifests.discrepancies, who, d)  # its manifest line (manifest_card.py)
     if who.role == Role.TRADER:  # the lane's consequence and customs' decision only: no rule, score or rank
         waiting = d.status == "lane_assigned" or (d.status == "inspection" and ctx["decision"] is None)
         ctx["trader_reasons"] = ["reason.held." + (d.lane or "")] if waiting and d.lane not in (None, "green") \
@@ -206,10 +209,6 @@ def hold_queue(request: Request) -> Response:
 
 
 # -- officer console: held CBEC parcels ----------------------------------------------------------------
-# the queue's status filter: held parcels (the work), or recent outcomes
-PARCEL_FILTERS: dict[str, tuple[int, ...]] = {
-    "held": cbec.PARCEL_HELD, "300": (300,), "500": (500,), "decided": cbec.PARCEL_OUTCOMES,
-    **{str(s): (s,) for s in cbec.PARCEL_OUTCOMES}}
 # what an officer may record on the parcel page, in this order (offered when TRANSITIONS allows it)
 PARCEL_DECISIONS = (800, 500, 501, 502, 503, 599, 700)
 NOTE_MAX = 2000  # as DecisionIn.info

@@ -303,7 +303,7 @@ def _job_in_language(request: Request, job: UploadJob) -> dict:
 # -- amending and cancelling a lodged declaration ------------------------------------------------------
 _HEADER_FORM_FIELDS = ("declarant_code", "importer_code", "seller_name", "trade_mode", "transport_mode", "office_code",
                        "departure_country", "origin_country", "currency", "incoterm", "freight", "insurance",
-                       "gross_mass_kg", "net_mass_kg", "packages", "total_value")
+                       "gross_mass_kg", "net_mass_kg", "packages", "total_value", "transport_document_no")
 _ITEM_FORM_FIELDS = ("hs_code", "description", "model_spec", "quantity", "unit", "net_mass_kg", "unit_price",
                      "total_value", "origin_country")
 MAX_REASON = 500
