@@ -141,6 +141,19 @@ def observations(c: Consignment) -> list[str]:
     return out
 
 
+def history_observations(c: Consignment) -> list[tuple[str, float | None]]:
+    """Everything one filing of ``c`` adds to the history aggregates, for the live ingest and the replay alike:
+    ``(key, None)`` counts a filing (shipper, consignee, the model's keys), ``(key, x)`` adds a sample ``x`` (log
+    kg per package of a goods item) to its goods' statistics."""
+    out: list[tuple[str, float | None]] = [(k, None) for k in {party_key(c.shipper), party_key(c.consignee)} if k]
+    for it in c.items:
+        k, x = goods_key(it), log_kg_per_package(it)
+        if k is not None and x is not None:
+            out.append((k, x))
+    out.extend((k, None) for k in observations(c))
+    return out
+
+
 def outcome_observations(c: Consignment, offence_found: bool) -> list[tuple[str, float]]:
     """What a decided referral of ``c`` adds: 1 (offence found) or 0 to its shipper's and consignee's record."""
     return [("hit:" + k, 1.0 if offence_found else 0.0)

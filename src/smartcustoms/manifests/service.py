@@ -27,7 +27,7 @@ from smartcustoms.core.security import SYSTEM, Principal
 from smartcustoms.manifests import cn, intake, legs
 from smartcustoms.manifests.discrepancies import Discrepancies
 from smartcustoms.manifests.events import ManifestEvent, ManifestEventKind, ManifestListener, emit
-from smartcustoms.manifests.model import ManifestModel, history_keys, observations, outcome_observations
+from smartcustoms.manifests.model import ManifestModel, history_keys, history_observations, outcome_observations
 from smartcustoms.manifests.model import features as model_features
 from smartcustoms.manifests.model import matrix as model_matrix
 from smartcustoms.manifests.models import (
@@ -42,7 +42,6 @@ from smartcustoms.manifests.rules import (
     WeightStats,
     assess,
     goods_key,
-    log_kg_per_package,
     party_key,
 )
 from smartcustoms.manifests.schemas import (
@@ -281,15 +280,13 @@ class ManifestService:
 
     @staticmethod
     def _observe(c: Consignment, deltas: dict[str, _Delta]) -> None:
-        for k in {party_key(c.shipper), party_key(c.consignee)} - {None}:
-            assert k is not None
-            deltas.setdefault(k, _Delta()).n += 1
-        for it in c.items:
-            k, x = goods_key(it), log_kg_per_package(it)
-            if k is not None and x is not None:
-                deltas.setdefault(k, _Delta()).add(x)
-        for k in observations(c):  # the model's counts, kept even before a model is trained
-            deltas.setdefault(k, _Delta()).n += 1
+        # the model's counts are kept even before a model is trained
+        for k, x in history_observations(c):
+            d = deltas.setdefault(k, _Delta())
+            if x is None:
+                d.n += 1
+            else:
+                d.add(x)
 
     def _advise(self, scored: list[tuple[int, list[float]]], rows: list[dict[str, Any]],
                 answers: list[ConsignmentAnswer]) -> None:

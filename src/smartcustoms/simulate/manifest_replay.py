@@ -37,7 +37,6 @@ from smartcustoms.manifests.rules import (
     WeightStats,
     assess,
     goods_key,
-    log_kg_per_package,
     party_key,
 )
 from smartcustoms.manifests.schemas import Consignment, Conveyance, MessageKind
@@ -70,16 +69,12 @@ class _Filing:
 
 
 def _observe(c: Consignment, stats: _Stats) -> None:
-    """What the ingest adds per filing: the rules' aggregates and the model's counts."""
-    for k in {party_key(c.shipper), party_key(c.consignee)} - {None}:
-        assert k is not None
-        stats.count(k)
-    for it in c.items:
-        k, x = goods_key(it), log_kg_per_package(it)
-        if k is not None and x is not None:
+    """What the ingest adds per filing (the same list: :func:`smartcustoms.manifests.model.history_observations`)."""
+    for k, x in mm.history_observations(c):
+        if x is None:
+            stats.count(k)
+        else:
             stats.add(k, x)
-    for k in mm.observations(c):
-        stats.count(k)
 
 
 def filings(month: LabelledMonth) -> list[_Filing]:

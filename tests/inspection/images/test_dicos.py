@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -178,3 +179,24 @@ def test_a_ct_volume_is_read_as_its_middle_slice():
     read = dicos.read_scan(buf.getvalue())
     assert read.image.modality == "CT" and read.image.shape == (16, 24)
     assert np.allclose(read.image.high[4:8, 4:8], 0.0) and read.image.high[0, 0] == pytest.approx(1.0)
+
+
+def test_real_files_from_another_producer_are_read_or_refused_by_name():
+    """Files we did not write: pydicom's bundled test data (a CT slice from a real scanner; the same CT class
+    compressed with JPEG 2000, which needs a plug-in not installed here)."""
+    from pydicom.data import get_testdata_file
+
+    ct = get_testdata_file("CT_small.dcm")
+    j2k = get_testdata_file("693_J2KI.dcm")
+    if ct is None or j2k is None:
+        pytest.skip("pydicom's bundled test files are not installed")
+    real = pydicom.dcmread(ct)
+    read = dicos.read_scan(Path(ct).read_bytes())
+    assert read.sop_class_uid == real.SOPClassUID == dicos.DICOM_CT[0]
+    assert read.image.high.shape == (real.Rows, real.Columns)
+    assert float(read.image.high.min()) >= 0.0 and float(read.image.high.max()) <= 1.0
+    assert float(read.image.high.std()) > 0.05  # the slice's structure survives, not a flat image
+    with pytest.raises(dicos.ImageRefused) as refused:
+        dicos.read_scan(Path(j2k).read_bytes())
+    assert refused.value.errors[0].field == "TransferSyntaxUID"
+    assert "JPEG 2000" in refused.value.errors[0].message
