@@ -165,4 +165,21 @@ def browser(browser_context, site) -> Iterator[Browser]:
     try:
         yield Browser(page, site, errors)
     finally:
-        page.close()
+        close_page(page)
+
+
+def close_page(page) -> None:
+    """Close ``page`` once no navigation is in flight.
+
+    Chromium can acknowledge a close that races a navigation commit (a test that ends on a click which
+    navigates, e.g. logging out) without closing the target, and Playwright's ``page.close()`` then waits
+    forever (microsoft/playwright#41900, #42366). Settling on ``about:blank`` first removes the race.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        page.wait_for_load_state("load", timeout=5_000)
+        page.goto("about:blank", wait_until="load", timeout=5_000)
+    except PlaywrightError:
+        pass  # a page that cannot settle is still closed below
+    page.close()

@@ -8,7 +8,7 @@ import pytest
 
 from smartcustoms.core.config import Settings
 from smartcustoms.platform import build_platform
-from tests.web.conftest import serve
+from tests.web.conftest import close_page, serve
 
 pytestmark = pytest.mark.browser
 
@@ -60,4 +60,4 @@ def test_the_demo_leaves_the_officer_a_queue_of_declarations_and_parcels(browser
     page.goto(f"{demo_url}/images/queue")  # synthetic scans of held declarations (simulate/demo_scans.py)
     assert page.locator("[data-testid=image-queue] tbody tr[data-image]").count() > 0
     assert errors == []
-    page.close()
+    close_page(page)
