@@ -130,8 +130,11 @@ ParseResult = list[Document | CebError] | Encoded | CebError
 def parse_batch(raws: Sequence[bytes], signatures: SignaturePolicy | None = None) -> list[ParseResult]:
     """Parse many messages, an answer per document (:data:`ParseResult`; pure, runs in worker processes). With
     ``signatures``, each message's ``ds:Signature`` is verified on its raw bytes (:func:`check_batch`)."""
-    parsed = parse_batch_documents(raws)
-    return check_batch(raws, parsed, signatures) if signatures is not None else parsed  # type: ignore[return-value]
+    if signatures is None:
+        return parse_batch_documents(raws)  # type: ignore[return-value]
+    signed: list[bool | None] = []  # what the compiled scanner saw: no second pass over the bytes for it
+    parsed = parse_batch_documents(raws, signed)
+    return check_batch(raws, parsed, signatures, signed)  # type: ignore[no-any-return]
 
 
 def _now_ms() -> int:
@@ -204,7 +207,7 @@ class Engine:
         self._pre_seq = self._invt_seq = 0
         self._pre_saved = self._invt_saved = 0
         self._day_at = -1
-        self._day = ""
+        self._day = self._pre_head = self._invt_mid = ""
         # drafts (appStatus 1) not declared yet: identity -> business key, preNo; business key -> identities
         self._drafts: dict[DocId, tuple[tuple[str, str, str], str | None]] = {}
         self._draft_keys: dict[tuple[str, str, str], list[DocId]] = {}
@@ -280,27 +283,28 @@ class Engine:
         return key
 
     def _today(self, now: int) -> str:
-        """``yyyyMMdd`` in China of ``now`` (epoch ms), worked out once a minute."""
+        """``yyyyMMdd`` in China of ``now`` (epoch ms), worked out once a minute, with the fixed parts of the
+        numbers assigned in that minute (``_pre_head``, ``_invt_mid``)."""
         if now // 60_000 != self._day_at:
             self._day_at = now // 60_000
-            self._day = time.strftime("%Y%m%d", time.gmtime(now / 1000 + _CHINA))
+            self._day = day = time.strftime("%Y%m%d", time.gmtime(now / 1000 + _CHINA))
+            self._pre_head = f"B{day}{self._shard_tag}"
+            self._invt_mid = f"{day[:4]}I{self._shard_tag}"
         return self._day
-
-    def _serial(self, seq: int) -> str:
-        """This shard's tag and ``seq`` in the digits left: the tail of every number the shard assigns."""
-        return self._shard_tag + str(seq % self._seq_mod).zfill(self._seq_width)
 
     def _next_pre_no(self, now: int) -> str:
         """A new e-port number: ``B`` + date (China) + shard + sequence, 18 characters (B20160512000001882)."""
-        self._pre_seq += 1
-        return f"B{self._today(now)}{self._serial(self._pre_seq)}"
+        self._pre_seq = seq = self._pre_seq + 1
+        if now // 60_000 != self._day_at:
+            self._today(now)
+        return self._pre_head + str(seq % self._seq_mod).zfill(self._seq_width)
 
     def _next_invt_no(self, inv: Document, now: int) -> str:
         """A new customs inventory number: customs code (4) + year + ``I`` + shard + sequence, 18 characters."""
-        self._invt_seq += 1
-        customs = inv.head.get("customsCode") or "0000"
-        customs = customs[:4] if len(customs) >= 4 and customs[:4].isdigit() else "0000"
-        return f"{customs}{self._today(now)[:4]}I{self._serial(self._invt_seq)}"
+        self._invt_seq = seq = self._invt_seq + 1
+        if now // 60_000 != self._day_at:
+            self._today(now)
+        return _customs4(inv.head.get("customsCode")) + self._invt_mid + str(seq % self._seq_mod).zfill(self._seq_width)
 
     def _read_parcels(self, observe_own: bool) -> list[tuple[str, str, int, str | None, str | None]]:
         """Parcel rows decided since the last read feed the history features (this shard's own ones only
@@ -444,7 +448,9 @@ class Engine:
             add_receipt, add_record, mark_seen = res.receipts.append, records.append, seen.add
             offer_doc = self.matcher.offer
             accepted = 0
-            pending_drafts, handlers, next_pre_no = self._drafts, self.handlers, self._next_pre_no
+            pending_drafts, handlers = self._drafts, self.handlers
+            self._today(now)  # preNo: _pre_head + the sequence, as _next_pre_no(now) writes it (inline)
+            pre_head, seq_mod, seq_width = self._pre_head, self._seq_mod, self._seq_width
             for doc, payload, arr in candidates:
                 guid = doc.guid
                 kind = doc.kind
@@ -489,7 +495,11 @@ class Engine:
                 if draft is not None:  # the declaration of a draft: the draft is declared, its preNo kept
                     declared.append((ident, self._take_draft(draft[0])))
                 if kind == INVENTORY:  # the e-port's number: kept with the document, on every later receipt
-                    h["preNo"] = draft[1] if draft is not None and draft[1] else next_pre_no(now)
+                    if draft is not None and draft[1]:
+                        h["preNo"] = draft[1]
+                    else:
+                        self._pre_seq = seq = self._pre_seq + 1
+                        h["preNo"] = pre_head + str(seq % seq_mod).zfill(seq_width)
                 add_record(_new(Record, (doc, payload, arr)))  # the NamedTuples, without their __new__ call
                 add_receipt(_new(Receipt, (rkind, guid, ENTERED, "entered customs", now, h)))
                 accepted += 1
@@ -602,25 +612,28 @@ class Engine:
                     rows += [(slot.key[0], slot.key[1], c) for c in _subscriber_codes(doc)]
         return rows
 
-    def _numbered(self, d: Decision, now: int) -> tuple:
-        """The parcel row of a decision; an inventory accepted for clearance (not refused) gets its invtNo (and
-        one logged by an older version, without a preNo, its preNo)."""
-        inv = d.slot.inventory
-        if inv is not None:
-            h = inv.head
-            if not h.get("preNo"):
-                h["preNo"] = self._next_pre_no(now)
-            if d.status != REJECTED:
-                h["invtNo"] = self._next_invt_no(inv, now)
-        return _parcel_row(d, now)
-
     def _commit(self, records: list[Record], decisions: list[Decision], rejections: list[tuple],
                 source: tuple[str, int] | None, now: int, res: BatchResult, drafts: Sequence[tuple] = (),
                 declared: Sequence[tuple[DocId, tuple[str, str, str]]] = (),
                 others: dict[str, list[Document]] | None = None) -> None:
         store = self.store
         # everything that needs no lock is done before the transaction: other shards wait for its lock
-        parcel_rows = [self._numbered(d, now) for d in decisions]
+        parcel_rows: list[tuple] = []
+        add_row, next_pre_no = parcel_rows.append, self._next_pre_no
+        self._today(now)  # invtNo: as _next_invt_no(inv, now) writes it, inline
+        invt_mid, seq_mod, seq_width, customs_of = self._invt_mid, self._seq_mod, self._seq_width, _customs4
+        seq = self._invt_seq
+        for d in decisions:  # an inventory accepted for clearance (not refused) gets its invtNo (and one logged
+            inv = d.slot.inventory  # by an older version, without a preNo, its preNo)
+            if inv is not None:
+                h = inv.head
+                if not h.get("preNo"):
+                    h["preNo"] = next_pre_no(now)
+                if d.status != REJECTED:
+                    seq += 1
+                    h["invtNo"] = customs_of(h.get("customsCode")) + invt_mid + str(seq % seq_mod).zfill(seq_width)
+            add_row(_parcel_row(d, now))
+        self._invt_seq = seq
         charge_idx = [i for i, d in enumerate(decisions) if d.status in CHARGED_STATUSES]
         # (buyer, year, dutiable fen: the row's, the same to_fen(tax.dutiable))
         reqs = [(decisions[i].slot.inventory.head["buyerIdNumber"], decisions[i].year,  # type: ignore[union-attr]
@@ -715,6 +728,20 @@ class Engine:
             if slot.order is not None and slot.payment is not None and slot.waybill is not None:  # complete
                 add_latency(done - slot.last_ms)
         res.decisions = decisions
+
+
+_CUSTOMS4: dict[str | None, str] = {}
+
+
+def _customs4(code: str | None) -> str:
+    """The four digits of a customs code an invtNo starts with (``0000`` when there are none), memoised."""
+    found = _CUSTOMS4.get(code)
+    if found is None:
+        c = code or "0000"
+        found = c[:4] if len(c) >= 4 and c[:4].isdigit() else "0000"
+        if len(_CUSTOMS4) < 4096:
+            _CUSTOMS4[code] = found
+    return found
 
 
 def _subscriber_codes(doc: Document | None) -> list[str]:

@@ -6,6 +6,7 @@ Inline functions only (no module state), so every kernel that cimports it is a s
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdlib cimport malloc, realloc
+from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
 
@@ -80,6 +81,28 @@ cdef inline unsigned char _json_esc2(unsigned char c) noexcept nogil:
     return 0
 
 
+# eight bytes at a time (SWAR): (x - 0x0101...01) & ~x & 0x8080...80 is not zero exactly when a byte of x is zero;
+# with n * 0x0101...01 in place of 0x0101...01 (n <= 128), exactly when a byte of x is below n
+cdef inline uint64_t _zero_bytes(uint64_t x) noexcept nogil:
+    return (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL
+
+
+cdef inline bint _json_esc8(const unsigned char* p) noexcept nogil:
+    """Is one of the eight bytes at ``p`` escaped in JSON (:func:`_json_esc`)?"""
+    cdef uint64_t x
+    memcpy(&x, p, 8)
+    return (((x - 0x2020202020202020ULL) & ~x & 0x8080808080808080ULL) | _zero_bytes(x ^ 0x2222222222222222ULL)
+            | _zero_bytes(x ^ 0x5C5C5C5C5C5C5C5CULL)) != 0
+
+
+cdef inline bint _xml_esc8(const unsigned char* p) noexcept nogil:
+    """Is one of the eight bytes at ``p`` ``& < > "`` (escaped in XML text)?"""
+    cdef uint64_t x
+    memcpy(&x, p, 8)
+    return (_zero_bytes(x ^ 0x2626262626262626ULL) | _zero_bytes(x ^ 0x3C3C3C3C3C3C3C3CULL)
+            | _zero_bytes(x ^ 0x3E3E3E3E3E3E3E3EULL) | _zero_bytes(x ^ 0x2222222222222222ULL)) != 0
+
+
 cdef inline int _put_json(Buf* b, const unsigned char* s, Py_ssize_t size) except -1:
     """UTF-8 ``s`` as a JSON string exactly as orjson writes it (``"``, ``\\\\`` and controls escaped)."""
     cdef Py_ssize_t k, start = 0
@@ -89,9 +112,14 @@ cdef inline int _put_json(Buf* b, const unsigned char* s, Py_ssize_t size) excep
         _grow(b, 6 * size + 2)
     b.p[b.n] = 34
     b.n += 1
-    for k in range(size):
+    k = 0
+    while k < size:
+        if k + 8 <= size and not _json_esc8(s + k):
+            k += 8  # eight plain bytes
+            continue
         c = s[k]
         if not _json_esc(c):
+            k += 1
             continue
         memcpy(b.p + b.n, s + start, k - start)
         b.n += k - start
@@ -106,6 +134,7 @@ cdef inline int _put_json(Buf* b, const unsigned char* s, Py_ssize_t size) excep
             b.p[b.n + 4] = hexdigits[c >> 4]
             b.p[b.n + 5] = hexdigits[c & 15]
             b.n += 6
+        k += 1
     memcpy(b.p + b.n, s + start, size - start)
     b.n += size - start
     b.p[b.n] = 34
@@ -122,9 +151,14 @@ cdef inline int _put_xml_str(Buf* b, str v) except -1:
     cdef unsigned char c
     if b.n + 6 * size > b.cap:
         _grow(b, 6 * size)
-    for k in range(size):
+    k = 0
+    while k < size:
+        if k + 8 <= size and not _xml_esc8(s + k):
+            k += 8  # eight plain bytes
+            continue
         c = s[k]
         if not (c == 38 or c == 60 or c == 62 or c == 34):
+            k += 1
             continue
         memcpy(b.p + b.n, s + start, k - start)
         b.n += k - start
@@ -141,6 +175,7 @@ cdef inline int _put_xml_str(Buf* b, str v) except -1:
         else:
             memcpy(b.p + b.n, b"&quot;", 6)
             b.n += 6
+        k += 1
     memcpy(b.p + b.n, s + start, size - start)
     b.n += size - start
     return 0

@@ -23,7 +23,7 @@ from cpython.dict cimport PyDict_GetItem
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.stdint cimport int64_t, uint64_t
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 from smartcustoms.cbec.ceb._buf cimport Buf, _grow, _heap_buf, _put, _put_bytes, _put_json, _put_json_str
 
 
@@ -794,6 +794,7 @@ cdef class _Parsed:
     cdef Doc* docs
     cdef Py_ssize_t ndocs, cap_docs
     cdef Py_ssize_t base      # record offset, -1 if none
+    cdef bint signed          # an XML-DSig Signature element was read (and skipped)
 
     def __cinit__(self):
         self.cap_vals, self.cap_line_recs, self.cap_docs = 128, 16, 2
@@ -814,6 +815,7 @@ cdef class _Parsed:
         """Empty, for the next message (the arrays are kept)."""
         self.nvals = self.nline_recs = self.ndocs = 0
         self.base = -1
+        self.signed = False
         if self.objs:
             self.objs = []
         self.spec = None
@@ -1212,6 +1214,7 @@ cdef class Scanner:
                     return BAIL
             s.spfx = s.p + qs
             s.spfxlen = pl
+            out.signed = True
         if empty:
             return OK
         return self._content(s, qs, ql, MODE_FOREIGN, out, None, -1, depth + 1)
@@ -1453,15 +1456,21 @@ cdef class Scanner:
             return None
         return self._documents(m)
 
-    def documents_batch(self, raws, fallback):
-        """``[documents]`` per message (bytes), or ``fallback(raw)`` for those the scanner declines."""
+    def documents_batch(self, raws, fallback, list signed=None):
+        """``[documents]`` per message (bytes), or ``fallback(raw)`` for those the scanner declines. With a
+        ``signed`` list, one entry per message is appended to it: whether the scanner read an XML-DSig
+        ``Signature`` in it (``True`` / ``False``), ``None`` for a message it declined."""
         cdef _Parsed m = _Parsed()
         cdef list out = []
         for raw in raws:
             if type(raw) is bytes and self._scan(<bytes>raw, m) is not None and self._valid(m):
                 out.append(self._documents(m))
+                if signed is not None:
+                    signed.append(True if m.signed else False)
             else:
                 out.append(fallback(raw))
+                if signed is not None:
+                    signed.append(None)
         return out
 
     cdef list _documents(self, _Parsed m):
@@ -1538,3 +1547,30 @@ cdef class Scanner:
             _put(b, b"}", 1)
             out.append(PyBytes_FromStringAndSize(b.p, b.n))
         return out
+
+
+def any_within(list raws, bytes needle, Py_ssize_t limit):
+    """Does any of ``raws`` hold ``needle`` within its first ``limit`` bytes? The same answer as
+    ``any(r.find(needle, 0, limit) >= 0 for r in raws)``, found by ``memchr`` of the needle's first byte (e.g.
+    no CEB message of a batch is a DXP envelope: ``needle`` ``DxpMsg``); True for an item that is not bytes
+    (the caller looks closer)."""
+    cdef const unsigned char* p
+    cdef const unsigned char* q
+    cdef const unsigned char* nd = <const unsigned char*>PyBytes_AS_STRING(needle)
+    cdef Py_ssize_t m = PyBytes_GET_SIZE(needle), n
+    if m == 0:
+        return len(raws) > 0
+    for raw in raws:
+        if type(raw) is not bytes:
+            return True
+        p = <const unsigned char*>PyBytes_AS_STRING(raw)
+        n = min(PyBytes_GET_SIZE(raw), limit)
+        q = p
+        while n - (q - p) >= m:
+            q = <const unsigned char*>memchr(q, nd[0], n - (q - p) - m + 1)
+            if q == NULL:
+                break
+            if memcmp(q, nd, m) == 0:
+                return True
+            q += 1
+    return False

@@ -198,11 +198,15 @@ def parse_message(data: bytes | str) -> list[Document]:
     return strict(parse_items(data))
 
 
-def parse_batch_documents(raws: Sequence[bytes]) -> list[list[Item] | CebError]:
+def parse_batch_documents(raws: Sequence[bytes], signed: list[bool | None] | None = None
+                          ) -> list[list[Item] | CebError]:
     """:func:`parse_items` of many messages; one that cannot be read yields its :class:`CebError` (one compiled
-    call)."""
+    call). With a ``signed`` list, an entry per message is appended: whether the compiled scanner read an
+    XML-DSig ``Signature`` in it, ``None`` where the scanner did not read the message (or is not built)."""
     if _FAST is not None:
-        return _FAST.documents_batch(raws, _items_or_error)  # type: ignore[no-any-return]
+        return _FAST.documents_batch(raws, _items_or_error, signed)  # type: ignore[no-any-return]
+    if signed is not None:
+        signed += [None] * len(raws)
     return [_items_or_error(raw) for raw in raws]
 
 

@@ -888,22 +888,29 @@ def refusal(docs: Sequence[Any], reason: str, kind: str | None = None, message_g
                     (first.guid or None) if first is not None else None, keys=keys)
 
 
-def check_batch(raws: Sequence[bytes], parsed: list[Any], policy: SignaturePolicy | None) -> list[Any]:
+def check_batch(raws: Sequence[bytes], parsed: list[Any], policy: SignaturePolicy | None,
+                hints: Sequence[bool | None] | None = None) -> list[Any]:
     """Apply ``policy`` to a parsed batch: each message whose signature fails (or that is unsigned where a
     signature is required, or signed by a certificate not registered for its sender) is replaced by its
     refusal. ``parsed[i]`` is a list of documents (and refused documents), an ``Encoded`` (log payloads) or a
-    ``CebError``. An unsigned message costs one substring test when unsigned messages are accepted."""
+    ``CebError``. ``hints[i]`` (from ``parse_batch_documents``' ``signed``) is whether the compiled scanner read
+    a ``Signature`` in message ``i`` (``None``: it did not read it); without a hint an unsigned message costs
+    one substring test over its bytes when unsigned messages are accepted."""
     if policy is None:
         return parsed
     from smartcustoms.cbec.ceb.parse import Encoded, document_from_json, sniff
     from smartcustoms.cbec.ceb.spec import CebError
 
     accept_unsigned = policy.accept_unsigned
+    if accept_unsigned and hints is not None and len(hints) == len(parsed) and True not in hints \
+            and None not in hints:
+        return parsed  # the scanner read every message, none signed, and unsigned ones are accepted
     for i, item in enumerate(parsed):
         if isinstance(item, CebError):
             continue
         raw = raws[i]
-        signed = type(raw) is bytes and raw.find(b"xmldsig#") >= 0
+        hint = hints[i] if hints is not None else None
+        signed = hint if hint is not None else type(raw) is bytes and raw.find(b"xmldsig#") >= 0
         if not signed:
             if accept_unsigned:
                 continue

@@ -27,7 +27,7 @@ import base64
 import binascii
 import re
 import uuid
-from itertools import repeat
+from collections.abc import Callable
 from typing import NamedTuple
 
 from lxml import etree
@@ -210,12 +210,28 @@ class Opened(NamedTuple):
     errors: dict[int, EnvelopeError]
 
 
+def _any_within_py(raws: list[bytes], needle: bytes, limit: int) -> bool:
+    """Python form of ``ceb._scan.any_within`` (used when it is not built)."""
+    return any(type(r) is not bytes or r.find(needle, 0, limit) >= 0 for r in raws)
+
+
+def _sniffer() -> Callable[[list[bytes], bytes, int], bool]:
+    try:
+        from smartcustoms.cbec.ceb._scan import any_within
+    except ImportError:  # pragma: no cover - built by `pip install -e .`
+        return _any_within_py
+    return any_within  # type: ignore[no-any-return]
+
+
+_any_within = _sniffer()
+
+
 def open_envelopes(raws: list[bytes]) -> Opened:
     """Open every DXP envelope of a batch (:func:`unwrap`); plain CEB messages pass as they are (one bounded
-    ``find`` each). When the batch has no envelope, ``raws`` is the very list given."""
-    # the common batch has no envelope: one C-level pass over the messages' first bytes says so (~0.3 µs each)
-    if all(type(r) is bytes for r in raws[:1]) and not any(map(bytes.count, raws, repeat(b"DxpMsg"), repeat(0),
-                                                              repeat(_SNIFF))):
+    ``find`` each, one ``memchr`` pass when no message has ``DxpMsg`` in its first bytes). When the batch has no
+    envelope, ``raws`` is the very list given."""
+    # the common batch has no envelope: one C-level pass over the messages' first bytes says so
+    if not _any_within(raws, b"DxpMsg", _SNIFF):
         return Opened(raws, list(range(len(raws))), {}, {})
     hits = [i for i, r in enumerate(raws) if type(r) is bytes and is_envelope(r)]
     if not hits:
