@@ -8,7 +8,10 @@ from pathlib import Path
 
 import typer
 
+from smartcustoms.manifests.cli_model import app as model_app
+
 app = typer.Typer(help="Transport manifests (China customs MT messages).", no_args_is_help=True)
+app.add_typer(model_app, name="model")
 
 MAX_FILE_BYTES = 200 << 20
 SUFFIXES = {".xml", ".mt", ".txt", ".edi", ".edifact"}

@@ -109,7 +109,8 @@ class Reader:
         self.ns = "{" + ns + "}" if ns else ""
         self.line0 = line0
         self.problems: list[FieldProblem] = []
-        self._kids: dict[Any, dict[str, list[Any]]] = {}
+        self._kids: dict[Any, dict[str, list[Any]]] = {}  # (for subclasses that look children up by index)
+        self._ns_steps = _ns_steps(self.ns)
         self._inline = type(self).child is Reader.child
 
     def problem(self, path: str, el: Any, message: str) -> None:
@@ -133,27 +134,28 @@ class Reader:
         """``el``'s first child element ``name`` (None when absent)."""
         if el is None:
             return None
-        found = self._index(el).get(self.ns + name)
-        return found[0] if found else None
+        for found in el.iterchildren(self.ns + name):  # matched in lxml's C: no proxy for the other children
+            return found
+        return None
 
     def children(self, el: Any, name: str) -> list[Any]:
         """``el``'s child elements ``name``, in order."""
-        return [] if el is None else self._index(el).get(self.ns + name, [])
+        return [] if el is None else list(el.iterchildren(self.ns + name))
 
     def text(self, el: Any, name: str, path: str, max_len: int, *, required: bool = False,
              check: Callable[[str], str | None] | None = None) -> str | None:
         """The trimmed text of ``el``'s child ``name`` (a ``A/B`` path goes deeper), checked."""
         node = el
         if self._inline:
-            kids_of, ns = self._kids, self.ns
-            for part in _steps(name):  # self.child inlined: this runs for every field of every line
+            tags = self._ns_steps.get(name)
+            if tags is None:
+                tags = self._ns_steps[name] = tuple(self.ns + part for part in _steps(name))
+            for tag in tags:  # self.child inlined: this runs for every field of every line
                 if node is None:
                     break
-                kids = kids_of.get(node)
-                if kids is None:
-                    kids = self._index(node)
-                found = kids.get(ns + part)
-                node = found[0] if found else None
+                # the first match, found in lxml's C: no proxy for the other children and no per-element index
+                # to allocate (less work for the garbage collector too)
+                node = next(node.iterchildren(tag), None)
         else:  # a subclass looks children up its own way
             for part in _steps(name):
                 node = self.child(node, part)
@@ -227,6 +229,13 @@ def _steps(name: str) -> tuple[str, ...]:
     return tuple(name.split("/"))
 
 
+@lru_cache(maxsize=16)
+def _ns_steps(ns: str) -> dict[str, tuple[str, ...]]:
+    """A field path's qualified tags per namespace, shared by the readers of one namespace (filled as read)."""
+    return {}
+
+
+@lru_cache(maxsize=4096)  # the loading dates of one voyage repeat on every line
 def parse_time(raw: str, *, millis: bool = False) -> datetime:
     """A manifest time as naive UTC. ``CCYYMMDD``, ``CCYYMMDDhhmmss`` and ``CCYYMMDDhhmm`` are China time;
     17 digits are ``CCYYMMDDhhmmss`` and the zone ``086`` (China time, the only one the samples show), or

@@ -156,9 +156,9 @@ class Discrepancies:
                            for did, f in opened])
                 s.flush()
                 emit(self.listeners, s, [ManifestEvent(
-                    ManifestEventKind.DISCREPANCY_OPENED, f.filer_code, f.document_no, now,
+                    ManifestEventKind.DISCREPANCY_OPENED, f.filer_code or "", f.document_no, now,
                     {"discrepancy_id": did, "kind": f.kind.value}, f.declaration_no)
-                    for did, f in opened if f.filer_code])
+                    for did, f in opened if f.filer_code or f.declaration_no])  # the filer, the declarant
                 counts = Counter(f.kind.value for _, f in opened)
                 audit(s, who, "manifest.discrepancies_opened", "manifest_discrepancy",
                       f"{opened[0][0]}-{opened[-1][0]}", {"opened": len(opened), "by_kind": dict(counts),
@@ -233,9 +233,9 @@ class Discrepancies:
                                                actor=who.username, actor_role=str(who.role)[:16],
                                                created_at=self.clock()))
                 s.flush()
-                if row.filer_code:
+                if row.filer_code or row.declaration_no:  # the filer, the declarant
                     emit(self.listeners, s, [ManifestEvent(
-                        ManifestEventKind.DISCREPANCY_RESOLVED, row.filer_code, row.transport_document_no,
+                        ManifestEventKind.DISCREPANCY_RESOLVED, row.filer_code or "", row.transport_document_no,
                         self.clock(), {"discrepancy_id": row.id, "kind": row.kind,
                                        "resolution": body.resolution.value, "note": body.reason},
                         row.declaration_no)])

@@ -296,6 +296,24 @@ class ManifestModel:
             "features": NAMES, "threshold_information": self.threshold_information,
             "threshold_screening": self.threshold_screening, "trained_on": self.trained_on}))
 
+    def to_bytes(self) -> bytes:
+        """The model as one blob for the registry (``risk_model_versions.blob``): the thresholds, feature names
+        and the booster as LightGBM text, in one JSON document."""
+        return json.dumps({"features": NAMES, "threshold_information": self.threshold_information,
+                           "threshold_screening": self.threshold_screening, "trained_on": self.trained_on,
+                           "booster": self.booster.model_to_string()}).encode()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> ManifestModel:
+        """A model from :meth:`to_bytes`; ValueError when it was made for other features."""
+        meta = json.loads(blob)
+        if meta.get("features") != NAMES:
+            raise ValueError("the stored manifest model was trained on other features")
+        import lightgbm as lgb
+
+        return cls(lgb.Booster(model_str=meta["booster"]), float(meta["threshold_information"]),
+                   float(meta["threshold_screening"]), str(meta["trained_on"]))
+
     @classmethod
     def load(cls, path: Path) -> ManifestModel | None:
         """The model saved at ``path``, or None when there is none (or it was made for other features)."""

@@ -91,6 +91,11 @@ class ManifestFiling(Base):
     data: Mapped[dict] = mapped_column(JSON)  # the consignment as schemas.Consignment dumps it
     # the earlier leg's transport document when the goods changed mode (sea leg -> rail leg; 0303)
     previous_document_no: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    # the probability that the pre-loading assessment referred it (1: a rule or the model; the exploration rate
+    # otherwise; null: withdrawn or filed before 0304), the live model's score and registry version (0304)
+    selection_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    model_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    model_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ManifestHistoryStat(Base):

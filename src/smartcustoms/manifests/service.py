@@ -9,6 +9,7 @@ earlier consignments of the same message included), then adds itself to them.
 from __future__ import annotations
 
 import logging
+import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, Table, cast, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -24,7 +24,7 @@ from smartcustoms.audit.service import record as audit
 from smartcustoms.core.clock import utcnow
 from smartcustoms.core.errors import Conflict, FieldError, NotFound, ValidationProblem
 from smartcustoms.core.security import SYSTEM, Principal
-from smartcustoms.manifests import cn, intake, legs
+from smartcustoms.manifests import cn, intake, legs, store
 from smartcustoms.manifests.discrepancies import Discrepancies
 from smartcustoms.manifests.events import ManifestEvent, ManifestEventKind, ManifestListener, emit
 from smartcustoms.manifests.model import ManifestModel, history_keys, history_observations, outcome_observations
@@ -32,7 +32,6 @@ from smartcustoms.manifests.model import features as model_features
 from smartcustoms.manifests.model import matrix as model_matrix
 from smartcustoms.manifests.models import (
     ManifestFiling,
-    ManifestHistoryStat,
     ManifestMessage,
     ManifestReferralEvent,
 )
@@ -111,6 +110,11 @@ class ManifestService:
         self.settings = settings or ManifestSettings()
         self.clock = clock
         self.model = model  # the pre-loading model beside the rules (manifests/model.py); None: rules only
+        self.model_version: int | None = None  # its registry version (None: from a file, or no model)
+        #: the share of the consignments neither the rules nor the model refer that a random draw refers (a
+        #: request for information): the unbiased sample the model's inverse-propensity weights need (0: none)
+        self.explore_rate = 0.0
+        self.rng = random.Random()
         self._discrepancies: Discrepancies | None = None
         #: told of referrals, decisions and discrepancies in their transaction (the platform wires the inbox)
         self.event_listeners: list[ManifestListener] = []
@@ -181,13 +185,7 @@ class ManifestService:
                                                      ManifestMessage.message_id == m.message_id)) is not None:
             raise _Duplicate()
         docs = [c.transport_document_no for c in m.consignments]
-        prior: dict[str, int] = {}
-        for i in range(0, len(docs), 500):
-            counted = s.execute(select(ManifestFiling.transport_document_no, func.count())
-                                .where(ManifestFiling.filer_code == filer, ManifestFiling.kind == m.kind.value,
-                                       ManifestFiling.transport_document_no.in_(docs[i:i + 500]))
-                                .group_by(ManifestFiling.transport_document_no))
-            prior.update({d: n for d, n in counted})
+        prior = store.filings_before(s, filer, m.kind.value, docs)
         if m.function is not FilingFunction.ORIGINAL:
             missing = [(i, c) for i, c in enumerate(m.consignments, 1) if not prior.get(c.transport_document_no)]
             if missing:
@@ -237,7 +235,8 @@ class ManifestService:
                                              amended=amended, withdrawn=withdrawn, outcome=outcome,
                                              reasons=reasons, reasons_zh=reasons_zh, late=late))
         self._advise(scored, rows, answers)
-        s.execute(insert(FILING_TABLE), rows)  # Core executemany: no ORM bulk bookkeeping
+        self._select(rows, answers)
+        store.insert_filings(s, rows)  # Core executemany (SQLite), COPY (PostgreSQL): no ORM bookkeeping
         self._merge(s, deltas)
         if self.event_listeners:
             self._tell_referred(s, msg_id, filer, rows, received_at)
@@ -270,13 +269,7 @@ class ManifestService:
         keys |= {k for c in consignments for it in c.items if (k := goods_key(it)) is not None}
         if for_model:
             keys |= {k for c in consignments for k in history_keys(c)}
-        out: dict[str, WeightStats] = {}
-        ordered = sorted(keys)
-        h = ManifestHistoryStat
-        for i in range(0, len(ordered), 500):  # plain rows (no ORM identity map): the aggregates are only read
-            for key, n, mean, m2 in s.execute(select(h.key, h.n, h.mean, h.m2).where(h.key.in_(ordered[i:i + 500]))):
-                out[key] = WeightStats(n, mean, m2)
-        return out
+        return {key: WeightStats(n, mean, m2) for key, n, mean, m2 in store.read_history(s, keys)}
 
     @staticmethod
     def _observe(c: Consignment, deltas: dict[str, _Delta]) -> None:
@@ -313,22 +306,34 @@ class ManifestService:
             rows[i]["reasons"] = [*rows[i]["reasons"],
                                   *({"en": en, "zh": zh} for en, zh in zip(adv.reasons, adv.reasons_zh, strict=True))]
 
+    def use_model(self, model: ManifestModel | None, version: int | None = None) -> None:
+        """Assess with ``model`` (registry ``version``; None: a file's model) from the next message on."""
+        self.model, self.model_version = model, version if model is not None else None
+
+    def _select(self, rows: list[dict[str, Any]], answers: list[ConsignmentAnswer]) -> None:
+        """Each filing's selection probability (1: referred by a rule or the model; otherwise the exploration
+        rate, and the random draw may refer it), the model's score and version, on its row."""
+        rate = self.explore_rate
+        for row, a in zip(rows, answers, strict=True):
+            p: float | None = None
+            if a.outcome is not None:
+                p = 1.0 if a.outcome in REFERRED else rate
+                if rate > 0 and a.outcome is Outcome.ASSESSMENT_COMPLETE and self.rng.random() < rate:
+                    en = f"selected at random for a control check ({rate:.1%} of consignments not otherwise referred)"
+                    zh = f"随机抽选的对照检查（未被布控舱单的{rate:.1%}）"
+                    a.outcome, a.reasons, a.reasons_zh = Outcome.REQUEST_FOR_INFORMATION, [*a.reasons, en], \
+                        [*a.reasons_zh, zh]
+                    row["outcome"] = a.outcome.value
+                    row["reasons"] = [*row["reasons"], {"en": en, "zh": zh}]
+            row["selection_probability"] = p
+            row["model_score"] = a.model_score
+            row["model_version"] = self.model_version if a.model_score is not None else None
+
     @staticmethod
     def _merge(s: Session, deltas: dict[str, _Delta]) -> None:
         """Add this transaction's observations to the stored aggregates (an upsert that merges, so concurrent
         writers lose nothing)."""
-        if not deltas:
-            return
-        dialect = s.get_bind().dialect.name
-        ins: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ManifestHistoryStat)
-        t, ex = ManifestHistoryStat.__table__.c, ins.excluded
-        n = t.n + ex.n
-        stmt = ins.on_conflict_do_update(index_elements=["key"], set_={
-            "n": n,
-            "mean": t.mean + (ex.mean - t.mean) * ex.n / n,
-            "m2": t.m2 + ex.m2 + (ex.mean - t.mean) * (ex.mean - t.mean) * t.n * ex.n / n,
-        })
-        s.execute(stmt, [{"key": k, "n": d.n, "mean": d.mean, "m2": d.m2} for k, d in sorted(deltas.items())])
+        store.merge_history(s, ((k, d.n, d.mean, d.m2) for k, d in deltas.items()))
 
     # ------------------------------------------------------------------ reads
     def shipment(self, document_no: str, filer_code: str | None) -> ShipmentOut:
