@@ -30,7 +30,8 @@ from smartcustoms.audit.service import CHAINED_FIELDS, GENESIS, HEAD_ID, entry_h
 APPEND_ONLY = ("audit_log", "declaration_events", "credit_grade_changes", "declaration_status_changes",
                "inspection_results", "declaration_documents", "declaration_versions", "tax_payments",
                "manifest_message", "manifest_filing", "manifest_referral_event",
-               "images", "image_assessments", "image_tip_projections", "image_reviews")
+               "images", "image_assessments", "image_tip_projections", "image_reviews",
+               "image_threat_marks")
 APPEND_ONLY_CBEC = ("cbec_parcel_event", "cbec_message", "cbec_rejection", "cbec_parcel_status_changes")
 STATUS_TRACES = {"declarations": "declarations_status_trace", "cbec_parcel": "cbec_parcel_status_trace"}
 SHOWN = 20  # findings listed per kind (all are counted)

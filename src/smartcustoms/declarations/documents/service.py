@@ -28,7 +28,7 @@ from smartcustoms.core.security import Principal, Role
 from smartcustoms.declarations.documents.content import ContentRefused, check_content, safe_file_name
 from smartcustoms.declarations.documents.models import DeclarationDocument
 from smartcustoms.declarations.documents.schemas import KIND_NAMES, DocumentKind, DocumentOut
-from smartcustoms.declarations.documents.storage import DocumentStore, FileSystemStore, StoredContentMissing
+from smartcustoms.declarations.documents.storage import DocumentStore, StoredContentMissing, store_for
 from smartcustoms.declarations.lifecycle import Decision, Lane, Status
 from smartcustoms.declarations.models import Declaration, DeclarationEvent
 from smartcustoms.declarations.schemas import EventOut
@@ -150,9 +150,10 @@ class DocumentService:
 
     @classmethod
     def from_settings(cls, declarations: DeclarationService, settings: Settings) -> DocumentService:
-        """Documents under ``<data_dir>/documents`` (or ``SMARTCUSTOMS_DOCUMENTS_DIR``) with the settings' limits."""
+        """Documents under ``<data_dir>/documents`` (or ``SMARTCUSTOMS_DOCUMENTS_DIR``), or in the object store when
+        ``SMARTCUSTOMS_OBJECT_STORE_URL`` is set, with the settings' limits."""
         root = settings.documents_dir or settings.data_dir / "documents"
-        return cls(declarations, FileSystemStore(root), DocumentLimits.from_settings(settings))
+        return cls(declarations, store_for(settings, "documents", root), DocumentLimits.from_settings(settings))
 
     # -- attaching -------------------------------------------------------------------------------
     def check(self, kind: str, file_name: str | None, data: bytes) -> tuple[DocumentKind, str, str]:

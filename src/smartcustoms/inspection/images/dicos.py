@@ -285,6 +285,23 @@ def write_dx(image: ScanImage, object_id: str, *, study_uid: str | None = None,
     return _encode(ds), uid
 
 
+#: an officer's threat category as a DICOS Threat Category (4010,1012) defined term. The terms are from a public
+#: description of NEMA IIC 1 v04-2023 (ANOMALY, CONTRABAND, EXPLOSIVE, PHARMACEUTICAL, OTHER, ...), not the
+#: standard's text; our own category is kept in the Threat Category Description (see docs/images.md)
+DICOS_THREAT_CATEGORY = {"drugs": "PHARMACEUTICAL", "weapons": "CONTRABAND", "explosives": "EXPLOSIVE",
+                         "currency": "CONTRABAND", "undeclared_goods": "ANOMALY", "other": "OTHER"}
+#: how an operator-assessed potential threat object's description starts (``read_tdr`` tells them apart by it)
+OPERATOR_PTO = "operator-assessed: "
+
+
+@dataclass(frozen=True)
+class OperatorMark:
+    """A region an officer marked as a threat: our category (``schemas.THREAT_CATEGORIES``) and the pixel box."""
+
+    category: str
+    box: Box
+
+
 @dataclass(frozen=True)
 class TdrContent:
     """What a threat detection report says about one scan."""
@@ -300,13 +317,16 @@ class TdrContent:
     officer: str | None = None
     officer_verdict: str | None = None  # clear | threat (an OPERATOR report when set)
     reasons: Sequence[str] = ()
+    operator_marks: Sequence[OperatorMark] = ()  # the officer's threat regions (an OPERATOR report)
 
 
 def write_tdr(content: TdrContent) -> bytes:
     """A DICOS Threat Detection Report: the alarm decision and, when the heat map has a suspect region, one
     potential threat object (Threat Sequence item) with its ATD assessment (probability = the anomaly score)
     and its place in the referenced image: Threat ROI Base/Extents in pixels (x = column, y = row, z = 0)
-    and a Bounding Polygon of the two corners in mm."""
+    and a Bounding Polygon of the two corners in mm. Each region the officer marked follows as an
+    operator-assessed potential threat object: its DICOS Threat Category, ``ATDAssessmentFlag`` THREAT, no
+    probability, the description ``operator-assessed: <category>`` and its box the same way."""
     uid = generate_uid()
     ds = Dataset()
     ds.file_meta = _file_meta(DICOS_TDR, uid)
@@ -317,37 +337,50 @@ def write_tdr(content: TdrContent) -> bytes:
     ds.AlarmDecision = "ALARM" if alarm else "CLEAR"
     ds.AlarmDecisionTime = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     ds.ThreatDetectionAlgorithmAndVersion = content.algorithm[:64]
-    ds.NumberOfAlarmObjects = 1 if alarm and content.region is not None else 0
-    ds.NumberOfTotalObjects = 1 if content.region is not None else 0
+    marks = list(content.operator_marks) if operator else []
+    machine_objects = 1 if content.region is not None else 0
+    ds.NumberOfAlarmObjects = (machine_objects if alarm else 0) + len(marks)
+    ds.NumberOfTotalObjects = machine_objects + len(marks)
     if operator:
         ds.OperatorsName = content.officer or ""
     ref = Dataset()
     ref.ReferencedSOPClassUID = UID(content.referenced_sop_class)
     ref.ReferencedSOPInstanceUID = UID(content.referenced_sop_instance)
     ds.ReferencedInstanceSequence = DicomSequence([ref])
-    ptos = []
+    ptos: list[Dataset] = []
     if content.region is not None:
-        b, mm = content.region, content.pixel_mm
         assess = Dataset()
         assess.ThreatCategory = "ANOMALY"
         assess.ThreatCategoryDescription = "; ".join(content.reasons)[:10240] or "anomaly in the scan"
         assess.ATDAbilityAssessment = "NO_INTERFERENCE"
         assess.ATDAssessmentFlag = "THREAT" if alarm else "NO_THREAT"
         assess.ATDAssessmentProbability = float(content.anomaly_score)
-        roi = Dataset()
-        roi.ThreatROIBase = [float(b.left), float(b.top), 0.0]
-        roi.ThreatROIExtents = [float(b.width), float(b.height), 1.0]
-        rep = Dataset()
-        rep.ReferencedInstanceSequence = DicomSequence([ref])
-        rep.ThreatROIVoxelSequence = DicomSequence([roi])
-        rep.BoundingPolygon = [b.left * mm, b.top * mm, 0.0, (b.left + b.width) * mm, (b.top + b.height) * mm, 0.0]
-        pto = Dataset()
-        pto.PotentialThreatObjectID = 1
-        pto.ATDAssessmentSequence = DicomSequence([assess])
-        pto.PTORepresentationSequence = DicomSequence([rep])
-        ptos.append(pto)
+        ptos.append(_pto(len(ptos) + 1, assess, content.region, content.pixel_mm, ref))
+    for mark in marks:
+        assess = Dataset()
+        assess.ThreatCategory = DICOS_THREAT_CATEGORY.get(mark.category, "OTHER")
+        assess.ThreatCategoryDescription = OPERATOR_PTO + mark.category
+        assess.ATDAbilityAssessment = "NO_INTERFERENCE"
+        assess.ATDAssessmentFlag = "THREAT"
+        ptos.append(_pto(len(ptos) + 1, assess, mark.box, content.pixel_mm, ref))
     ds.ThreatSequence = DicomSequence(ptos)
     return _encode(ds)
+
+
+def _pto(number: int, assess: Dataset, b: Box, mm: float, ref: Dataset) -> Dataset:
+    """A Threat Sequence item: the assessment and the box in the referenced image (pixels and mm)."""
+    roi = Dataset()
+    roi.ThreatROIBase = [float(b.left), float(b.top), 0.0]
+    roi.ThreatROIExtents = [float(b.width), float(b.height), 1.0]
+    rep = Dataset()
+    rep.ReferencedInstanceSequence = DicomSequence([ref])
+    rep.ThreatROIVoxelSequence = DicomSequence([roi])
+    rep.BoundingPolygon = [b.left * mm, b.top * mm, 0.0, (b.left + b.width) * mm, (b.top + b.height) * mm, 0.0]
+    pto = Dataset()
+    pto.PotentialThreatObjectID = number
+    pto.ATDAssessmentSequence = DicomSequence([assess])
+    pto.PTORepresentationSequence = DicomSequence([rep])
+    return pto
 
 
 def read_tdr(data: bytes) -> dict:
@@ -366,11 +399,15 @@ def read_tdr(data: bytes) -> dict:
         a = pto.ATDAssessmentSequence[0]
         roi = pto.PTORepresentationSequence[0].ThreatROIVoxelSequence[0]
         base, ext = roi.ThreatROIBase, roi.ThreatROIExtents
+        description = str(a.get("ThreatCategoryDescription", ""))
+        operator = description.startswith(OPERATOR_PTO) and "ATDAssessmentProbability" not in a
+        probability = a.get("ATDAssessmentProbability")
         out["objects"].append({
             "id": int(pto.PotentialThreatObjectID), "category": str(a.ThreatCategory),
-            "flag": str(a.ATDAssessmentFlag), "probability": float(a.ATDAssessmentProbability),
-            "box": Box(int(base[1]), int(base[0]), int(ext[1]), int(ext[0])),
-            "description": str(a.get("ThreatCategoryDescription", ""))})
+            "flag": str(a.ATDAssessmentFlag), "probability": None if probability is None else float(probability),
+            "box": Box(int(base[1]), int(base[0]), int(ext[1]), int(ext[0])), "description": description,
+            "source": "operator" if operator else "machine",
+            "marked_as": description[len(OPERATOR_PTO):] if operator else None})
     return out
 
 

@@ -1,4 +1,5 @@
-"""The scan image tables, all append-only: the image, the model's assessment (with TIP), officers' reviews.
+"""The scan image tables, all append-only: the image, the model's assessment (with TIP), officers' reviews and
+the threat regions they mark.
 
 An image is tied to its subject by kind and id strings (a declaration number, a parcel's waybill, a manifest
 line), since parcels and manifests are domains above this one. Where an image stands (awaiting review,
@@ -97,3 +98,18 @@ class ImageReview(Base):
     tip: Mapped[bool] = mapped_column(Boolean, default=False)  # the decision was on a TIP presentation
     tip_hit: Mapped[bool | None] = mapped_column(Boolean)  # TIP only: the projected threat was called a threat
     inspection_result: Mapped[bool] = mapped_column(Boolean, default=False)  # became a declaration's result
+
+
+class ImageThreatMark(Base):
+    """A region of the scan an officer marked as a threat with a review (its category and pixel rectangle)."""
+
+    __tablename__ = "image_threat_marks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("image_reviews.id"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
+    category: Mapped[str] = mapped_column(String(20))  # schemas.THREAT_CATEGORIES
+    top: Mapped[int] = mapped_column(Integer)
+    left: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from smartcustoms.core.wire import UtcDateTime
 from smartcustoms.inspection.schemas import OFFENCE_TYPES
@@ -24,7 +24,13 @@ Decision = Literal["confirm_clear", "confirm_threat", "override_clear", "overrid
 Verdict = Literal["clear", "threat"]
 ImageFormat = Literal["dicos", "png", "tiff"]
 
+ThreatCategory = Literal["drugs", "weapons", "explosives", "currency", "undeclared_goods", "other"]
+
 SUBJECT_KINDS: tuple[str, ...] = ("declaration", "parcel", "manifest_line")
+#: what an officer can mark a region of a scan as (``ThreatMarkIn.category``)
+THREAT_CATEGORIES: tuple[str, ...] = ("drugs", "weapons", "explosives", "currency", "undeclared_goods", "other")
+#: threat regions one review may mark
+MAX_MARKS = 10
 DECISIONS: tuple[str, ...] = ("confirm_clear", "confirm_threat", "override_clear", "override_threat")
 
 
@@ -115,6 +121,21 @@ class AssessmentOut(BaseModel):
     assessed_at: UtcDateTime = Field(description="when the model assessed it (UTC)")
 
 
+class ThreatMarkIn(BaseModel):
+    """A region of the scan the officer marks as a threat: a pixel rectangle (inside the image) and a category."""
+
+    model_config = ConfigDict(extra="forbid")
+    category: ThreatCategory = Field(description="drugs, weapons, explosives, currency, undeclared_goods or other")
+    top: int = Field(ge=0, le=4095, description="first row of the region (0 = top of the image)")
+    left: int = Field(ge=0, le=4095, description="first column of the region (0 = left edge)")
+    height: int = Field(ge=1, le=4096, description="rows in the region")
+    width: int = Field(ge=1, le=4096, description="columns in the region")
+
+
+class ThreatMarkOut(ThreatMarkIn):
+    """A threat region an officer marked with a review."""
+
+
 class ReviewOut(BaseModel):
     """One officer decision on an image (append-only)."""
 
@@ -123,6 +144,7 @@ class ReviewOut(BaseModel):
     verdict: Verdict = Field(description="what the officer concluded: clear or threat")
     reason: str = Field(description="the officer's words")
     at: UtcDateTime = Field(description="when the decision was recorded (UTC)")
+    marks: list[ThreatMarkOut] = Field(default_factory=list, description="threat regions the officer marked")
 
 
 class ImageOut(BaseModel):
@@ -167,7 +189,8 @@ class ReviewIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"decision": "confirm_threat", "reason": "dense block behind the cartons, not in the declared goods",
-         "offence_type": "prohibited"},
+         "offence_type": "prohibited",
+         "marks": [{"category": "drugs", "top": 40, "left": 300, "height": 25, "width": 30}]},
         {"decision": "override_clear", "reason": "the dense region is the declared machine parts"}]})
     decision: Decision = Field(description="confirm_clear / confirm_threat (agree with the machine's call) or "
                                            "override_clear / override_threat (disagree)")
@@ -177,6 +200,19 @@ class ReviewIn(BaseModel):
         description="for a threat on a declaration: the offence type of the inspection "
                                          "result (prohibited, quantity, misclassification, ...); default "
                                          "prohibited")] = None
+    marks: Annotated[list[ThreatMarkIn], Field(
+        max_length=MAX_MARKS, description=f"for a threat: up to {MAX_MARKS} regions of the scan the officer marks "
+                                          "(pixels, inside the image) with a threat category; written into the "
+                                          "DICOS TDR as operator-assessed potential threat objects")] = []
+
+    @field_validator("marks")
+    @classmethod
+    def marks_for_threats(cls, marks: list[ThreatMarkIn], info: ValidationInfo) -> list[ThreatMarkIn]:
+        """Regions are marked on a threat call only (a clear verdict has nothing to mark)."""
+        decision = info.data.get("decision")
+        if marks and decision is not None and not str(decision).endswith("threat"):
+            raise ValueError("threat regions are marked with a threat decision only")
+        return marks
 
     @model_validator(mode="after")
     def reason_when_needed(self) -> ReviewIn:

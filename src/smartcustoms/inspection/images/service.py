@@ -33,11 +33,17 @@ from smartcustoms.audit.service import record
 from smartcustoms.core.config import Settings
 from smartcustoms.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationProblem
 from smartcustoms.core.security import SYSTEM, Principal, Role
-from smartcustoms.declarations.documents.storage import DocumentStore, FileSystemStore, StoredContentMissing
+from smartcustoms.declarations.documents.storage import DocumentStore, StoredContentMissing, store_for
 from smartcustoms.declarations.models import GoodsItem
 from smartcustoms.declarations.service import DeclarationService
 from smartcustoms.inspection.images import dicos
-from smartcustoms.inspection.images.models import ImageAssessment, ImageReview, ScanImageRecord, TipProjection
+from smartcustoms.inspection.images.models import (
+    ImageAssessment,
+    ImageReview,
+    ImageThreatMark,
+    ScanImageRecord,
+    TipProjection,
+)
 from smartcustoms.inspection.images.schemas import (
     SUBJECT_KINDS,
     AssessmentOut,
@@ -51,6 +57,8 @@ from smartcustoms.inspection.images.schemas import (
     ReviewResultOut,
     ScanImage,
     ScanSubject,
+    ThreatMarkIn,
+    ThreatMarkOut,
     TipOfficerOut,
 )
 from smartcustoms.inspection.images.tip import place_threat, threat_library
@@ -181,9 +189,11 @@ class ImageService:
     @classmethod
     def from_settings(cls, declarations: DeclarationService, inspections: InspectionService, settings: Settings,
                       **kwargs: object) -> ImageService:
-        """The service with its files under ``images_dir`` (default ``<data_dir>/images``)."""
+        """The service with its files under ``images_dir`` (default ``<data_dir>/images``), or in the object store
+        when ``object_store_url`` is set."""
         root = settings.images_dir or settings.data_dir / "images"
-        return cls(declarations, inspections, FileSystemStore(root), settings, **kwargs)  # type: ignore[arg-type]
+        return cls(declarations, inspections, store_for(settings, "images", root), settings,
+                   **kwargs)  # type: ignore[arg-type]
 
     # -- upload -----------------------------------------------------------------------------------------------
     def upload(self, who: Principal, data: bytes, subject_kind: str, subject_id: str,
@@ -294,7 +304,7 @@ class ImageService:
         _need(who, READERS + UPLOADERS, "only customs officers and analysts see scans")
         with self.sessions() as session:
             img, a, reviews = self._load(session, image_id)
-            return _image_out(img, a, reviews)
+            return _image_out(img, a, reviews, _marks(session, reviews))
 
     def scan(self, who: Principal, image_id: int) -> ScanImage:
         """The pixels an officer is shown: with the TIP threat while its presentation is pending."""
@@ -344,16 +354,18 @@ class ImageService:
         _need(who, READERS, "only customs officers and analysts see scans")
         with self.sessions() as session:
             img, a, reviews = self._load(session, image_id)
-        real = [r for r in reviews if not r.tip]
+            real = [r for r in reviews if not r.tip]
+            last = real[-1] if real else None
+            marks = _marks(session, [last]).get(last.id, []) if last is not None else []
         if a is None and not real:
             raise Conflict(f"image {image_id} has neither an assessment nor a review to report")
-        last = real[-1] if real else None
         return dicos.write_tdr(dicos.TdrContent(
             referenced_sop_instance=img.sop_instance_uid, referenced_sop_class=img.sop_class_uid,
             object_id=f"{img.subject_kind}:{img.subject_id}", anomaly_score=a.anomaly_score if a else 0.0,
             alarm=a is not None and a.routed == "review", region=_region(a), pixel_mm=img.pixel_mm,
             algorithm=a.model_version if a else "none", officer=last.officer if last else None,
-            officer_verdict=last.verdict if last else None, reasons=list(a.reasons) if a else []))
+            officer_verdict=last.verdict if last else None, reasons=list(a.reasons) if a else [],
+            operator_marks=[dicos.OperatorMark(m.category, Box(m.top, m.left, m.height, m.width)) for m in marks]))
 
     def subject(self, who: Principal, image_id: int) -> ScanSubject:
         """What the image is of, with the declared goods as they are now."""
@@ -377,7 +389,8 @@ class ImageService:
             headings = {h[:4] for h in img.hs_codes.split(",") if h}
             picked = [r for r in rows if (r.subject_kind, r.subject_id) == (img.subject_kind, img.subject_id)
                       or headings & {h[:4] for h in r.hs_codes.split(",") if h}][:limit]
-            return [_image_out(*self._load(session, r.id)) for r in picked]
+            loaded = [self._load(session, r.id) for r in picked]
+            return [_image_out(i, a, rv, _marks(session, rv)) for i, a, rv in loaded]
 
     def queue(self, who: Principal, office: str | None = None, limit: int = 50, offset: int = 0) -> list[ReviewJobOut]:
         """Images waiting for an officer (routed to review, or not assessed), oldest first."""
@@ -408,6 +421,8 @@ class ImageService:
             pending = self._pending_tip(session, image_id, reviews)
             tip, tip_name = pending is not None, pending.threat if pending is not None else None
             kind, subject_id = img.subject_kind, img.subject_id
+            width, height = img.width, img.height
+        _check_marks(body.marks, width, height)
         if machine is not None:
             agrees = body.decision.startswith("confirm")
             if agrees != (verdict == machine):
@@ -422,11 +437,14 @@ class ImageService:
         if tip:
             hit = verdict == "threat"
             with self.sessions() as session, session.begin():
-                session.execute(insert(ImageReview).values(
+                review_id = session.execute(insert(ImageReview).values(
                     image_id=image_id, at=now, officer=who.username, decision=body.decision, verdict=verdict,
-                    reason=body.reason, offence_type=None, tip=True, tip_hit=hit, inspection_result=False))
+                    reason=body.reason, offence_type=None, tip=True, tip_hit=hit, inspection_result=False)
+                    .returning(ImageReview.id)).scalar_one()
+                _insert_marks(session, image_id, review_id, body.marks)
                 record(session, who, "image.tip_review", "image", str(image_id), {
-                    "decision": body.decision, "threat": tip_name, "hit": hit})
+                    "decision": body.decision, "threat": tip_name, "hit": hit,
+                    "marks": [m.model_dump() for m in body.marks]})
             return ReviewResultOut(image_id=image_id, decision=body.decision, verdict=verdict, inspection_result=False,
                                    tip_feedback="hit" if hit else "miss",
                                    note="this was a threat image projection test; the scan is back in the queue "
@@ -443,13 +461,15 @@ class ImageService:
             except (Conflict, NotFound) as exc:
                 note = f"no inspection result recorded: {exc.detail}"
         with self.sessions() as session, session.begin():
-            session.execute(insert(ImageReview).values(
+            review_id = session.execute(insert(ImageReview).values(
                 image_id=image_id, at=now, officer=who.username, decision=body.decision, verdict=verdict,
                 reason=body.reason, offence_type=body.offence_type if verdict == "threat" else None, tip=False,
-                tip_hit=None, inspection_result=became))
+                tip_hit=None, inspection_result=became).returning(ImageReview.id)).scalar_one()
+            _insert_marks(session, image_id, review_id, body.marks)
             record(session, who, "image.review", "image", str(image_id), {
                 "decision": body.decision, "verdict": verdict, "subject_kind": kind, "subject_id": subject_id,
-                "inspection_result": became, "reason": body.reason})
+                "inspection_result": became, "reason": body.reason,
+                "marks": [m.model_dump() for m in body.marks]})
         self._publish(ImageVerdict(image_id, kind, subject_id, verdict, who.username, body.decision, now))
         return ReviewResultOut(image_id=image_id, decision=body.decision, verdict=verdict, inspection_result=became,
                                note=note)
@@ -492,6 +512,33 @@ def _need(who: Principal, roles: tuple[Role, ...], message: str) -> None:
         raise Forbidden(message)
 
 
+def _check_marks(marks: Sequence[ThreatMarkIn], width: int, height: int) -> None:
+    """Each marked region lies inside the ``width`` x ``height`` image (422 naming ``marks[i]`` otherwise)."""
+    errors = [FieldError(f"marks[{i}]", f"the region {m.left},{m.top} {m.width}x{m.height} (x,y wxh) is not inside "
+                                       f"the {width}x{height} image")
+              for i, m in enumerate(marks) if m.left + m.width > width or m.top + m.height > height]
+    if errors:
+        raise ValidationProblem("a marked threat region lies outside the image", errors,
+                                title="The review is not valid")
+
+
+def _insert_marks(session: Session, image_id: int, review_id: int, marks: Sequence[ThreatMarkIn]) -> None:
+    if marks:
+        session.execute(insert(ImageThreatMark), [
+            {"review_id": review_id, "image_id": image_id, **m.model_dump()} for m in marks])
+
+
+def _marks(session: Session, reviews: Sequence[ImageReview]) -> dict[int, list[ImageThreatMark]]:
+    """The threat regions marked with each of ``reviews``, by review id, in the order they were sent."""
+    ids = [r.id for r in reviews]
+    out: dict[int, list[ImageThreatMark]] = {i: [] for i in ids}
+    if ids:
+        for m in session.scalars(select(ImageThreatMark).where(ImageThreatMark.review_id.in_(ids))
+                                 .order_by(ImageThreatMark.id)):
+            out[m.review_id].append(m)
+    return out
+
+
 def _region(a: ImageAssessment | None) -> Box | None:
     if a is None or a.region_top is None or a.region_left is None or a.region_height is None \
             or a.region_width is None:
@@ -503,7 +550,8 @@ def _box_out(b: Box | None) -> BoxOut | None:
     return None if b is None else BoxOut(top=b.top, left=b.left, height=b.height, width=b.width)
 
 
-def _image_out(img: ScanImageRecord, a: ImageAssessment | None, reviews: Sequence[ImageReview]) -> ImageOut:
+def _image_out(img: ScanImageRecord, a: ImageAssessment | None, reviews: Sequence[ImageReview],
+               marks: dict[int, list[ImageThreatMark]] | None = None) -> ImageOut:
     real = [r for r in reviews if not r.tip]  # TIP presentations stay out of the record (they would reveal TIP)
     status = ("reviewed" if real else "unassessed" if a is None else
               "auto_cleared" if a.routed == "auto_cleared" else "awaiting_review")
@@ -517,7 +565,10 @@ def _image_out(img: ScanImageRecord, a: ImageAssessment | None, reviews: Sequenc
         width=img.width, height=img.height, pixel_mm=img.pixel_mm, sha256=img.sha256, size_bytes=img.size_bytes,
         uploaded_by=img.uploaded_by, uploaded_at=img.uploaded_at, assessment=assessment,
         reviews=[ReviewOut(officer=r.officer, decision=r.decision, verdict=r.verdict,  # type: ignore[arg-type]
-                           reason=r.reason, at=r.at) for r in real], status=status)
+                           reason=r.reason, at=r.at, marks=[ThreatMarkOut(
+                               category=m.category, top=m.top, left=m.left,  # type: ignore[arg-type]
+                               height=m.height, width=m.width) for m in (marks or {}).get(r.id, [])])
+                 for r in real], status=status)
 
 
 def _png(gray: np.ndarray) -> bytes:

@@ -27,7 +27,7 @@ from smartcustoms.core.errors import Conflict, NotFound, ValidationProblem
 from smartcustoms.core.security import Role
 from smartcustoms.declarations.listing import PAGE_SIZES
 from smartcustoms.inspection.images.materials import materials
-from smartcustoms.inspection.images.schemas import ImageOut, ReviewIn
+from smartcustoms.inspection.images.schemas import MAX_MARKS, THREAT_CATEGORIES, ImageOut, ReviewIn
 from smartcustoms.inspection.schemas import OFFENCE_TYPES
 from smartcustoms.web.i18n import language_of, translator
 from smartcustoms.web.pages.base import (
@@ -305,10 +305,14 @@ def _review_page(request: Request, image_id: int, status_code: int = 200, errors
     a = image.assessment
     call = "threat" if a is not None and a.routed == "review" else "clear"
     choices = list(CHOICES[call]) if who.role is Role.OFFICER and image.status in OPEN else []
+    sent = sent or {}
+    rows = list(sent.get("marks", [])) or [{}]  # what was entered, else one empty row to type a region into
+    last_marks = image.reviews[-1].marks if image.reviews else []
     return render(request, "image_review.html", status_code=status_code, image=image, a=a, call=call,
+                  mark_rows=rows, max_marks=MAX_MARKS, threat_categories=THREAT_CATEGORIES, last_marks=last_marks,
                   reasons=[reason_text(t, r) for r in (a.reasons if a else [])], subject=subject,
                   goods=_goods(request, subject), previous=previous, choices=choices, threats=THREAT_DECISIONS,
-                  offence_types=OFFENCE_TYPES, errors=errors or {}, sent=sent or {}, reason_max=REASON_MAX,
+                  offence_types=OFFENCE_TYPES, errors=errors or {}, sent=sent, reason_max=REASON_MAX,
                   verdict=_verdict(image))
 
 
@@ -332,11 +336,14 @@ async def review_decision(image_id: ImageId, request: Request) -> Response:
     body = None
     if not sent["reason"]:  # the page asks a reason for every decision (the API only for threats and overrides)
         errors["reason"] = [t("images.reason_missing")]
+    sent["marks"], marks, mark_errors = read_marks(form, t)
+    if mark_errors:
+        errors["marks"] = mark_errors
     try:
         body = ReviewIn.model_validate({"decision": sent["decision"], "reason": sent["reason"],
-                                        "offence_type": sent["offence_type"] or None})
+                                        "offence_type": sent["offence_type"] or None, "marks": marks})
     except ValidationError as exc:
-        errors = by_field(field_errors(exc)) | errors
+        errors = _marks_together(by_field(field_errors(exc))) | errors
     if sent["decision"] in THREAT_DECISIONS and not sent["confirm"]:
         errors["confirm"] = [t("images.confirm_missing")]
     svc = _service(request)
@@ -348,7 +355,7 @@ async def review_decision(image_id: ImageId, request: Request) -> Response:
     try:
         result = await run_in_threadpool(svc.review, who, image_id, body)
     except ValidationProblem as exc:
-        return _review_page(request, image_id, 422, by_field(exc.errors), sent)
+        return _review_page(request, image_id, 422, _marks_together(by_field(exc.errors)), sent)
     except Conflict as exc:
         flash(request, "images.refused", "error", detail=exc.detail)
         return RedirectResponse(f"/images/{image_id}", status_code=303)
@@ -356,6 +363,45 @@ async def review_decision(image_id: ImageId, request: Request) -> Response:
     if result.tip_feedback is not None:  # a projected test threat: told after the decision, never before
         flash(request, f"images.tip_{result.tip_feedback}", "ok" if result.tip_feedback == "hit" else "error")
     return RedirectResponse(f"/images/{image_id}#reviews", status_code=303)
+
+
+MARK_FIELDS = (("mark_x", "left"), ("mark_y", "top"), ("mark_w", "width"), ("mark_h", "height"))
+
+
+def read_marks(form: Any, t: Any) -> tuple[list[dict[str, str]], list[dict[str, Any]], list[str]]:
+    """The threat regions of the decision form (rows of ``mark_category``, ``mark_x``, ``mark_y``, ``mark_w``,
+    ``mark_h``): the rows as entered (to show again), the marks for ``ReviewIn`` and the errors, each naming its
+    row. A row left empty is skipped."""
+    columns = {name: [str(v).strip() for v in form.getlist(name)] for name in ("mark_category", *dict(MARK_FIELDS))}
+    count = max(len(v) for v in columns.values())
+    rows = [{name: (values[i] if i < len(values) else "") for name, values in columns.items()} for i in range(count)]
+    rows = [r for r in rows if any(r.values())][:MAX_MARKS + 1]
+    marks, errors = [], []
+    if len(rows) > MAX_MARKS:
+        errors.append(t("images.err.marks_too_many", n=MAX_MARKS))
+    for n, row in enumerate(rows[:MAX_MARKS], start=1):
+        mark: dict[str, Any] = {"category": row["mark_category"]}
+        if row["mark_category"] not in THREAT_CATEGORIES:
+            errors.append(t("images.err.mark_category", n=n))
+        for name, key in MARK_FIELDS:
+            mark[key] = form_int(row[name])
+        if any(mark[key] is None for _, key in MARK_FIELDS) or mark["width"] < 1 or mark["height"] < 1:
+            errors.append(t("images.err.mark_numbers", n=n))
+        marks.append(mark)
+    return rows, ([] if errors else marks), errors
+
+
+def _marks_together(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Errors on ``marks[i]...`` shown together beside the regions, numbered from 1 as on the page."""
+    out: dict[str, list[str]] = {}
+    for key, messages in errors.items():
+        if key == "marks" or key.startswith("marks["):
+            index = re.match(r"marks\[(\d+)\]", key)
+            prefix = f"{int(index.group(1)) + 1}: " if index else ""
+            out.setdefault("marks", []).extend(prefix + m for m in messages)
+        else:
+            out[key] = messages
+    return out
 
 
 # -- TIP quality --------------------------------------------------------------------------------------------------
