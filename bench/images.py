@@ -1,17 +1,21 @@
 """Image review benchmark (issue #20): the shipped image model on held-out SYNTHETIC scans, end to end.
 
-    python bench/images.py --json             # 400 held-out scans (seed 2, never used in training), half concealed
+    python bench/images.py --json             # 1000 held-out scans (seed 2, never used in training), half concealed
+    python bench/images.py --seed 4 --json    # a second held-out set (seed 4: also never used in training)
     python bench/images.py --n 200 --model /tmp/m.onnx
 
-The scans come from ``simulate.scans.dataset(n, seed=2)`` (training used seeds 1 and 3): physics-based
-renders, not real scanner images. Each is written as a DICOS DX file first (not timed). Then, timed per image:
+The scans come from ``simulate.scans.dataset(n, seed=2)`` (``--seed``; training used seeds 1 and 3 only, so any
+other seed is held out): physics-based renders, not real scanner images. Each is written as a DICOS DX file
+first (not timed). Then, timed per image:
 read the DICOS file (``dicos.read_scan``), the model (CNN score and heat map, physics consistency check),
 the heat map's PNG, its SHA-256 and a write to a content-addressed file store, and the suspect region
 (``service.suspect_region``): what the images service does for an upload apart from the database rows.
 
 An image goes to review when its score is at or above the threshold **or** the physics check finds it
 inconsistent (the service's routing). ``recall_at_5pct_false_alarms`` sweeps the threshold over that rule and
-reports the recall where at most 5 % of the clean scans are flagged; ``auto_cleared_share`` and
+reports the recall where at most 5 % of the clean scans are flagged, with its bootstrap standard error
+(``recall_standard_error``: clean and concealed scans resampled separately, the threshold swept again in each
+resample, so the threshold's own noise counts); ``auto_cleared_share`` and
 ``routed`` are at the model's proposed review threshold (from its file; ``--threshold`` overrides).
 Baselines of equal simplicity, on the same scans: the physics check alone, and plain thresholds on the mass
 residual and on the goods' dual-energy ratio residual.
@@ -34,6 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 HELD_OUT_SEED = 2
+TRAINING_SEEDS = (1, 3)  # bench/train_images.py: training and validation scans
 
 
 def recall_at(scores: np.ndarray, labels: np.ndarray, fa: float = 0.05) -> tuple[float, float]:
@@ -45,9 +50,23 @@ def recall_at(scores: np.ndarray, labels: np.ndarray, fa: float = 0.05) -> tuple
     return float((pos >= threshold).mean()), threshold
 
 
+def bootstrap_se(scores: np.ndarray, labels: np.ndarray, rounds: int = 1000, seed: int = 0) -> float:
+    """Standard error of :func:`recall_at` (5 %): clean and concealed scans resampled separately, ``rounds`` times,
+    the threshold swept again in each resample."""
+    rng = np.random.default_rng(seed)
+    neg, pos = np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)
+    values = []
+    for _ in range(rounds):
+        idx = np.concatenate([rng.choice(neg, neg.size), rng.choice(pos, pos.size)])
+        values.append(recall_at(scores[idx], labels[idx])[0])
+    return float(np.std(values))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=400, help="held-out scans (seed 2), half of them concealed")
+    ap.add_argument("--n", type=int, default=1000, help="held-out scans, half of them concealed")
+    ap.add_argument("--seed", type=int, default=HELD_OUT_SEED,
+                    help="held-out scans' seed (default 2; 1 and 3 are the training and validation seeds)")
     ap.add_argument("--model", type=Path, default=None, help="ONNX model file (default: the shipped one)")
     ap.add_argument("--threshold", type=float, default=None, help="review threshold (default: the model's)")
     ap.add_argument("--source", choices=("dicos", "arrays"), default="dicos",
@@ -55,6 +74,10 @@ def main() -> None:
                          "generator's float arrays straight to the model (no file, for comparison)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.seed in TRAINING_SEEDS:
+        ap.error(f"--seed: {args.seed} is a training seed ({TRAINING_SEEDS}); held-out figures need another")
+    if args.n < 40:
+        ap.error("--n: at least 40 scans (20 clean ones give a 5 % false-alarm point of one scan)")
 
     from PIL import Image
 
@@ -68,7 +91,7 @@ def main() -> None:
     model = OnnxImageModel.load(args.model)
     threshold = model.review_threshold if args.threshold is None else args.threshold
     t0 = time.perf_counter()
-    scans = list(dataset(args.n, seed=HELD_OUT_SEED, concealed_share=0.5))
+    scans = list(dataset(args.n, seed=args.seed, concealed_share=0.5))
     files = [write_dx(s.image, f"BENCH{i:05d}")[0] for i, s in enumerate(scans)]
     render_s = time.perf_counter() - t0
     labels = np.array([s.label for s in scans])
@@ -109,16 +132,18 @@ def main() -> None:
     routed_score = np.where(consistent_a, scores_a, 1.0)
     recall_routed, thr_routed = recall_at(routed_score, labels)
     recall_cnn, thr_cnn = recall_at(scores_a, labels)
+    recall_se = bootstrap_se(routed_score, labels)
     tare_mid = float(np.mean(model.rule.tare_kg))
     ratio_mid = float(np.mean(model.rule.ratio_shift))
     recall_mass, _ = recall_at(np.abs(np.array(mass_res) - tare_mid), labels)
     recall_ratio, _ = recall_at(np.nan_to_num(np.abs(np.array(ratio_res) - ratio_mid), nan=9.0), labels)
     result = {
         "recall_at_5pct_false_alarms": round(recall_routed, 4),
+        "recall_standard_error": round(recall_se, 4),
         "auto_cleared_share": round(float((~flagged[clean]).mean()), 4),
         "seconds_per_image_p99": round(float(np.percentile(seconds, 99)), 4),
         "images_per_second": round(len(scans) / wall, 2),
-        "data": f"SYNTHETIC held-out scans: simulate.scans.dataset(n={args.n}, seed={HELD_OUT_SEED}), "
+        "data": f"SYNTHETIC held-out scans: simulate.scans.dataset(n={args.n}, seed={args.seed}), "
                 "never used in training (seeds 1 and 3)",
         "n_images": len(scans), "n_concealed": int(labels.sum()), "n_clean": int(clean.sum()),
         "model_version": model.model_version,

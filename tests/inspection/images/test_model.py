@@ -52,6 +52,17 @@ def test_assessment_honours_the_output_contract(model: OnnxImageModel) -> None:
     assert a.model_version == model.model_version
 
 
+def test_the_shipped_model_reads_a_scan_and_its_mirror_alike(model: OnnxImageModel) -> None:
+    # the graph averages each scan with its left-right mirror: a container facing the other way scores the same
+    scan = render_scan([TSHIRTS], seed=7, concealment="undeclared_goods")
+    mirror = replace(scan.image, high=scan.image.high[:, ::-1].copy(), low=scan.image.low[:, ::-1].copy())
+    score, heat = model.score(scan.image, scan.goods)
+    score_m, heat_m = model.score(mirror, scan.goods)
+    assert score_m == pytest.approx(score, abs=1e-6)
+    assert np.allclose(heat_m, heat[:, ::-1], atol=1e-5)
+    assert model.model_version.startswith("scan-cnn-2.")  # 2: the mirror-averaging graph
+
+
 def test_assessment_is_deterministic(model: OnnxImageModel) -> None:
     scan = render_scan([TSHIRTS], seed=6, concealment="dense_in_light")
     a, b = model.assess(scan.image, scan.goods), model.assess(scan.image, scan.goods)
@@ -156,6 +167,8 @@ def test_training_and_export_smoke(tmp_path: Path) -> None:
         export_onnx,
         fit,
         heat_target,
+        mirror_average,
+        net_from_onnx,
         predict,
         prepare_scans,
     )
@@ -177,10 +190,30 @@ def test_training_and_export_smoke(tmp_path: Path) -> None:
     scan = render_scan([TSHIRTS], seed=9, size=(128, 256))
     a = served.assess(scan.image, scan.goods)
     assert a.model_version == "scan-cnn-smoke" and a.heatmap.shape == (128, 256)
-    with torch.no_grad():  # the ONNX file computes what the torch network does
+    with torch.no_grad():  # the ONNX file computes what the torch network does, averaged with the mirror
         x = torch.from_numpy(np.stack([scan.image.high, scan.image.low])[None])
-        logit, _ = net(x, torch.from_numpy(declared_band(scan.goods)[None]))
-    assert a.anomaly_score == pytest.approx(float(torch.sigmoid(logit)[0]), abs=1e-4)
+        d = torch.from_numpy(declared_band(scan.goods)[None])
+        score, _ = mirror_average(net, net.prepare(x, d))
+        logit, _ = net(x, d)
+        mirrored, _ = net(torch.flip(x, dims=(3,)), d)
+    assert a.anomaly_score == pytest.approx(float(score[0]), abs=1e-4)
+    assert float(score[0]) == pytest.approx(float((torch.sigmoid(logit) + torch.sigmoid(mirrored))[0]) / 2, abs=1e-6)
+    # a file's network read back (batch norm folded by the export) and an ensemble of two exported as one graph
+    again_net = net_from_onnx(path)
+    with torch.no_grad():
+        assert float(mirror_average(again_net, again_net.prepare(x, d))[0][0]) == pytest.approx(float(score[0]),
+                                                                                                abs=1e-5)
+    pair = tmp_path / "pair.onnx"
+    export_onnx([net, again_net], pair, {"version": "scan-cnn-pair"}, size=(128, 256))
+    assert OnnxImageModel.load(pair).score(scan.image, scan.goods)[0] == pytest.approx(a.anomaly_score, abs=1e-5)
+    other = fit(train, valid, epochs=1, batch=6, seed=21, progress=False)
+    export_onnx([net, other], pair, {"version": "scan-cnn-pair"}, size=(128, 256))
+    with torch.no_grad():
+        other_score = float(mirror_average(other, other.prepare(x, d))[0][0])
+    assert OnnxImageModel.load(pair).score(scan.image, scan.goods)[0] == pytest.approx(
+        (float(score[0]) + other_score) / 2, abs=1e-4)
+    with pytest.raises(ValueError, match="networks"):
+        net_from_onnx(pair)
 
 
 def test_kind_weights_change_training_and_need_one_kind_a_scan() -> None:

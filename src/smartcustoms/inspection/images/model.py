@@ -5,7 +5,8 @@ officer when either alarms):
 
 * ``anomaly_score`` and ``heatmap`` from the CNN (``model.onnx``, trained on synthetic scans by
   ``bench/train_images.py``; see docs/images-training.md): the sigmoid of its image-level output, and its
-  per-cell concealment probabilities (1/8 of the image) interpolated back to the image's size;
+  per-cell concealment probabilities (1/8 of the image) interpolated back to the image's size (the graph
+  averages both over the scan and its left-right mirror, and over its networks when it holds several);
 * ``consistent`` and ``consistency_reasons`` from physics: the mass in the beam (read from the dual-energy
   decomposition, ``materials.decompose``) against the declared mass, and the mass-weighted median dual-energy
   ratio of the goods against what the declared HS codes' materials predict (``materials.expected_profile``).

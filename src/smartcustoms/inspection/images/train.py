@@ -78,16 +78,33 @@ class ScanNet(nn.Module):
         return self.scale * heat.amax(dim=(1, 2, 3)) + self.bias, heat
 
 
-class _Exported(nn.Module):
-    """What the ONNX file holds: probabilities rather than logits."""
+def mirror_average(net: ScanNet, prepared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities (score (N,), heat map (N,1,h,w)) averaged over the scan and its left-right mirror (a
+    container may face either way; training mirrors half the scans): the mirrored pass's heat map is mirrored
+    back before the mean."""
+    logit, heat = net.trunk(prepared)
+    logit_m, heat_m = net.trunk(torch.flip(prepared, dims=(3,)))
+    score = (torch.sigmoid(logit) + torch.sigmoid(logit_m)) / 2.0
+    return score, (torch.sigmoid(heat) + torch.flip(torch.sigmoid(heat_m), dims=(3,))) / 2.0
 
-    def __init__(self, net: ScanNet) -> None:
+
+class _Exported(nn.Module):
+    """What the ONNX file holds: probabilities rather than logits, each network's averaged over the scan and its
+    mirror (:func:`mirror_average`); with several networks (an ensemble), the mean of their probabilities."""
+
+    def __init__(self, nets: list[ScanNet]) -> None:
         super().__init__()
-        self.net = net
+        self.nets = nn.ModuleList(nets)
 
     def forward(self, scan: torch.Tensor, declared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logit, heat = self.net(scan, declared)
-        return torch.sigmoid(logit), torch.sigmoid(heat)
+        scores, heats = [], []
+        for net in self.nets:
+            score, heat = mirror_average(net, net.prepare(scan, declared))
+            scores.append(score)
+            heats.append(heat)
+        if len(scores) == 1:
+            return scores[0], heats[0]
+        return torch.stack(scores).mean(dim=0), torch.stack(heats).mean(dim=0)
 
 
 @dataclass
@@ -154,15 +171,16 @@ def _batch(data: TrainingData, idx: np.ndarray, flip: np.ndarray | None = None
 
 
 def predict(net: ScanNet, data: TrainingData, batch: int = 32) -> np.ndarray:
-    """Anomaly scores (probabilities) of every scan of ``data``."""
+    """Anomaly scores (probabilities) of every scan of ``data``, as served: the mean over the scan and its
+    mirror (:func:`mirror_average`)."""
     net.eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(data), batch):
             idx = np.arange(start, min(start + batch, len(data)))
             prepared, _, _ = _batch(data, idx)
-            logit, _ = net.trunk(prepared)
-            out.append(torch.sigmoid(logit).numpy())
+            score, _ = mirror_average(net, prepared)
+            out.append(score.numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
@@ -241,13 +259,56 @@ def fit(train: TrainingData, valid: TrainingData, *, epochs: int = 12, batch: in
     return net
 
 
-def export_onnx(net: ScanNet, path: Path, metadata: dict[str, str], size: tuple[int, int] = (256, 512)) -> None:
-    """Write ``net`` as ONNX (inputs ``scan`` N,2,H,W and ``declared`` N,3; outputs ``score`` N and ``heat``
-    N,1,H/8,W/8; H and W dynamic) with ``metadata`` in the file's metadata properties."""
+def net_from_onnx(path: Path) -> ScanNet:
+    """A :class:`ScanNet` holding the weights of an exported single-network file, with or without the mirror
+    average (batch norm folded into the convolutions by the export: each becomes an identity with the folded
+    bias), to re-export a trained model with another graph around it; the same predictions up to float rounding.
+    ValueError for an ensemble's file."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    weights = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    heads = [name.removesuffix("heat.weight") for name in weights if name.endswith("heat.weight")]
+    if len(heads) != 1:
+        raise ValueError(f"{path}: {len(heads)} heat-map heads (networks) where one is expected")
+    prefix = heads[0]  # "net." (one network) or "nets.0." (the mirror-averaging graph)
+    convs, seen = [], set[bytes]()
+    for node in model.graph.node:  # the mirror pass reads the same (folded) weights: each convolution once
+        if node.op_type != "Conv" or node.input[1] == f"{prefix}heat.weight" or node.input[1] not in weights:
+            continue  # (the mirror pass's weights are Identity copies of the first pass's initializers)
+        key = weights[node.input[1]].tobytes() + weights[node.input[2]].tobytes()
+        if key not in seen:
+            seen.add(key)
+            convs.append(node)
+    net = ScanNet()
+    blocks = list(net.features)
+    if len(convs) != len(blocks):
+        raise ValueError(f"{path}: {len(convs)} convolutions where a single ScanNet has {len(blocks)}")
+    with torch.no_grad():
+        for node, block in zip(convs, blocks, strict=True):
+            conv, norm = block[0], block[1]
+            conv.weight.copy_(torch.tensor(weights[node.input[1]]))
+            norm.weight.fill_(1.0)
+            norm.bias.copy_(torch.tensor(weights[node.input[2]]))
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0 - norm.eps)
+        for name in ("heat.weight", "heat.bias", "scale", "bias"):
+            net.get_parameter(name).copy_(torch.tensor(weights[f"{prefix}{name}"]))
+    return net.eval()
+
+
+def export_onnx(net: ScanNet | list[ScanNet], path: Path, metadata: dict[str, str],
+                size: tuple[int, int] = (256, 512)) -> None:
+    """Write ``net`` (or an ensemble: the mean of several networks' probabilities) as ONNX (inputs ``scan``
+    N,2,H,W and ``declared`` N,3; outputs ``score`` N and ``heat`` N,1,H/8,W/8; H and W dynamic) with
+    ``metadata`` in the file's metadata properties."""
     import onnx
 
-    net.eval()
-    wrapped = _Exported(net).eval()
+    nets = net if isinstance(net, list) else [net]
+    if not nets:
+        raise ValueError("net: at least one network to export")
+    wrapped = _Exported(nets).eval()
     scan = torch.rand(1, 2, *size)
     declared = torch.tensor([[1.3, 1.2, 1.45]])
     path.parent.mkdir(parents=True, exist_ok=True)
