@@ -30,9 +30,11 @@ err = Console(stderr=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 decl_app = typer.Typer(help="Declarations in bulk.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and API keys.", no_args_is_help=True)
+images_app = typer.Typer(help="Scan images: DICOM network intake from scanners.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(decl_app, name="declarations")
 app.add_typer(users_app, name="users")
+app.add_typer(images_app, name="images")
 
 # the domains' commands
 app.add_typer(risk_cli, name="risk")
@@ -111,6 +113,41 @@ def serve(host: str = typer.Option(None, help="default SMARTCUSTOMS_HOST or 127.
         console.print(f"smartcustoms: [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
     uvicorn.run("smartcustoms.web.app:serve_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning")
+
+
+@images_app.command("scp")
+def images_scp(port: int = typer.Option(11112, min=0, max=65535, help="TCP port to listen on (DICOM: 104 or 11112)"),
+               host: str = typer.Option(None, help="address to bind; default SMARTCUSTOMS_HOST or 127.0.0.1")) -> None:
+    """Receive scans from registered scanners over DICOM (C-STORE SCP) into the image review.
+
+    Scanners are registered by calling AE title in SMARTCUSTOMS_IMAGES_SCP_SCANNERS (JSON: offices, subject
+    kind, the attribute naming the subject); every other AE is refused. Exit status 2 when the registration is
+    not valid. See docs/images.md, "DICOM network intake".
+    """
+    import logging
+
+    from smartcustoms.core.errors import ValidationProblem
+    from smartcustoms.inspection.images.scp import ScanReceiver
+    from smartcustoms.platform import build_platform
+
+    platform = build_platform()
+    try:
+        receiver = ScanReceiver(platform.images, platform.settings)
+    except ValidationProblem as exc:
+        for e in exc.errors:
+            err.print(f"error: {e.field}: {e.message}", soft_wrap=True, markup=False)
+        platform.close()
+        raise typer.Exit(2) from None
+    # each scan received or refused, one line (pynetdicom's own association chatter only from warnings up)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    bind = host or platform.settings.host
+    console.print(f"smartcustoms: DICOM C-STORE SCP [bold]{receiver.ae_title}[/] on {bind}:{port} for "
+                  f"{', '.join(sorted(receiver.scanners))}")
+    try:
+        receiver.start(bind, port, block=True)
+    finally:
+        platform.close()
 
 
 @decl_app.command("ingest")

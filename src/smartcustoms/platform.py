@@ -114,12 +114,15 @@ class Platform:
     def manifests(self) -> ManifestService:
         """The manifests service (built on first use: commands that file no manifest load none of it)."""
         if self._manifests is None:
-            from smartcustoms.manifests.model import ManifestModel
+            from smartcustoms.manifests import registry
             from smartcustoms.manifests.service import ManifestService
 
-            # the pre-loading model, when one was saved under data_dir (bench/manifests.py --save-model)
-            model = ManifestModel.load(self.settings.data_dir / "manifest-model.txt")
-            self._manifests = ManifestService(self.sessions, model=model)
+            svc = ManifestService(self.sessions)
+            svc.explore_rate = registry.ManifestModelSettings().explore_rate
+            # the pre-loading model: the registry's live one, else one saved under data_dir (bench/manifests.py
+            # --save-model), else the rules alone
+            registry.refresh(svc, self.sessions, self.settings.data_dir / registry.MODEL_FILE)
+            self._manifests = svc
             from smartcustoms.manifests.notices import ManifestNotices
 
             self._manifests.event_listeners.append(ManifestNotices())  # the filers' inbox hears of referrals
@@ -180,9 +183,18 @@ class Platform:
     def periodic_jobs(self) -> list[Job]:
         """The periodic work of the serving process (run by the web app's scheduler)."""
         from smartcustoms.manifests.reconcile import ReconcileSettings
+        from smartcustoms.manifests.registry import ManifestModelSettings
 
         return [Job("cbec-overdue-inventories", self.cbec_settings.expire_every_s, self.expire_cbec),
-                Job("manifests-reconcile", ReconcileSettings().reconcile_every_s, lambda: self.manifests.reconcile())]
+                Job("manifests-reconcile", ReconcileSettings().reconcile_every_s, lambda: self.manifests.reconcile()),
+                Job("manifests-model", ManifestModelSettings().refresh_s, self.refresh_manifest_model)]
+
+    def refresh_manifest_model(self) -> None:
+        """Let the pre-loading assessment use the manifest model promoted (or rolled back to) since it last
+        looked (the registry's live one, else the file, else rules only)."""
+        from smartcustoms.manifests import registry
+
+        registry.refresh(self.manifests, self.sessions, self.settings.data_dir / registry.MODEL_FILE)
 
     def warm_up(self) -> bool:
         """Before serving: rehearse one lodgement (rolled back, nothing stored) and start the lodging worker.

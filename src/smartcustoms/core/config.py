@@ -6,7 +6,18 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ScannerAE(BaseModel):
+    """A scanner registered for DICOM network intake: the customs offices whose subjects it may scan, what its
+    scans are of, and the attribute in which it names the subject (checked by ``inspection/images/scp.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    offices: list[str]
+    subject_kind: str = "declaration"
+    subject_attribute: str = "AccessionNumber"
 
 
 class Settings(BaseSettings):
@@ -44,6 +55,15 @@ class Settings(BaseSettings):
     max_image_bytes: int = 64 << 20        # one scan file (DICOS, PNG, TIFF)
     images_review_threshold: float | None = None  # anomaly score sending an image to an officer; unset: the model's
     images_tip_share: float = 0.05         # share of review jobs shown with a projected threat (TIP)
+    #: documents and scan images in an S3-compatible object store instead of files: s3://bucket[/prefix]
+    #: (needs the `s3` extra, boto3; credentials from boto3's usual chain: AWS_* variables, ~/.aws, a role)
+    object_store_url: str | None = None
+    object_store_endpoint: str | None = None  # e.g. http://minio:9000 for MinIO / other S3-compatible stores
+    object_store_region: str | None = None
+    images_scp_ae_title: str = "SMARTCUSTOMS"  # our AE title for scanners' DICOM C-STORE (`images scp`)
+    #: the scanners allowed to send scans over DICOM, by calling AE title (JSON); any other AE is refused:
+    #: {"PORT1XR": {"offices": ["2201"], "subject_kind": "declaration", "subject_attribute": "AccessionNumber"}}
+    images_scp_scanners: dict[str, ScannerAE] = {}
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded SQLite file under ``data_dir`` by default."""

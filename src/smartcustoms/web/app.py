@@ -24,6 +24,7 @@ from smartcustoms.enterprises.service import ApiKeys
 from smartcustoms.inspection import api as inspection_api
 from smartcustoms.inspection.images import api as images_api
 from smartcustoms.manifests import api as manifests_api
+from smartcustoms.manifests import registry_api as manifest_models_api
 from smartcustoms.notices import api as notices_api
 from smartcustoms.platform import Platform, build_platform
 from smartcustoms.risk.parcels import api as parcel_models_api
@@ -84,7 +85,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     # every router, in this order
     for api_router in (enterprises_api.router, codes_api.router, declarations_api.router, tax_api.router,
                        risk_api.router, parcel_models_api.router, inspection_api.router, images_api.router,
-                       cbec_api.router,
+                       cbec_api.router, manifest_models_api.router,
                        manifests_api.router, audit_api.router, notices_api.router, documents_api.router):
         app.include_router(api_router)
     # the server-rendered pages, one router per role; the trader's /declarations/new before officer's /{no}

@@ -75,7 +75,7 @@ class ModelVersionOut(BaseModel):
     metrics: dict
     promoted_by: str | None
     promoted_at: UtcDateTime | None
-    kind: Literal["declaration", "parcel"] = "declaration"
+    kind: Literal["declaration", "parcel", "manifest"] = "declaration"
 
 
 class DriftOut(BaseModel):

@@ -288,8 +288,9 @@ def version_out(v: RiskModelVersion) -> ModelVersionOut:
     )
 
 
-#: what a registry model scores: the declaration offence model, or the CBEC parcel model
-ModelKind = Literal["declaration", "parcel"]
+#: what a registry model scores: the declaration offence model, the CBEC parcel model, or the manifests'
+#: pre-loading model (trained and loaded by ``smartcustoms.manifests.registry``)
+ModelKind = Literal["declaration", "parcel", "manifest"]
 
 
 def list_models(session: Session, kind: ModelKind = "declaration") -> list[ModelVersionOut]:

@@ -43,8 +43,18 @@ def _manifest_text(t: Callable[..., str], code: str, p: dict[str, Any], zh: bool
     if code == NoticeCode.MANIFEST_DECIDED:
         return t("notice.manifest_decided", doc=doc, action=t(f"notice.manifest_action.{p.get('action')}"),
                  note=p.get("note") or t("notice.no_reason"))
+    kind, role, declaration = t(f"discrepancy_kind.{p.get('kind')}"), p.get("role"), p.get("declaration_no")
     if code == NoticeCode.DISCREPANCY_OPENED:
-        return t("notice.discrepancy_opened", doc=doc, kind=t(f"discrepancy_kind.{p.get('kind')}"))
+        if role not in ("filer", "declarant"):  # notices posted before the recipient's role was kept
+            return t("notice.discrepancy_opened", doc=doc, kind=kind)
+        todo = t(f"notice.discrepancy_todo.{role}.{p.get('kind')}")
+        if role == "declarant" and declaration:
+            return t("notice.discrepancy_opened_declarant", doc=doc, declaration=declaration, kind=kind, todo=todo)
+        return t("notice.discrepancy_opened_todo", doc=doc, kind=kind, todo=todo)
+    if role == "declarant" and declaration:
+        return t("notice.discrepancy_resolved_declarant", doc=doc, declaration=declaration, kind=kind,
+                 resolution=t(f"discrepancy_resolution.{p.get('resolution')}"),
+                 note=p.get("note") or t("notice.no_reason"))
     return t("notice.discrepancy_resolved", doc=doc, kind=t(f"discrepancy_kind.{p.get('kind')}"),
              resolution=t(f"discrepancy_resolution.{p.get('resolution')}"), note=p.get("note") or t("notice.no_reason"))
 
@@ -100,6 +110,8 @@ def target(code: str, params: dict[str, Any], declaration_no: str | None) -> str
     if code == NoticeCode.MANIFEST_REFERRED and params.get("outcome") == "request_for_information" \
             and isinstance(params.get("filing_id"), int):
         return f"/manifests/requests/{params['filing_id']}"
+    if code in _MANIFEST_CODES and params.get("role") == "declarant" and declaration_no:
+        return f"/declarations/{declaration_no}"  # a declarant reads the declaration, not the carrier's shipment
     if code in _MANIFEST_CODES and params.get("document_no"):
         return f"/manifests/shipments/{quote(str(params['document_no']), safe='')}"
     return f"/declarations/{declaration_no}" if declaration_no else "/inbox"
