@@ -14,12 +14,16 @@ outcomes reach the history features):
 Then models of the same capacity (``RiskModel(calibrate=False)``, seed 0) score the test file with its
 outcomes hidden, all in this run: ``full`` (every training label, the upper bound); per policy ``ipw``
 (its labels, inverse-propensity weighted, clipped at 20, mean 1) and ``unweighted`` (same labels,
-weight 1); ``uniform`` (the same number of labels drawn uniformly at random).
+weight 1); ``uniform`` (the same number of labels drawn uniformly at random). Per policy also ``lookup``:
+no model, each test row scored by its (HS6, value, net mass) group's IPW offence rate among the labelled
+rows (the labelled base rate when the group has none), what exact repeats alone give; and ``ipw_lookup``:
+that lookup where the goods have a labelled row, the ``ipw`` model elsewhere.
 
 Printed: P@5 % and P@10 % overall and on novel goods (test rows whose (HS6, value, net mass) triple
 is in no training row); per history its hit rate (offences found per inspection: the price of
 coverage), its model picks' hit rate, distinct goods labelled, and the share of test offences whose
-goods have a labelled training offence ("known repeat", a diagnosis that reads the test outcomes);
+goods have a labelled training offence ("known repeat", a diagnosis that reads the test outcomes) and
+the share of test rows whose goods have a labelled training row;
 the base rates, seconds and load average.
 
 ``--split 2020`` replaces the files by train.csv cut in two: Jan-Sep 2020 -> Oct-Dec 2020 (a second
@@ -90,14 +94,16 @@ def main() -> None:
         print(f"history {policy:9s}: {h['labelled']:,} labelled, {h['offences_found']:,} offences found "
               f"(hit rate {_p(h, 'hit_rate'):.3f}, model picks {_p(h, 'model_hit_rate'):.3f}), "
               f"{h['goods_labelled']:,} goods ({h['offending_goods_found']:,} offending), "
-              f"known repeat {_p(h, 'known_repeat'):.3f}, min propensity {h['min_propensity']:.4f}, "
+              f"known repeat {_p(h, 'known_repeat'):.3f}, test rows with labelled goods {_p(h, 'known_share'):.3f}, "
+              f"min propensity {h['min_propensity']:.4f}, "
               f"{h['clipped']:,} clipped")
     u = report["uniform"]
     print(f"uniform         : hit rate {_p(u, 'hit_rate'):.3f}, known repeat {_p(u, 'known_repeat'):.3f}; "
           f"full labels known repeat {_p(report['full'], 'known_repeat'):.3f}")
     print(f"{'training':22s} {'P@5':>6s} {'P@10':>6s} {'novel P@5':>10s} {'novel P@10':>10s}")
     rows = [("full", report["full"])]
-    rows += [(f"{pol} {w}", res[w]) for pol, res in report["policies"].items() for w in ("ipw", "unweighted")]
+    rows += [(f"{pol} {w}", res[w]) for pol, res in report["policies"].items()
+             for w in ("ipw", "unweighted", "lookup", "ipw_lookup")]
     rows.append(("uniform", u))
     for name, r in rows:
         nv = r["novel_precision_at"] or {"5": math.nan, "10": math.nan}

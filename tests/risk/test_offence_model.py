@@ -163,6 +163,28 @@ def test_two_part_model_round_trips_and_reads_earlier_blobs(two_part):
         RiskModel.from_bytes(json.dumps(old).encode())
 
 
+def test_a_novel_goods_booster_keeps_its_own_inputs_when_the_feature_list_changes(two_part, monkeypatch):
+    """A blob written with an earlier NOVEL_FEATURES (e.g. the 27 inputs before the reference-price ones)
+    scores novel goods with the inputs its booster was trained on, not with today's list."""
+    import smartcustoms.risk.offence_model as om
+
+    both, _, features = two_part
+    earlier = om.NOVEL_FEATURES[:27]
+    monkeypatch.setattr(om, "NOVEL_FEATURES", earlier)
+    frame = _repeat_dominated(5000, seed=21)
+    train_f, _ = build_features(frame[:4000])
+    old = RiskModel(num_boost_round=60, seed=3).fit(train_f, frame["offence"].to_numpy()[:4000])
+    assert old.novel_booster is not None and old.novel_booster.feature_name() == list(earlier)
+    blob = old.to_bytes()
+    monkeypatch.undo()
+    assert len(om.NOVEL_FEATURES) > len(earlier)
+    loaded = RiskModel.from_bytes(blob)
+    np.testing.assert_array_equal(loaded.predict_proba(features), old.predict_proba(features))
+    novel = pl.Series((features[NOVEL_GATE] == 0).to_numpy())
+    reasons = loaded.explain(features.filter(novel)[:5], top=2)
+    assert all(r.feature in earlier for rs in reasons for r in rs)
+
+
 def test_without_repeat_consignments_the_main_model_scores_every_row(trained):
     model, _, _ = trained  # synthetic rows never repeat a triple: no second model
     assert model.novel_booster is None and model.metadata["novel_goods"] is None

@@ -15,10 +15,12 @@ from smartcustoms.risk.offence_model import RiskModel
 from smartcustoms.risk.propensity import MAX_WEIGHT, ipw_weights, self_normalised
 from smartcustoms.risk.replay import (
     POLICIES,
+    KnownGoods,
     _inclusion,
     _select,
     _select_coverage,
     goods_keys,
+    lookup_scores,
     selective_history,
     simulate,
 )
@@ -206,6 +208,80 @@ def test_weekly_replay_reports_hits_novel_goods_and_duty_recovered(periods):
     assert sum(w["n"] for w in replay.weeks) == test.height
 
 
+def test_lookup_scores_are_the_weighted_offence_rate_of_the_labelled_rows_of_the_same_goods():
+    keys = [("a",), ("a",), ("a",), ("b",), ("c",)]
+    labels = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
+    weights = np.array([2.0, 1.0, 0.0, 1.0, 0.0])  # the third and fifth rows were never inspected
+    scores = lookup_scores(keys, labels, weights, [("a",), ("b",), ("c",), ("d",)])
+    # a: (2*1 + 1*0) / 3; b: 0; c and d: no labelled row -> the labelled base rate 2/4
+    assert scores == pytest.approx([2 / 3, 0.0, 0.5, 0.5])
+
+
+def test_known_goods_are_visible_from_their_outcome_time_on():
+    t0 = pl.datetime(2024, 1, 1)
+    done = pl.DataFrame({"hs_code": ["8471300000", "8471300000", "6109100000"], "customs_value": [10.0, 10.0, 5.0],
+                         "net_mass_kg": [1.0, 1.0, 2.0], "offence": [None, 1, 0]}).with_columns(
+        (t0 + pl.duration(days=pl.Series([0, 7, 3]))).alias("outcome_at"))
+    known = KnownGoods()
+    known.observe(done)  # the first row has no outcome: ignored
+    day = pl.DataFrame({"hs_code": ["8471301000", "8471309000", "6109100000", "6109100000"],
+                        "customs_value": [10.0, 10.0, 5.0, 5.0], "net_mass_kg": [1.0, 1.0, 2.0, 2.5]}).with_columns(
+        (t0 + pl.duration(days=pl.Series([6, 7, 3, 9]))).alias("declared_at"))
+    seen, offending = known.visible(day)
+    # the offence is known from day 7 on; the clean result from day 3 on; another mass is other goods
+    assert seen.tolist() == [False, True, True, False] and offending.tolist() == [False, True, False, False]
+
+
+def test_known_goods_rates_weigh_the_visible_outcomes_only():
+    t0 = pl.datetime(2024, 1, 1)
+    done = pl.DataFrame({"hs_code": ["8471300000"] * 3, "customs_value": [10.0] * 3, "net_mass_kg": [1.0] * 3,
+                         "offence": [1, 0, 1]}).with_columns((t0 + pl.duration(days=pl.Series([1, 2, 9]))).alias(
+                             "outcome_at"))
+    known = KnownGoods()
+    known.observe(done, np.array([3.0, 1.0, 5.0]))
+    day = pl.DataFrame({"hs_code": ["8471300000"] * 4, "customs_value": [10.0, 10.0, 10.0, 11.0],
+                        "net_mass_kg": [1.0] * 4}).with_columns(
+        (t0 + pl.duration(days=pl.Series([0, 5, 9, 9]))).alias("declared_at"))
+    rates = known.rates(day)
+    # day 0: nothing visible; day 5: (3*1 + 1*0) / 4; day 9: (3 + 0 + 5) / 9; another value: unknown goods
+    assert np.isnan(rates[0]) and rates[1:3] == pytest.approx([0.75, 8 / 9]) and np.isnan(rates[3])
+
+
+def _repeated_goods(frame: pl.DataFrame, groups: int) -> pl.DataFrame:
+    return frame.with_columns((100 + pl.int_range(pl.len()) % groups).cast(pl.Float64).alias("customs_value"),
+                              pl.lit(1.0).alias("net_mass_kg"), pl.lit("8471300000").alias("hs_code"))
+
+
+def test_the_lookup_scores_goods_with_a_known_outcome_by_that_outcome(periods):
+    """Offence decided by the goods alone (one group in five): looked-up goods score their known rate, 0 or 1,
+    and every top-10 % row whose goods had a known offence is one."""
+    train, test = (_repeated_goods(f, 300).with_columns(
+        (pl.col("customs_value").cast(pl.Int64) % 5 == 0).cast(pl.Int8).alias("offence")) for f in periods)
+    replay = simulate(train, test, labelled_share=0.10, make_model=small_model, known_goods="lookup")
+    o = replay.overall
+    assert o["top10_known_offending"] > 0 and o["top10_known_offending_precision"] == 1.0
+    looked_up = np.isin(replay.scores, [0.0, 1.0])
+    assert looked_up.mean() >= o["known_share"] - 1e-9  # every known row scored 0 or 1 by the lookup
+    with pytest.raises(ValueError, match="known_goods"):
+        simulate(train, test, known_goods="guess")  # type: ignore[arg-type]
+
+
+def test_inspected_test_outcomes_feed_later_declarations_of_the_same_goods(periods):
+    """Goods repeat (300 values, more than the history labels): outcomes of the test weeks' own inspections
+    become known a week later, and the replay reports P@10 of the scores as decided, weekly and overall."""
+    train, test = (_repeated_goods(f, 300) for f in periods)
+    replay = simulate(train, test, labelled_share=0.10, make_model=small_model)
+    o = replay.overall
+    assert len(replay.scores) == test.height and o["n"] == test.height
+    assert 0 < o["known_from_test_share"] <= o["known_share"] <= 1
+    assert 0 <= o["precision_at"]["10"] <= 1 and o["random"] == pytest.approx(test["offence"].mean())
+    inspected = sum(w["inspected"] for w in replay.weeks)
+    assert o["inspected_hit_rate"] == pytest.approx(sum(w["hits"] for w in replay.weeks) / inspected)
+    assert o["top10_known_offending"] <= round(0.1 * test.height)
+    for w in replay.weeks:
+        assert 0 <= w["precision_at_10"] <= 1 and 0 <= w["known_share"] <= 1
+
+
 def test_bad_shares_are_refused(periods):
     train, test = periods
     with pytest.raises(ValueError, match="labelled_share"):
@@ -230,11 +306,13 @@ def test_simulate_from_a_tenth_labelled_kcs_history_prints_the_weekly_table(kcs_
     report = json.loads(result.stdout)
     assert report["labelled_share"] == 0.1 and 0.08 <= report["history"]["labelled_share"] <= 0.12
     week = report["weeks"][0]
-    assert {"hit_rate", "inspected_hit_rate", "novel_hit_rate", "duty_recovered", "random_rate"} <= set(week)
+    assert {"hit_rate", "inspected_hit_rate", "novel_hit_rate", "duty_recovered", "random_rate", "precision_at_10",
+            "known_share"} <= set(week)
+    assert {"precision_at", "novel_precision_at", "known_share", "top10_known_offending"} <= set(report["overall"])
     assert sum(w["n"] for w in report["weeks"]) == 1500
     table = CliRunner().invoke(app, args)
     assert table.exit_code == 0, table.output
-    for words in ("novel", "duty", "random", "labelled history"):
+    for words in ("novel", "duty", "random", "labelled history", "P@10", "whole period"):
         assert words in table.stdout
 
 
@@ -243,3 +321,11 @@ def test_simulate_refuses_a_labelled_share_out_of_range_without_a_traceback(tmp_
     good.write_text("x\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["simulate", "--train", str(good), "--test", str(good), "--labelled-share", "0"])
     assert result.exit_code == 2 and "--labelled-share" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("option", "value"), [("--history-policy", "newest"), ("--known-goods", "guess")])
+def test_simulate_refuses_an_unknown_history_policy_or_known_goods_scoring(tmp_path, option, value):
+    good = tmp_path / "f.csv"
+    good.write_text("x\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["simulate", "--train", str(good), "--test", str(good), option, value])
+    assert result.exit_code == 2 and option in result.output and "Traceback" not in result.output

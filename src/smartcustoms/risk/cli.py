@@ -132,6 +132,10 @@ def simulate(
         0.10, help="share of the training history labelled, by replaying it under this inspection budget (1: all)"
     ),
     ipw: bool = typer.Option(True, help="weight inspected rows by their inverse selection probability"),
+    history_policy: str = typer.Option("coverage", help="how the labelled history was selected: coverage, "
+                                       "repeats or top"),
+    known_goods: str = typer.Option("model", help="score goods with a known outcome by the model, or by a "
+                                    "lookup of their known outcomes (lookup)"),
     seed: int = typer.Option(0, help="seed for model and exploration"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
 ) -> None:
@@ -142,11 +146,17 @@ def simulate(
     and the model retrained on its own inspections, weighted by inverse selection probability.
     """
     from smartcustoms.risk.offence_model import RiskModel
+    from smartcustoms.risk.replay import POLICIES
     from smartcustoms.risk.replay import simulate as run
 
     for name, value in (("--budget", budget), ("--labelled-share", labelled_share)):
         if not 0 < value <= 1:
             raise typer.BadParameter(f"{value} is not in (0, 1]", param_hint=name)
+    if history_policy not in POLICIES:
+        raise typer.BadParameter(f"{history_policy!r} is not one of {', '.join(POLICIES)}",
+                                 param_hint="--history-policy")
+    if known_goods not in ("model", "lookup"):
+        raise typer.BadParameter(f"{known_goods!r} is not model or lookup", param_hint="--known-goods")
     with _steps() as say:
         say("reading files")
         train_frame = _load(dataset, list(train))
@@ -158,6 +168,8 @@ def simulate(
             exploration=exploration,
             labelled_share=labelled_share,
             ipw=ipw,
+            policy=history_policy,  # type: ignore[arg-type]  # checked above
+            known_goods=known_goods,  # type: ignore[arg-type]
             seed=seed,
             make_model=lambda: RiskModel(seed=seed),
             progress=say,
@@ -166,15 +178,17 @@ def simulate(
     worst = min((w["ratio"] for w in weeks if not math.isnan(w["ratio"])), default=float("nan"))
     if as_json:
         clean = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in w.items()} for w in weeks]
+        whole = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in replay.overall.items()}
         typer.echo(json.dumps({"weeks": clean, "min_ratio": None if math.isnan(worst) else worst, "budget": budget,
-                               "exploration": exploration, "labelled_share": labelled_share, "history": hist}))
+                               "exploration": exploration, "labelled_share": labelled_share, "history": hist,
+                               "overall": whole}))
         return
     out.print(f"labelled history: {hist['labelled']:,} of {hist['rows']:,} training rows "
               f"({hist['labelled_share']:.1%}), {hist['offences_found']:,} offences found; "
               + ("inverse-propensity weights" if ipw else "unweighted"))
 
-    def rate(x: float) -> str:
-        return "-" if math.isnan(x) else f"{x:.3f}"
+    def rate(x: float | None) -> str:
+        return "-" if x is None or math.isnan(x) else f"{x:.3f}"
 
     def amount(x: float) -> str:
         for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
@@ -184,9 +198,11 @@ def simulate(
 
     table = Table(title=f"weekly replay of {test.name}: budget {budget:.0%}, exploration {exploration:.0%}",
                   caption="hit rate: offences found per inspection; novel: goods (HS6, value, mass) unseen in "
-                          "training; duty caught: duty recovered, value x rate of the hits; ratio: model / random")
+                          "training; duty caught: duty recovered, value x rate of the hits; ratio: model / random; "
+                          "P@10: precision of the week's top 10% scores as decided; known: rows whose goods had a "
+                          "labelled outcome")
     for col in ("week", "n", "inspected", "hit rate", "model hit rate", "novel hit rate", "duty caught", "random",
-                "ratio"):
+                "ratio", "P@10", "known"):
         table.add_column(col, justify="right")
     for w in weeks:
         table.add_row(
@@ -199,8 +215,19 @@ def simulate(
             amount(w["duty_recovered"]),
             rate(w["random_rate"]),
             f"{w['ratio']:.2f}x",
+            rate(w["precision_at_10"]),
+            rate(w["known_share"]),
         )
     out.print(table)
+    o = replay.overall
+    novel_p10 = rate((o["novel_precision_at"] or {}).get("10"))
+    out.print(f"whole period, scores as decided: P@5 {o['precision_at']['5']:.3f}, [bold]P@10 "
+              f"{o['precision_at']['10']:.3f}[/] (novel goods P@10 {novel_p10}; random "
+              f"{o['random']:.3f}); hit rate {rate(o['inspected_hit_rate'])} (model picks {rate(o['hit_rate'])}, "
+              f"novel goods {rate(o['novel_hit_rate'])}); duty caught {amount(o['duty_recovered'])}")
+    out.print(f"top 10%: {o['top10_known_offending']:,} rows whose goods had a labelled offence (precision "
+              f"{rate(o['top10_known_offending_precision'])}), the rest {rate(o['top10_other_precision'])}; rows "
+              f"with labelled goods {o['known_share']:.3f} ({o['known_from_test_share']:.3f} from test inspections)")
     out.print(f"lowest weekly ratio of model hit rate to random: [bold]{worst:.2f}x[/]")
 
 

@@ -94,6 +94,10 @@ NOVEL_FEATURES: tuple[str, ...] = (
     "value_offence_rate",
     "value_age_days",
     "hs6_number",
+    # reference prices: how far outside the HS6 / HS4 spread and the HS6 x origin median the unit value is
+    "hs6_unit_value_z",
+    "hs4_unit_value_z",
+    "hs6_origin_unit_value_deviation",
 )
 NOVEL_PARAMS: dict[str, Any] = {
     **DEFAULT_PARAMS,
@@ -101,6 +105,9 @@ NOVEL_PARAMS: dict[str, Any] = {
     "num_leaves": 7,
     "min_data_in_leaf": 100,
     "feature_fraction": 0.8,
+    # randomised split thresholds: with the three reference-price inputs above, +0.009 / +0.008 novel AUC and
+    # +0.04 / +0.05 novel P@10 on KCS's two splits (seeds 0-2; docs/risk.md, "Novel goods")
+    "extra_trees": True,
 }
 NOVEL_ROUNDS = 300
 NOVEL_MIN_ROWS = 500  # fewer first-seen training rows (or < 10 offences among them): no novel-goods booster
@@ -251,11 +258,14 @@ class RiskModel:
         return self
 
     def _novel_columns(self) -> np.ndarray | None:
-        """Matrix columns of :data:`NOVEL_FEATURES`, or None when the model's features lack one or the gates."""
+        """Matrix columns of the novel-goods booster's inputs, or None when the model's features lack one or
+        the gates. A fitted booster's own feature names count (blobs written with an earlier
+        :data:`NOVEL_FEATURES` keep theirs); before fitting, :data:`NOVEL_FEATURES`."""
+        names = self.novel_booster.feature_name() if self.novel_booster is not None else NOVEL_FEATURES
         index = {f: i for i, f in enumerate(self.features)}
-        if not all(f in index for f in (*NOVEL_FEATURES, NOVEL_GATE, NOVEL_TRAIN_GATE)):
+        if not all(f in index for f in (*names, NOVEL_GATE, NOVEL_TRAIN_GATE)):
             return None
-        return np.array([index[f] for f in NOVEL_FEATURES], dtype=np.intp)
+        return np.array([index[f] for f in names], dtype=np.intp)
 
     def _fit_novel_goods(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> dict[str, Any] | None:
         """The novel-goods booster, trained on the rows whose exact triple had never been declared before.

@@ -34,11 +34,14 @@ chosen by the selectivity, with a known probability. The replay reproduces both:
    ``budget`` of each day's declarations are inspected (top scores plus the exploration share), only
    the inspected outcomes are fed back; the model is retrained weekly on all inspected rows, each
    weighted by its inverse propensity (:mod:`smartcustoms.risk.propensity`): a row never inspected
-   contributes nothing.
+   contributes nothing. Every test row's score as decided is kept, so the period has a P@k like the
+   offline one; :class:`KnownGoods` reports which rows' goods had a visible labelled outcome, and
+   ``known_goods="lookup"`` scores those by that outcome instead of the model.
 
 :func:`selective_evaluation` is the offline measurement of issue #17's target: train on a 10 %
 labelled history with IPW and score the test file with its outcomes hidden, against full labels,
-the same labels unweighted and 10 % labelled uniformly at random, for each history policy in one run.
+the same labels unweighted and 10 % labelled uniformly at random, for each history policy in one run,
+with a pure lookup of the labelled goods (no model) and the lookup-where-known hybrid beside them.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ Progress = Callable[[str], None]
 MIN_LABELS, MIN_OFFENCES = 50, 5
 KS = (5, 10)
 Policy = Literal["coverage", "repeats", "top"]
+#: How :func:`simulate` scores goods with a visible labelled outcome: the model, or a lookup of those outcomes
+KnownGoodsScoring = Literal["model", "lookup"]
 #: History selection policies: coverage-seeking (the default); ``repeats``: the same, weighted to goods
 #: declared often so far; ``top``: the model's top scores.
 POLICIES: tuple[Policy, ...] = ("coverage", "repeats", "top")
@@ -348,10 +353,82 @@ def selective_history(
 
 @dataclass
 class Replay:
-    """:func:`simulate`'s result: one dict per test week, and the labelled history it started from."""
+    """:func:`simulate`'s result: one dict per test week, the whole period, and the labelled history."""
 
     weeks: list[dict[str, Any]]
     history: dict[str, Any]
+    overall: dict[str, Any] = field(default_factory=dict)
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # each test row's score as decided
+
+
+class KnownGoods:
+    """When each goods group's first labelled outcome (and first labelled offence) became known.
+
+    Point-in-time as the history features: an outcome is visible to a declaration lodged at or after
+    its ``outcome_at``. A report of what the replay knew, never a model input.
+    """
+
+    def __init__(self) -> None:
+        self.first: dict[GoodsKey, Any] = {}
+        self.first_offence: dict[GoodsKey, Any] = {}
+        self.outcomes: dict[GoodsKey, list[tuple[Any, float, float]]] = {}  # (outcome_at, offence, weight)
+
+    def observe(self, frame: pl.DataFrame, weights: np.ndarray | None = None) -> None:
+        """Register labelled rows (``offence`` and ``outcome_at`` set; others ignored), each with its
+        inverse-propensity ``weight`` (default 1; one per row of ``frame``)."""
+        w = np.ones(frame.height) if weights is None else np.asarray(weights, dtype=np.float64)
+        done_mask = (frame["offence"].is_not_null() & frame["outcome_at"].is_not_null()).to_numpy()
+        done = frame.filter(pl.Series(done_mask))
+        rows = zip(goods_keys(done), done["offence"], done["outcome_at"], w[done_mask], strict=True)
+        for key, y, at, wi in rows:
+            if key not in self.first or at < self.first[key]:
+                self.first[key] = at
+            if y and (key not in self.first_offence or at < self.first_offence[key]):
+                self.first_offence[key] = at
+            self.outcomes.setdefault(key, []).append((at, float(y), float(wi)))
+
+    def rates(self, day: pl.DataFrame) -> np.ndarray:
+        """Per row: the weighted offence rate of its goods' outcomes visible at its ``declared_at`` (NaN: none)."""
+        out = np.full(day.height, np.nan)
+        for i, (key, t) in enumerate(zip(goods_keys(day), day["declared_at"].to_list(), strict=True)):
+            seen = [(y, w) for at, y, w in self.outcomes.get(key, ()) if at <= t]
+            if seen:
+                out[i] = sum(y * w for y, w in seen) / sum(w for _, w in seen)
+        return out
+
+    def visible(self, day: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: its goods had a visible labelled outcome; and a visible labelled offence."""
+        keys, at = goods_keys(day), day["declared_at"].to_list()
+        known = np.array([k in self.first and self.first[k] <= t for k, t in zip(keys, at, strict=True)], bool)
+        bad = np.array([k in self.first_offence and self.first_offence[k] <= t
+                        for k, t in zip(keys, at, strict=True)], bool)
+        return known, bad
+
+
+def _live_report(scores: np.ndarray, y: np.ndarray, duty: np.ndarray, novel: np.ndarray, known: np.ndarray,
+                 known_offending: np.ndarray, from_test: np.ndarray, weeks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The whole test period: P@k of the scores as decided, and which part of the top 10 % were known repeats."""
+    out = _report(scores, y, duty, novel)
+    m = max(1, int(round(len(y) * 0.10)))
+    top = np.argsort(-scores, kind="stable")[:m]
+    rep = known_offending[top]
+    tot = {k: sum(w[k] for w in weeks) for k in ("n", "inspected", "hits", "model_inspected", "model_hits",
+                                               "novel_inspected", "novel_hits", "duty_recovered", "offences")}
+    out.update(
+        n=len(y),
+        known_share=float(known.mean()),
+        known_from_test_share=float(from_test.mean()),
+        known_offending_share=float(known_offending.mean()),
+        top10_known_offending=int(rep.sum()),
+        top10_known_offending_precision=float(y[top][rep].mean()) if rep.any() else None,
+        top10_other_precision=float(y[top][~rep].mean()) if (~rep).any() else None,
+        inspected_hit_rate=tot["hits"] / tot["inspected"] if tot["inspected"] else None,
+        hit_rate=tot["model_hits"] / tot["model_inspected"] if tot["model_inspected"] else None,
+        novel_hit_rate=tot["novel_hits"] / tot["novel_inspected"] if tot["novel_inspected"] else None,
+        duty_recovered=tot["duty_recovered"],
+        duty_at_stake_offences=float(duty[y == 1].sum()),
+    )
+    return out
 
 
 def simulate(
@@ -366,25 +443,39 @@ def simulate(
     seed: int = 0,
     outcome_lag: timedelta = DEFAULT_OUTCOME_LAG,
     make_model: Callable[[], RiskModel] = RiskModel,
+    known_goods: KnownGoodsScoring = "model",
     progress: Progress | None = None,
 ) -> Replay:
     """Start from a ``labelled_share`` labelled history, then replay ``test`` week by week.
 
     ``policy`` is the labelled history's selection policy (:func:`selective_history`); the test weeks
-    are inspected like the live selectivity: the model's top scores plus the exploration share.
+    are inspected like the live selectivity: the model's top scores plus the exploration share. The
+    inspected test outcomes reach the history features ``outcome_lag`` after lodging, as live; no
+    other test outcome is ever seen.
 
     Per week: declarations, inspections and hits (all, the model's top picks, novel goods: rows whose
     (HS6, value, net mass) triple is in no training row), hit rates, duty recovered (duty at stake of
-    the hits: value × rate / 100), the random rate (offences / declarations) and the model's ratio to it.
+    the hits: value × rate / 100), the random rate (offences / declarations) and the model's ratio to it,
+    P@10 % of the week's scores as decided, and the share of rows whose goods had a visible labelled
+    outcome (``known_share``). ``known_goods="lookup"`` scores those rows by their goods' visible
+    outcomes (the inverse-propensity weighted offence rate), the others by the model.
+    ``Replay.overall``: the same over the whole period, P@k % of all the scores as decided, and how many
+    of the top 10 % were goods with a visible labelled offence.
     """
     if not 0 < budget <= 1 or not 0 <= exploration <= 1:
         raise ValueError("budget must be in (0, 1] and exploration in [0, 1]")
+    if known_goods not in ("model", "lookup"):
+        raise ValueError("known_goods must be 'model' or 'lookup'")
     say = progress or (lambda _msg: None)
     rng = np.random.default_rng(seed + 1)
     say("labelled history")
     hist = selective_history(train, labelled_share=labelled_share, exploration=exploration, ipw=ipw, policy=policy,
                              seed=seed, outcome_lag=outcome_lag, make_model=make_model, progress=progress)
     state = hist.state
+    seen_goods = KnownGoods()
+    seen_goods.observe(hist.frame, ipw_weights(hist.propensity, hist.inspected) if ipw else None)
+    history_goods = KnownGoods()
+    history_goods.observe(hist.frame)
     pool_f = [hist.features.filter(hist.inspected)]
     pool_y = [hist.labels[hist.inspected]]
     pool_p = [hist.propensity[hist.inspected]]
@@ -397,6 +488,9 @@ def simulate(
     say("training the model on the labelled history")
     model = fit(window(train))
     novel = novel_goods(train, test)
+    n_test = test.height
+    scores = np.zeros(n_test)
+    known, known_bad, from_test = np.zeros(n_test, bool), np.zeros(n_test, bool), np.zeros(n_test, bool)
     start = test["declared_at"].min()
     test = test.with_columns(
         ((pl.col("declared_at") - start).dt.total_days() // 7).alias("_week"), pl.int_range(pl.len()).alias("_row")
@@ -405,18 +499,26 @@ def simulate(
     for (week,), week_rows in test.group_by(["_week"], maintain_order=True):
         stats: dict[str, Any] = dict.fromkeys(
             ("n", "inspected", "hits", "model_inspected", "model_hits", "offences", "novel_n", "novel_offences",
-             "novel_inspected", "novel_hits"), 0)
+             "novel_inspected", "novel_hits", "known"), 0)
         stats = {"week": int(week) + 1, **stats, "duty_recovered": 0.0}
         say(f"week {int(week) + 1}")
         for _, day in _days(week_rows):
             rows = day["_row"].to_numpy()
             day = day.drop("_week", "_row")
             feats, state = build_features(hide_labels(day), state)
-            mask, prop, top = _select(model.predict_proba(feats), day.height, budget, exploration, rng)
+            day_scores = model.predict_proba(feats)
+            if known_goods == "lookup":
+                looked_up = seen_goods.rates(day)
+                day_scores = np.where(np.isnan(looked_up), day_scores, looked_up)
+            scores[rows] = day_scores
+            known[rows], known_bad[rows] = seen_goods.visible(day)
+            from_test[rows] = known[rows] & ~history_goods.visible(day)[0]
+            mask, prop, top = _select(day_scores, day.height, budget, exploration, rng)
             y = day["offence"].fill_null(0).to_numpy().astype(np.float64)
             new = novel[rows]
             duty = (day["customs_value"] * day["tax_rate"] / 100).fill_null(0).to_numpy()
             stats["n"] += day.height
+            stats["known"] += int(known[rows].sum())
             stats["offences"] += int(y.sum())
             stats["inspected"] += int(mask.sum())
             stats["hits"] += int(y[mask].sum())
@@ -427,14 +529,22 @@ def simulate(
             stats["novel_inspected"] += int((mask & new).sum())
             stats["novel_hits"] += int(y[mask & new].sum())
             stats["duty_recovered"] += float(duty[mask & (y == 1)].sum())
-            state.observe_outcomes(_results(day, mask, outcome_lag))
+            results = _results(day, mask, outcome_lag)
+            state.observe_outcomes(results)
+            seen_goods.observe(results, ipw_weights(prop[mask], np.ones(int(mask.sum()), bool)) if ipw else None)
             pool_f.append(feats.filter(mask))
             pool_y.append(y[mask])
             pool_p.append(prop[mask])
-        weeks.append(_rates(stats))
+        rows = week_rows["_row"].to_numpy()
+        y_week = week_rows["offence"].fill_null(0).to_numpy().astype(np.float64)
+        p10 = metrics_at(scores[rows], y_week, ks=(10,))["precision_at"]["10"]
+        weeks.append({**_rates(stats), "precision_at_10": p10, "known_share": stats["known"] / stats["n"]})
         say(f"retraining after week {int(week) + 1}")
         model = fit()
-    return Replay(weeks, {**hist.summary(), "ipw": ipw, "max_weight": MAX_WEIGHT})
+    y_all = test["offence"].fill_null(0).to_numpy().astype(np.float64)
+    duty_all = (test["customs_value"] * test["tax_rate"] / 100).fill_null(0).to_numpy()
+    overall = _live_report(scores, y_all, duty_all, novel, known, known_bad, from_test, weeks)
+    return Replay(weeks, {**hist.summary(), "ipw": ipw, "max_weight": MAX_WEIGHT}, overall, scores)
 
 
 def _rates(s: dict[str, Any]) -> dict[str, Any]:
@@ -466,6 +576,32 @@ def _report(scores: np.ndarray, y: np.ndarray, duty: np.ndarray, novel: np.ndarr
     }
 
 
+def lookup_scores(
+    keys: list[GoodsKey], labels: np.ndarray, weights: np.ndarray, test_keys: list[GoodsKey]
+) -> np.ndarray:
+    """A pure lookup, no model: each test row's score is its goods group's weighted offence rate among the
+    labelled rows (``weights`` > 0; inverse propensities for IPW), else the weighted rate of all of them."""
+    num: dict[GoodsKey, float] = {}
+    den: dict[GoodsKey, float] = {}
+    for i in np.flatnonzero(weights > 0):
+        num[keys[i]] = num.get(keys[i], 0.0) + weights[i] * labels[i]
+        den[keys[i]] = den.get(keys[i], 0.0) + weights[i]
+    base = float((weights * labels).sum() / weights.sum()) if weights.sum() else 0.0
+    return np.array([num[k] / den[k] if k in den else base for k in test_keys])
+
+
+def _coverage(labelled: pl.DataFrame, test_keys: list[GoodsKey], y: np.ndarray) -> dict[str, float]:
+    """Share of test rows whose goods group has a labelled row in ``labelled``, and of test offences whose
+    group has a labelled offence (a diagnosis that reads the test outcomes, never an input)."""
+    done = labelled.filter(pl.col("offence").is_not_null())
+    seen = set(goods_keys(done)) if done.height else set()
+    bad = set(goods_keys(done.filter(pl.col("offence") == 1))) if done.height else set()
+    rows = np.array([k in seen for k in test_keys], bool)
+    offending = np.array([k in bad for k in test_keys], bool)
+    return {"known_share": float(rows.mean()) if len(rows) else 0.0,
+            "known_offending_rows": int((offending & (y == 1)).sum())}
+
+
 def _known_offending_repeats(labelled: pl.DataFrame, test: pl.DataFrame, y: np.ndarray) -> float | None:
     """Share of the test offences whose goods group has a labelled offence in ``labelled`` (a report only)."""
     found = labelled.filter(pl.col("offence") == 1)
@@ -492,7 +628,9 @@ def selective_evaluation(
     propensity, ``unweighted`` the same labels and features, weight 1, and ``history`` its summary
     (hit rate, distinct goods labelled); ``uniform`` ``labelled_share`` of the training rows labelled
     uniformly at random (weight 1). Each trains one model of ``make_model`` (same capacity) and scores
-    the test rows point-in-time from the history its labels produced. ``known_repeat`` (a report, not
+    the test rows point-in-time from the history its labels produced; per policy also ``lookup``, no
+    model: :func:`lookup_scores` of its labels with IPW weights, and ``ipw_lookup``: the lookup for test
+    rows whose goods have a labelled row, the ``ipw`` model for the others. ``known_repeat`` (a report, not
     an input): the share of test offences whose goods group has a labelled training offence.
     """
     say = progress or (lambda _msg: None)
@@ -501,6 +639,7 @@ def selective_evaluation(
     duty = (test["customs_value"] * test["tax_rate"] / 100).fill_null(0).to_numpy()
     novel = novel_goods(train, test)
     hidden = hide_labels(test)
+    train_keys, test_keys = goods_keys(train), goods_keys(test)
     out: dict[str, Any] = {"n_test": test.height, "novel_n": int(novel.sum()), "labelled_share": labelled_share,
                            "exploration": exploration, "policies": {}}
 
@@ -516,12 +655,20 @@ def selective_evaluation(
                                  seed=seed, make_model=make_model, progress=progress)
         res: dict[str, Any] = {"history": hist.summary()}
         res["history"]["known_repeat"] = _known_offending_repeats(hist.frame, test, y)
+        res["history"].update(_coverage(hist.frame, test_keys, y))
+        looked_up = lookup_scores(train_keys, hist.labels, hist.weights(True), test_keys)
+        res["lookup"] = _report(looked_up, y, duty, novel)
+        labelled_goods = set(goods_keys(hist.frame.filter(pl.Series(hist.inspected))))
+        known = np.array([k in labelled_goods for k in test_keys], bool)
         test_f = build_features(hidden, hist.state)[0]
         x, yl = hist.features.filter(hist.inspected), hist.labels[hist.inspected]
         for name, ipw in (("ipw", True), ("unweighted", False)):
             say(f"{policy} policy, {name} model")
             m = _fit(make_model, x, yl, hist.weights(ipw)[hist.inspected])
-            res[name] = _report(m.predict_proba(test_f), y, duty, novel)
+            scores = m.predict_proba(test_f)
+            res[name] = _report(scores, y, duty, novel)
+            if ipw:  # the model where the goods have no labelled row, the lookup where they have
+                res["ipw_lookup"] = _report(np.where(known, looked_up, scores), y, duty, novel)
         out["policies"][policy] = res
 
     say("uniformly random labels")
@@ -538,4 +685,5 @@ def selective_evaluation(
     y_pick = train["offence"].fill_null(0).to_numpy()[pick]
     out["uniform"]["hit_rate"] = float(y_pick.mean())
     out["uniform"]["known_repeat"] = _known_offending_repeats(masked, test, y)
+    out["uniform"].update(_coverage(masked, test_keys, y))
     return out
