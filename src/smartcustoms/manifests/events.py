@@ -24,7 +24,8 @@ class ManifestEventKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ManifestEvent:
-    """One step on a filer's consignment (``filer_code``: the carrier's or forwarder's enterprise code)."""
+    """One step on a filer's consignment (``filer_code``: the carrier's or forwarder's enterprise code; ``""`` for a
+    discrepancy no filing explains, e.g. a declaration without a manifest line, whose notice goes to the declarant)."""
 
     kind: ManifestEventKind
     filer_code: str
