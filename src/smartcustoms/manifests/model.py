@@ -154,6 +154,31 @@ def history_observations(c: Consignment) -> list[tuple[str, float | None]]:
     return out
 
 
+class HistoryStats(dict[str, WeightStats]):
+    """History aggregates kept in memory, as ``manifest_history_stat`` keeps them (a replay's, a retraining's)."""
+
+    def count(self, key: str) -> None:
+        """One more filing of ``key``."""
+        st = self.get(key)
+        self[key] = WeightStats(st.n + 1, st.mean, st.m2) if st else WeightStats(1, 0.0, 0.0)
+
+    def add(self, key: str, x: float) -> None:
+        """One more sample ``x`` of ``key`` (Welford)."""
+        st = self.get(key) or WeightStats(0, 0.0, 0.0)
+        n = st.n + 1
+        d = x - st.mean
+        mean = st.mean + d / n
+        self[key] = WeightStats(n, mean, st.m2 + d * (x - mean))
+
+    def observe(self, c: Consignment) -> None:
+        """What one filing of ``c`` adds (:func:`history_observations`)."""
+        for k, x in history_observations(c):
+            if x is None:
+                self.count(k)
+            else:
+                self.add(k, x)
+
+
 def outcome_observations(c: Consignment, offence_found: bool) -> list[tuple[str, float]]:
     """What a decided referral of ``c`` adds: 1 (offence found) or 0 to its shipper's and consignee's record."""
     return [("hit:" + k, 1.0 if offence_found else 0.0)

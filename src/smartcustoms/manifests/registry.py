@@ -38,16 +38,16 @@ from smartcustoms.core.security import Principal
 from smartcustoms.manifests.model import (
     COLUMN,
     NAMES,
+    HistoryStats,
     ManifestModel,
     features,
     history_keys,
-    history_observations,
     matrix,
     outcome_observations,
     train,
 )
 from smartcustoms.manifests.models import ManifestFiling, ManifestReferralEvent
-from smartcustoms.manifests.rules import History, ManifestSettings, WeightStats, assess, goods_key, party_key
+from smartcustoms.manifests.rules import ManifestSettings, assess, history_of
 from smartcustoms.manifests.schemas import SEVERITY, Assessment, Consignment, Conveyance, MessageKind, Outcome
 from smartcustoms.manifests.service import HITS, ManifestService
 from smartcustoms.risk.parcels.model import parcel_metrics
@@ -99,36 +99,12 @@ class TrainingSet:
     open_or_unreferred: int  # filings without an officer's closing decision (no row)
 
 
-class _Aggregates:
-    """The history aggregates rebuilt in memory (the same keys and updates as the live ingest)."""
-
-    def __init__(self) -> None:
-        self.stats: dict[str, list[float]] = {}  # key -> [n, mean, m2]
-
-    def get(self, key: str) -> WeightStats | None:
-        st = self.stats.get(key)
-        return WeightStats(int(st[0]), st[1], st[2]) if st else None
-
-    def count(self, key: str) -> None:
-        self.stats.setdefault(key, [0, 0.0, 0.0])[0] += 1
-
-    def add(self, key: str, x: float) -> None:
-        st = self.stats.setdefault(key, [0, 0.0, 0.0])
-        st[0] += 1
-        d = x - st[1]
-        st[1] += d / st[0]
-        st[2] += d * (x - st[1])
-
-
-def _rules_assessment(c: Consignment, mode: str, late: bool, received_at: datetime, agg: _Aggregates,
+def _rules_assessment(c: Consignment, mode: str, late: bool, received_at: datetime, agg: HistoryStats,
                       settings: ManifestSettings) -> Assessment:
     """The rules' finding on ``c`` from the rebuilt history; lateness as stored (the conveyance's times are
     not kept on the filing)."""
-    history = History(
-        party_filings={k: st.n for k in filter(None, (party_key(c.shipper), party_key(c.consignee)))
-                       if (st := agg.get(k)) is not None},
-        weights={k: st for it in c.items if (k := goods_key(it)) is not None if (st := agg.get(k)) is not None})
-    a = assess(c, Conveyance(mode=mode), MessageKind.ARRIVAL, received_at, history, settings)  # no window check
+    a = assess(c, Conveyance(mode=mode), MessageKind.ARRIVAL, received_at, history_of(c, agg.get),
+               settings)  # no window check
     if late and SEVERITY[a.outcome] < SEVERITY[Outcome.REQUEST_FOR_INFORMATION]:
         a = Assessment(outcome=Outcome.REQUEST_FOR_INFORMATION, reasons=a.reasons, reasons_zh=a.reasons_zh)
     return Assessment(outcome=a.outcome, reasons=a.reasons, reasons_zh=a.reasons_zh, late=late)
@@ -156,7 +132,7 @@ def training_set(s: Session, settings: ManifestSettings, recent_filings: int = 2
     total = s.scalar(select(func.count()).select_from(ManifestFiling).where(ManifestFiling.withdrawn.is_(False))) or 0
     recent_from = max(0, total - recent_filings)  # position (among non-withdrawn filings) where "recent" starts
     filed: dict[int, Consignment] = {}  # decided filings, for the outcome observations
-    agg = _Aggregates()
+    agg = HistoryStats()
     labelled: list[LabelledFiling] = []
     recent: list[list[float]] = []
     pending = 0  # next closing decision to apply
@@ -189,11 +165,7 @@ def training_set(s: Session, settings: ManifestSettings, recent_filings: int = 2
                 filed[r.id] = c
             if seen >= recent_from:
                 recent.append(row)
-        for k, x in history_observations(c):
-            if x is None:
-                agg.count(k)
-            else:
-                agg.add(k, x)
+        agg.observe(c)
         if r.id in early:
             told(r.id)
         seen += 1

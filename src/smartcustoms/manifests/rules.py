@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -103,6 +104,15 @@ def goods_key(item: GoodsItem) -> str | None:
         return "hs:" + item.hs_code[:6]
     words = _WORD.findall(item.description.lower())
     return "desc:" + " ".join(words[:4]) if words else None
+
+
+def history_of(c: Consignment, stats: Callable[[str], WeightStats | None]) -> History:
+    """The rules' history of ``c``: filings per party key and weight statistics per goods key, each read through
+    ``stats`` (the stored aggregates with a transaction's new observations, or in-memory ones)."""
+    return History(
+        party_filings={k: st.n for k in filter(None, (party_key(c.shipper), party_key(c.consignee)))
+                       if (st := stats(k)) is not None},
+        weights={k: st for it in c.items if (k := goods_key(it)) is not None if (st := stats(k)) is not None})
 
 
 def log_kg_per_package(item: GoodsItem) -> float | None:

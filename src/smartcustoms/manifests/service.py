@@ -36,11 +36,11 @@ from smartcustoms.manifests.models import (
     ManifestReferralEvent,
 )
 from smartcustoms.manifests.rules import (
-    History,
     ManifestSettings,
     WeightStats,
     assess,
     goods_key,
+    history_of,
     party_key,
 )
 from smartcustoms.manifests.schemas import (
@@ -211,11 +211,7 @@ class ManifestService:
             amended = m.function is FilingFunction.AMENDMENT or version > 1
             outcome, reasons, reasons_zh, late = None, [], [], False
             if not withdrawn:
-                history = History(
-                    party_filings={k: st.n for k in filter(None, (party_key(c.shipper), party_key(c.consignee)))
-                                   if (st := _combined(base.get(k), deltas.get(k))) is not None},
-                    weights={k: st for it in c.items if (k := goods_key(it)) is not None
-                             if (st := _combined(base.get(k), deltas.get(k))) is not None})
+                history = history_of(c, lambda k: _combined(base.get(k), deltas.get(k)))
                 a = assess(c, m.conveyance, m.kind, received_at, history, self.settings)
                 outcome, reasons, reasons_zh, late = a.outcome, a.reasons, a.reasons_zh, a.late
                 if self.model is not None:  # the model's features, point in time like the rules' history

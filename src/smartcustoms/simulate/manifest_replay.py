@@ -32,30 +32,12 @@ import numpy as np
 from smartcustoms.manifests import intake
 from smartcustoms.manifests import model as mm
 from smartcustoms.manifests.rules import (
-    History,
     ManifestSettings,
-    WeightStats,
     assess,
-    goods_key,
-    party_key,
+    history_of,
 )
 from smartcustoms.manifests.schemas import Consignment, Conveyance, MessageKind
 from smartcustoms.simulate.manifest_month import LabelledMonth
-
-
-class _Stats(dict[str, WeightStats]):
-    """In-memory history aggregates (the replay's manifest_history_stat)."""
-
-    def count(self, key: str) -> None:
-        st = self.get(key)
-        self[key] = WeightStats(st.n + 1, st.mean, st.m2) if st else WeightStats(1, 0.0, 0.0)
-
-    def add(self, key: str, x: float) -> None:
-        st = self.get(key) or WeightStats(0, 0.0, 0.0)
-        n = st.n + 1
-        d = x - st.mean
-        mean = st.mean + d / n
-        self[key] = WeightStats(n, mean, st.m2 + d * (x - mean))
 
 
 @dataclass
@@ -66,15 +48,6 @@ class _Filing:
     kind: MessageKind
     consignment: Consignment
     offence: bool
-
-
-def _observe(c: Consignment, stats: _Stats) -> None:
-    """What the ingest adds per filing (the same list: :func:`smartcustoms.manifests.model.history_observations`)."""
-    for k, x in mm.history_observations(c):
-        if x is None:
-            stats.count(k)
-        else:
-            stats.add(k, x)
 
 
 def filings(month: LabelledMonth) -> list[_Filing]:
@@ -97,7 +70,7 @@ def replay(month: LabelledMonth, *, budget: float = 0.05, explore_share: float =
     A model is trained once the labelled outcomes hold ``min_offences`` offences (before that, rules only)."""
     rng = random.Random(seed)
     settings = ManifestSettings(high_risk_places=month.high_risk_places)
-    stats = _Stats()
+    stats = mm.HistoryStats()
     all_filings = filings(month)
     labelled_x: list[list[float]] = []
     labelled_y: list[float] = []
@@ -111,13 +84,10 @@ def replay(month: LabelledMonth, *, budget: float = 0.05, explore_share: float =
         rows, severity = [], []
         for f in fs:
             c = f.consignment
-            keys = {k for k in (party_key(c.shipper), party_key(c.consignee)) if k}
-            history = History(party_filings={k: stats[k].n for k in keys if k in stats},
-                              weights={k: stats[k] for it in c.items if (k := goods_key(it)) in stats and k})
-            a = assess(c, f.conveyance, f.kind, f.received_at, history, settings)
+            a = assess(c, f.conveyance, f.kind, f.received_at, history_of(c, stats.get), settings)
             rows.append(mm.features(c, a, stats, settings))
             severity.append(rows[-1][mm.COLUMN["rule_severity"]])
-            _observe(c, stats)
+            stats.observe(c)
         x = mm.matrix(rows)
         y = np.array([f.offence for f in fs], dtype=bool)
         n = len(fs)
