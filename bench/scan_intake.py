@@ -3,6 +3,7 @@ to the SCP (``inspection/images/scp.py``) over loopback, interleaved in one run.
 
     python bench/scan_intake.py            # 30 synthetic 256x512 dual-energy DICOS DX scans
     python bench/scan_intake.py --n 60
+    python bench/scan_intake.py --tls      # and a third way: C-STORE over mutual TLS (test certificates)
 
 Both paths store, assess (the shipped model when installed), route and record each scan on a throw-away SQLite
 platform (one held declaration, TIP off). C-STORE time is the SCU's round trip: encoding, the network, the SCP's
@@ -37,7 +38,9 @@ def main() -> None:
     """Time both paths on the same scans and print one line each."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=30, help="scans sent each way")
-    n = ap.parse_args().n
+    ap.add_argument("--tls", action="store_true", help="also C-STORE over mutual TLS to a second receiver")
+    args = ap.parse_args()
+    n = args.n
     tmp = Path(tempfile.mkdtemp())
     settings = Settings(data_dir=tmp, session_secret="bench", images_tip_share=0.0)
     platform = build_platform(settings, database_url=f"sqlite:///{tmp / 'bench.db'}")
@@ -53,6 +56,25 @@ def main() -> None:
     ae = AE(ae_title="BENCHXR")
     ae.add_requested_context(dicos.DICOS_DX_PRESENTATION, ExplicitVRLittleEndian)
     assoc = ae.associate("127.0.0.1", server.server_address[1], ae_title=receiver.ae_title)
+    tls_server = tls_assoc = None
+    if args.tls:  # a second receiver over TLS, certificates made as in tests/inspection/images/test_scp_tls.py
+        import ssl
+
+        from tests.inspection.images.test_scp_tls import CA
+
+        ca = CA(tmp, "Bench scanner CA")
+        server_cert, client_cert = ca.issue("smartcustoms", server=True), ca.issue("BENCHXR")
+        tls_receiver = scp.ScanReceiver(platform.images, Settings(
+            data_dir=tmp, images_scp_scanners={"BENCHXR": ScannerAE(offices=[office or "0000"])},
+            images_scp_tls_certificate=server_cert.cert, images_scp_tls_key=server_cert.key,
+            images_scp_tls_ca=ca.pem))
+        tls_server = tls_receiver.start("127.0.0.1", 0)
+        assert tls_server is not None
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca.pem))
+        ctx.load_cert_chain(str(client_cert.cert), str(client_cert.key))
+        tls_assoc = ae.associate("127.0.0.1", tls_server.server_address[1], ae_title=receiver.ae_title,
+                                 tls_args=(ctx, "localhost"))
+        assert tls_assoc.is_established
 
     def data_set(data: bytes) -> pydicom.Dataset:
         ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(data))
@@ -61,25 +83,35 @@ def main() -> None:
 
     platform.images.upload(officer, files[0], "declaration", no)  # warm-up: the model's session, caches
     assert assoc.send_c_store(data_set(files[0])).Status == scp.SUCCESS
+    if tls_assoc is not None:
+        assert tls_assoc.send_c_store(data_set(files[0])).Status == scp.SUCCESS
     direct: list[float] = []
     network: list[float] = []
-    for i, data in enumerate(files):  # interleaved: drift in the machine's load hits both alike
+    secure: list[float] = []
+    ways = ["upload", "c-store"] + (["c-store-tls"] if tls_assoc is not None else [])
+    for i, data in enumerate(files):  # interleaved, the order rotated: drift in the machine's load hits all alike
         ds = data_set(data)
-        for way in ("upload", "c-store") if i % 2 else ("c-store", "upload"):
+        for way in ways[i % len(ways):] + ways[:i % len(ways)]:
             t = time.perf_counter()
             if way == "upload":
                 platform.images.upload(officer, data, "declaration", no)
                 direct.append(time.perf_counter() - t)
             else:
-                status = assoc.send_c_store(ds)
-                network.append(time.perf_counter() - t)
+                status = (assoc if way == "c-store" else tls_assoc).send_c_store(ds)  # type: ignore[union-attr]
+                (network if way == "c-store" else secure).append(time.perf_counter() - t)
                 assert status.Status == scp.SUCCESS, status
     assoc.release()
     server.shutdown()
+    if tls_assoc is not None and tls_server is not None:
+        tls_assoc.release()
+        tls_server.shutdown()
     platform.close()
     model = "none" if platform.images.model is None else type(platform.images.model).__name__
     print(f"n={n} 256x512 dual-energy DICOS DX ({len(files[0]) / 1e6:.2f} MB), model {model}")
-    for name, xs in (("ImageService.upload", direct), ("C-STORE round trip", network)):
+    for name, xs in (("ImageService.upload", direct), ("C-STORE round trip", network),
+                     ("C-STORE round trip over mutual TLS", secure)):
+        if not xs:
+            continue
         print(f"{name}: p50 {statistics.median(xs) * 1000:.0f} ms, max {max(xs) * 1000:.0f} ms")
 
 

@@ -121,8 +121,9 @@ def images_scp(port: int = typer.Option(11112, min=0, max=65535, help="TCP port 
     """Receive scans from registered scanners over DICOM (C-STORE SCP) into the image review.
 
     Scanners are registered by calling AE title in SMARTCUSTOMS_IMAGES_SCP_SCANNERS (JSON: offices, subject
-    kind, the attribute naming the subject); every other AE is refused. Exit status 2 when the registration is
-    not valid. See docs/images.md, "DICOM network intake".
+    kind, the attribute naming the subject); every other AE is refused. With SMARTCUSTOMS_IMAGES_SCP_TLS_CERTIFICATE,
+    _KEY and _CA it speaks DICOM over TLS only and requires each scanner's client certificate. Exit status 2 when
+    the registration or the TLS settings are not valid. See docs/images.md, "DICOM network intake".
     """
     import logging
 
@@ -143,7 +144,8 @@ def images_scp(port: int = typer.Option(11112, min=0, max=65535, help="TCP port 
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     bind = host or platform.settings.host
     console.print(f"smartcustoms: DICOM C-STORE SCP [bold]{receiver.ae_title}[/] on {bind}:{port} for "
-                  f"{', '.join(sorted(receiver.scanners))}")
+                  f"{', '.join(sorted(receiver.scanners))}"
+                  f"{' over TLS, client certificates required' if receiver.tls else ' (plaintext: no TLS settings)'}")
     try:
         receiver.start(bind, port, block=True)
     finally:

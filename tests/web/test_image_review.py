@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from smartcustoms.audit.service import entries
 from smartcustoms.core.config import Settings
 from smartcustoms.inspection.images.dicos import write_dx
-from smartcustoms.inspection.images.schemas import DeclaredGoods
+from smartcustoms.inspection.images.models import TipProjection
+from smartcustoms.inspection.images.schemas import DeclaredGoods, ReviewIn, ThreatMarkIn
 from smartcustoms.platform import build_platform
 from smartcustoms.simulate.scans import render_scan
 from tests.support import seed_world
@@ -182,13 +184,29 @@ def test_a_projected_threat_is_scored_and_shown_to_analysts(tmp_path):
             token = sign_in(c, "officer")
             image_id = d.images[0]
             threat = threat_choice(c.get(f"/images/{image_id}").text)
-            r = c.post(f"/images/{image_id}/decision", data={"csrf": token, "decision": threat,
-                                                              "reason": "steel block in the load", "confirm": "on"})
-            assert "This was a test image with a projected threat, and you found it." in " ".join(flashes(r.text))
+            with d.world.platform.sessions() as s:
+                p = s.scalar(select(TipProjection).where(TipProjection.image_id == image_id))
+            r = c.post(f"/images/{image_id}/decision", data={
+                "csrf": token, "decision": threat, "reason": "steel block in the load", "confirm": "on",
+                "mark_category": "weapons", "mark_x": str(p.left), "mark_y": str(p.top), "mark_w": str(p.width),
+                "mark_h": str(p.height)})  # marked where the projected threat is: a hit
+            assert "This was a test image with a projected threat, and you found it" in " ".join(flashes(r.text))
             assert 'id="image-decision"' in r.text  # back for its real review, without the projection
+            r = c.post(f"/images/{image_id}/decision", data={"csrf": token, "decision": threat,
+                                                              "reason": "dense block", "confirm": "on"})
+            assert 'data-testid="review-decision"' in r.text  # the real review: no TIP any more
+            d.images.append(upload(d.world, d.held[1], seed=30))  # another TIP job, called a threat unmarked
+            r = c.post(f"/images/{d.images[-1]}/decision", data={"csrf": token, "reason": "something", "confirm": "on",
+                                                                  "decision": threat_choice(
+                                                                      c.get(f"/images/{d.images[-1]}").text)})
+            assert "You called a threat but marked no region on the projected one" in " ".join(flashes(r.text))
             sign_in(c, "analyst")
             tip = c.get("/images/tip/officers").text
-            assert re.search(r'data-officer="officer">.*?data-testid="tip-rate">100\.0%', tip, re.S)
+            assert re.search(r'data-officer="officer">.*?data-testid="tip-hits">1<'
+                             r'.*?data-testid="tip-false-locations">1<.*?data-testid="tip-rate">50\.0%', tip, re.S)
+            assert "Wrong location" in tip and "False-alarm rate" in tip
+            zh = c.get("/images/tip/officers", headers={"Accept-Language": "zh-CN"}).text
+            assert "位置错误" in zh and "误报率" in zh
     finally:
         d.world.platform.close()
 
@@ -272,8 +290,26 @@ def test_the_image_pages_show_no_english_in_chinese(browser, site):
     b = browser
     in_chinese(b, "officer")
     found = walk(b, "/images/queue") + walk(b, f"/images/{site.images[1]}")
+    svc, officer = site.world.platform.images, site.world.principals["officer"]
+    if svc.model is not None:  # one TIP presentation found and marked, then reviewed for real: the TIP table has a row
+        svc.tip_share = 1.0
+        try:
+            tip_id = svc.upload(officer, scan_file(40), "declaration", site.held[1]).id
+        finally:
+            svc.tip_share = 0.0
+        with site.world.platform.sessions() as s:
+            p = s.scalar(select(TipProjection).where(TipProjection.image_id == tip_id))
+        assert p is not None
+        mark = ThreatMarkIn(category="weapons", top=p.top, left=p.left, height=p.height, width=p.width)
+        assert svc.review(officer, tip_id, ReviewIn(decision="confirm_threat", reason="block",
+                                                    marks=[mark])).tip_feedback == "hit"
+        svc.review(officer, tip_id, ReviewIn(decision="confirm_threat", reason="block"))
     in_chinese(b, "analyst")
     found += walk(b, "/images/tip/officers")
+    if svc.model is not None:
+        row = b.page.locator("[data-testid=tip-officers] tr[data-officer=officer]")
+        assert row.locator("[data-testid=tip-hits]").inner_text() == "1"
+        assert row.locator("[data-testid=tip-rate]").inner_text() == "100.0%"
     assert found == []
     assert b.unexpected_errors() == []
 

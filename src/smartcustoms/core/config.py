@@ -18,6 +18,8 @@ class ScannerAE(BaseModel):
     offices: list[str]
     subject_kind: str = "declaration"
     subject_attribute: str = "AccessionNumber"
+    #: over TLS: the common name its client certificate must carry (unset: the AE title itself)
+    certificate_cn: str | None = None
 
 
 class Settings(BaseSettings):
@@ -64,6 +66,13 @@ class Settings(BaseSettings):
     #: the scanners allowed to send scans over DICOM, by calling AE title (JSON); any other AE is refused:
     #: {"PORT1XR": {"offices": ["2201"], "subject_kind": "declaration", "subject_attribute": "AccessionNumber"}}
     images_scp_scanners: dict[str, ScannerAE] = {}
+    #: DICOM over TLS (PS3.15 secure transport) for `images scp`: our certificate (PEM, with its chain) and key,
+    #: and the CA bundle that issues scanners' client certificates (all three, or none); TLS on = client
+    #: certificates required and plaintext refused
+    images_scp_tls_certificate: Path | None = None
+    images_scp_tls_key: Path | None = None
+    images_scp_tls_ca: Path | None = None
+    images_scp_require_tls: bool = False  # refuse to start the receiver without the three TLS settings
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded SQLite file under ``data_dir`` by default."""

@@ -18,8 +18,8 @@ from smartcustoms.core.errors import Conflict, Forbidden, NotFound, ValidationPr
 from smartcustoms.declarations.lifecycle import Lane
 from smartcustoms.declarations.service import LaneDecision
 from smartcustoms.inspection.images import dicos
-from smartcustoms.inspection.images.models import ImageReview
-from smartcustoms.inspection.images.schemas import DeclaredGoods, ReviewIn, ScanImage
+from smartcustoms.inspection.images.models import ImageReview, TipProjection
+from smartcustoms.inspection.images.schemas import DeclaredGoods, ReviewIn, ScanImage, ThreatMarkIn
 from smartcustoms.inspection.images.service import ImageService, ImageVerdict, load_model, suspect_region
 from smartcustoms.inspection.models import InspectionResult
 from smartcustoms.inspection.service import result_for
@@ -276,7 +276,10 @@ def test_with_the_model_a_flagged_job_gets_tip_a_heat_map_and_a_machine_tdr(clie
     with pytest.raises(ValidationProblem) as e:  # the machine called it a threat: "confirm_clear" does not fit
         svc.review(officer, out.id, ReviewIn(decision="confirm_clear"))
     assert e.value.errors[0].field == "decision"
-    hit = svc.review(officer, out.id, ReviewIn(decision="confirm_threat", reason="dense block"))
+    with world.platform.sessions() as s:  # a hit needs a region marked on the projected threat (tip.tip_outcome)
+        p = s.scalar(select(TipProjection).where(TipProjection.image_id == out.id))
+    marks = [ThreatMarkIn(category="weapons", top=p.top, left=p.left, height=p.height, width=p.width)]
+    hit = svc.review(officer, out.id, ReviewIn(decision="confirm_threat", reason="dense block", marks=marks))
     assert hit.tip_feedback == "hit" and not hit.inspection_result
     (score,) = svc.tip_officers(world.principals["admin"])
     assert (score.tip_jobs, score.hits, score.detection_rate) == (1, 1, 1.0)

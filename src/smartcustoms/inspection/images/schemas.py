@@ -229,17 +229,27 @@ class ReviewResultOut(BaseModel):
     decision: Decision = Field(description="the recorded decision")
     verdict: Verdict = Field(description="clear or threat")
     inspection_result: bool = Field(description="whether it became an inspection result of a declaration")
-    tip_feedback: Literal["hit", "miss"] | None = Field(
-        None, description="on a threat-image-projection job, revealed after the decision: whether the projected "
-                          "threat was found; the image then returns to the queue for its real review")
+    tip_feedback: Literal["hit", "false_location", "miss"] | None = Field(
+        None, description="on a threat-image-projection job, revealed after the decision: hit (a threat call with "
+                          "a marked region on the projected threat), false_location (a threat call, but no region "
+                          "marked on it) or miss (cleared); the image then returns to the queue for its real review")
+    tip_region: BoxOut | None = Field(
+        None, description="on a threat-image-projection job, after the decision: where the projected threat was")
     note: str = Field("", description="what else happened (e.g. why no inspection result was recorded)")
 
 
 class TipOfficerOut(BaseModel):
-    """An officer's threat-image-projection score."""
+    """An officer's threat-image-projection score (a hit needs a marked region on the projected threat)."""
 
     officer: str = Field(description="officer username")
-    tip_jobs: int = Field(description="TIP review jobs the officer decided")
-    hits: int = Field(description="projected threats the officer called a threat")
+    tip_jobs: int = Field(description="TIP presentations the officer decided (projected threats shown)")
+    hits: int = Field(description="threat calls with a marked region on the projected threat")
+    false_locations: int = Field(0, description="threat calls with no region marked on the projected threat "
+                                                "(none marked, or only elsewhere)")
     misses: int = Field(description="projected threats the officer cleared")
     detection_rate: float | None = Field(description="hits / tip_jobs (None before any)")
+    clean_reviewed: int = Field(0, description="real (not TIP) images the officer decided that were found clean: "
+                                               "the image's latest real review is clear")
+    false_alarms: int = Field(0, description="of those, the ones the officer called a threat")
+    false_alarm_rate: float | None = Field(None, description="false_alarms / clean_reviewed (None when the officer "
+                                                             "decided no image found clean)")

@@ -5,8 +5,10 @@
   goods. Below the review threshold and consistent with the goods: auto-cleared (audited as the system);
   otherwise a review job in the officers' queue.
 * Threat image projection: a share of review jobs (``images_tip_share``) is shown with a library threat
-  projected in (``tip.py``). The officer cannot tell; the decision on such a presentation is scored (hit or
-  miss), revealed in the answer, and the job returns to the queue for its real review without the threat.
+  projected in (``tip.py``). The officer cannot tell; the decision on such a presentation is scored (hit: a
+  threat call with a region marked on the projected threat; false location: a threat call marked elsewhere or
+  not at all; miss: cleared), revealed in the answer with where the threat was, and the job returns to the
+  queue for its real review without the threat.
 * An officer's real decision becomes the declaration's inspection result through the inspection service
   (so the risk history learns it), and every verdict is published to the registered listeners (parcels and
   manifest lines are other domains': the platform wires what hears them).
@@ -26,7 +28,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 import numpy as np
-from sqlalchemy import and_, case, exists, func, insert, select
+from sqlalchemy import and_, exists, insert, select
 from sqlalchemy.orm import Session
 
 from smartcustoms.audit.service import record
@@ -61,7 +63,7 @@ from smartcustoms.inspection.images.schemas import (
     ThreatMarkOut,
     TipOfficerOut,
 )
-from smartcustoms.inspection.images.tip import place_threat, threat_library
+from smartcustoms.inspection.images.tip import place_threat, threat_library, tip_outcome
 from smartcustoms.inspection.schemas import InspectionResultIn
 from smartcustoms.inspection.service import InspectionService
 
@@ -420,6 +422,7 @@ class ImageService:
             machine = None if a is None else ("threat" if a.routed == "review" else "clear")
             pending = self._pending_tip(session, image_id, reviews)
             tip, tip_name = pending is not None, pending.threat if pending is not None else None
+            tip_box = _tip_box(pending) if pending is not None else None
             kind, subject_id = img.subject_kind, img.subject_id
             width, height = img.width, img.height
         _check_marks(body.marks, width, height)
@@ -434,19 +437,19 @@ class ImageService:
                                                         f"or {'override' if agrees else 'confirm'}_{verdict}")],
                                         title="The review is not valid")
         now = self.clock()
-        if tip:
-            hit = verdict == "threat"
+        if tip and tip_box is not None:
+            outcome = tip_outcome(verdict, [Box(m.top, m.left, m.height, m.width) for m in body.marks], tip_box)
             with self.sessions() as session, session.begin():
                 review_id = session.execute(insert(ImageReview).values(
                     image_id=image_id, at=now, officer=who.username, decision=body.decision, verdict=verdict,
-                    reason=body.reason, offence_type=None, tip=True, tip_hit=hit, inspection_result=False)
-                    .returning(ImageReview.id)).scalar_one()
+                    reason=body.reason, offence_type=None, tip=True, tip_hit=outcome == "hit",
+                    inspection_result=False).returning(ImageReview.id)).scalar_one()
                 _insert_marks(session, image_id, review_id, body.marks)
                 record(session, who, "image.tip_review", "image", str(image_id), {
-                    "decision": body.decision, "threat": tip_name, "hit": hit,
+                    "decision": body.decision, "threat": tip_name, "hit": outcome == "hit", "outcome": outcome,
                     "marks": [m.model_dump() for m in body.marks]})
             return ReviewResultOut(image_id=image_id, decision=body.decision, verdict=verdict, inspection_result=False,
-                                   tip_feedback="hit" if hit else "miss",
+                                   tip_feedback=outcome, tip_region=_box_out(tip_box),
                                    note="this was a threat image projection test; the scan is back in the queue "
                                         "without the projected threat for its real review")
         became, note = False, ""
@@ -475,15 +478,48 @@ class ImageService:
                                note=note)
 
     def tip_officers(self, who: Principal) -> list[TipOfficerOut]:
-        """Each officer's TIP record: projected threats shown, found and missed."""
+        """Each officer's TIP record: projected threats shown, hits (a threat call with a region marked on the
+        projected threat, ``tip.tip_outcome``), false locations, misses; and the false-alarm rate on real images
+        found clean. Scored from the stored rows (decision, marks, the projection's box), so presentations
+        decided before marks were compared are scored by the same rule."""
         _need(who, TIP_READERS, "only analysts and administrators see officers' TIP scores")
-        r = ImageReview
-        hits = func.sum(case((r.tip_hit.is_(True), 1), else_=0))
+        r, p = ImageReview, TipProjection
         with self.sessions() as session:
-            rows = session.execute(select(r.officer, func.count(), hits).where(r.tip.is_(True))
-                                   .group_by(r.officer).order_by(r.officer)).all()
-        return [TipOfficerOut(officer=o, tip_jobs=int(n), hits=int(h or 0), misses=int(n) - int(h or 0),
-                              detection_rate=(int(h or 0) / int(n)) if n else None) for o, n, h in rows]
+            tips = session.execute(select(r.id, r.officer, r.verdict, p.top, p.left, p.height, p.width)
+                                   .join(p, p.image_id == r.image_id).where(r.tip.is_(True))).all()
+            marks: dict[int, list[Box]] = {}
+            threat_ids = [t.id for t in tips if t.verdict == "threat"]
+            for chunk in range(0, len(threat_ids), 500):
+                for m in session.execute(select(ImageThreatMark.review_id, ImageThreatMark.top, ImageThreatMark.left,
+                                                ImageThreatMark.height, ImageThreatMark.width)
+                                         .where(ImageThreatMark.review_id.in_(threat_ids[chunk:chunk + 500]))):
+                    marks.setdefault(m.review_id, []).append(Box(m.top, m.left, m.height, m.width))
+            real = session.execute(select(r.image_id, r.officer, r.verdict).where(r.tip.is_(False))
+                                   .order_by(r.image_id, r.at, r.id)).all()
+        counts: dict[str, dict[str, int]] = {}
+        for t in tips:
+            outcome = tip_outcome(t.verdict, marks.get(t.id, []), Box(t.top, t.left, t.height, t.width))
+            row = counts.setdefault(t.officer, {})
+            row[outcome] = row.get(outcome, 0) + 1
+        final = {x.image_id: x.verdict for x in real}  # ordered by time: the latest real review wins
+        clean: dict[str, set[int]] = {}
+        alarms: dict[str, set[int]] = {}
+        for x in real:
+            if final[x.image_id] == "clear":
+                clean.setdefault(x.officer, set()).add(x.image_id)
+                if x.verdict == "threat":
+                    alarms.setdefault(x.officer, set()).add(x.image_id)
+        out = []
+        for officer in sorted(counts):
+            c = counts[officer]
+            shown = sum(c.values())
+            n_clean, n_alarms = len(clean.get(officer, ())), len(alarms.get(officer, ()))
+            out.append(TipOfficerOut(
+                officer=officer, tip_jobs=shown, hits=c.get("hit", 0), false_locations=c.get("false_location", 0),
+                misses=c.get("miss", 0), detection_rate=c.get("hit", 0) / shown if shown else None,
+                clean_reviewed=n_clean, false_alarms=n_alarms,
+                false_alarm_rate=n_alarms / n_clean if n_clean else None))
+        return out
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _load(self, session: Session, image_id: int
@@ -537,6 +573,10 @@ def _marks(session: Session, reviews: Sequence[ImageReview]) -> dict[int, list[I
                                  .order_by(ImageThreatMark.id)):
             out[m.review_id].append(m)
     return out
+
+
+def _tip_box(p: TipProjection) -> Box:
+    return Box(p.top, p.left, p.height, p.width)
 
 
 def _region(a: ImageAssessment | None) -> Box | None:

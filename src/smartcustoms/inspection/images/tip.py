@@ -5,9 +5,16 @@ Transmission through two objects in the beam is the product of their transmissio
 The threat library is synthetic: a few shapes of steel, lead and an organic brick, with mass attenuation
 coefficients (cm²/g at 3 and 6 MeV, the cargo stand-in energies of ``materials.py``) from the NIST XCOM
 tables, rounded. Production code projects threats from here; the synthetic scan generator may reuse it.
+
+A decision on a TIP presentation is scored by where the officer marked (``tip_outcome``): a hit needs a threat
+call with a mark on the projected threat's box, as TIP quality control of aviation screeners counts only a
+threat the screener localised.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
 
 import numpy as np
 
@@ -81,3 +88,40 @@ def place_threat(image: ScanImage, name: str, rng: np.random.Generator) -> tuple
     r = int(rng.integers(margin_r, max(margin_r, h - th - margin_r) + 1))
     c = int(rng.integers(margin_c, max(margin_c, w - tw - margin_c) + 1))
     return project_threat(image, threat, (r, c)), Box(r, c, th, tw)
+
+
+# -- scoring ------------------------------------------------------------------------------------------------------
+#: a mark finds the projected threat when its intersection over union with the threat's box is at least this ...
+TIP_MIN_IOU = 0.1
+#: ... or when it holds the box's centre and is at most this many times the box's area (a point-like mark on a
+#: large threat counts; a mark drawn round half the container does not)
+TIP_MAX_AREA_RATIO = 10.0
+
+TipOutcome = Literal["hit", "false_location", "miss"]
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two pixel rectangles (0 when they do not overlap)."""
+    rows = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
+    cols = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
+    inter = max(rows, 0) * max(cols, 0)
+    union = a.height * a.width + b.height * b.width - inter
+    return inter / union if union > 0 else 0.0
+
+
+def localises(mark: Box, threat: Box) -> bool:
+    """Whether an officer's marked region points at the projected threat's box: IoU >= ``TIP_MIN_IOU``, or the
+    mark holds the box's centre and is at most ``TIP_MAX_AREA_RATIO`` times the box's area."""
+    if iou(mark, threat) >= TIP_MIN_IOU:
+        return True
+    cy, cx = threat.top + threat.height / 2, threat.left + threat.width / 2
+    inside = mark.top <= cy <= mark.top + mark.height and mark.left <= cx <= mark.left + mark.width
+    return inside and mark.height * mark.width <= TIP_MAX_AREA_RATIO * threat.height * threat.width
+
+
+def tip_outcome(verdict: str, marks: Iterable[Box], threat: Box) -> TipOutcome:
+    """How a decision on a TIP presentation scores: ``hit`` a threat call with a mark on the projected threat,
+    ``false_location`` a threat call with no mark or marks elsewhere only, ``miss`` a clear call."""
+    if verdict != "threat":
+        return "miss"
+    return "hit" if any(localises(m, threat) for m in marks) else "false_location"

@@ -361,7 +361,9 @@ async def review_decision(image_id: ImageId, request: Request) -> Response:
         return RedirectResponse(f"/images/{image_id}", status_code=303)
     flash(request, "images.decided", id=image_id, decision=t(f"image_decision.{result.decision}"))
     if result.tip_feedback is not None:  # a projected test threat: told after the decision, never before
-        flash(request, f"images.tip_{result.tip_feedback}", "ok" if result.tip_feedback == "hit" else "error")
+        where = result.tip_region
+        flash(request, f"images.tip_{result.tip_feedback}", "ok" if result.tip_feedback == "hit" else "error",
+              **({} if where is None else {"x": where.left, "y": where.top, "w": where.width, "h": where.height}))
     return RedirectResponse(f"/images/{image_id}#reviews", status_code=303)
 
 
@@ -418,7 +420,11 @@ def tip_quality(request: Request) -> Response:
 
 
 def _totals(rows: Iterable[Any]) -> dict[str, Any]:
-    jobs = hits = misses = 0
+    keys = ("tip_jobs", "hits", "false_locations", "misses", "clean_reviewed", "false_alarms")
+    out: dict[str, Any] = {k: 0 for k in keys}
     for r in rows:
-        jobs, hits, misses = jobs + r.tip_jobs, hits + r.hits, misses + r.misses
-    return {"tip_jobs": jobs, "hits": hits, "misses": misses, "detection_rate": hits / jobs if jobs else None}
+        for k in keys:
+            out[k] += getattr(r, k)
+    out["detection_rate"] = out["hits"] / out["tip_jobs"] if out["tip_jobs"] else None
+    out["false_alarm_rate"] = out["false_alarms"] / out["clean_reviewed"] if out["clean_reviewed"] else None
+    return out
