@@ -134,8 +134,11 @@ def simulate(
     ipw: bool = typer.Option(True, help="weight inspected rows by their inverse selection probability"),
     history_policy: str = typer.Option("coverage", help="how the labelled history was selected: coverage, "
                                        "repeats or top"),
-    known_goods: str = typer.Option("model", help="score goods with a known outcome by the model, or by a "
-                                    "lookup of their known outcomes (lookup)"),
+    known_goods: str = typer.Option("blend", help="score goods whose exact (HS6, value, mass) has inspections by "
+                                    "their found-offence rate blended with the model (blend), by the model "
+                                    "alone (model), or by a lookup of their known outcomes (lookup)"),
+    test_policy: str = typer.Option("top", help="how the test weeks' inspections are chosen: the model's top "
+                                    "scores (top) or its top scores among goods never inspected (coverage)"),
     seed: int = typer.Option(0, help="seed for model and exploration"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
 ) -> None:
@@ -155,8 +158,10 @@ def simulate(
     if history_policy not in POLICIES:
         raise typer.BadParameter(f"{history_policy!r} is not one of {', '.join(POLICIES)}",
                                  param_hint="--history-policy")
-    if known_goods not in ("model", "lookup"):
-        raise typer.BadParameter(f"{known_goods!r} is not model or lookup", param_hint="--known-goods")
+    if known_goods not in ("blend", "model", "lookup"):
+        raise typer.BadParameter(f"{known_goods!r} is not blend, model or lookup", param_hint="--known-goods")
+    if test_policy not in ("top", "coverage"):
+        raise typer.BadParameter(f"{test_policy!r} is not top or coverage", param_hint="--test-policy")
     with _steps() as say:
         say("reading files")
         train_frame = _load(dataset, list(train))
@@ -169,9 +174,10 @@ def simulate(
             labelled_share=labelled_share,
             ipw=ipw,
             policy=history_policy,  # type: ignore[arg-type]  # checked above
-            known_goods=known_goods,  # type: ignore[arg-type]
+            known_goods="lookup" if known_goods == "lookup" else "model",
+            test_policy=test_policy,  # type: ignore[arg-type]  # checked above
             seed=seed,
-            make_model=lambda: RiskModel(seed=seed),
+            make_model=lambda: RiskModel(seed=seed, known_goods=known_goods == "blend"),
             progress=say,
         )
     weeks, hist = replay.weeks, replay.history
@@ -199,10 +205,10 @@ def simulate(
     table = Table(title=f"weekly replay of {test.name}: budget {budget:.0%}, exploration {exploration:.0%}",
                   caption="hit rate: offences found per inspection; novel: goods (HS6, value, mass) unseen in "
                           "training; duty caught: duty recovered, value x rate of the hits; ratio: model / random; "
-                          "P@10: precision of the week's top 10% scores as decided; known: rows whose goods had a "
-                          "labelled outcome")
+                          "P@5 / P@10: precision of the week's top 5% / 10% scores as decided; known: rows whose "
+                          "goods had a labelled outcome")
     for col in ("week", "n", "inspected", "hit rate", "model hit rate", "novel hit rate", "duty caught", "random",
-                "ratio", "P@10", "known"):
+                "ratio", "P@5", "P@10", "known"):
         table.add_column(col, justify="right")
     for w in weeks:
         table.add_row(
@@ -215,6 +221,7 @@ def simulate(
             amount(w["duty_recovered"]),
             rate(w["random_rate"]),
             f"{w['ratio']:.2f}x",
+            rate(w.get("precision_at_5")),
             rate(w["precision_at_10"]),
             rate(w["known_share"]),
         )

@@ -115,6 +115,15 @@ NOVEL_MIN_ROWS = 500  # fewer first-seen training rows (or < 10 offences among t
 #: this share of repeats the main booster already learns from novel rows and scores every row alone
 NOVEL_MIN_REPEAT_SHARE = 0.3
 
+# -- known goods ("B3", issue #17; docs/risk.md "Known goods") ---------------------------------------------
+#: goods whose exact (HS6, value, net mass) triple has point-in-time inspections are scored by the triple's
+#: plain found-offence rate, the model's probability standing in for KNOWN_GOODS_PRIOR pseudo-inspections:
+#: ``(offences + prior * p) / (inspections + prior)``. Small, so the plain rate orders the rows and the model
+#: mostly breaks ties and orders small counts (1 of 1 below 5 of 5 at the same model score)
+KNOWN_GOODS_INSPECTIONS = "hs6_value_mass_inspections"
+KNOWN_GOODS_OFFENCES = "hs6_value_mass_offences"
+KNOWN_GOODS_PRIOR = 1.0
+
 
 @dataclass(frozen=True)
 class Reason:
@@ -148,6 +157,11 @@ class RiskModel:
     novel_goods: bool = field(default=True, compare=False)
     #: scores goods whose exact triple has no known outcome (:data:`NOVEL_GATE` = 0); None: main booster only
     novel_booster: lgb.Booster | None = field(default=None, repr=False)
+    #: known goods (B3): score rows whose exact triple has inspections by its found-offence rate, blended with
+    #: the model (:meth:`_known_goods`); a training option saved in the blob (blobs without it: off)
+    known_goods: bool = True
+    #: the model's weight in pseudo-inspections in that blend (:data:`KNOWN_GOODS_PRIOR`)
+    known_goods_prior: float = KNOWN_GOODS_PRIOR
 
     # -- encoding -----------------------------------------------------------------------------
     @property
@@ -253,6 +267,7 @@ class RiskModel:
             "num_boost_round": self.num_boost_round,
             "lightgbm_version": lgb.__version__,
             "novel_goods": novel,
+            "known_goods": self._known_goods_setting(),
             **{k: v for k, v in self.metadata.items() if k == "metrics"},
         }
         return self
@@ -336,9 +351,39 @@ class RiskModel:
     def _predict_threads(self) -> int:
         return self.predict_threads or self.params.get("num_threads", 1)
 
-    def predict_proba(self, features: pl.DataFrame | LiveFeatures) -> np.ndarray:
-        """Offence probability per row (calibrated when the model has a calibration map)."""
-        x = self.matrix(features)
+    def _known_goods_setting(self) -> dict[str, Any] | None:
+        """The known-goods blend as saved in the blob and metadata, or None (off)."""
+        return {"prior": self.known_goods_prior} if self.known_goods else None
+
+    def _known_goods_counts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(inspections, offences) of each row's exact triple when the blend is on and the model has those
+        inputs, else None."""
+        if not self.known_goods:
+            return None
+        try:
+            i, o = self.features.index(KNOWN_GOODS_INSPECTIONS), self.features.index(KNOWN_GOODS_OFFENCES)
+        except ValueError:
+            return None
+        return np.nan_to_num(x[:, i]), np.nan_to_num(x[:, o])
+
+    def _known_goods(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Known goods (B3): rows whose exact (HS6, value, net mass) triple has point-in-time inspections get
+        ``(offences + prior * p) / (inspections + prior)``: the triple's plain found-offence rate (not the
+        feature pipeline's ``_offence_rate``, shrunk toward the global rate), with the model's probability ``p``
+        counted as ``prior`` pseudo-inspections. Other rows keep ``p``."""
+        counts = self._known_goods_counts(x)
+        if counts is None:
+            return p
+        inspections, offences = counts
+        known = inspections > 0
+        if known.any():
+            k = self.known_goods_prior
+            p = p.copy()
+            p[known] = (offences[known] + k * p[known]) / (inspections[known] + k)
+        return p
+
+    def _model_proba(self, x: np.ndarray) -> np.ndarray:
+        """The boosters' probability per row (main booster, calibrated; the novel-goods booster where gated)."""
         p = np.asarray(self._require().predict(x, num_threads=self._predict_threads()))
         p = p if self.calibration is None else self.calibration(p)
         gated = self._novel_rows(x)
@@ -347,6 +392,12 @@ class RiskModel:
             assert self.novel_booster is not None and cols is not None
             p[gated] = self.novel_booster.predict(x[np.ix_(gated, cols)], num_threads=self._predict_threads())
         return p
+
+    def predict_proba(self, features: pl.DataFrame | LiveFeatures) -> np.ndarray:
+        """Offence probability per row (calibrated when the model has a calibration map; known goods blended
+        with their found-offence rate, :meth:`_known_goods`)."""
+        x = self.matrix(features)
+        return self._known_goods(x, self._model_proba(x))
 
     def rank_scores(self, features: pl.DataFrame | LiveFeatures, ranking: Ranking = "probability") -> np.ndarray:
         """Scores to rank by: offence probability, or expected duty at stake (p x duty at stake)."""
@@ -372,6 +423,7 @@ class RiskModel:
             )
             contrib[gated] = 0.0
             contrib[np.ix_(gated, cols)] = np.asarray(novel)[:, : len(cols)]
+        known = self._known_goods_reasons(x)
         rows = features.to_dicts()
         out: list[list[Reason]] = []
         for i, row in enumerate(rows):
@@ -383,7 +435,32 @@ class RiskModel:
                     break
                 name = self.features[j]
                 reasons.append(Reason(name, row.get(name), c, describe(name, row)))
+            if i in known:  # the known-goods reason, in order of its pull on the log-odds
+                reasons = sorted([known[i], *reasons], key=lambda r: -r.contribution)[:top]
             out.append(reasons)
+        return out
+
+    def _known_goods_reasons(self, x: np.ndarray) -> dict[int, Reason]:
+        """Per row whose score the known-goods blend raised (an offence found on its exact triple): the reason,
+        "same goods found in offence in N of M inspections", with the blend's pull on the log-odds."""
+        counts = self._known_goods_counts(x)
+        if counts is None:
+            return {}
+        inspections, offences = counts
+        rows = np.flatnonzero((inspections > 0) & (offences > 0))
+        if not len(rows):
+            return {}
+        p = self._model_proba(x[rows])
+        blended = self._known_goods(x[rows], p)
+        eps = 1e-6
+        pull = np.log(np.clip(blended, eps, 1 - eps) / np.clip(1 - blended, eps, 1 - eps)) - np.log(
+            np.clip(p, eps, 1 - eps) / np.clip(1 - p, eps, 1 - eps))
+        out: dict[int, Reason] = {}
+        for r, c in zip(rows, pull, strict=True):
+            if c > 0:
+                n, m = offences[r], inspections[r]
+                out[int(r)] = Reason(KNOWN_GOODS_OFFENCES, float(n), float(c),
+                                     f"same goods found in offence in {n:.0f} of {m:.0f} inspections")
         return out
 
     # -- persistence --------------------------------------------------------------------------
@@ -400,6 +477,7 @@ class RiskModel:
             "booster": self._require().model_to_string(),
             "calibration": self.calibration.to_dict() if self.calibration is not None else None,
             "novel_booster": self.novel_booster.model_to_string() if self.novel_booster is not None else None,
+            "known_goods": self._known_goods_setting(),
         }
         return json.dumps(payload, default=str).encode()
 
@@ -423,6 +501,9 @@ class RiskModel:
         model.calibration = Calibration.from_dict(calibration) if calibration else None
         novel = payload.get("novel_booster")  # absent from /1 blobs: the main booster scores every row
         model.novel_booster = lgb.Booster(model_str=novel) if novel else None
+        known = payload.get("known_goods")  # absent from blobs written before the blend: the model scores alone
+        model.known_goods = known is not None
+        model.known_goods_prior = float(known["prior"]) if known else KNOWN_GOODS_PRIOR
         return model
 
 
@@ -594,4 +675,13 @@ def describe(name: str, row: dict[str, Any]) -> str:
     return f"{name.replace('_', ' ')} {v}"
 
 
-__all__ = ["DEFAULT_PARAMS", "FEATURE_NAMES", "NUMERIC_FEATURES", "Reason", "RiskModel", "describe", "score_batch"]
+__all__ = [
+    "DEFAULT_PARAMS",
+    "FEATURE_NAMES",
+    "KNOWN_GOODS_PRIOR",
+    "NUMERIC_FEATURES",
+    "Reason",
+    "RiskModel",
+    "describe",
+    "score_batch",
+]

@@ -46,6 +46,7 @@ with a pure lookup of the labelled goods (no model) and the lookup-where-known h
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -68,6 +69,9 @@ KS = (5, 10)
 Policy = Literal["coverage", "repeats", "top"]
 #: How :func:`simulate` scores goods with a visible labelled outcome: the model, or a lookup of those outcomes
 KnownGoodsScoring = Literal["model", "lookup"]
+#: How :func:`simulate` picks the test weeks' inspections: the model's top scores, or coverage-seeking
+TestPolicy = Literal["top", "coverage"]
+TEST_POLICIES: tuple[TestPolicy, ...] = ("top", "coverage")
 #: History selection policies: coverage-seeking (the default); ``repeats``: the same, weighted to goods
 #: declared often so far; ``top``: the model's top scores.
 POLICIES: tuple[Policy, ...] = ("coverage", "repeats", "top")
@@ -359,6 +363,7 @@ class Replay:
     history: dict[str, Any]
     overall: dict[str, Any] = field(default_factory=dict)
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # each test row's score as decided
+    inspected: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)  # each test row inspected
 
 
 class KnownGoods:
@@ -444,6 +449,8 @@ def simulate(
     outcome_lag: timedelta = DEFAULT_OUTCOME_LAG,
     make_model: Callable[[], RiskModel] = RiskModel,
     known_goods: KnownGoodsScoring = "model",
+    test_policy: TestPolicy = "top",
+    history: SelectiveHistory | None = None,
     progress: Progress | None = None,
 ) -> Replay:
     """Start from a ``labelled_share`` labelled history, then replay ``test`` week by week.
@@ -461,17 +468,33 @@ def simulate(
     outcomes (the inverse-propensity weighted offence rate), the others by the model.
     ``Replay.overall``: the same over the whole period, P@k % of all the scores as decided, and how many
     of the top 10 % were goods with a visible labelled offence.
+
+    The replay learns from its own inspections: each day's inspected outcomes enter the history state
+    (``outcome_lag`` after lodging, so the next days' point-in-time features, the exact triple's
+    inspections and offences included, see them once known) and the weekly retraining's rows.
+    ``test_policy="coverage"`` inspects the test weeks like the coverage history policy (the model's picks
+    are the top scores among goods never inspected, :func:`_select_coverage`) instead of the top scores.
+    ``history``: a labelled history already replayed from ``train`` (:func:`selective_history`, same
+    ``labelled_share``, ``policy`` and ``outcome_lag``), to compare scorings on one history; its state is
+    not changed.
     """
     if not 0 < budget <= 1 or not 0 <= exploration <= 1:
         raise ValueError("budget must be in (0, 1] and exploration in [0, 1]")
     if known_goods not in ("model", "lookup"):
         raise ValueError("known_goods must be 'model' or 'lookup'")
+    if test_policy not in TEST_POLICIES:
+        raise ValueError(f"test_policy must be one of {TEST_POLICIES}")
     say = progress or (lambda _msg: None)
     rng = np.random.default_rng(seed + 1)
-    say("labelled history")
-    hist = selective_history(train, labelled_share=labelled_share, exploration=exploration, ipw=ipw, policy=policy,
-                             seed=seed, outcome_lag=outcome_lag, make_model=make_model, progress=progress)
-    state = hist.state
+    if history is None:
+        say("labelled history")
+        hist = selective_history(train, labelled_share=labelled_share, exploration=exploration, ipw=ipw,
+                                 policy=policy, seed=seed, outcome_lag=outcome_lag, make_model=make_model,
+                                 progress=progress)
+    else:
+        hist = history
+    state = copy.deepcopy(hist.state) if history is not None else hist.state  # a given history stays as it was
+    inspected_goods = set(hist.goods_inspected)
     seen_goods = KnownGoods()
     seen_goods.observe(hist.frame, ipw_weights(hist.propensity, hist.inspected) if ipw else None)
     history_goods = KnownGoods()
@@ -489,7 +512,7 @@ def simulate(
     model = fit(window(train))
     novel = novel_goods(train, test)
     n_test = test.height
-    scores = np.zeros(n_test)
+    scores, inspected = np.zeros(n_test), np.zeros(n_test, bool)
     known, known_bad, from_test = np.zeros(n_test, bool), np.zeros(n_test, bool), np.zeros(n_test, bool)
     start = test["declared_at"].min()
     test = test.with_columns(
@@ -513,7 +536,13 @@ def simulate(
             scores[rows] = day_scores
             known[rows], known_bad[rows] = seen_goods.visible(day)
             from_test[rows] = known[rows] & ~history_goods.visible(day)[0]
-            mask, prop, top = _select(day_scores, day.height, budget, exploration, rng)
+            if test_policy == "coverage":
+                keys = goods_keys(day)
+                mask, prop, top = _select_coverage(day_scores, keys, inspected_goods, budget, exploration, rng)
+                inspected_goods.update(keys[i] for i in np.flatnonzero(mask))
+            else:
+                mask, prop, top = _select(day_scores, day.height, budget, exploration, rng)
+            inspected[rows] = mask
             y = day["offence"].fill_null(0).to_numpy().astype(np.float64)
             new = novel[rows]
             duty = (day["customs_value"] * day["tax_rate"] / 100).fill_null(0).to_numpy()
@@ -537,14 +566,18 @@ def simulate(
             pool_p.append(prop[mask])
         rows = week_rows["_row"].to_numpy()
         y_week = week_rows["offence"].fill_null(0).to_numpy().astype(np.float64)
-        p10 = metrics_at(scores[rows], y_week, ks=(10,))["precision_at"]["10"]
-        weeks.append({**_rates(stats), "precision_at_10": p10, "known_share": stats["known"] / stats["n"]})
+        at = metrics_at(scores[rows], y_week, ks=KS)["precision_at"]
+        new_week = novel[rows]
+        novel_p10 = (metrics_at(scores[rows][new_week], y_week[new_week], ks=(10,))["precision_at"]["10"]
+                     if new_week.any() else None)
+        weeks.append({**_rates(stats), "precision_at_5": at["5"], "precision_at_10": at["10"],
+                      "novel_precision_at_10": novel_p10, "known_share": stats["known"] / stats["n"]})
         say(f"retraining after week {int(week) + 1}")
         model = fit()
     y_all = test["offence"].fill_null(0).to_numpy().astype(np.float64)
     duty_all = (test["customs_value"] * test["tax_rate"] / 100).fill_null(0).to_numpy()
     overall = _live_report(scores, y_all, duty_all, novel, known, known_bad, from_test, weeks)
-    return Replay(weeks, {**hist.summary(), "ipw": ipw, "max_weight": MAX_WEIGHT}, overall, scores)
+    return Replay(weeks, {**hist.summary(), "ipw": ipw, "max_weight": MAX_WEIGHT}, overall, scores, inspected)
 
 
 def _rates(s: dict[str, Any]) -> dict[str, Any]:
