@@ -151,3 +151,170 @@ def test_numbers_written_inline_are_those_of_the_number_methods(tmp_path, clock)
     engine.store.close()
     assert [_customs4(c) for c in ("5141", "51410000", "51", None, "", "AB12", "514A")] == \
         ["5141", "5141", "0000", "0000", "0000", "0000", "0000"]
+
+
+# ---------------------------------------------------------------------------- fewer instructions a parcel (task C)
+def test_receipts_written_in_place_are_those_of_the_python_emitter_whatever_the_size_estimate():
+    """``emit_all`` writes into the bytes it returns (about 768 bytes a receipt guessed); receipts far longer
+    move it to a heap buffer; any iterable (not only a list) works: the same bytes as the Python emitter."""
+    import sys
+
+    rng = random.Random(11)
+    for n in (0, 1, 2, 5, 300):
+        for long_info in (False, True):
+            receipts = [Receipt("CEB312", f"{i:036d}", rng.choice((100, 120, 800)),
+                                ("拒绝原因&" * 300 if long_info else f"entered {i}"), 1_764_800_000_000 + i,
+                                {"ebpCode": "E1", "ebcCode": "C1", "orderNo": f"O<{i}>"}) for i in range(n)]
+            want = b"".join(map(ceb_receipts.emit_receipt_py, receipts))
+            got = ceb_receipts.emit_receipts(receipts)
+            assert got == want and type(got) is bytes and (n == 0 or sys.getrefcount(got) == 2)
+            assert ceb_receipts.emit_receipts(iter(receipts)) == want
+
+
+def test_fen_amounts_of_an_assessment_are_to_fen_of_them():
+    """``_parcel_row`` writes ``int(amount * 100)`` for the tax amounts: exactly ``to_fen`` of amounts that
+    ``assess`` rounded to the fen (every TaxAssessment amount)."""
+    from decimal import Decimal
+
+    from smartcustoms.cbec.engine import Decision, _parcel_row
+    from smartcustoms.cbec.matcher import Slot
+    from smartcustoms.tax.retail import DEFAULT_RATES, RateTable, TaxItem, assess, to_fen
+
+    rng = random.Random(3)
+    rates = RateTable()
+    codes = [*DEFAULT_RATES, "9999999999"]
+    for _ in range(3000):
+        items = [TaxItem(rng.choice(codes).ljust(10, "0"),
+                         Decimal(rng.randrange(1, 900_000)) / 100, Decimal(rng.randrange(1, 5)))
+                 for _ in range(rng.randrange(1, 4))]
+        t = assess(items, Decimal(rng.randrange(0, 5000)) / 100, Decimal(rng.randrange(0, 999)) / 1000, rates)
+        for amount in (t.dutiable, t.tariff, t.consumption, t.vat):
+            assert int(amount * 100) == to_fen(amount)
+        row = _parcel_row(Decision(Slot(("E", "O"), 1, 2), 800, "released", t, 2026, 0.1), 3)
+        assert row[14:18] == (to_fen(t.dutiable), to_fen(t.tariff), to_fen(t.consumption), to_fen(t.vat))
+        assert row[18] == sum(row[15:18]) and row[19] == row[14]
+
+
+def test_named_tuples_made_without_their_new_equal_those_made_with_it():
+    """``tuple.__new__(Cls, values)`` on the hot path (decisions, tax items and assessments, features, cases)
+    makes the same object as ``Cls(*values)``."""
+    from decimal import Decimal
+
+    from smartcustoms.cbec.engine import Decision, _new
+    from smartcustoms.cbec.seams import ParcelHistory
+    from smartcustoms.risk.parcels.scoring import ParcelCase, ParcelFeatures
+    from smartcustoms.tax.retail import RateTable, TaxAssessment, TaxItem, assess
+
+    t = assess([TaxItem("3304990099", Decimal("150.00"), Decimal(2))], Decimal("10"), Decimal("0.5"), RateTable())
+    assert type(t) is TaxAssessment and t == TaxAssessment(*t) and t._fields == TaxAssessment._fields
+    doc = parse_batch(list(generate(1, 3)))
+    inv = next(d for item in doc for d in item if d.kind == "CEB621")
+    f = ParcelHistory().features(inv, t.dutiable, 2026, Decimal(5000))
+    assert type(f) is ParcelFeatures and f == ParcelFeatures(*f) and f.value_ratio == float(t.dutiable / 5000)
+    for cls, values in ((Decision, (None, 800, "released", t, 2026, 0.5)), (TaxItem, ("1", Decimal(1), Decimal(2))),
+                        (ParcelCase, (("E", "O"), inv, f, 1.5))):
+        made = _new(cls, values)
+        assert type(made) is cls and made == cls(*values) and made._asdict() == cls(*values)._asdict()
+
+
+def test_observe_inline_counts_what_the_count_and_median_methods_count():
+    """``ParcelHistory.observe`` counts buyers, addresses, phones and HS medians inline: the same histories as
+    its ``_count`` and ``_update_median`` methods (which ``observe_row`` and the replay use)."""
+    from smartcustoms.cbec.ceb.statuses import REJECTED
+    from smartcustoms.cbec.seams import ParcelHistory
+
+    def observe_with_methods(hist: ParcelHistory, inv, year: int, status: int) -> None:
+        h = inv.head
+        rejected = int(status == REJECTED)
+        if not rejected:
+            hist._count(h.get("buyerIdNumber", ""), year, h.get("consigneeAddress"), h.get("buyerTelephone"))
+            for line in inv.lines:
+                hist._update_median(line.get("gcode", "")[:6], float(line.get("price", "0")))
+        for index, k in ((hist.platform, h.get("ebpCode")), (hist.logistics, h.get("logisticsCode"))):
+            c = index.setdefault(k or "", [0, 0])
+            c[0] += 1
+            c[1] += rejected
+
+    rng = random.Random(9)
+    invs = [d for item in parse_batch(list(generate(400, 21))) if not isinstance(item, CebError)
+            for d in item if not isinstance(d, CebError) and d.kind == "CEB621"]
+    assert len(invs) > 300
+    inline, methods = ParcelHistory(), ParcelHistory()
+    for inv in invs * 3:
+        if rng.random() < 0.2:  # no address, no phone, no price, no lines
+            head = {k: v for k, v in inv.head.items() if rng.random() < 0.7}
+            lines = [{k: v for k, v in ln.items() if k != "price" or rng.random() < 0.5} for ln in inv.lines]
+            inv = inv._replace(head=head, lines=lines if rng.random() < 0.8 else [])
+        year, status = rng.choice((2025, 2026)), rng.choice((REJECTED, 800, 500, 300))
+        inline.observe(inv, year, status)
+        observe_with_methods(methods, inv, year, status)
+    for name in ("buyer_year", "address", "phone", "hs_median", "platform", "logistics"):
+        assert getattr(inline, name) == getattr(methods, name), name
+
+
+def test_memoised_decimals_are_those_decimal_makes():
+    """``engine._decimal`` (the tax inputs of a parcel) gives ``Decimal(text)``, refuses what it refuses, and
+    keeps at most 4,096 values."""
+    from decimal import Decimal, InvalidOperation
+
+    from smartcustoms.cbec import engine
+
+    rng = random.Random(4)
+    texts = ["0", "1", "2", "10.00", "150.00", "0.5", "-3", "1E+2", "007.10", " 12 ", "NaN", "Infinity"]
+    texts += [f"{rng.randrange(0, 10**7) / 100:.2f}" for _ in range(9000)]
+    for text in texts + texts[:50]:
+        got, want = engine._decimal(text), Decimal(text)
+        assert type(got) is Decimal and (got == want or (got.is_nan() and want.is_nan()))
+        assert str(got) == str(want) and got.as_tuple() == want.as_tuple()
+    assert len(engine._DECIMALS) <= 4096
+    for bad in ("", "abc", "1,5", "x1"):
+        with pytest.raises(InvalidOperation):
+            engine._decimal(bad)
+        assert bad not in engine._DECIMALS
+
+
+def test_features_inline_rates_are_those_of_the_rate_methods():
+    """``ParcelHistory.features`` computes the platform, logistics and enterprise rates inline: the values of
+    ``_rate`` and ``_hit_rate`` at and around their thresholds (50 parcels, MIN_INSPECTED outcomes)."""
+    from decimal import Decimal
+
+    from smartcustoms.cbec.seams import MIN_INSPECTED, ParcelHistory
+
+    invs = [d for item in parse_batch(list(generate(60, 22))) if not isinstance(item, CebError)
+            for d in item if not isinstance(d, CebError) and d.kind == "CEB621"]
+    rng = random.Random(2)
+    hist = ParcelHistory()
+    for inv in invs:
+        h = inv.head
+        for index, key, low in ((hist.platform, h.get("ebpCode", ""), 50),
+                                (hist.logistics, h.get("logisticsCode", ""), 50),
+                                (hist.inspected, h.get("ebcCode", ""), MIN_INSPECTED)):
+            if rng.random() < 0.8:
+                n = rng.choice((0, low - 1, low, low + 1, rng.randrange(1, 500)))
+                index[key] = [n, rng.randrange(0, n + 1)]
+        f = hist.features(inv, Decimal("123.45"), 2026, Decimal(5000))
+        assert f.platform_reject_rate == hist._rate(hist.platform.get(h.get("ebpCode", "")))
+        assert f.logistics_reject_rate == hist._rate(hist.logistics.get(h.get("logisticsCode", "")))
+        assert f.enterprise_hit_rate == hist._hit_rate(hist.inspected.get(h.get("ebcCode", "")))
+
+
+def test_years_of_inventories_are_read_as_before():
+    """``engine._year`` remembers the years it read: the same answers as reading each appTime afresh."""
+    import time as _time
+
+    from smartcustoms.cbec import engine
+
+    def year_afresh(inv, now: int) -> int:
+        t = inv.head.get("appTime", "") if inv is not None else ""
+        y = t[:4]
+        return int(y) if len(y) == 4 and y.isascii() and y.isdigit() else _time.gmtime(now / 1000).tm_year
+
+    inv = next(d for item in parse_batch(list(generate(1, 5))) for d in item if d.kind == "CEB621")
+    now = 1_764_800_000_000
+    for t in ("20260101120000", "1999", "0000", "20x6", "２０２６0101", "", "202", None, "9999123", "٢٠٢٦"):
+        doc = inv._replace(head={**inv.head, "appTime": t} if t is not None else
+                           {k: v for k, v in inv.head.items() if k != "appTime"})
+        for _ in range(2):  # read, then remembered
+            assert engine._year(doc, now) == year_afresh(doc, now), t
+    assert engine._year(None, now) == year_afresh(None, now)
+    assert all(len(k) == 4 and k.isascii() and k.isdigit() for k in engine._YEARS)

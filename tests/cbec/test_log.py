@@ -323,6 +323,49 @@ def test_compiled_record_encoder_writes_what_the_python_loop_writes(engine, cloc
         assert _log.waybill_hash(code, number) == log_mod.waybill_hash_py(code, number)
 
 
+def test_compiled_record_encoder_past_its_size_estimate_writes_what_the_python_loop_writes(engine, clock,
+                                                                                        monkeypatch):
+    """The encoder writes a batch in place into the bytes it returns, sized by an estimate (a JSON payload is
+    guessed at 1 kB): documents logged as JSON far larger than that move it to a heap buffer, same bytes."""
+    from smartcustoms.cbec import log as log_mod
+    from smartcustoms.cbec.ceb.emit import document_json
+
+    log = engine.log
+    records = []
+    for i, order_no in enumerate(("G0", "G1", "G2")):
+        for kind in (ORDER, INVENTORY):
+            d = parse_message(xml(parcel(order_no, i), kind))[0]
+            big = d._replace(head={**d.head, "note": "备注" * 3000})  # ~18 kB of JSON, no raw payload
+            records.append(Record(big, None, clock.t + i))
+    f, bits = log.own, log_mod._FILE_BITS
+    compiled = _log.encode_log_records(records, f.end, f.number << bits, (1 << bits) - 1, log.key_at, WAYBILL,
+                                       document_json)
+    monkeypatch.setattr(log_mod, "_ENCODE", None)
+    log.prepare(records)
+    python = (f.pending, log._updates)
+    log.aborted()
+    assert compiled is not None and compiled[:2] == python and len(python[0]) > 6 * 18_000
+
+
+def test_compiled_index_update_sets_what_the_python_loop_sets():
+    """``_log.apply_updates`` (``SegmentLog.committed``) gives the two index maps the entries the loop gives."""
+    rng = random.Random(5)
+    compiled, python = (_log.U64Map(), _log.U64Map()), ({}, {})
+    for _round in range(20):
+        updates = [(rng.randrange(-(1 << 63), 1 << 63), rng.choice((rng.randrange(-(1 << 63), 1 << 63), 7, -7)),
+                    rng.randrange(0, 1 << 50)) for _ in range(rng.randrange(0, 300))]
+        _log.apply_updates(*compiled, updates)
+        for gh, kh, loc in updates:
+            python[0][gh] = loc
+            python[1][kh] = loc
+    for got, want in zip(compiled, python, strict=True):
+        assert len(got) == len(want) and all(got[k] == v for k, v in want.items())
+    with pytest.raises(ValueError):
+        _log.apply_updates(*compiled, [(1, 2, -1)])
+    with pytest.raises(TypeError):
+        _log.apply_updates(*compiled, [[1, 2, 3]])
+
+
 def test_a_waybill_routed_to_another_shard_by_its_wrong_order_number_is_found_there(tmp_path: Path):
     """Two shards: a waybill whose orderNo disagrees with its inventory's lands on the other shard; at the
     deadline the inventory's shard reads it there (committed records only) and rejects the parcel for the

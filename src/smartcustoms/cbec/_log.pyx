@@ -8,7 +8,7 @@ from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
-from smartcustoms.cbec.ceb._buf cimport Buf, _grow, _heap_buf, _put, _put_bytes, _put_json_str
+from smartcustoms.cbec.ceb._buf cimport Buf, _buf_bytes, _bytes_buf, _decref, _grow, _heap_buf, _put, _put_bytes, _put_json_str
 
 
 cdef extern from "Python.h":
@@ -143,6 +143,20 @@ cdef class U64Map:
         self._alloc(16)
 
 
+def apply_updates(U64Map guid_at, U64Map key_at, list updates):
+    """``guid_at[gh] = loc; key_at[kh] = loc`` for each ``(gh, kh, loc)`` of ``updates`` (as
+    ``SegmentLog.committed``'s Python loop does), without a Python-level call per entry."""
+    cdef tuple u
+    cdef int64_t loc
+    for x in updates:
+        u = <tuple?>x
+        loc = u[2]
+        if loc < 0:
+            raise ValueError("U64Map values are non-negative")
+        guid_at._put(<uint64_t>(<int64_t>u[0]), loc)
+        key_at._put(<uint64_t>(<int64_t>u[1]), loc)
+
+
 # ---------------------------------------------------------------------------- message log records
 cdef inline void _le(char* o, uint64_t v, int k) noexcept nogil:
     """The ``k`` low bytes of ``v``, little-endian (``struct`` ``<``)."""
@@ -217,9 +231,12 @@ def encode_log_records(list records, Py_ssize_t at, int64_t fbase, int64_t offse
     for r in records:  # room for the usual batch: XML payloads and ~200 bytes of header and meta each
         payload = (<tuple>r)[1] if isinstance(r, tuple) and len(<tuple>r) > 1 else None
         cap += (PyBytes_GET_SIZE(payload) if type(payload) is bytes else 1024) + 256
+    cdef PyObject* out = NULL
+    cdef PyObject* o
     b.p = wb.p = NULL
+    b.heap = False
     try:
-        _heap_buf(&b, cap)
+        out = _bytes_buf(&b, cap)  # written in place into the bytes returned: no copy of the batch at the end
         _heap_buf(&wb, 1024)
         for r in records:
             if not isinstance(r, tuple) or len(r) != 3 or not isinstance((<tuple>r)[0], tuple) \
@@ -293,7 +310,11 @@ def encode_log_records(list records, Py_ssize_t at, int64_t fbase, int64_t offse
                 _le(wb.p + wb.n, <uint64_t>_waybill_hash(<str>k0, <str>k1), 8)
                 _le(wb.p + wb.n + 8, <uint64_t>(at + head_at), 8)
                 wb.n += 16
-        return PyBytes_FromStringAndSize(b.p, b.n), updates, PyBytes_FromStringAndSize(wb.p, wb.n)
+        o, out = out, NULL
+        return _buf_bytes(&b, o), updates, PyBytes_FromStringAndSize(wb.p, wb.n)
     finally:
-        free(b.p)
+        if out != NULL:
+            _decref(out)
+        if b.heap:
+            free(b.p)
         free(wb.p)

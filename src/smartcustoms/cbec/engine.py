@@ -48,7 +48,7 @@ from smartcustoms.cbec.senders import PLAIN_REASONS, store_signatures
 from smartcustoms.cbec.store import Store
 from smartcustoms.core.config import CbecSettings  # pydantic cannot read a class of this compiled module
 from smartcustoms.risk.parcels.scoring import ParcelCase
-from smartcustoms.tax.retail import SINGLE_LIMIT, RateTable, TaxAssessment, TaxItem, assess, to_fen
+from smartcustoms.tax.retail import HUNDRED, SINGLE_LIMIT, RateTable, TaxAssessment, TaxItem, assess
 
 CHARGED_STATUSES = frozenset({300, 399, 500, 501, 502, 503, 599, 800, 899})
 _new = tuple.__new__  # _new(Receipt, (...)) is Receipt(...) without the Python-level NamedTuple.__new__ call
@@ -533,8 +533,9 @@ class Engine:
                 failed = [] if consistent(slot.order, slot.payment, slot.waybill, inv) else \
                     cross_check(slot.order, slot.payment, slot.waybill, inv)
                 failed += self._inventory_checks(inv)
-                tax = assess([TaxItem(ln["gcode"], Decimal(ln["totalPrice"]), Decimal(ln["qty"])) for ln in inv.lines],
-                             Decimal(inv.head.get("freight", "0")), Decimal(inv.head.get("insuredFee", "0")),
+                tax = assess([_new(TaxItem, (ln["gcode"], _decimal(ln["totalPrice"]), _decimal(ln["qty"])))
+                              for ln in inv.lines],
+                             _decimal(inv.head.get("freight", "0")), _decimal(inv.head.get("insuredFee", "0")),
                              self.rates)
                 if not tax.dutiable <= MAX_DUTIABLE:
                     raise ValueError(f"dutiable value {tax.dutiable} CNY out of range")
@@ -546,7 +547,7 @@ class Engine:
                 decisions.append(_undecidable(slot, exc, now))
                 continue
             if failed:
-                decisions.append(Decision(slot, REJECTED, "; ".join(failed), tax, year, None))
+                decisions.append(_new(Decision, (slot, REJECTED, "; ".join(failed), tax, year, None)))
             else:
                 passing.append((slot, tax, year))
         for slot in overdue:
@@ -570,13 +571,13 @@ class Engine:
                 info = "; ".join(sel.reasons)
                 if sel.status == RELEASED:
                     info = f"released: {info}" if info else "released"
-                decisions.append(Decision(slot, sel.status, info, tax, year, sel.score))
+                decisions.append(_new(Decision, (slot, sel.status, info, tax, year, sel.score)))
         return decisions
 
     def _select(self, passing: list[tuple[Slot, TaxAssessment, int]]) -> list[Any]:
         features = self.history.features
-        cases = [ParcelCase(s.key, s.inventory, features(s.inventory, t.dutiable, y, SINGLE_LIMIT),  # type: ignore[arg-type]
-                            float(t.dutiable)) for s, t, y in passing]  # (a passing slot has its inventory)
+        cases = [_new(ParcelCase, (s.key, s.inventory, features(s.inventory, t.dutiable, y, SINGLE_LIMIT),  # type: ignore[arg-type]
+                                   float(t.dutiable))) for s, t, y in passing]  # (a passing slot has its inventory)
         return list(self.selectivity.select(cases))
 
     def _inventory_checks(self, inv: Document) -> list[str]:
@@ -635,7 +636,7 @@ class Engine:
             add_row(_parcel_row(d, now))
         self._invt_seq = seq
         charge_idx = [i for i, d in enumerate(decisions) if d.status in CHARGED_STATUSES]
-        # (buyer, year, dutiable fen: the row's, the same to_fen(tax.dutiable))
+        # (buyer, year, dutiable fen: the row's, the same as to_fen(tax.dutiable))
         reqs = [(decisions[i].slot.inventory.head["buyerIdNumber"], decisions[i].year,  # type: ignore[union-attr]
                  parcel_rows[i][14]) for i in charge_idx]
         try:
@@ -730,6 +731,20 @@ class Engine:
         res.decisions = decisions
 
 
+_DECIMALS: dict[str, Decimal] = {}
+
+
+def _decimal(text: str) -> Decimal:
+    """``Decimal(text)``, memoised (prices, quantities, freight and insurance repeat; a Decimal never changes)."""
+    found = _DECIMALS.get(text)
+    if found is None:
+        found = Decimal(text)  # a value Decimal refuses raises here, as before, and is not kept
+        if len(_DECIMALS) >= 4096:
+            _DECIMALS.clear()
+        _DECIMALS[text] = found
+    return found
+
+
 _CUSTOMS4: dict[str | None, str] = {}
 
 
@@ -757,7 +772,16 @@ def _subscriber_codes(doc: Document | None) -> list[str]:
 def _year(inv: Document | None, now: int) -> int:
     t = inv.head.get("appTime", "") if inv is not None else ""
     y = t[:4]
-    return int(y) if len(y) == 4 and y.isascii() and y.isdigit() else time.gmtime(now / 1000).tm_year
+    found = _YEARS.get(y)  # the usual: a year seen before
+    if found is not None:
+        return found
+    if len(y) == 4 and y.isascii() and y.isdigit():
+        found = _YEARS[y] = int(y)  # at most 10,000 keys: the four-digit strings
+        return found
+    return time.gmtime(now / 1000).tm_year
+
+
+_YEARS: dict[str, int] = {}
 
 
 MAX_DUTIABLE = Decimal(10) ** 12  # CNY: anything above cannot be a parcel (and would overflow the fen columns)
@@ -777,7 +801,10 @@ def _parcel_row(d: Decision, now: int) -> tuple:
     t = d.tax
     fens: tuple[Any, ...]
     if t is not None:
-        dutiable, tariff, consumption, vat = to_fen(t.dutiable), to_fen(t.tariff), to_fen(t.consumption), to_fen(t.vat)
+        # to_fen(amount) of amounts already rounded to the fen (assess returns them through fen()): exactly
+        # int(amount * 100), without quantize's rounding (fen_of in tests/cbec/test_hot_path.py checks it)
+        dutiable, tariff, consumption, vat = (int(t.dutiable * HUNDRED), int(t.tariff * HUNDRED),
+                                              int(t.consumption * HUNDRED), int(t.vat * HUNDRED))
         fens = (t.regime, dutiable, tariff, consumption, vat, tariff + consumption + vat,  # total: their sum, in fen
                 dutiable if d.status in CHARGED_STATUSES else 0)
     else:

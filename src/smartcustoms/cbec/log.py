@@ -66,6 +66,9 @@ def _index_map() -> Any:
     return _kernel.U64Map() if _kernel is not None else {}
 
 
+# the compiled form of SegmentLog.committed's loop over the index entries, if built
+_APPLY: Callable[..., None] | None = _kernel.apply_updates if _kernel is not None else None
+
 # the compiled form of SegmentLog.prepare's loop (the same bytes and index entries), if built
 _ENCODE: Callable[..., tuple[bytes, list[tuple[int, int, int]], bytes] | None] | None = (
     _kernel.encode_log_records if _kernel is not None else None)
@@ -429,9 +432,12 @@ class SegmentLog(MessageLog):
             f.pending = b""
         self._wb_end = self._wb_new_end
         guid_at, key_at = self.guid_at, self.key_at
-        for gh, kh, loc in self._updates:
-            guid_at[gh] = loc
-            key_at[kh] = loc
+        if _APPLY is not None and type(guid_at) is type(key_at) is _kernel.U64Map:  # type: ignore[union-attr]
+            _APPLY(guid_at, key_at, self._updates)  # the loop below, compiled
+        else:
+            for gh, kh, loc in self._updates:
+                guid_at[gh] = loc
+                key_at[kh] = loc
         self._updates = []
 
     def aborted(self) -> None:

@@ -145,4 +145,5 @@ def assess(items: Sequence[TaxItem], freight: Decimal, insurance: Decimal, table
             p += c
         vat += p * r.vat
     tariff, ct, vat = fen(tariff), fen(ct * share), fen(vat * share)
-    return TaxAssessment(regime, dutiable, tariff, ct, vat, tariff + ct + vat)
+    # TaxAssessment(...) without the NamedTuple's Python-level __new__ call (the CBEC writer's hot path)
+    return tuple.__new__(TaxAssessment, (regime, dutiable, tariff, ct, vat, tariff + ct + vat))

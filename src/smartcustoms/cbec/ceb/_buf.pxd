@@ -4,7 +4,8 @@ JSON strings as orjson writes them, XML text as ``ceb.emit._esc`` escapes it.
 Inline functions only (no module state), so every kernel that cimports it is a self-contained extension.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.ref cimport PyObject
 from libc.stdlib cimport malloc, realloc
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
@@ -12,6 +13,10 @@ from libc.string cimport memcpy
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
+    PyObject* _new_bytes "PyBytes_FromStringAndSize"(const char* s, Py_ssize_t n) except NULL
+    char* _bytes_data "PyBytes_AS_STRING"(PyObject* o)
+    int _PyBytes_Resize(PyObject** o, Py_ssize_t n) except -1
+    void _decref "Py_DECREF"(PyObject* o)
 
 
 cdef struct Buf:
@@ -30,6 +35,31 @@ cdef inline int _heap_buf(Buf* b, Py_ssize_t cap) except -1:
     if b.p == NULL:
         raise MemoryError()
     return 0
+cdef inline PyObject* _bytes_buf(Buf* b, Py_ssize_t cap) except NULL:
+    """Start ``b`` empty inside a new bytes object of ``cap`` bytes and return that object (a reference of its
+    own: hand it to :func:`_buf_bytes`, or ``Py_DECREF`` it on failure): the value is written in place and not
+    copied at the end. Should ``cap`` be short, ``_grow`` moves ``b`` to a heap block (``b.heap``: free it)."""
+    cdef PyObject* o = _new_bytes(NULL, cap)
+    b.p = _bytes_data(o)
+    b.n = 0
+    b.cap = cap
+    b.heap = False
+    return o
+
+
+cdef inline object _buf_bytes(Buf* b, PyObject* o):
+    """What ``b`` holds, as bytes: ``o`` (from :func:`_bytes_buf`, whose reference this takes) cut to ``b.n``
+    bytes, or a copy of the heap block ``b`` grew into."""
+    cdef object r
+    if b.heap:
+        _decref(o)
+        return PyBytes_FromStringAndSize(b.p, b.n)
+    _PyBytes_Resize(&o, b.n)  # o's only reference: shrunk in place (on failure it is freed and the error raised)
+    r = <object>o  # a second reference...
+    _decref(o)     # ...and r the only one
+    return r
+
+
 cdef inline int _grow(Buf* b, Py_ssize_t extra) except -1:
     cdef Py_ssize_t cap = b.cap
     cdef char* q
