@@ -5,16 +5,17 @@
     python bench/manifests.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test   # PostgreSQL beside it
     python bench/manifests.py --parse-only --messages 40     # CPU ms a line of parsing and checking alone
 
-A fresh SQLite file (or the given database, whose manifest tables must be empty of these ids); each message
-stored in its own transaction by ``ManifestService.store_parsed``, as the API does, through
-:func:`smartcustoms.manifests.pipeline.ingest_bodies`: ``--workers 1`` (the default) parses in a second process
-while this one stores (two cores), ``--workers 0`` parses inline (one core, the API's path). A "manifest line" is
+A fresh SQLite file (or the given database, whose manifest tables must be empty of these ids); ``--batch``
+messages (default 4, as the API's ``ingest``) stored in one transaction by ``ManifestService.store_batch`` (1: each
+in its own by ``store_parsed``), through :func:`smartcustoms.manifests.pipeline.ingest_bodies`: ``--workers 1``
+(the default) parses in a second process while this one stores (two cores), ``--workers 0`` parses inline (one
+core, the API's path). A "manifest line" is
 one consignment (transport document) with its goods items. ``lines_per_minute`` is lines over the wall time of
 the whole intake;
 ``decision_p99_ms`` is the 99th percentile of one message's time from receipt (bytes in hand) to its answer
 (every consignment's outcome committed; with parser processes it includes the wait in the ``--window`` queue).
 ``lines_per_cpu_minute`` divides by this process's CPU time instead (the writer's; the parser processes' CPU is
-not in it).
+not in it); ``server_cpu_ms_per_line`` is PostgreSQL's share (its backends' CPU from /proc, a local server only).
 
 ``weekly_hit_ratio_min`` comes from :func:`_targeting`: the labelled simulated month
 (:mod:`smartcustoms.simulate.manifest_month`) replayed week by week (:mod:`smartcustoms.simulate.manifest_replay`):
@@ -33,6 +34,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +51,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="parser processes beside the writer (0: parse inline, "
                     "one core, as the API does)")
     ap.add_argument("--window", type=int, default=4, help="messages parsed ahead of the writer")
+    ap.add_argument("--batch", type=int, default=4, help="messages stored in one transaction (1: one a "
+                    "transaction, as before 2026-12-04 (3))")
     ap.add_argument("--replay-per-week", type=int, default=2000, help="consignments per week of the labelled "
                     "month replay (0: skip it)")
     ap.add_argument("--replay-seed", type=int, default=11)
@@ -81,6 +85,7 @@ def main() -> None:
             url = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
         upgrade(url)
         engine = make_engine(url)
+        backends = _server_pids(engine)
         start = datetime(2026, 11, 1)
         stored = itertools.count()  # the simulated receipt time of the m-th message stored: start + m minutes
         # (each message is filed 2 days before its loading)
@@ -97,8 +102,9 @@ def main() -> None:
         list(ingest_bodies(svc, bodies[:1], filer + "W", SYSTEM, workers=args.workers, window=1, pool=pool))
         stored = itertools.count()  # (the warm-up above: imports, first statements; another filer)
         lat, lines, outcomes = [], 0, {}
-        t0, c0 = time.perf_counter(), time.process_time()
-        for res in ingest_bodies(svc, bodies, filer, SYSTEM, workers=args.workers, window=args.window, pool=pool):
+        t0, c0, s0 = time.perf_counter(), time.process_time(), _cpu_of(backends)
+        for res in ingest_bodies(svc, bodies, filer, SYSTEM, workers=args.workers, window=args.window, pool=pool,
+                                 batch=args.batch):
             [a] = res.answers
             lat.append(res.seconds * 1000)
             assert a.accepted, a.errors[:3]
@@ -106,6 +112,7 @@ def main() -> None:
             for c in a.consignments:
                 outcomes[str(c.outcome)] = outcomes.get(str(c.outcome), 0) + 1
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        server_cpu = _cpu_of(backends, s0) if backends is not None else None
         if pool is not None:
             pool.shutdown()
         engine.dispose()
@@ -116,8 +123,10 @@ def main() -> None:
            "decision_p50_ms": round(float(np.percentile(lat, 50)), 1), "weekly_hit_ratio_min": None,
            "lines_per_cpu_minute": round(lines / cpu * 60), "messages": len(bodies), "lines": lines,
            "seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
+           "server_cpu_seconds": None if server_cpu is None else round(server_cpu, 2),
+           "server_cpu_ms_per_line": None if server_cpu is None else round(server_cpu / max(lines, 1) * 1000, 4),
            "database": "postgresql" if url.startswith("postgresql") else "sqlite", "outcomes": outcomes,
-           "parser_processes": args.workers, "model": model is not None,
+           "parser_processes": args.workers, "batch": args.batch, "model": model is not None,
            "load_average": [round(x, 2) for x in os.getloadavg()]}
     out.update(_targeting(args))
     if args.json:
@@ -125,6 +134,37 @@ def main() -> None:
     else:
         for k, v in out.items():
             print(f"{k}: {v}")
+
+
+def _server_pids(engine: Any) -> dict[int, float] | None:
+    """PostgreSQL on this machine: its backends' process ids, filled in as the engine connects (their CPU is read
+    from /proc: the server's share of a line); None for SQLite or a server elsewhere."""
+    if engine.dialect.name != "postgresql" or engine.url.host not in ("127.0.0.1", "localhost"):
+        return None
+    from sqlalchemy import event
+
+    pids: dict[int, float] = {}
+
+    @event.listens_for(engine, "connect")
+    def _pid(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            pids[cur.fetchone()[0]] = 0.0
+    return pids
+
+
+def _cpu_of(pids: dict[int, float] | None, since: float = 0.0) -> float:
+    """The CPU seconds (user + system) of the server processes ``pids`` so far, less ``since``."""
+    if not pids:
+        return 0.0
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total - since
 
 
 def _parse_only(args: argparse.Namespace) -> dict[str, object]:

@@ -185,9 +185,20 @@ class Platform:
         from smartcustoms.manifests.reconcile import ReconcileSettings
         from smartcustoms.manifests.registry import ManifestModelSettings
 
-        return [Job("cbec-overdue-inventories", self.cbec_settings.expire_every_s, self.expire_cbec),
+        model = ManifestModelSettings()
+        jobs = [Job("cbec-overdue-inventories", self.cbec_settings.expire_every_s, self.expire_cbec),
                 Job("manifests-reconcile", ReconcileSettings().reconcile_every_s, lambda: self.manifests.reconcile()),
-                Job("manifests-model", ManifestModelSettings().refresh_s, self.refresh_manifest_model)]
+                Job("manifests-model", model.refresh_s, self.refresh_manifest_model)]
+        if model.retrain_hours > 0:  # a candidate from the decided referrals, never promoted by the job
+            jobs.append(Job("manifests-model-retrain", model.retrain_hours * 3600, self.retrain_manifest_model))
+        return jobs
+
+    def retrain_manifest_model(self) -> None:
+        """Train a manifest-model candidate from the decided referrals and record it (not promoted)."""
+        from smartcustoms.core.security import SYSTEM
+        from smartcustoms.manifests import registry
+
+        registry.retrain(self.sessions, SYSTEM, settings=self.manifests.settings)
 
     def refresh_manifest_model(self) -> None:
         """Let the pre-loading assessment use the manifest model promoted (or rolled back to) since it last

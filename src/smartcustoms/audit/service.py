@@ -76,6 +76,31 @@ def record(session: Session, who: Principal, action: str, object_type: str, obje
                     .values(entry_id=eid, hash=digest).execution_options(synchronize_session=False))
 
 
+def record_many(session: Session, who: Principal, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Append several entries made by :func:`new_entry` (in order) in the caller's transaction: one head lock,
+    one multi-row insert, one head move, so a batch of intake messages costs three statements, not three each.
+    ``who``'s ``acting_via`` is added to each detail as :func:`record` does."""
+    if not entries:
+        return
+    prev = session.execute(update(AuditChainHead).where(AuditChainHead.id == HEAD_ID)
+                           .values(entry_id=AuditChainHead.entry_id).returning(AuditChainHead.hash)
+                           .execution_options(synchronize_session=False)).scalar_one_or_none()
+    if prev is None:
+        raise ChainHeadMissing("the audit chain head is missing: run the migrations")
+    rows = []
+    for e in entries:
+        entry = dict(e)
+        if who.acting_via:
+            entry["detail"] = {**entry["detail"], "acting_via": who.acting_via}
+        digest = entry_hash(entry, prev)
+        rows.append({**entry, "prev_hash": prev, "hash": digest})
+        prev = digest
+    # ids in the order of the entries (the chain's order), whatever the database does with a multi-row insert
+    ids = session.scalars(insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True), rows).all()
+    session.execute(update(AuditChainHead).where(AuditChainHead.id == HEAD_ID)
+                    .values(entry_id=ids[-1], hash=prev).execution_options(synchronize_session=False))
+
+
 class RawConnection(Protocol):
     """A DBAPI-level connection with ``?`` placeholders (the CBEC store)."""
 

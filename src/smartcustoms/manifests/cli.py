@@ -29,7 +29,9 @@ def ingest(path: Path = typer.Argument(..., exists=True, help="a message file or
            as_json: bool = typer.Option(False, "--json", help="one JSON object per message"),
            db: str | None = typer.Option(None, help="database URL (default: settings)"),
            workers: int = typer.Option(0, min=0, max=8, help="parser processes beside the writer (a folder of many "
-                                       "files: 1 uses the second core); 0 parses inline")) -> None:
+                                       "files: 1 uses the second core); 0 parses inline"),
+           batch: int = typer.Option(4, min=1, max=64, help="messages stored in one transaction (each still "
+                                     "accepted or refused on its own)")) -> None:
     """Ingest manifest messages: one line per message with its outcome.
 
     Exits 0 when every message was processed (accepted, or refused with its reasons), 1 when a file could
@@ -64,7 +66,7 @@ def ingest(path: Path = typer.Argument(..., exists=True, help="a message file or
             yield data
 
     try:
-        for res in ingest_bodies(svc, bodies(), filer, who, workers=workers):
+        for res in ingest_bodies(svc, bodies(), filer, who, workers=workers, batch=batch):
             f = read[res.index]
             for a in res.answers:
                 if as_json:

@@ -23,6 +23,7 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,8 +99,29 @@ NAMES = [f[0] for f in FEATURES]
 COLUMN = {n: i for i, n in enumerate(NAMES)}
 
 
+@lru_cache(maxsize=8192)
 def _desc_key(description: str) -> str:
     return " ".join(_WORD.findall(description.lower())[:4])
+
+
+@lru_cache(maxsize=1)
+def _term_index() -> dict[str, tuple[int, ...]]:
+    """Each risk-term word with the :data:`TERMS` groups it belongs to."""
+    out: dict[str, list[int]] = {}
+    for i, t in enumerate(TERMS):
+        for w in t[1]:
+            out.setdefault(w, []).append(i)
+    return {w: tuple(ix) for w, ix in out.items()}
+
+
+@lru_cache(maxsize=8192)
+def _words_profile(description: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A goods description's word-hash bins (one a word, repeats kept) and the risk-term groups it names (goods
+    descriptions repeat: computed once per distinct description)."""
+    words = _WORD.findall(description.lower())
+    index = _term_index()
+    return (tuple(zlib.crc32(w.encode()) % HASH_BINS for w in words),
+            tuple(sorted({i for w in words for i in index.get(w, ())})))
 
 
 def _route(c: Consignment) -> str:
@@ -236,12 +258,11 @@ def features(c: Consignment, a: Assessment, stats: Mapping[str, WeightStats], s:
             dg = 1.0
         if _is_vague(it.description, s.vague_words):
             vague = 1.0
-        words = _WORD.findall(it.description.lower())
-        for w in words:
-            bins[zlib.crc32(w.encode()) % HASH_BINS] += 1.0
-        for i, t in enumerate(TERMS):
-            if any(w in t[1] for w in words):
-                terms[i] = 1.0
+        word_bins, named = _words_profile(it.description)
+        for b in word_bins:
+            bins[b] += 1.0
+        for i in named:
+            terms[i] = 1.0
     first = c.items[0] if c.items else None
     row[COLUMN["weight_z_abs"]] = abs(best_z)
     row[COLUMN["weight_z"]] = best_z

@@ -24,6 +24,7 @@ from smartcustoms.manifests.service import ManifestService
 
 MAX_WORKERS = 8
 MAX_WINDOW = 256
+MAX_BATCH = 64
 
 
 def parse_body(body: bytes) -> list[tuple[cn.Part, cn.Parsed]]:
@@ -52,34 +53,58 @@ def parser_pool(workers: int = 1) -> ProcessPoolExecutor:
 
 
 def ingest_bodies(service: ManifestService, bodies: Iterable[bytes], filer_code: str, who: Principal, *,
-                  workers: int = 1, window: int = 8, pool: ProcessPoolExecutor | None = None
+                  workers: int = 1, window: int = 8, pool: ProcessPoolExecutor | None = None, batch: int = 1
                   ) -> Iterator[BodyResult]:
     """Ingest ``bodies`` (each a file or request body of one or several messages) for ``filer_code``.
 
     ``workers`` parser processes (0: parse inline, one core) run up to ``window`` bodies ahead of the store; a
     body's ``seconds`` count from when it was taken in (handed to a parser) to its answers being committed.
-    ``pool`` (from :func:`parser_pool`, left running) is used instead of starting ``workers`` processes."""
+    ``pool`` (from :func:`parser_pool`, left running) is used instead of starting ``workers`` processes.
+    ``batch``: messages stored in one transaction (:meth:`ManifestService.store_batch`: the same answers, one
+    commit for several messages; the bodies of a batch are answered when it commits)."""
     if not 0 <= workers <= MAX_WORKERS:
         raise ValueError(f"workers must be 0 to {MAX_WORKERS}")
     if not 1 <= window <= MAX_WINDOW:
         raise ValueError(f"window must be 1 to {MAX_WINDOW}")
+    if not 1 <= batch <= MAX_BATCH:
+        raise ValueError(f"batch must be 1 to {MAX_BATCH}")
     if pool is not None:
-        yield from _pipelined(service, bodies, filer_code, who, window, pool, own=False)
+        yield from _pipelined(service, bodies, filer_code, who, window, batch, pool, own=False)
     elif workers == 0:
+        group: list[tuple[int, float, list[tuple[cn.Part, cn.Parsed]]]] = []
         for i, body in enumerate(bodies):
             t0 = time.perf_counter()
-            answers = [service.store_parsed(p, parsed, filer_code, who) for p, parsed in parse_body(body)]
-            yield BodyResult(i, answers, time.perf_counter() - t0)
+            group.append((i, t0, parse_body(body)))
+            if sum(len(p) for _, _, p in group) >= batch:
+                yield from _store_group(service, group, filer_code, who, batch)
+                group = []
+        yield from _store_group(service, group, filer_code, who, batch)
     else:
-        yield from _pipelined(service, bodies, filer_code, who, window, parser_pool(workers), own=True)
+        yield from _pipelined(service, bodies, filer_code, who, window, batch, parser_pool(workers), own=True)
+
+
+def _store_group(service: ManifestService, group: list[tuple[int, float, list[tuple[cn.Part, cn.Parsed]]]],
+                 filer_code: str, who: Principal, batch: int) -> Iterator[BodyResult]:
+    """The messages of ``group``'s bodies stored ``batch`` a transaction, in order; each body's answers."""
+    messages = [m for _, _, parsed in group for m in parsed]
+    answers: list[MessageAnswer] = []
+    for k in range(0, len(messages), batch):
+        chunk = messages[k:k + batch]
+        answers.extend(service.store_batch(chunk, filer_code, who) if batch > 1 else
+                       [service.store_parsed(p, pp, filer_code, who) for p, pp in chunk])
+    done, at = time.perf_counter(), 0
+    for i, t0, parsed in group:
+        yield BodyResult(i, answers[at:at + len(parsed)], done - t0)
+        at += len(parsed)
 
 
 def _pipelined(service: ManifestService, bodies: Iterable[bytes], filer_code: str, who: Principal, window: int,
-               given: ProcessPoolExecutor, own: bool) -> Iterator[BodyResult]:
+               batch: int, given: ProcessPoolExecutor, own: bool) -> Iterator[BodyResult]:
     pool: ProcessPoolExecutor | None = given
     pending: deque[tuple[int, float, bytes, Future[list[tuple[cn.Part, cn.Parsed]]] | None]] = deque()
+    source = enumerate(bodies)
 
-    def store_next() -> BodyResult:
+    def take() -> tuple[int, float, list[tuple[cn.Part, cn.Parsed]]]:
         nonlocal pool
         i, t0, body, fut = pending.popleft()
         parsed: list[tuple[cn.Part, cn.Parsed]] | None = None
@@ -92,11 +117,15 @@ def _pipelined(service: ManifestService, bodies: Iterable[bytes], filer_code: st
                     pool = None
         if parsed is None:
             parsed = parse_body(body)
-        answers = [service.store_parsed(p, pp, filer_code, who) for p, pp in parsed]
-        return BodyResult(i, answers, time.perf_counter() - t0)
+        return i, t0, parsed
 
-    try:
-        for i, body in enumerate(bodies):
+    def fill() -> None:
+        nonlocal pool
+        while len(pending) < window:
+            nxt = next(source, None)
+            if nxt is None:
+                return
+            i, body = nxt
             t0 = time.perf_counter()
             fut = None
             if pool is not None:
@@ -106,10 +135,15 @@ def _pipelined(service: ManifestService, bodies: Iterable[bytes], filer_code: st
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = None
             pending.append((i, t0, body, fut))
-            if len(pending) >= window:
-                yield store_next()
+
+    try:
+        fill()
         while pending:
-            yield store_next()
+            group = [take()]  # the bodies of one batch (at least one), then the parsers get the next ones
+            while pending and sum(len(p) for _, _, p in group) < batch:
+                group.append(take())
+            fill()
+            yield from _store_group(service, group, filer_code, who, batch)
     finally:
         if own and pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from smartcustoms.audit.service import record
 from smartcustoms.core.clock import utcnow
+from smartcustoms.core.db import transaction
 from smartcustoms.core.errors import ValidationProblem
 from smartcustoms.core.security import Principal
 from smartcustoms.manifests.model import (
@@ -76,6 +77,10 @@ class ManifestModelSettings(BaseSettings):
     min_labels: int = Field(40, ge=10)  # labelled training rows needed
     min_offences: int = Field(5, ge=1)  # offences among them
     recent_filings: int = Field(20_000, ge=100)  # the latest filings whose scores set the thresholds
+    #: every this many hours the serving process trains a candidate from the decided referrals (0: never); it is
+    #: recorded in the registry, never promoted: promotion stays an analyst's decision
+    retrain_hours: float = Field(0.0, ge=0.0, le=24 * 90)
+    retrain_rounds: int = Field(150, ge=10, le=2000)  # boosting rounds of a scheduled candidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +252,30 @@ def train_manifest_candidate(s: Session, who: Principal, *, settings: ManifestSe
     return version_out(v)
 
 
+def retrain(sessions: sessionmaker[Session], who: Principal, *, settings: ManifestSettings | None = None,
+            model_settings: ManifestModelSettings | None = None, now: datetime | None = None
+            ) -> ModelVersionOut | None:
+    """The scheduled retraining (``retrain_hours``): a candidate trained from the decided referrals and recorded
+    in the registry (audited), never promoted; None, and nothing stored, when no referral was closed since the
+    newest manifest-model version was trained or when there are too few decided referrals (logged)."""
+    ms = model_settings or ManifestModelSettings()
+    with transaction(sessions) as s:
+        last = s.scalar(select(func.max(RiskModelVersion.created_at)).where(RiskModelVersion.kind == KIND))
+        decided = s.scalar(select(func.max(ManifestReferralEvent.created_at))
+                           .where(ManifestReferralEvent.closed.is_(True)))
+        if decided is None or (last is not None and decided <= last):
+            log.info("manifest model retraining: no referral decided since version trained at %s", last)
+            return None
+        try:
+            v = train_manifest_candidate(s, who, settings=settings, model_settings=ms, rounds=ms.retrain_rounds,
+                                         now=now)
+        except ValidationProblem as exc:
+            log.info("manifest model retraining skipped: %s", exc)
+            return None
+    log.info("manifest model retraining: candidate version %s recorded (not promoted)", v.version)
+    return v
+
+
 def list_manifest_models(s: Session) -> list[ModelVersionOut]:
     """Every manifest-model version, oldest first."""
     return list_models(s, KIND)
@@ -281,5 +310,5 @@ def refresh(service: ManifestService, sessions: sessionmaker[Session], fallback:
 
 
 __all__ = ["KIND", "MODEL_FILE", "LabelledFiling", "ManifestModelSettings", "TrainingSet", "list_manifest_models",
-           "live_manifest_model", "promote_manifest_model", "refresh", "rollback_manifest_model",
+           "live_manifest_model", "promote_manifest_model", "refresh", "retrain", "rollback_manifest_model",
            "train_manifest_candidate", "training_set"]

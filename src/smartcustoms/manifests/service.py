@@ -11,16 +11,18 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Table, cast, func, insert, select
+from sqlalchemy import Integer, Table, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from smartcustoms.audit.service import new_entry as new_audit_entry
 from smartcustoms.audit.service import record as audit
+from smartcustoms.audit.service import record_many as record_audit_many
 from smartcustoms.core.clock import utcnow
 from smartcustoms.core.errors import Conflict, FieldError, NotFound, ValidationProblem
 from smartcustoms.core.security import SYSTEM, Principal
@@ -32,7 +34,6 @@ from smartcustoms.manifests.model import features as model_features
 from smartcustoms.manifests.model import matrix as model_matrix
 from smartcustoms.manifests.models import (
     ManifestFiling,
-    ManifestMessage,
     ManifestReferralEvent,
 )
 from smartcustoms.manifests.rules import (
@@ -67,6 +68,8 @@ log = logging.getLogger(__name__)
 
 FILING_TABLE: Table = ManifestFiling.__table__  # type: ignore[assignment]  # a declarative class's Table
 REFERRED = (Outcome.REQUEST_FOR_INFORMATION, Outcome.REQUEST_FOR_SCREENING, Outcome.DO_NOT_LOAD)
+#: messages stored in one transaction by :meth:`ManifestService.ingest` (a request or file of several messages)
+BATCH = 4
 HITS = (ReferralAction.THREAT_FOUND, ReferralAction.DO_NOT_LOAD_CONFIRMED)  # a decided referral that found something
 
 
@@ -121,18 +124,57 @@ class ManifestService:
 
     # ------------------------------------------------------------------ ingest
     def ingest(self, data: bytes, filer_code: str, who: Principal) -> list[MessageAnswer]:
-        """Every message of ``data`` (one or several manifests), each accepted or refused with its reasons."""
-        return [self.store_parsed(part, parsed, filer_code, who) for part, parsed in intake.parse_stream(data)]
+        """Every message of ``data`` (one or several manifests), each accepted or refused with its reasons (up to
+        :data:`BATCH` messages a transaction, see :meth:`store_batch`)."""
+        parsed = list(intake.parse_stream(data))
+        return [a for i in range(0, len(parsed), BATCH) for a in self.store_batch(parsed[i:i + BATCH], filer_code,
+                                                                                 who)]
 
     def store_parsed(self, part: cn.Part, parsed: cn.Parsed, filer_code: str, who: Principal) -> MessageAnswer:
         """One parsed message stored and assessed in its own transaction (or its refusal); the parse may come
         from another process (see :mod:`smartcustoms.manifests.pipeline`)."""
-        received_at = self.clock()
+        answer = self._answer(part, parsed, filer_code, who, self.clock(), None)
+        self._after_commit(parsed, answer)
+        return answer
+
+    def store_batch(self, messages: Sequence[tuple[cn.Part, cn.Parsed]], filer_code: str, who: Principal
+                    ) -> list[MessageAnswer]:
+        """Several parsed messages in one transaction, in order, each answered exactly as :meth:`store_parsed`
+        would: a refused or duplicate message is found before it writes anything, so it stores nothing while
+        the others of the batch commit; a later message sees the earlier ones (versions, history, duplicates).
+        Should the transaction fail (a concurrent filing of the same MessageID, a lost connection), it is rolled
+        back whole and every message is stored again in its own transaction. One commit, one connection
+        checkout a batch instead of a message (PostgreSQL: the commit's WAL flush and round trips)."""
+        stamped = [(part, parsed, self.clock()) for part, parsed in messages]  # receipt times, in order
+        if len(stamped) == 1 or sum(p.manifest is not None for _, p, _ in stamped) <= 1:
+            answers = [self._answer(part, parsed, filer_code, who, at, None) for part, parsed, at in stamped]
+        else:
+            try:
+                with self.sessions() as s, s.begin():
+                    entries: list[dict[str, Any]] = []  # the audit entries, appended together at the end
+                    answers = [self._answer(part, parsed, filer_code, who, at, (s, entries))
+                               for part, parsed, at in stamped]
+                    record_audit_many(s, who, entries)
+            except Exception:  # noqa: BLE001 - SQLAlchemy's or the driver's (COPY): each message again, alone
+                log.info("a batch of %d manifest messages failed; storing them one a transaction", len(stamped),
+                         exc_info=True)
+                answers = [self._answer(part, parsed, filer_code, who, at, None) for part, parsed, at in stamped]
+        for (_, parsed, _), answer in zip(stamped, answers, strict=True):
+            self._after_commit(parsed, answer)
+        return answers
+
+    def _answer(self, part: cn.Part, parsed: cn.Parsed, filer_code: str, who: Principal, received_at: datetime,
+                batch: tuple[Session, list[dict[str, Any]]] | None) -> MessageAnswer:
+        """One message's answer: stored in a batch's transaction (its session and audit entries) or, with None,
+        in its own."""
         answer = MessageAnswer(index=part.index, message_id=parsed.message_id,
                                message_type=parsed.message_type, accepted=False, errors=parsed.problems)
         if parsed.manifest is not None:
             try:
-                answer = self._store(part, parsed.manifest, filer_code, who, received_at)
+                if batch is None:
+                    answer = self._store(part, parsed.manifest, filer_code, who, received_at)
+                else:
+                    answer = self._store_in(*batch, part, parsed.manifest, filer_code, who, received_at)
             except _Refused as exc:
                 answer.errors = exc.problems
             except _Duplicate:
@@ -142,9 +184,12 @@ class ManifestService:
             m = parsed.manifest
             answer.sender_id, answer.journey_id = m.sender_id, m.conveyance.journey_id
             answer.conveyance_id = m.conveyance.conveyance_id
-            if answer.accepted and parsed.manifest.kind in (MessageKind.ARRIVAL, MessageKind.TALLY):
-                self._reconcile_voyage(parsed.manifest)
         return answer
+
+    def _after_commit(self, parsed: cn.Parsed, answer: MessageAnswer) -> None:
+        if answer.accepted and parsed.manifest is not None and parsed.manifest.kind in (MessageKind.ARRIVAL,
+                                                                                         MessageKind.TALLY):
+            self._reconcile_voyage(parsed.manifest)
 
     # ------------------------------------------------------------------ reconciliation (manifests/discrepancies.py)
     @property
@@ -173,19 +218,24 @@ class ManifestService:
                ) -> MessageAnswer:
         try:
             with self.sessions() as s, s.begin():
-                return self._store_in(s, part, m, filer, who, received_at)
+                entries: list[dict[str, Any]] = []
+                answer = self._store_in(s, entries, part, m, filer, who, received_at)
+                record_audit_many(s, who, entries)
+                return answer
         except IntegrityError as exc:  # two filings of one MessageID at once: the second loses
             if "uq_manifest_message_filer_id" in str(exc) or "manifest_message.filer_code" in str(exc):
                 raise _Duplicate() from None
             raise
 
-    def _store_in(self, s: Session, part: cn.Part, m: Manifest, filer: str, who: Principal,
-                  received_at: datetime) -> MessageAnswer:
-        if s.scalar(select(ManifestMessage.id).where(ManifestMessage.filer_code == filer,
-                                                     ManifestMessage.message_id == m.message_id)) is not None:
-            raise _Duplicate()
+    def _store_in(self, s: Session, audits: list[dict[str, Any]], part: cn.Part, m: Manifest, filer: str,
+                  who: Principal, received_at: datetime) -> MessageAnswer:
+        """Store and assess one message in ``s``; its audit entry is appended to ``audits`` (the caller records
+        them, :func:`audit.record_many`, before the commit)."""
         docs = [c.transport_document_no for c in m.consignments]
-        prior = store.filings_before(s, filer, m.kind.value, docs)
+        duplicate, prior, stats = store.reads_before(s, filer, m.message_id, m.kind.value, docs,
+                                                     self._history_keys(m.consignments, self.model is not None))
+        if duplicate or prior is None or stats is None:
+            raise _Duplicate()
         if m.function is not FilingFunction.ORIGINAL:
             missing = [(i, c) for i, c in enumerate(m.consignments, 1) if not prior.get(c.transport_document_no)]
             if missing:
@@ -194,14 +244,13 @@ class ManifestService:
                     message=f"no earlier {m.kind.value} filing of {c.transport_document_no!r} to "
                             f"{'amend' if m.function is FilingFunction.AMENDMENT else 'withdraw'}")
                     for i, c in missing[:cn.MAX_PROBLEMS]])
-        base = self._history(s, m.consignments, self.model is not None)
+        base = {key: WeightStats(n, mean, m2) for key, n, mean, m2 in stats}
         deltas: dict[str, _Delta] = {}
-        msg_id = s.execute(insert(ManifestMessage).values(
+        message = dict(
             filer_code=filer, message_id=m.message_id, message_type=m.message_type, kind=m.kind.value,
             mode=m.conveyance.mode.value, function_code=m.function_code, sender_id=m.sender_id,
             journey_id=m.conveyance.journey_id, conveyance_id=m.conveyance.conveyance_id,
-            consignments=len(m.consignments), received_at=received_at, sent_at=m.sent_at, payload=part.data,
-        ).returning(ManifestMessage.id)).scalar_one()
+            consignments=len(m.consignments), received_at=received_at, sent_at=m.sent_at, payload=part.data)
         rows: list[dict[str, Any]] = []
         answers: list[ConsignmentAnswer] = []
         scored: list[tuple[int, list[float]]] = []  # (row index, model features) of the assessed consignments
@@ -219,7 +268,7 @@ class ManifestService:
                     scored.append((len(rows), model_features(c, a, seen, self.settings)))
                 self._observe(c, deltas)
             rows.append(dict(
-                message_row_id=msg_id, filer_code=filer, transport_document_no=c.transport_document_no,
+                message_row_id=None, filer_code=filer, transport_document_no=c.transport_document_no,
                 master_document_no=c.master_document_no, previous_document_no=c.previous_document_no,
                 message_id=m.message_id, message_type=m.message_type,
                 kind=m.kind.value, mode=m.conveyance.mode.value, journey_id=m.conveyance.journey_id,
@@ -232,14 +281,15 @@ class ManifestService:
                                              reasons=reasons, reasons_zh=reasons_zh, late=late))
         self._advise(scored, rows, answers)
         self._select(rows, answers)
-        store.insert_filings(s, rows)  # Core executemany (SQLite), COPY (PostgreSQL): no ORM bookkeeping
-        self._merge(s, deltas)
+        # the message row, its filings and history deltas: Core statements (SQLite), one statement (PostgreSQL)
+        msg_id = store.store_message(s, message, rows, ((k, d.n, d.mean, d.m2) for k, d in deltas.items()))
         if self.event_listeners:
             self._tell_referred(s, msg_id, filer, rows, received_at)
         counts = Counter(a.outcome.value for a in answers if a.outcome)
-        audit(s, who, "manifest.assessed", "manifest_message", f"{filer}:{m.message_id}",
-              {"message_type": m.message_type, "consignments": len(answers), "outcomes": dict(counts),
-               "amended": sum(a.amended for a in answers), "late": sum(a.late for a in answers)})
+        audits.append(new_audit_entry(
+            who.username, str(who.role), "manifest.assessed", "manifest_message", f"{filer}:{m.message_id}",
+            {"message_type": m.message_type, "consignments": len(answers), "outcomes": dict(counts),
+             "amended": sum(a.amended for a in answers), "late": sum(a.late for a in answers)}))
         return MessageAnswer(index=part.index, message_id=m.message_id, message_type=m.message_type,
                              accepted=True, consignments=answers)
 
@@ -260,12 +310,13 @@ class ManifestService:
              "reasons_zh": "；".join(x["zh"] for x in reasons or [])}) for fid, doc, outcome, reasons in found])
 
     @staticmethod
-    def _history(s: Session, consignments: list[Consignment], for_model: bool = False) -> dict[str, WeightStats]:
+    def _history_keys(consignments: list[Consignment], for_model: bool = False) -> set[str]:
+        """The history aggregates a message's assessment reads (the rules' keys, and the model's)."""
         keys = {k for c in consignments for k in (party_key(c.shipper), party_key(c.consignee)) if k}
         keys |= {k for c in consignments for it in c.items if (k := goods_key(it)) is not None}
         if for_model:
             keys |= {k for c in consignments for k in history_keys(c)}
-        return {key: WeightStats(n, mean, m2) for key, n, mean, m2 in store.read_history(s, keys)}
+        return keys
 
     @staticmethod
     def _observe(c: Consignment, deltas: dict[str, _Delta]) -> None:
