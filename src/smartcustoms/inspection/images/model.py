@@ -6,7 +6,9 @@ officer when either alarms):
 * ``anomaly_score`` and ``heatmap`` from the CNN (``model.onnx``, trained on synthetic scans by
   ``bench/train_images.py``; see docs/images-training.md): the sigmoid of its image-level output, and its
   per-cell concealment probabilities (1/8 of the image) interpolated back to the image's size (the graph
-  averages both over the scan and its left-right mirror, and over its networks when it holds several);
+  averages both over the scan and its left-right mirror, and over its networks when it holds several); the
+  network is told the declaration tied to the image (``declared_vector``: per declared material its dual-energy
+  ratio and the attenuation a stack of it should show), neutral zeros when there is none;
 * ``consistent`` and ``consistency_reasons`` from physics: the mass in the beam (read from the dual-energy
   decomposition, ``materials.decompose``) against the declared mass, and the mass-weighted median dual-energy
   ratio of the goods against what the declared HS codes' materials predict (``materials.expected_profile``).
@@ -30,11 +32,17 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from smartcustoms.inspection.images.materials import CARGO, decompose, expected_profile, material_for_hs
+from smartcustoms.inspection.images.materials import (
+    CARGO,
+    CONTAINER_INNER_WIDTH_CM,
+    decompose,
+    expected_profile,
+    material_for_hs,
+)
 from smartcustoms.inspection.images.schemas import DeclaredGoods, ScanImage
 
-__all__ = ["MODEL_FILE", "ConsistencyRule", "ImageAssessment", "OnnxImageModel", "PhysicsReading",
-           "check_consistency", "declared_band", "load_default_model", "read_physics"]
+__all__ = ["DECLARED_SIZE", "MODEL_FILE", "ConsistencyRule", "ImageAssessment", "OnnxImageModel", "PhysicsReading",
+           "check_consistency", "declared_band", "declared_vector", "load_default_model", "read_physics"]
 
 MODEL_FILE = Path(__file__).with_name("model.onnx")
 NEUTRAL_BAND = (1.30, 0.90, 1.60)  # no usable declared goods: a band no material falls outside of
@@ -42,6 +50,10 @@ MAX_SIDE = 1024  # larger scans are averaged down by a whole factor before the C
 GOODS_ATTENUATION = (0.3, 8.0)  # -ln T(high) of pixels counted as goods: not air or thin walls, not opaque
 HEAT_CELL = 8  # the CNN's heat-map cell, in its input's pixels
 MIN_CARGO_PIXEL_MM = 5.0  # finer pitches are parcel/baggage scanners (keV beams): not what the model knows
+DECLARED_SLOTS = 4  # declared materials the network is told about (the heaviest; lighter ones merge into the band)
+DECLARED_SIZE = 4 + 3 * DECLARED_SLOTS  # band (3), fill, then per material: ratio, expected attenuation, mass share
+CONTAINER_40FT_M3 = 67.7  # inner volume of a 40 ft general-purpose container: the fill plane's unit
+MAX_EXPECTED_ATTENUATION = 6.5  # loaders keep dense goods low and spread: a stack stops at most ~this -ln T(high)
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,32 @@ def declared_band(declared: Sequence[DeclaredGoods]) -> np.ndarray:
         return np.array(NEUTRAL_BAND, dtype=np.float32)
     profile = expected_profile(usable, CARGO)
     return np.array([profile.mean_ratio, *profile.ratio_range], dtype=np.float32)
+
+
+def declared_vector(declared: Sequence[DeclaredGoods]) -> np.ndarray:
+    """The declaration as the network reads it (``DECLARED_SIZE`` float32): the ratio band of
+    :func:`declared_band`, the declared packed volume over a 40 ft container's, then for each of the
+    ``DECLARED_SLOTS`` heaviest declared materials its dual-energy ratio, the -ln T(high) a stack of it across the
+    container should show (bulk density x inner width x μ(high), capped where loaders stop) and its share of the
+    declared mass; unused slots and a declaration with no usable HS code are zeros (the network then reads the
+    image alone, as before)."""
+    out = np.zeros(DECLARED_SIZE, dtype=np.float32)
+    out[:3] = declared_band(declared)
+    usable = [g for g in declared if _hs_ok(g.hs_code)]
+    if not usable:
+        return out
+    profile = expected_profile(usable, CARGO)
+    out[3] = min(profile.volume_m3 / CONTAINER_40FT_M3, 2.0)
+    by_material: dict[str, list[float]] = {}
+    for line in profile.lines:
+        mat = line.material
+        att = min(mat.bulk_density * CONTAINER_INNER_WIDTH_CM * mat.mu(CARGO.high_mev), MAX_EXPECTED_ATTENUATION)
+        slot = by_material.setdefault(f"{mat.name}:{mat.bulk_density:g}", [mat.ratio(CARGO), att, 0.0])
+        slot[2] += line.mass_kg / profile.mass_kg
+    ranked = sorted(by_material.values(), key=lambda v: -v[2])[:DECLARED_SLOTS]
+    for k, (ratio, att, share) in enumerate(ranked):
+        out[4 + 3 * k: 7 + 3 * k] = (ratio, att, share)
+    return out
 
 
 def _hs_ok(hs_code: str) -> bool:
@@ -171,6 +209,12 @@ def check_consistency(reading: PhysicsReading, declared: Sequence[DeclaredGoods]
     return ok, reasons
 
 
+def _neutral_vector() -> np.ndarray:
+    out = np.zeros(DECLARED_SIZE, dtype=np.float32)
+    out[:3] = NEUTRAL_BAND
+    return out
+
+
 def _upsample(heat: np.ndarray, shape: tuple[int, int], cell: float) -> np.ndarray:
     """Bilinear interpolation of a coarse grid (cell centres every ``cell`` pixels) to ``shape``."""
     h, w = shape
@@ -206,6 +250,8 @@ class OnnxImageModel:
         self.rule = ConsistencyRule.from_json(metadata["consistency_rule"]) if "consistency_rule" in metadata \
             else ConsistencyRule()
         self.review_threshold = float(metadata.get("review_threshold", "0.5"))
+        shape = session.get_inputs()[1].shape  # declared: (n, 3) in files before the declaration vector
+        self.declared_size = int(shape[1]) if len(shape) == 2 and isinstance(shape[1], int) else 3
 
     @classmethod
     def load(cls, path: Path | None = None, threads: int = 2) -> OnnxImageModel:
@@ -228,9 +274,12 @@ class OnnxImageModel:
         k = max(1, -(-max(image.shape) // MAX_SIDE))
         if k > 1:
             high, low = _shrink(high, k), _shrink(low, k)
-        band = declared_band(declared) if image.dual_energy else np.array(NEUTRAL_BAND, dtype=np.float32)
+        if self.declared_size == 3:  # an older file: the ratio band only
+            told = declared_band(declared) if image.dual_energy else np.array(NEUTRAL_BAND, dtype=np.float32)
+        else:
+            told = declared_vector(declared) if image.dual_energy else _neutral_vector()
         scan = np.clip(np.stack([high, low])[None], 0.0, 1.0).astype(np.float32)
-        score, heat = self._session.run(["score", "heat"], {"scan": scan, "declared": band[None]})
+        score, heat = self._session.run(["score", "heat"], {"scan": scan, "declared": told[None]})
         heatmap = _upsample(np.asarray(heat, dtype=np.float32)[0, 0], image.shape, HEAT_CELL * k)
         return float(np.clip(np.asarray(score).reshape(-1)[0], 0.0, 1.0)), heatmap
 

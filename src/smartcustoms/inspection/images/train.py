@@ -4,9 +4,12 @@ Needs the ``train-images`` extra (``pip install -e '.[train-images]'``); product
 with onnxruntime (``model.py``) and never imports this module. The driver that renders synthetic scans and
 calls :func:`fit` is ``bench/train_images.py`` (``make train-images``).
 
-The network is fully convolutional: the two transmissions go in, the graph itself derives the attenuations
--ln T, the dual-energy ratio and how far each pixel's ratio lies outside the declared goods' range (so training
-and serving cannot preprocess differently); three stride-2 convolutions and two dilated ones give a feature
+The network is fully convolutional: the two transmissions and the declaration vector go in (``model.
+declared_vector``: the declared goods' ratio band, fill, and per declared material its ratio and expected
+attenuation), the graph itself derives the attenuations -ln T, the dual-energy ratio, how far each pixel's ratio
+lies outside the declared goods' range and how far each pixel lies from every declared material's expected
+(ratio, attenuation) (so training and serving cannot preprocess differently; the network cannot tell undeclared
+goods unless it is told what was declared); three stride-2 convolutions and two dilated ones give a feature
 map at 1/8 of the image, a 1x1 head turns it into the heat map (trained against the generator's concealment
 mask), and the image-level logit is an affine function of the heat map's hottest cell (multiple-instance
 style: the score and the heat map tell one story; the anomaly score is its sigmoid).
@@ -27,30 +30,65 @@ from torch.nn import functional as F
 LN_FLOOR = math.log(1e5)  # transmissions below 1e-5 read as 1e-5 (the generator's and a detector's floor)
 MIN_ATTENUATION = 0.05  # -ln T(high) below this: too little matter for a dual-energy ratio
 STRIDE = 8  # the heat map's cell, in image pixels
+SLOTS = 4  # declared materials in the declaration vector (model.DECLARED_SLOTS)
+RATIO_TOLERANCE = 0.05  # the mismatch channel's unit along the dual-energy ratio
+ATTENUATION_TOLERANCE = 0.5  # and along ln(-ln T(high))
+DECLARATION_CHANNELS = ("mismatch", "attenuation_residual", "fill")
+
+
+def declaration_channels(high: torch.Tensor, ratio: torch.Tensor, seen: torch.Tensor, declared: torch.Tensor
+                         ) -> list[torch.Tensor]:
+    """What the image shows against what the declared goods predict, per pixel (the declaration vector of
+    ``model.declared_vector``: band, fill, then per declared material ratio, expected -ln T(high), mass share):
+
+    * ``mismatch``: the distance, in tolerance units, from the pixel's (ratio, ln attenuation) to the nearest
+      declared material's expected pair (0 where there is no matter or nothing usable was declared);
+    * ``attenuation_residual``: ln(pixel's attenuation / the expected one) of the declared materials, weighted
+      by how near each is (softmin of the distances): denser or lighter than the declared goods explain;
+    * ``fill``: the declared packed volume over a 40 ft container's, as a plane (a full container packs denser).
+    """
+    n = declared.shape[0]
+    slots = declared[:, 4:4 + 3 * SLOTS].reshape(n, SLOTS, 3, 1, 1)
+    r_k, a_k, w_k = slots[:, :, 0], slots[:, :, 1], slots[:, :, 2]  # (N, SLOTS, 1, 1)
+    present = (w_k > 0).float()
+    any_present = (present.sum(dim=1, keepdim=True) > 0).float()  # (N,1,1,1)
+    log_att = torch.log(high + MIN_ATTENUATION)  # (N,1,H,W)
+    residual_k = log_att - torch.log(a_k + MIN_ATTENUATION)  # (N,SLOTS,H,W)
+    dist_k = ((ratio - r_k) / RATIO_TOLERANCE) ** 2 + (residual_k / ATTENUATION_TOLERANCE) ** 2
+    dist_k = dist_k + (1.0 - present) * 1e4  # unused slots are never the nearest
+    nearest = torch.amin(dist_k, dim=1, keepdim=True)
+    mismatch = torch.sqrt(torch.clamp(nearest, max=9.0) + 1e-6) * seen * any_present
+    weights = torch.softmax(-dist_k, dim=1)
+    residual = (weights * residual_k).sum(dim=1, keepdim=True) * seen * any_present
+    fill = declared[:, 3].view(-1, 1, 1, 1) * torch.ones_like(high)
+    return [mismatch, residual, fill]
 
 
 class ScanNet(nn.Module):
-    """Transmissions (N,2,H,W: high, low) and the declared ratio band (N,3: mean, lo, hi) -> (score logit (N,),
-    heat-map logits (N,1,H/8,W/8))."""
+    """Transmissions (N,2,H,W: high, low) and the declaration vector (N,16, ``model.declared_vector``; N,3, the
+    ratio band alone, with ``declaration=False``: the networks of scan-cnn-1/2) -> (score logit (N,), heat-map
+    logits (N,1,H/8,W/8))."""
 
-    def __init__(self, width: tuple[int, int, int, int] = (16, 32, 48, 48)) -> None:
+    def __init__(self, width: tuple[int, int, int, int] = (16, 32, 48, 48), declaration: bool = True) -> None:
         super().__init__()
         c1, c2, c3, c4 = width
+        self.declaration = declaration  # reads the declaration vector (N, DECLARED_SIZE), else the band (N, 3)
+        cin = self.in_channels = 6 + len(DECLARATION_CHANNELS) if declaration else 6
 
         def block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation,
                                            bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
         self.pool = nn.AvgPool2d(2, ceil_mode=True)
-        self.features = nn.Sequential(block(6, c1, 2), block(c1, c2, 2), block(c2, c3, 1, 2), block(c3, c4, 1, 4))
+        self.features = nn.Sequential(block(cin, c1, 2), block(c1, c2, 2), block(c2, c3, 1, 2), block(c3, c4, 1, 4))
         self.heat = nn.Conv2d(c4, 1, 1)
         self.scale = nn.Parameter(torch.tensor(1.0))
         self.bias = nn.Parameter(torch.tensor(0.0))
 
-    @staticmethod
-    def channels(scan: torch.Tensor, declared: torch.Tensor) -> torch.Tensor:
-        """The six input channels: attenuation at both energies, ratio, ratio outside the declared band,
-        where there is matter, and the declared mean ratio as a plane."""
+    def channels(self, scan: torch.Tensor, declared: torch.Tensor) -> torch.Tensor:
+        """The input channels: attenuation at both energies, ratio, ratio outside the declared band, where there
+        is matter, the declared mean ratio as a plane and, with the declaration vector,
+        :data:`DECLARATION_CHANNELS`."""
         t = torch.clamp(scan, 1e-5, 1.0)
         att = -torch.log(t)
         high, low = att[:, 0:1], att[:, 1:2]
@@ -62,7 +100,10 @@ class ScanNet(nn.Module):
         outside = (F.relu(lo - ratio) + F.relu(ratio - hi)) * seen * 10.0
         centred = (ratio - 1.3) * 5.0 * seen
         plane = (mean - 1.3) * 5.0 * torch.ones_like(high)
-        return torch.cat([high / LN_FLOOR * 2.0, low / LN_FLOOR * 2.0, centred, outside, seen, plane], dim=1)
+        base = [high / LN_FLOOR * 2.0, low / LN_FLOOR * 2.0, centred, outside, seen, plane]
+        if not self.declaration:
+            return torch.cat(base, dim=1)
+        return torch.cat(base + declaration_channels(high, ratio, seen, declared), dim=1)
 
     def prepare(self, scan: torch.Tensor, declared: torch.Tensor) -> torch.Tensor:
         """The input channels at half resolution (2x2 means): what :meth:`trunk` reads. Training caches it."""
@@ -98,8 +139,8 @@ class _Exported(nn.Module):
 
     def forward(self, scan: torch.Tensor, declared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         scores, heats = [], []
-        for net in self.nets:
-            score, heat = mirror_average(net, net.prepare(scan, declared))
+        for net in self.nets:  # a band-only network reads the vector's first three values (the band)
+            score, heat = mirror_average(net, net.prepare(scan, declared if net.declaration else declared[:, :3]))
             scores.append(score)
             heats.append(heat)
         if len(scores) == 1:
@@ -124,7 +165,7 @@ class TrainingData:
 def prepare_scans(scans: list[tuple[np.ndarray, np.ndarray]], declared: np.ndarray, batch: int = 64) -> np.ndarray:
     """:meth:`ScanNet.prepare` of (high, low) transmission pairs and their declared bands, as float16
     (it has no weights: computed once, before training)."""
-    net = ScanNet()
+    net = ScanNet(declaration=declared.shape[1] > 3)
     out = []
     with torch.no_grad():
         for start in range(0, len(scans), batch):
@@ -179,7 +220,7 @@ def predict(net: ScanNet, data: TrainingData, batch: int = 32) -> np.ndarray:
         for start in range(0, len(data), batch):
             idx = np.arange(start, min(start + batch, len(data)))
             prepared, _, _ = _batch(data, idx)
-            score, _ = mirror_average(net, prepared)
+            score, _ = mirror_average(net, prepared[:, :net.in_channels])  # a band-only network: its 6 channels
             out.append(score.numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
@@ -201,10 +242,11 @@ def recall_at_false_alarms(scores: np.ndarray, labels: np.ndarray, false_alarms:
 def fit(train: TrainingData, valid: TrainingData, *, epochs: int = 12, batch: int = 16, lr: float = 3e-3,
         seed: int = 20, threads: int = 2, heat_weight: float = 1.0, pos_weight: float = 10.0,
         kind_weights: dict[str, float] | None = None, log: TrainingLog | None = None,
-        progress: bool = True) -> ScanNet:
+        progress: bool = True, declaration: bool | None = None, valid_every: int = 1) -> ScanNet:
     """Train a :class:`ScanNet` (seeded, deterministic on CPU): binary cross-entropy on the label plus
     ``heat_weight`` x cross-entropy of the heat map against the concealment's cell shares (positive cells
-    weighted ``pos_weight``); each scan's loss is weighted by ``kind_weights`` of its kind (default 1)."""
+    weighted ``pos_weight``); each scan's loss is weighted by ``kind_weights`` of its kind (default 1).
+    Validation recall every ``valid_every`` epochs and after the last (NaN in the log between: saves CPU)."""
     _setup(seed, threads)
     weights = kind_weights or {}
     if train.kinds and len(train.kinds) != len(train):
@@ -212,7 +254,9 @@ def fit(train: TrainingData, valid: TrainingData, *, epochs: int = 12, batch: in
     sample_weight = np.array([weights.get(k, 1.0) for k in train.kinds] if train.kinds else [1.0] * len(train),
                              dtype=np.float32)
     weighted = bool((sample_weight != 1.0).any())
-    net = ScanNet()
+    if declaration is None:  # the prepared channels say which network reads them
+        declaration = train.prepared.shape[1] > 6
+    net = ScanNet(declaration=declaration)
     log = log if log is not None else TrainingLog()
     log.parameters = sum(p.numel() for p in net.parameters())
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -246,8 +290,9 @@ def fit(train: TrainingData, valid: TrainingData, *, epochs: int = 12, batch: in
             sched.step()
             total += float(loss_score.detach()) * len(idx)
             heat_total += float(loss_heat.detach()) * len(idx)
-        scores = predict(net, valid)
-        recall, _ = recall_at_false_alarms(scores, valid.labels)
+        recall = float("nan")
+        if (epoch + 1) % max(1, valid_every) == 0 or epoch + 1 == epochs:
+            recall, _ = recall_at_false_alarms(predict(net, valid), valid.labels)
         row = {"epoch": epoch + 1, "train_score_loss": total / len(train), "train_heat_loss": heat_total / len(train),
                "valid_recall_at_5pct": recall, "seconds": time.perf_counter() - started}
         log.epochs.append(row)
@@ -281,7 +326,8 @@ def net_from_onnx(path: Path) -> ScanNet:
         if key not in seen:
             seen.add(key)
             convs.append(node)
-    net = ScanNet()
+    first = weights[convs[0].input[1]] if convs else None
+    net = ScanNet(declaration=first is not None and first.shape[1] > 6)
     blocks = list(net.features)
     if len(convs) != len(blocks):
         raise ValueError(f"{path}: {len(convs)} convolutions where a single ScanNet has {len(blocks)}")
@@ -301,8 +347,8 @@ def net_from_onnx(path: Path) -> ScanNet:
 def export_onnx(net: ScanNet | list[ScanNet], path: Path, metadata: dict[str, str],
                 size: tuple[int, int] = (256, 512)) -> None:
     """Write ``net`` (or an ensemble: the mean of several networks' probabilities) as ONNX (inputs ``scan``
-    N,2,H,W and ``declared`` N,3; outputs ``score`` N and ``heat`` N,1,H/8,W/8; H and W dynamic) with
-    ``metadata`` in the file's metadata properties."""
+    N,2,H,W and ``declared`` N,16, or N,3 for a band-only network; outputs ``score`` N and ``heat``
+    N,1,H/8,W/8; H and W dynamic) with ``metadata`` in the file's metadata properties."""
     import onnx
 
     nets = net if isinstance(net, list) else [net]
@@ -311,6 +357,8 @@ def export_onnx(net: ScanNet | list[ScanNet], path: Path, metadata: dict[str, st
     wrapped = _Exported(nets).eval()
     scan = torch.rand(1, 2, *size)
     declared = torch.tensor([[1.3, 1.2, 1.45]])
+    if any(n.declaration for n in nets):
+        declared = torch.cat([declared, torch.tensor([[0.3, 1.35, 2.0, 1.0]]), torch.zeros(1, 3 * SLOTS - 3)], dim=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(wrapped, (scan, declared), str(path), input_names=["scan", "declared"],
                       output_names=["score", "heat"], opset_version=17, dynamo=False,
