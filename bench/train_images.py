@@ -162,8 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     log.parameters = sum(m.parameters for m in logs)
     log.seconds = sum(m.seconds for m in logs)
     log.epochs = [{**row, "member": k + 1} for k, m in enumerate(logs) for row in m.epochs]
-    scores = np.mean([predict(net, valid) for net in nets], axis=0)
-    member_recalls = [recall_at_false_alarms(predict(net, valid), valid.labels)[0] for net in nets]
+    member_scores = [predict(net, valid) for net in nets]  # each network once: 3 of them take minutes
+    scores = np.mean(member_scores, axis=0)
+    member_recalls = [recall_at_false_alarms(s, valid.labels)[0] for s in member_scores]
     consistent = np.array([image_model.check_consistency(r, g, rule)[0]
                            for r, g in zip(valid_readings, valid_goods, strict=True)])  # type: ignore[arg-type]
     recall_cnn, thr_cnn = recall_at_false_alarms(scores, valid.labels)
@@ -278,7 +279,9 @@ def _command(r: dict) -> str:
     if r["reexported_from"]:
         return f"`python bench/train_images.py --weights-from <the model.onnx of {r['reexported_from']}>`"
     if r.get("also_from"):
-        return ("`make train-images` (its second step: `python bench/train_images.py --epochs 12 --valid-every 4\n"
+        members = len(r["seeds"]["torch"])
+        return ("`make train-images` (its second step: `python bench/train_images.py --epochs 12 --valid-every 4"
+                f"{f' --members {members}' if members > 1 else ''}\n"
                 f"--also-from <the --band-only run's model.onnx, version {', '.join(r['also_from'])}>`)")
     return "`make train-images` (`python bench/train_images.py`)"
 
