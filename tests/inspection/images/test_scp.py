@@ -55,12 +55,14 @@ def receiver(world, scanners: dict[str, ScannerAE]) -> Iterator[int]:
         server.shutdown()
 
 
-def send(port: int, ds: pydicom.Dataset, calling: str = "PORT1XR", called: str = "SMARTCUSTOMS"):
-    """C-STORE ``ds`` from ``calling``: (associated, status code or None)."""
+def send(port: int, ds: pydicom.Dataset, calling: str = "PORT1XR", called: str = "SMARTCUSTOMS", tls=None):
+    """C-STORE ``ds`` from ``calling`` (over TLS with ``tls``, pynetdicom's ``tls_args``): (associated, status
+    code or None)."""
     ae = AE(ae_title=calling)
+    ae.acse_timeout = ae.network_timeout = ae.connection_timeout = 10  # (connect and TLS handshake)
     ae.add_requested_context(dicos.DICOS_DX_PRESENTATION, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
     ae.add_requested_context(Verification)
-    assoc = ae.associate("127.0.0.1", port, ae_title=called)
+    assoc = ae.associate("127.0.0.1", port, ae_title=called, tls_args=tls)
     if not assoc.is_established:
         return False, None
     try:

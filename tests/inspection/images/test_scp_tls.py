@@ -20,15 +20,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE
 from sqlalchemy import func, select
 
 from smartcustoms.core.config import ScannerAE, Settings
 from smartcustoms.core.errors import ValidationProblem
-from smartcustoms.inspection.images import dicos, scp
+from smartcustoms.inspection.images import scp
 from smartcustoms.inspection.images.models import ScanImageRecord
 from tests.inspection.images.test_scp import declaration, scan  # noqa: F401 - the fixture is used by name
+from tests.inspection.images.test_scp import send as plain_send
 
 NOW = datetime.now(UTC)
 
@@ -127,18 +126,8 @@ def client_tls(pki: Pki, issued: Issued | None) -> tuple[ssl.SSLContext, str]:
 
 
 def send(port: int, ds: pydicom.Dataset, tls: tuple[ssl.SSLContext, str] | None, calling: str = "PORT1XR"):
-    """C-STORE ``ds``: (associated, status code or None)."""
-    ae = AE(ae_title=calling)
-    ae.acse_timeout = ae.network_timeout = ae.connection_timeout = 10  # (connect and TLS handshake)
-    ae.add_requested_context(dicos.DICOS_DX_PRESENTATION, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
-    assoc = ae.associate("127.0.0.1", port, ae_title="SMARTCUSTOMS", tls_args=tls)
-    if not assoc.is_established:
-        return False, None
-    try:
-        status = assoc.send_c_store(ds)
-        return True, (int(status.Status), str(status.get("ErrorComment", ""))) if status else None
-    finally:
-        assoc.release()
+    """C-STORE ``ds`` (over TLS with ``tls``): (associated, status code or None)."""
+    return plain_send(port, ds, calling=calling, tls=tls)
 
 
 def stored(world) -> int:
