@@ -217,9 +217,9 @@ def test_named_tuples_made_without_their_new_equal_those_made_with_it():
         assert type(made) is cls and made == cls(*values) and made._asdict() == cls(*values)._asdict()
 
 
-def test_observe_inline_counts_what_the_count_and_median_methods_count():
-    """``ParcelHistory.observe`` counts buyers, addresses, phones and HS medians inline: the same histories as
-    its ``_count`` and ``_update_median`` methods (which ``observe_row`` and the replay use)."""
+def test_observe_counts_what_the_count_and_median_methods_count():
+    """``ParcelHistory.observe`` keeps the same histories as its ``_count`` and ``_update_median`` methods and
+    the platform / logistics counts (which ``observe_row`` and the replay use), whatever a parcel lacks."""
     from smartcustoms.cbec.ceb.statuses import REJECTED
     from smartcustoms.cbec.seams import ParcelHistory
 
@@ -239,17 +239,17 @@ def test_observe_inline_counts_what_the_count_and_median_methods_count():
     invs = [d for item in parse_batch(list(generate(400, 21))) if not isinstance(item, CebError)
             for d in item if not isinstance(d, CebError) and d.kind == "CEB621"]
     assert len(invs) > 300
-    inline, methods = ParcelHistory(), ParcelHistory()
+    observed, methods = ParcelHistory(), ParcelHistory()
     for inv in invs * 3:
         if rng.random() < 0.2:  # no address, no phone, no price, no lines
             head = {k: v for k, v in inv.head.items() if rng.random() < 0.7}
             lines = [{k: v for k, v in ln.items() if k != "price" or rng.random() < 0.5} for ln in inv.lines]
             inv = inv._replace(head=head, lines=lines if rng.random() < 0.8 else [])
         year, status = rng.choice((2025, 2026)), rng.choice((REJECTED, 800, 500, 300))
-        inline.observe(inv, year, status)
+        observed.observe(inv, year, status)
         observe_with_methods(methods, inv, year, status)
     for name in ("buyer_year", "address", "phone", "hs_median", "platform", "logistics"):
-        assert getattr(inline, name) == getattr(methods, name), name
+        assert getattr(observed, name) == getattr(methods, name), name
 
 
 def test_memoised_decimals_are_those_decimal_makes():
@@ -273,9 +273,9 @@ def test_memoised_decimals_are_those_decimal_makes():
         assert bad not in engine._DECIMALS
 
 
-def test_features_inline_rates_are_those_of_the_rate_methods():
-    """``ParcelHistory.features`` computes the platform, logistics and enterprise rates inline: the values of
-    ``_rate`` and ``_hit_rate`` at and around their thresholds (50 parcels, MIN_INSPECTED outcomes)."""
+def test_features_rates_are_those_of_the_rate_methods():
+    """``ParcelHistory.features``' platform, logistics and enterprise rates are the values of ``_rate`` and
+    ``_hit_rate`` at and around their thresholds (50 parcels, MIN_INSPECTED outcomes)."""
     from decimal import Decimal
 
     from smartcustoms.cbec.seams import MIN_INSPECTED, ParcelHistory

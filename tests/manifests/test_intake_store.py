@@ -1,5 +1,5 @@
-"""The intake's bulk writes (manifests/store.py): PostgreSQL's COPY path stores the same rows as SQLite's
-executemany, and the history merge adds up as one upsert per delta would."""
+"""The intake's bulk writes (manifests/store.py): PostgreSQL's psycopg path (one statement a message)
+stores the same rows as SQLite's executemany, and the history merge adds up as one upsert per delta would."""
 
 import itertools
 import math
@@ -20,7 +20,7 @@ START = datetime(2026, 11, 1)
 
 def _ingest(url: str) -> tuple[list[tuple], dict[str, tuple[int, float, float]], list[bool]]:
     """Simulated traffic, an amendment and a refused duplicate ingested into ``url``: the stored filings (in id
-    order, without ids), the history aggregates, and whether each session wrote by COPY."""
+    order, without ids), the history aggregates, and whether each session took the psycopg path."""
     upgrade(url)
     engine = make_engine(url)
     try:
@@ -49,10 +49,10 @@ def _ingest(url: str) -> tuple[list[tuple], dict[str, tuple[int, float, float]],
 
 
 @pytest.mark.postgres
-def test_postgresql_copy_stores_the_same_rows_as_sqlite(fresh_sqlite_url, fresh_pg_url):
+def test_postgresql_bulk_path_stores_the_same_rows_as_sqlite(fresh_sqlite_url, fresh_pg_url):
     lite_filings, lite_stats, lite_copied = _ingest(fresh_sqlite_url)
     pg_filings, pg_stats, pg_copied = _ingest(fresh_pg_url)
-    assert lite_copied == [False] and pg_copied == [True]  # PostgreSQL (psycopg) took the COPY path
+    assert lite_copied == [False] and pg_copied == [True]  # PostgreSQL (psycopg) took its own path
     assert len(pg_filings) == len(lite_filings) == 3 * 12 + 1
     assert pg_filings == lite_filings  # every column: documents, outcomes, reasons, the consignment's JSON
     assert pg_stats.keys() == lite_stats.keys() and len(pg_stats) > 50

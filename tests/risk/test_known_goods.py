@@ -102,18 +102,27 @@ class _Recording(RiskModel):
         return super().predict_proba(features)
 
 
-def test_the_replay_feeds_each_inspection_to_later_declarations_of_the_same_goods_once_known():
-    """Goods repeat and decide the offence: every test row's triple inspections and offences are exactly the
-    labelled history's plus the replay's own inspections whose outcome (a week after lodging) was known when it
-    was scored, never a later one, and the own inspections do reach later weeks."""
+def _small() -> RiskModel:
+    return RiskModel(num_boost_round=20)
+
+
+def _repeating_goods():
+    """Ten weeks of one HS code whose 300 values repeat and decide the offence (every fifth value): the first
+    eight weeks, the last two, and a 10 %-labelled history of the eight."""
     frame = item_frame(3000, seed=5, days=70, importers=150).with_columns(
         (100 + pl.int_range(pl.len()) % 300).cast(pl.Float64).alias("customs_value"),
         pl.lit(1.0).alias("net_mass_kg"), pl.lit("8471300000").alias("hs_code"))
     frame = frame.with_columns((pl.col("customs_value").cast(pl.Int64) % 5 == 0).cast(pl.Int8).alias("offence"))
     cut = frame["declared_at"].min() + timedelta(days=56)
     train, test = frame.filter(pl.col("declared_at") < cut), frame.filter(pl.col("declared_at") >= cut)
-    small = lambda: RiskModel(num_boost_round=20)  # noqa: E731
-    hist = selective_history(train, labelled_share=0.10, make_model=small)
+    return train, test, selective_history(train, labelled_share=0.10, make_model=_small)
+
+
+def test_the_replay_feeds_each_inspection_to_later_declarations_of_the_same_goods_once_known():
+    """Goods repeat and decide the offence: every test row's triple inspections and offences are exactly the
+    labelled history's plus the replay's own inspections whose outcome (a week after lodging) was known when it
+    was scored, never a later one, and the own inspections do reach later weeks."""
+    train, test, hist = _repeating_goods()
     before = hist.state.n_keys()
     _Recording.seen = []
     replay = simulate(train, test, labelled_share=0.10, history=hist, make_model=lambda: _Recording(num_boost_round=20))
@@ -138,16 +147,9 @@ def test_the_replay_feeds_each_inspection_to_later_declarations_of_the_same_good
 def test_coverage_seeking_test_inspections_learn_goods_the_top_scores_leave_unknown():
     """With the blend, the top scores are goods already known to offend: re-inspecting them teaches nothing;
     coverage-seeking inspections (top scores among goods never inspected) label goods the history lacked."""
-    frame = item_frame(3000, seed=5, days=70, importers=150).with_columns(
-        (100 + pl.int_range(pl.len()) % 300).cast(pl.Float64).alias("customs_value"),
-        pl.lit(1.0).alias("net_mass_kg"), pl.lit("8471300000").alias("hs_code"))
-    frame = frame.with_columns((pl.col("customs_value").cast(pl.Int64) % 5 == 0).cast(pl.Int8).alias("offence"))
-    cut = frame["declared_at"].min() + timedelta(days=56)
-    train, test = frame.filter(pl.col("declared_at") < cut), frame.filter(pl.col("declared_at") >= cut)
-    small = lambda: RiskModel(num_boost_round=20)  # noqa: E731
-    hist = selective_history(train, labelled_share=0.10, make_model=small)
-    top = simulate(train, test, history=hist, make_model=small)
-    coverage = simulate(train, test, history=hist, make_model=small, test_policy="coverage")
+    train, test, hist = _repeating_goods()
+    top = simulate(train, test, history=hist, make_model=_small)
+    coverage = simulate(train, test, history=hist, make_model=_small, test_policy="coverage")
     assert coverage.overall["known_from_test_share"] > top.overall["known_from_test_share"]
     with pytest.raises(ValueError, match="test_policy"):
         simulate(train, test, history=hist, test_policy="newest")  # type: ignore[arg-type]

@@ -88,19 +88,15 @@ class ParcelHistory:
             m = self.hs_median.get(line.get("gcode", "")[:6])
             if m is not None and m[1] >= 20 and m[0] > 0:
                 ratio = min(ratio, float(line.get("price", "0")) / m[0])
-        # self._rate(...) twice and self._hit_rate(...), inline (once a parcel, the writer's hot path)
-        p = self.platform.get(h.get("ebpCode", ""))
-        lg = self.logistics.get(h.get("logisticsCode", ""))
-        e = self.inspected.get(h.get("ebcCode", ""))
         return _new(ParcelFeatures, (  # ParcelFeatures(...) without the NamedTuple's Python-level __new__ call
             self.buyer_year.get(hash((buyer, year)), 0),
             _buyers(self.address, h.get("consigneeAddress")),
             _buyers(self.phone, h.get("buyerTelephone")),
             float(dutiable / single_limit),
             ratio,
-            p[1] / p[0] if p and p[0] >= 50 else 0.0,
-            lg[1] / lg[0] if lg and lg[0] >= 50 else 0.0,
-            e[1] / e[0] if e and e[0] >= MIN_INSPECTED else 0.0,
+            self._rate(self.platform.get(h.get("ebpCode", ""))),
+            self._rate(self.logistics.get(h.get("logisticsCode", ""))),
+            self._hit_rate(self.inspected.get(h.get("ebcCode", ""))),
         ))
 
     @staticmethod
@@ -120,30 +116,9 @@ class ParcelHistory:
         buyer = h.get("buyerIdNumber", "")
         rejected = int(status == REJECTED)
         if not rejected:
-            # self._count(...) and self._update_median(...) for each line, inline (once a parcel, the writer's
-            # hot path); observe_row and the tests use the methods
-            by = hash((buyer, year))
-            self.buyer_year[by] = self.buyer_year.get(by, 0) + 1
-            address, phone = h.get("consigneeAddress"), h.get("buyerTelephone")
-            if address or phone:
-                bh = hash(buyer)
-                if address:
-                    _add_buyer(self.address, address, bh)
-                if phone:
-                    _add_buyer(self.phone, phone, bh)
-            medians = self.hs_median
+            self._count(buyer, year, h.get("consigneeAddress"), h.get("buyerTelephone"))
             for line in inventory.lines:
-                hs6, x = line.get("gcode", "")[:6], float(line.get("price", "0"))
-                m = medians.get(hs6)
-                if m is None:
-                    medians[hs6] = [x, 1]
-                    continue
-                step = max(m[0] * 0.015, 0.01)
-                if x > m[0]:
-                    m[0] += step
-                elif x < m[0]:
-                    m[0] -= step
-                m[1] += 1
+                self._update_median(line.get("gcode", "")[:6], float(line.get("price", "0")))
         c = self.platform.setdefault(h.get("ebpCode") or "", [0, 0])
         c[0] += 1
         c[1] += rejected

@@ -14,22 +14,9 @@ app = typer.Typer(help="The pre-loading model in the model registry.", no_args_i
 
 def _call(fn: Callable[[Any, Any], Any], db: str | None) -> Any:
     """``fn(session, who)`` in one transaction on the (migrated) database; a domain error is a message, exit 1."""
-    from smartcustoms.core.config import get_settings
-    from smartcustoms.core.db import dispose_engine, make_engine, session_factory, transaction, upgrade
-    from smartcustoms.core.errors import DomainError
-    from smartcustoms.core.security import Principal, Role
+    from smartcustoms.risk.cli import registry_call
 
-    url = db or get_settings().resolved_database_url()
-    upgrade(url)
-    engine = make_engine(url)
-    try:
-        with transaction(session_factory(engine)) as s:
-            return fn(s, Principal(0, "cli", Role.ANALYST, internal=True))
-    except DomainError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        dispose_engine(engine)
+    return registry_call(fn, db, internal=True)
 
 
 def _precision(m: dict | None, k: str) -> str:

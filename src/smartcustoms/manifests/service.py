@@ -155,7 +155,7 @@ class ManifestService:
                     answers = [self._answer(part, parsed, filer_code, who, at, (s, entries))
                                for part, parsed, at in stamped]
                     record_audit_many(s, who, entries)
-            except Exception:  # noqa: BLE001 - SQLAlchemy's or the driver's (COPY): each message again, alone
+            except Exception:  # noqa: BLE001 - SQLAlchemy's or the driver's: each message again, alone
                 log.info("a batch of %d manifest messages failed; storing them one a transaction", len(stamped),
                          exc_info=True)
                 answers = [self._answer(part, parsed, filer_code, who, at, None) for part, parsed, at in stamped]

@@ -30,8 +30,6 @@ from smartcustoms.manifests.models import ManifestFiling, ManifestHistoryStat, M
 FILING_TABLE: Table = ManifestFiling.__table__  # type: ignore[assignment]  # a declarative class's Table
 HISTORY_TABLE: Table = ManifestHistoryStat.__table__  # type: ignore[assignment]
 MESSAGE_TABLE: Table = ManifestMessage.__table__  # type: ignore[assignment]
-#: the filing columns stored as JSON text (the COPY path serialises them as SQLAlchemy's JSON type does)
-_JSON_COLUMNS = frozenset(c.name for c in FILING_TABLE.columns if c.type.__class__.__name__ == "JSON")
 # the merged statistics of a key: n, mean and M2 of the stored row (t) and the new observations (d)
 _MERGE_SQL = (
     "INSERT INTO manifest_history_stat AS t (key, n, mean, m2) SELECT key, n, mean, m2 FROM {delta} ORDER BY key "
@@ -113,21 +111,11 @@ def _json_value(v: Any) -> Any:
 
 
 def insert_filings(s: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert a message's filing rows (every row with the same keys, column names of ``manifest_filing``)."""
-    if not rows:
-        return
-    copy = _psycopg(s)
-    if copy is None:
-        s.execute(insert(FILING_TABLE), list(rows))  # Core executemany
-        return
-    columns = list(rows[0])
-    json_at = [i for i, c in enumerate(columns) if c in _JSON_COLUMNS]
-    with copy.cursor() as cur, cur.copy(f"COPY manifest_filing ({', '.join(columns)}) FROM STDIN") as cp:
-        for row in rows:
-            values = [row[c] for c in columns]
-            for i in json_at:
-                values[i] = None if values[i] is None else json.dumps(values[i])
-            cp.write_row(values)
+    """Insert a message's filing rows (every row with the same keys, column names of ``manifest_filing``) by Core
+    ``executemany``: the path of SQLite and other drivers (PostgreSQL through psycopg stores them in
+    :func:`store_message`'s one statement)."""
+    if rows:
+        s.execute(insert(FILING_TABLE), list(rows))
 
 
 def merge_history(s: Session, deltas: Iterable[tuple[str, int, float, float]]) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich import box
@@ -239,17 +240,19 @@ def simulate(
 
 
 # -- the live model registry ----------------------------------------------------------------------
-def _registry_call(fn):
-    """Run ``fn(session, who)`` in one transaction on the configured database (migrated), errors as messages."""
+def registry_call(fn: Callable[[Any, Any], Any], db: str | None = None, internal: bool = False) -> Any:
+    """Run ``fn(session, who)`` in one transaction on the database ``db`` (default: the configured one), migrated
+    first, as the CLI's analyst (``internal``: the platform's own principal); a domain error is a message, exit 1.
+    The registry commands of ``risk`` and ``manifests model`` use it."""
     from smartcustoms.core.config import get_settings
     from smartcustoms.core.db import dispose_engine, make_engine, session_factory, transaction, upgrade
     from smartcustoms.core.errors import DomainError
     from smartcustoms.core.security import Principal, Role
 
-    url = get_settings().resolved_database_url()
+    url = db or get_settings().resolved_database_url()
     upgrade(url)
     engine = make_engine(url)
-    who = Principal(0, "cli", Role.ANALYST)
+    who = Principal(0, "cli", Role.ANALYST, internal=internal)
     try:
         with transaction(session_factory(engine)) as s:
             return fn(s, who)
@@ -266,7 +269,7 @@ def retrain(holdout_days: int = typer.Option(14, help="most recent days held out
     """Train a candidate on inspection results and compare it with the live model on the latest period."""
     from smartcustoms.risk.targeting.service import train_candidate
 
-    v = _registry_call(lambda s, who: train_candidate(s, who, holdout_days=holdout_days, num_boost_round=rounds))
+    v = registry_call(lambda s, who: train_candidate(s, who, holdout_days=holdout_days, num_boost_round=rounds))
     typer.echo(f"candidate version {v.version}: trained on {v.metrics['n_train']} labelled items "
                f"({v.training_from} .. {v.training_to})")
     for name in ("candidate", "live"):
@@ -285,7 +288,7 @@ def promote(version: int) -> None:
     """Make a model version the live one (the running server picks it up on restart or via the API)."""
     from smartcustoms.risk.targeting.service import promote as do_promote
 
-    v = _registry_call(lambda s, who: do_promote(s, version, who))
+    v = registry_call(lambda s, who: do_promote(s, version, who))
     typer.echo(f"model {v.version} is live")
 
 
@@ -294,7 +297,7 @@ def rollback() -> None:
     """Retire the live model and bring back the one promoted before it."""
     from smartcustoms.risk.targeting.service import rollback as do_rollback
 
-    v = _registry_call(lambda s, who: do_rollback(s, who))
+    v = registry_call(lambda s, who: do_rollback(s, who))
     typer.echo(f"model {v.version} is live again")
 
 
@@ -303,7 +306,7 @@ def models() -> None:
     """The model registry."""
     from smartcustoms.risk.targeting.service import list_models
 
-    for v in _registry_call(lambda s, who: list_models(s)):
+    for v in registry_call(lambda s, who: list_models(s)):
         p = (v.metrics.get("candidate") or {}).get("precision_at", {})
         typer.echo(f"{v.version:4d}  {v.status:11s}  trained {v.created_at:%Y-%m-%d %H:%M} by {v.trained_by}"
                    f"  P@10% {p.get('10', float('nan')):.3f}")

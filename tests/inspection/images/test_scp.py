@@ -44,9 +44,9 @@ def scan(subject: str | None, attribute: str = "AccessionNumber") -> pydicom.Dat
 
 
 @contextmanager
-def receiver(world, scanners: dict[str, ScannerAE]) -> Iterator[int]:
-    """The SCP on a free loopback port (its number)."""
-    settings = Settings(data_dir=world.platform.settings.data_dir, images_scp_scanners=scanners)
+def receiver(world, scanners: dict[str, ScannerAE], settings: Settings | None = None) -> Iterator[int]:
+    """The SCP on a free loopback port (its number), with ``scanners`` or the whole ``settings``."""
+    settings = settings or Settings(data_dir=world.platform.settings.data_dir, images_scp_scanners=scanners)
     server = scp.ScanReceiver(world.platform.images, settings).start("127.0.0.1", 0)
     assert server is not None
     try:

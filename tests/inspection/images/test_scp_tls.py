@@ -8,8 +8,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +25,7 @@ from smartcustoms.core.errors import ValidationProblem
 from smartcustoms.inspection.images import scp
 from smartcustoms.inspection.images.models import ScanImageRecord
 from tests.inspection.images.test_scp import declaration, scan  # noqa: F401 - the fixture is used by name
+from tests.inspection.images.test_scp import receiver as plain_receiver
 from tests.inspection.images.test_scp import send as plain_send
 
 NOW = datetime.now(UTC)
@@ -107,14 +106,9 @@ def tls_settings(world, pki: Pki, scanners: dict[str, ScannerAE], **extra: objec
                     images_scp_tls_ca=pki.ca.pem, **extra)  # type: ignore[arg-type]
 
 
-@contextmanager
-def receiver(world, settings: Settings) -> Iterator[int]:
-    server = scp.ScanReceiver(world.platform.images, settings).start("127.0.0.1", 0)
-    assert server is not None
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
+def receiver(world, settings: Settings):
+    """The SCP with ``settings`` on a free loopback port (its number)."""
+    return plain_receiver(world, settings.images_scp_scanners, settings)
 
 
 def client_tls(pki: Pki, issued: Issued | None) -> tuple[ssl.SSLContext, str]:
