@@ -41,10 +41,18 @@ def judged(world):
                                                                           "value": ["6907"]}], lane="red"), SYSTEM)
     platform.rules_changed()
     tiles = [DeclarationIn.model_validate(declaration_payload()) for _ in range(4)]
-    results = platform.declarations.lodge_many(SYSTEM, tiles + [_laptops() for _ in range(4)])
+    results = platform.declarations.lodge_many(SYSTEM, tiles)
     held = [r.declaration_no for r in results if r.lane not in (None, "green")]
-    released = [r.declaration_no for r in results if r.lane == "green"]
-    assert len(held) >= 3 and len(released) >= 2
+    assert len(held) == 4  # the rule holds every match
+    # with no live model a laptop is held at random with probability = the budget (an exploration draw keyed
+    # by a per-data-directory secret: CI once drew three of four), so lodge laptops until two are released
+    released: list[str] = []
+    for _ in range(20):
+        (r,) = platform.declarations.lodge_many(SYSTEM, [_laptops()])
+        (released if r.lane == "green" else held).append(r.declaration_no)
+        if len(released) == 2:
+            break
+    assert len(released) == 2
     officer = world.principals["officer"]
     offence = InspectionResultIn(outcome="offence", offence_type="undervaluation", duty_recovered="100.00")
     platform.inspections.record(officer, held[0], offence)
