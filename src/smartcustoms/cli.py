@@ -122,16 +122,22 @@ def images_scp(port: int = typer.Option(11112, min=0, max=65535, help="TCP port 
 
     Scanners are registered by calling AE title in SMARTCUSTOMS_IMAGES_SCP_SCANNERS (JSON: offices, subject
     kind, the attribute naming the subject); every other AE is refused. With SMARTCUSTOMS_IMAGES_SCP_TLS_CERTIFICATE,
-    _KEY and _CA it speaks DICOM over TLS only and requires each scanner's client certificate. Exit status 2 when
-    the registration or the TLS settings are not valid. See docs/images.md, "DICOM network intake".
+    _KEY and _CA it speaks DICOM over TLS only and requires each scanner's client certificate; with _TLS_CRL it
+    refuses revoked ones. Changed TLS files are loaded on an association (at most every
+    SMARTCUSTOMS_IMAGES_SCP_TLS_RELOAD_SECONDS) or at once on SIGHUP, without a restart. Exit status 2 when the
+    registration or the TLS settings are not valid. See docs/images.md, "DICOM network intake".
     """
     import logging
 
     from smartcustoms.core.errors import ValidationProblem
     from smartcustoms.inspection.images.scp import ScanReceiver
+    from smartcustoms.inspection.images.scp_tls import reload_on_sighup
     from smartcustoms.platform import build_platform
 
     platform = build_platform()
+    # each scan received or refused, one line (pynetdicom's own association chatter only from warnings up)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     try:
         receiver = ScanReceiver(platform.images, platform.settings)
     except ValidationProblem as exc:
@@ -139,13 +145,14 @@ def images_scp(port: int = typer.Option(11112, min=0, max=65535, help="TCP port 
             err.print(f"error: {e.field}: {e.message}", soft_wrap=True, markup=False)
         platform.close()
         raise typer.Exit(2) from None
-    # each scan received or refused, one line (pynetdicom's own association chatter only from warnings up)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     bind = host or platform.settings.host
+    tls = " (plaintext: no TLS settings)"
+    if receiver.tls is not None:
+        reload_on_sighup(receiver.tls)
+        revoked = ", revoked ones refused" if platform.settings.images_scp_tls_crl else ""
+        tls = f" over TLS, client certificates required{revoked}; SIGHUP reloads the TLS files"
     console.print(f"smartcustoms: DICOM C-STORE SCP [bold]{receiver.ae_title}[/] on {bind}:{port} for "
-                  f"{', '.join(sorted(receiver.scanners))}"
-                  f"{' over TLS, client certificates required' if receiver.tls else ' (plaintext: no TLS settings)'}")
+                  f"{', '.join(sorted(receiver.scanners))}{tls}")
     try:
         receiver.start(bind, port, block=True)
     finally:

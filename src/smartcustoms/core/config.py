@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     images_scp_tls_certificate: Path | None = None
     images_scp_tls_key: Path | None = None
     images_scp_tls_ca: Path | None = None
+    #: revocation: a CRL (PEM or DER) or a folder of them, one per CA issuing scanners' certificates; a certificate
+    #: it lists, one of an issuer without a CRL there, and all of an issuer whose CRL is stale fail the handshake
+    images_scp_tls_crl: Path | None = None
+    #: the TLS files (certificate, key, CA, CRL) are looked at for changes at most this often, on an association
+    #: (and read at once on SIGHUP); a change is loaded without a restart
+    images_scp_tls_reload_seconds: float = 60.0
     images_scp_require_tls: bool = False  # refuse to start the receiver without the three TLS settings
 
     def resolved_database_url(self) -> str:

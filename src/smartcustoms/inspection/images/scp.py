@@ -19,19 +19,18 @@ from each scanner, issued by the configured CA and naming the scanner (its subje
 registration's ``certificate_cn``, the AE title by default). A connection without a valid client certificate
 fails its handshake, a plaintext one too, and nothing is read; a certificate of another registered scanner gets
 0xC000 on its C-STOREs. The handshake runs in the association's thread (not in the accept loop), bounded by
-``HANDSHAKE_SECONDS``.
+``scp_tls.HANDSHAKE_SECONDS``. Revocation (``images_scp_tls_crl``) and reloading the TLS files without a restart:
+``scp_tls.py``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
@@ -46,6 +45,7 @@ from smartcustoms.core.errors import FieldError, Forbidden, NotFound, Validation
 from smartcustoms.core.security import Principal, Role
 from smartcustoms.inspection.images import dicos
 from smartcustoms.inspection.images.schemas import SUBJECT_KINDS
+from smartcustoms.inspection.images.scp_tls import ScannerTLS
 from smartcustoms.inspection.images.service import ImageService
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,6 @@ TRANSFER_SYNTAXES = list(dicos.READABLE_SYNTAXES)
 SUBJECT_ATTRIBUTES = ("AccessionNumber", "PatientID", "StudyID")
 _AE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # ASCII without backslash and control characters
 _OFFICE = re.compile(r"^\d{4}$")
-HANDSHAKE_SECONDS = 30.0  # a TLS connection's handshake and each read are bounded by this
 
 
 def register_dicos_storage() -> None:
@@ -120,56 +119,6 @@ def scanners_from(registered: Mapping[str, ScannerAE]) -> dict[str, Scanner]:
     return out
 
 
-class _ScannerTLS(ssl.SSLContext):
-    """The server's TLS context; pynetdicom wraps each accepted socket with it in its accept loop, so the handshake
-    is left to the first read (in the association's thread) and bounded, not done there: a client that connects
-    and stays silent cannot hold up other scanners."""
-
-    def wrap_socket(self, sock: socket.socket, server_side: bool = False, do_handshake_on_connect: bool = True,
-                    suppress_ragged_eofs: bool = True, server_hostname: str | bytes | None = None,
-                    session: ssl.SSLSession | None = None) -> ssl.SSLSocket:
-        sock.settimeout(HANDSHAKE_SECONDS)
-        return super().wrap_socket(sock, server_side=server_side, do_handshake_on_connect=False,
-                                   suppress_ragged_eofs=suppress_ragged_eofs, server_hostname=server_hostname,
-                                   session=session)
-
-
-def tls_context(settings: Settings) -> ssl.SSLContext | None:
-    """The receiver's mutual-TLS context from the settings, or None when TLS is not configured (refused when
-    ``images_scp_require_tls``); a ValidationProblem naming each missing or unreadable setting."""
-    paths: dict[str, Path | None] = {"images_scp_tls_certificate": settings.images_scp_tls_certificate,
-                                     "images_scp_tls_key": settings.images_scp_tls_key,
-                                     "images_scp_tls_ca": settings.images_scp_tls_ca}
-    given = {k: v for k, v in paths.items() if v is not None}
-    if not given:
-        if settings.images_scp_require_tls:
-            raise ValidationProblem("TLS is required but not configured", [FieldError(
-                k, "a PEM file: TLS is required (images_scp_require_tls)") for k in paths],
-                title="The DICOM receiver cannot start")
-        return None
-    errors = [FieldError(k, "a PEM file: the TLS settings go together (certificate, key, CA bundle)")
-              for k, v in paths.items() if v is None]
-    errors += [FieldError(k, f"cannot read {v}") for k, v in given.items() if not Path(v).is_file()]
-    if errors:
-        raise ValidationProblem("the DICOM receiver's TLS settings are not valid", errors,
-                                title="The DICOM receiver cannot start")
-    ctx = _ScannerTLS(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # BCP 195 profile of PS3.15: TLS 1.2 or later
-    ctx.verify_mode = ssl.CERT_REQUIRED  # mutual authentication: no client certificate, no association
-    try:
-        ctx.load_cert_chain(str(settings.images_scp_tls_certificate), str(settings.images_scp_tls_key))
-    except (ssl.SSLError, OSError) as exc:
-        raise ValidationProblem("the DICOM receiver's certificate cannot be used", [FieldError(
-            "images_scp_tls_certificate", f"certificate and key do not load together: {exc}")],
-            title="The DICOM receiver cannot start") from None
-    try:
-        ctx.load_verify_locations(cafile=str(settings.images_scp_tls_ca))
-    except (ssl.SSLError, OSError) as exc:
-        raise ValidationProblem("the scanners' CA bundle cannot be used", [FieldError(
-            "images_scp_tls_ca", f"not a PEM CA bundle: {exc}")], title="The DICOM receiver cannot start") from None
-    return ctx
-
-
 def peer_common_name(event: Event) -> str | None:
     """The subject common name of the client certificate the association came with (None without TLS)."""
     sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
@@ -202,7 +151,7 @@ class ScanReceiver:
             raise ValidationProblem("our AE title is not valid", [FieldError(
                 "images_scp_ae_title", "1 to 16 ASCII characters, no backslash or control characters")],
                 title="The DICOM receiver cannot start")
-        self.tls = tls_context(settings)
+        self.tls = ScannerTLS.from_settings(settings)  # None: plaintext
         self.ae = AE(ae_title=self.ae_title)
         self.ae.require_called_aet = True  # the scanner must call us by our title
         self.ae.require_calling_aet = sorted(self.scanners)  # and be registered (never empty, see scanners_from)
@@ -213,7 +162,8 @@ class ScanReceiver:
     def start(self, host: str, port: int, *, block: bool = False) -> ThreadedAssociationServer | None:
         """Listen on ``host:port`` (port 0: a free one, see ``server.server_address``); blocks when ``block``."""
         handlers = [(evt.EVT_C_STORE, self.handle_store), (evt.EVT_REJECTED, _log_rejected)]
-        return self.ae.start_server((host, port), block=block, ssl_context=self.tls,
+        tls = cast("ssl.SSLContext | None", self.tls)  # pynetdicom calls only its wrap_socket
+        return self.ae.start_server((host, port), block=block, ssl_context=tls,
                                     evt_handlers=handlers)  # type: ignore[arg-type]
 
     def handle_store(self, event: Event) -> Dataset:
