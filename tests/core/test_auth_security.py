@@ -84,24 +84,33 @@ def test_an_unknown_user_costs_as_much_as_a_wrong_password(world: World):
             create_user(s, UserIn(username="timed", password="timing-is-everything", role="officer"), SYSTEM)
 
         def cost(username: str) -> float:
-            runs = []
-            for _ in range(5):
-                with world.platform.sessions() as s:
-                    t = time.perf_counter()
-                    assert check_login(s, username, "wrong-password!")[0] is None
-                    runs.append(time.perf_counter() - t)
-            return statistics.median(runs)
+            with world.platform.sessions() as s:
+                t = time.perf_counter()
+                assert check_login(s, username, "wrong-password!")[0] is None
+                return time.perf_counter() - t
 
-        known, unknown = cost("timed"), cost("no-such-user")
+        # interleaved, and the fastest of each: another process taking the CPU only ever adds time (medians of
+        # five in a row, one name after the other, swing with the machine's other work)
+        runs = [(cost("timed"), cost("no-such-user")) for _ in range(7)]
+        known, unknown = min(k for k, _ in runs), min(u for _, u in runs)
         assert unknown > 0.5 * known and known > 0.002  # without a dummy hash: ~0.1 ms against ~10 ms
     finally:
         set_password_cost(1024)
+
+
+def _timed(work) -> float:
+    t = time.perf_counter()
+    work()
+    return time.perf_counter() - t
 
 
 def test_password_checks_leave_the_event_loop_free(client: TestClient):
     set_password_cost(2**16)  # ~0.15 s a check: on the event loop it would hold every other request
     try:
         token = csrf(client)
+        # what one check costs on this machine now (on a busy one, more): a check on the event loop would hold a
+        # request for about half of it on average; one off the loop, for a few thread switches
+        check = statistics.median(_timed(lambda: hash_password("x" * 12)) for _ in range(3))
 
         def attempts(n: int) -> None:
             for i in range(3):
@@ -119,7 +128,7 @@ def test_password_checks_leave_the_event_loop_free(client: TestClient):
             time.sleep(0.01)
         for t in threads:
             t.join()
-        assert len(waits) >= 5 and statistics.median(waits) < 0.05, waits
+        assert len(waits) >= 5 and statistics.median(waits) < max(0.05, check / 4), (check, waits)
     finally:
         set_password_cost(1024)
 
