@@ -12,7 +12,9 @@ import pytest
 from smartcustoms.inspection.images.model import (
     DECLARED_SIZE,
     NEUTRAL_BAND,
+    DeclaredCalibration,
     OnnxImageModel,
+    calibrate_declared,
     declared_band,
     declared_vector,
 )
@@ -39,6 +41,45 @@ def test_no_usable_goods_give_the_neutral_vector() -> None:
     v = declared_vector([DeclaredGoods("XX", "unknown", quantity=1, unit="035")])
     assert np.allclose(v[:3], NEUTRAL_BAND) and not v[3:].any()
     assert np.array_equal(declared_vector([]), v)
+
+
+def test_a_calibration_shifts_each_declared_material_by_heading_then_material() -> None:
+    calibration = DeclaredCalibration(heading={"6109": (-0.02, -0.5)}, material={"steel": (0.01, 0.1)})
+    assert calibration.shift("6109.10.0000", "textile") == ("6109", -0.02, -0.5)
+    assert calibration.shift("7208390000", "steel") == ("steel", 0.01, 0.1)
+    assert calibration.shift("8703231900", "vehicle") == ("", 0.0, 0.0)
+    plain, shifted = declared_vector([TSHIRTS, STEEL]), declared_vector([TSHIRTS, STEEL], calibration)
+    assert np.array_equal(plain[:4], shifted[:4])  # the band (band-only networks, consistency) is not calibrated
+    a, b = plain[4:10].reshape(2, 3), shifted[4:10].reshape(2, 3)  # steel (the heavier line), then T-shirts
+    assert b[0, 0] == pytest.approx(a[0, 0] + 0.01) and b[1, 0] == pytest.approx(a[1, 0] - 0.02)
+    assert b[0, 1] + 0.05 == pytest.approx((a[0, 1] + 0.05) * np.exp(0.1), rel=1e-5)
+    assert b[1, 1] + 0.05 == pytest.approx((a[1, 1] + 0.05) * np.exp(-0.5), rel=1e-5)
+    assert np.array_equal(a[:, 2], b[:, 2])
+    assert np.array_equal(declared_vector([TSHIRTS, STEEL], DeclaredCalibration({}, {})), plain)
+    assert DeclaredCalibration.from_json(calibration.to_json()) == calibration
+
+
+def test_calibration_reads_what_clean_scans_of_one_declared_line_show() -> None:
+    cars = DeclaredGoods("8703231900", "Passenger cars", quantity=2600, unit="035", gross_kg=2600)
+    scans = [render_scan([goods], seed=seed, size=(128, 256)) for goods in (cars, TSHIRTS) for seed in (1, 2, 3)]
+    mixed = render_scan([TSHIRTS, STEEL], seed=4, size=(128, 256))
+    calibration = calibrate_declared([(s.image, s.cargo, s.goods) for s in [*scans, mixed]])
+    assert set(calibration.heading) == {"8703", "6109"} and set(calibration.material) == {"vehicle", "textile"}
+    assert calibration.heading["8703"][1] < -0.3  # a car is mostly open volume: far lighter than its bulk density
+    assert abs(calibration.heading["6109"][1]) < 0.2  # cartons of T-shirts look as their bulk density says
+    assert calibrate_declared([(s.image, s.cargo, s.goods) for s in scans], min_scans=4).heading == {}
+
+
+def test_the_model_file_says_whether_its_declaration_vector_is_calibrated() -> None:
+    shipped = OnnxImageModel.load()
+    plain = {k: v for k, v in shipped.metadata.items() if k != "declared_calibration"}
+    uncalibrated = OnnxImageModel(shipped._session, plain)  # files before scan-cnn-4 carry none
+    assert uncalibrated.calibration is None
+    calibration = DeclaredCalibration(heading={"6109": (0.05, -1.0)}, material={})
+    calibrated = OnnxImageModel(shipped._session, {**plain, "declared_calibration": calibration.to_json()})
+    assert calibrated.calibration == calibration
+    scan = render_scan([TSHIRTS], seed=5, size=(128, 256))
+    assert calibrated.score(scan.image, scan.goods)[0] != uncalibrated.score(scan.image, scan.goods)[0]
 
 
 def test_the_shipped_model_scores_images_with_and_without_a_declaration() -> None:

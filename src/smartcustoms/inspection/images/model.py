@@ -41,8 +41,9 @@ from smartcustoms.inspection.images.materials import (
 )
 from smartcustoms.inspection.images.schemas import DeclaredGoods, ScanImage
 
-__all__ = ["DECLARED_SIZE", "MODEL_FILE", "ConsistencyRule", "ImageAssessment", "OnnxImageModel", "PhysicsReading",
-           "check_consistency", "declared_band", "declared_vector", "load_default_model", "read_physics"]
+__all__ = ["DECLARED_SIZE", "MODEL_FILE", "ConsistencyRule", "DeclaredCalibration", "ImageAssessment", "OnnxImageModel",
+           "PhysicsReading", "calibrate_declared", "check_consistency", "declared_band", "declared_vector",
+           "load_default_model", "read_physics"]
 
 MODEL_FILE = Path(__file__).with_name("model.onnx")
 NEUTRAL_BAND = (1.30, 0.90, 1.60)  # no usable declared goods: a band no material falls outside of
@@ -54,6 +55,7 @@ DECLARED_SLOTS = 4  # declared materials the network is told about (the heaviest
 DECLARED_SIZE = 4 + 3 * DECLARED_SLOTS  # band (3), fill, then per material: ratio, expected attenuation, mass share
 CONTAINER_40FT_M3 = 67.7  # inner volume of a 40 ft general-purpose container: the fill plane's unit
 MAX_EXPECTED_ATTENUATION = 6.5  # loaders keep dense goods low and spread: a stack stops at most ~this -ln T(high)
+MIN_RATIO_ATTENUATION = 0.05  # -ln T(high) below this: too little matter for a ratio (train.MIN_ATTENUATION)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,71 @@ class ConsistencyRule:
         return cls(tare_kg=tuple(data["tare_kg"]), ratio_shift=tuple(data["ratio_shift"]))  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class DeclaredCalibration:
+    """How clean scans of declared goods look against what :func:`declared_vector` predicts from first principles
+    (bulk density across the container): per HS heading (4 digits), else per material, the median shift of the
+    goods pixels' dual-energy ratio and of their ln(-ln T(high)). Goods packed with much open volume (appliances
+    in cartons, vehicles, tyres, bottles) show most pixels far lighter than their bulk average; calibrated on the
+    clean training scans, it travels in the model file (``declared_calibration``)."""
+
+    heading: dict[str, tuple[float, float]]
+    material: dict[str, tuple[float, float]]
+
+    def shift(self, hs_code: str, material_name: str) -> tuple[str, float, float]:
+        """(key used, ratio shift, ln-attenuation shift) for a declared line; zeros when neither is known."""
+        heading = hs_code.replace(".", "").replace(" ", "")[:4]
+        if heading in self.heading:
+            return heading, *self.heading[heading]
+        if material_name in self.material:
+            return material_name, *self.material[material_name]
+        return "", 0.0, 0.0
+
+    def to_json(self) -> str:
+        """The calibration as JSON (stored in the model file's metadata)."""
+        return json.dumps({"heading": self.heading, "material": self.material}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> DeclaredCalibration:
+        """The calibration from :meth:`to_json`'s text."""
+        data = json.loads(text)
+        return cls(heading={k: (float(v[0]), float(v[1])) for k, v in data["heading"].items()},
+                   material={k: (float(v[0]), float(v[1])) for k, v in data["material"].items()})
+
+
+def calibrate_declared(scans: Sequence[tuple[ScanImage, np.ndarray, Sequence[DeclaredGoods]]],
+                       min_scans: int = 3) -> DeclaredCalibration:
+    """:class:`DeclaredCalibration` from clean scans: (image, goods pixel mask, declared goods) of declarations with
+    one usable line (so every goods pixel is that line's); per scan the median residual of the goods pixels
+    (ratio, ln(-ln T(high) + 0.05)) against the uncalibrated :func:`declared_vector`, then the median over the
+    scans of each heading (and of each material) seen in at least ``min_scans`` scans."""
+    by_heading: dict[str, list[tuple[float, float]]] = {}
+    by_material: dict[str, list[tuple[float, float]]] = {}
+    for image, goods_mask, declared in scans:
+        usable = [g for g in declared if _hs_ok(g.hs_code)]
+        if len(usable) != 1 or not image.dual_energy:
+            continue
+        vector = declared_vector(usable)
+        ratio_k, att_k = float(vector[4]), float(vector[5])
+        high = -np.log(np.clip(image.high.astype(np.float64), 1e-5, 1.0))
+        low = -np.log(np.clip(image.low.astype(np.float64), 1e-5, 1.0))
+        seen = goods_mask & (high >= MIN_RATIO_ATTENUATION)
+        if seen.sum() < 50:
+            continue
+        residual = (float(np.median(low[seen] / high[seen])) - ratio_k,
+                    float(np.median(np.log(high[seen] + MIN_RATIO_ATTENUATION)))
+                    - math.log(att_k + MIN_RATIO_ATTENUATION))
+        heading = usable[0].hs_code.replace(".", "").replace(" ", "")[:4]
+        by_heading.setdefault(heading, []).append(residual)
+        by_material.setdefault(material_for_hs(usable[0].hs_code).name, []).append(residual)
+
+    def medians(groups: dict[str, list[tuple[float, float]]]) -> dict[str, tuple[float, float]]:
+        return {k: (round(float(np.median([r for r, _ in v])), 4), round(float(np.median([a for _, a in v])), 4))
+                for k, v in sorted(groups.items()) if len(v) >= min_scans}
+
+    return DeclaredCalibration(heading=medians(by_heading), material=medians(by_material))
+
+
 def declared_band(declared: Sequence[DeclaredGoods]) -> np.ndarray:
     """The declared goods' dual-energy ratio at the cargo energies as (mass-weighted mean, low, high), float32;
     a neutral band when no line has a usable HS code."""
@@ -107,11 +174,13 @@ def declared_band(declared: Sequence[DeclaredGoods]) -> np.ndarray:
     return np.array([profile.mean_ratio, *profile.ratio_range], dtype=np.float32)
 
 
-def declared_vector(declared: Sequence[DeclaredGoods]) -> np.ndarray:
+def declared_vector(declared: Sequence[DeclaredGoods], calibration: DeclaredCalibration | None = None
+                    ) -> np.ndarray:
     """The declaration as the network reads it (``DECLARED_SIZE`` float32): the ratio band of
     :func:`declared_band`, the declared packed volume over a 40 ft container's, then for each of the
     ``DECLARED_SLOTS`` heaviest declared materials its dual-energy ratio, the -ln T(high) a stack of it across the
-    container should show (bulk density x inner width x μ(high), capped where loaders stop) and its share of the
+    container should show (bulk density x inner width x μ(high), capped where loaders stop; both shifted by
+    ``calibration`` when given: what a typical goods pixel of that heading shows) and its share of the
     declared mass; unused slots and a declaration with no usable HS code are zeros (the network then reads the
     image alone, as before)."""
     out = np.zeros(DECLARED_SIZE, dtype=np.float32)
@@ -125,7 +194,12 @@ def declared_vector(declared: Sequence[DeclaredGoods]) -> np.ndarray:
     for line in profile.lines:
         mat = line.material
         att = min(mat.bulk_density * CONTAINER_INNER_WIDTH_CM * mat.mu(CARGO.high_mev), MAX_EXPECTED_ATTENUATION)
-        slot = by_material.setdefault(f"{mat.name}:{mat.bulk_density:g}", [mat.ratio(CARGO), att, 0.0])
+        ratio, key = mat.ratio(CARGO), f"{mat.name}:{mat.bulk_density:g}"
+        if calibration is not None:
+            used, d_ratio, d_log_att = calibration.shift(line.hs_code, mat.name)
+            ratio, key = ratio + d_ratio, f"{key}:{used}"
+            att = (att + MIN_RATIO_ATTENUATION) * math.exp(d_log_att) - MIN_RATIO_ATTENUATION
+        slot = by_material.setdefault(key, [ratio, att, 0.0])
         slot[2] += line.mass_kg / profile.mass_kg
     ranked = sorted(by_material.values(), key=lambda v: -v[2])[:DECLARED_SLOTS]
     for k, (ratio, att, share) in enumerate(ranked):
@@ -250,6 +324,8 @@ class OnnxImageModel:
         self.rule = ConsistencyRule.from_json(metadata["consistency_rule"]) if "consistency_rule" in metadata \
             else ConsistencyRule()
         self.review_threshold = float(metadata.get("review_threshold", "0.5"))
+        self.calibration = DeclaredCalibration.from_json(metadata["declared_calibration"]) \
+            if "declared_calibration" in metadata else None  # files before scan-cnn-4: uncalibrated
         shape = session.get_inputs()[1].shape  # declared: (n, 3) in files before the declaration vector
         self.declared_size = int(shape[1]) if len(shape) == 2 and isinstance(shape[1], int) else 3
 
@@ -277,7 +353,7 @@ class OnnxImageModel:
         if self.declared_size == 3:  # an older file: the ratio band only
             told = declared_band(declared) if image.dual_energy else np.array(NEUTRAL_BAND, dtype=np.float32)
         else:
-            told = declared_vector(declared) if image.dual_energy else _neutral_vector()
+            told = declared_vector(declared, self.calibration) if image.dual_energy else _neutral_vector()
         scan = np.clip(np.stack([high, low])[None], 0.0, 1.0).astype(np.float32)
         score, heat = self._session.run(["score", "heat"], {"scan": scan, "declared": told[None]})
         heatmap = _upsample(np.asarray(heat, dtype=np.float32)[0, 0], image.shape, HEAT_CELL * k)
