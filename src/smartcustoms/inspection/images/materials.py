@@ -38,6 +38,7 @@ __all__ = [
     "Material",
     "decompose",
     "expected_profile",
+    "hs_digits",
     "line_mass_kg",
     "material",
     "material_for_hs",
@@ -159,11 +160,16 @@ _HS: dict[str, tuple[str, float | None]] = {
 # chapter 77 is reserved in the HS; 98 and 99 are national chapters: the fallback covers them
 
 
+def hs_digits(hs_code: str) -> str:
+    """``hs_code`` without its dots and spaces (``6109.10 00`` -> ``61091000``); its first four are the heading."""
+    return hs_code.replace(".", "").replace(" ", "")
+
+
 def material_for_hs(hs_code: str) -> Material:
     """The material goods under ``hs_code`` are mostly made of (heading, then chapter, else ``mixed``).
 
     ``hs_code`` is 2 to 10 digits (dots and spaces ignored); ValueError names the field otherwise."""
-    digits = hs_code.replace(".", "").replace(" ", "")
+    digits = hs_digits(hs_code)
     if not (2 <= len(digits) <= 10 and digits.isdigit()):
         raise ValueError(f"hs_code: {hs_code!r} is not an HS code (2 to 10 digits)")
     entry = _HS.get(digits[:4]) or _HS.get(digits[:2])

@@ -37,6 +37,7 @@ from smartcustoms.inspection.images.materials import (
     CONTAINER_INNER_WIDTH_CM,
     decompose,
     expected_profile,
+    hs_digits,
     material_for_hs,
 )
 from smartcustoms.inspection.images.schemas import DeclaredGoods, ScanImage
@@ -112,7 +113,7 @@ class DeclaredCalibration:
 
     def shift(self, hs_code: str, material_name: str) -> tuple[str, float, float]:
         """(key used, ratio shift, ln-attenuation shift) for a declared line; zeros when neither is known."""
-        heading = hs_code.replace(".", "").replace(" ", "")[:4]
+        heading = hs_digits(hs_code)[:4]
         if heading in self.heading:
             return heading, *self.heading[heading]
         if material_name in self.material:
@@ -153,7 +154,7 @@ def calibrate_declared(scans: Sequence[tuple[ScanImage, np.ndarray, Sequence[Dec
         residual = (float(np.median(low[seen] / high[seen])) - ratio_k,
                     float(np.median(np.log(high[seen] + MIN_RATIO_ATTENUATION)))
                     - math.log(att_k + MIN_RATIO_ATTENUATION))
-        heading = usable[0].hs_code.replace(".", "").replace(" ", "")[:4]
+        heading = hs_digits(usable[0].hs_code)[:4]
         by_heading.setdefault(heading, []).append(residual)
         by_material.setdefault(material_for_hs(usable[0].hs_code).name, []).append(residual)
 
