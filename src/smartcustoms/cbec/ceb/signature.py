@@ -149,12 +149,16 @@ def _key(cert_text: bytes) -> _Key:
 
         pub: Any = x509.load_der_x509_certificate(der).public_key()
         recover, pad, sha1 = pub.recover_data_from_signature, padding.PKCS1v15(), hashlib.sha1
+        size = (pub.key_size + 7) // 8
 
         def verify(sig: bytes, data: bytes) -> bool:
             # RSASSA-PKCS1-v1_5 verification as RFC 8017 8.2.2 states it: OpenSSL opens the signature with the
             # public key and checks the padding (00 01 FF.. 00), the DigestInfo it carries is compared with the
             # encoding of SHA-1(data). The same answer as pub.verify(sig, data, PKCS1v15(), SHA1()) without
-            # its per-call digest and context set-up (about 5 µs of 14; tests/cbec/test_signature_learned.py)
+            # its per-call digest and context set-up (about 5 µs of 14; tests/cbec/test_signature_learned.py).
+            # A signature must be k octets (8.2.2 step 1): OpenSSL alone would open one with its leading zero cut
+            if len(sig) != size:
+                return False
             try:
                 return recover(sig, pad, None) == _SHA1_DIGEST_INFO + sha1(data).digest()  # type: ignore[no-any-return]
             except InvalidSignature:
