@@ -25,22 +25,57 @@ from .conftest import drop_pg_schema, pg_url_or_skip
 INGEST = "from smartcustoms.cbec.cli import app; app()"
 
 
-def _ingest(url: str, path: Path, *extra: str) -> subprocess.Popen:
+#: imported by every process of the run to be killed (its writer shards too, through PYTHONPATH): the reader
+#: stops before the chunk that would take it past 80 % of the stream, so that the run cannot end before the test
+#: kills it, however late the test looks at the database (the window between the first commits and the end of
+#: the run lasts about 0.5 s: a test process kept off the CPU that long by a loaded machine misses it). The kill
+#: still lands wherever the run is when the test sees enough committed.
+STOP_BEFORE_THE_END = textwrap.dedent("""
+    import os
+    import time
+
+    from smartcustoms.cbec import framing
+
+    _chunks_of_file = framing.chunks_of_file
+
+
+    def chunks_of_file(path, *args, **kwargs):
+        size = os.path.getsize(path)
+        for chunk in _chunks_of_file(path, *args, **kwargs):
+            if chunk.end_offset is not None and chunk.end_offset > 0.8 * size:
+                time.sleep(600)  # the test kills the run meanwhile
+            yield chunk
+
+
+    framing.chunks_of_file = chunks_of_file
+""")
+
+
+def _ingest(url: str, path: Path, *extra: str, hooks: Path | None = None) -> subprocess.Popen:
+    env = dict(os.environ)
+    if hooks is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hooks), env.get("PYTHONPATH")]))
     return subprocess.Popen([sys.executable, "-c", INGEST, "ingest", str(path), "--db", url, "--batch", "100",
-                             "--workers", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--workers", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
-@pytest.mark.parametrize("shards", [1, 2])
-def test_killed_pipeline_restarts_and_processes_every_message_exactly_once(tmp_path: Path, shards: int):
+# (shards, seconds between the test's looks at the database): 3 s is this process kept off the CPU by a loaded
+# machine: without STOP_BEFORE_THE_END the run ends before the kill
+@pytest.mark.parametrize(("shards", "poll"), [(1, 0.02), (2, 0.02), (2, 3.0)])
+def test_killed_pipeline_restarts_and_processes_every_message_exactly_once(tmp_path: Path, shards: int,
+                                                                           poll: float):
     n = 6000
     stream = tmp_path / "in.xml"
     msgs = list(generate(n, seed=7, config=SimConfig(missing=0.0, buyers=300)))
     stream.write_bytes(b"".join(msgs))
     url = f"sqlite:///{tmp_path / 'crash.db'}"
-    proc = _ingest(url, stream, "--shards", str(shards))
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(STOP_BEFORE_THE_END)
+    proc = _ingest(url, stream, "--shards", str(shards), hooks=hooks)
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until some batches are committed, then kill it hard
-        time.sleep(0.02)
+        time.sleep(poll)
         if (tmp_path / "crash.db").exists():
             try:
                 with Store(url) as s:

@@ -81,6 +81,32 @@ def test_a_changed_message_or_signature_fails_with_what_failed(algorithm, sample
         sig.verify(swapped)
 
 
+def test_sm2_signatures_verify_whatever_their_r_and_s_look_like(samples, sm2):
+    """Each SM2 signature draws a fresh r and s: a leading zero octet (1 in 256 each) makes a shorter DER INTEGER,
+    a high bit (1 in 2) a 0x00-padded 33-octet one. Signed until r and s have each led with a zero octet (about
+    400 signatures), every form verifies, and the DER and raw r || s forms convert into each other exactly."""
+    edge_rs = [bytes(32) + b"\x01" * 32, b"\x80" + bytes(31) + b"\xff" * 32, b"\x00\x7f" + b"\x01" * 30 + bytes(32)]
+    for rs in edge_rs:
+        der = sig._sm2_der(rs)
+        assert sig._sm2_rs(der) == rs and der[0] == 0x30 and der[1] == len(der) - 2
+    seen: dict[str, bytes] = {}
+    for _ in range(20_000):
+        signed = sig.sign(samples["order"], sm2)
+        start = signed.index(b"<ds:SignatureValue>") + len(b"<ds:SignatureValue>")
+        value = base64.b64decode(b"".join(signed[start:signed.index(b"</ds:SignatureValue>")].split()))
+        rs = sig._sm2_rs(value)
+        assert rs is not None and sig._sm2_der(rs) == value
+        for name, octet in (("r led by 0", rs[0]), ("s led by 0", rs[32])):
+            if octet == 0:
+                seen.setdefault(name, signed)
+        seen.setdefault(f"r high bit {rs[0] >> 7}, s high bit {rs[32] >> 7}", signed)
+        if len(seen) == 6:
+            break
+    assert len(seen) == 6, sorted(seen)
+    for name, signed in seen.items():
+        assert sig.verify(signed) is not None, name
+
+
 def test_an_expired_certificate_is_refused(samples):
     old = sig.test_rsa_key(not_before=datetime(2015, 1, 1, tzinfo=UTC), days=365)
     with pytest.raises(sig.SignatureError, match="certificate expired on 2016-01-01"):

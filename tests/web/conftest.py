@@ -36,10 +36,12 @@ class Site:
     released: list[str]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _listening_socket() -> socket.socket:
+    """A socket bound to a free loopback port, handed to the server as it is: a port number found free and
+    bound again later could be taken in between by another process on this machine."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def _seed(world: World) -> tuple[list[str], list[str]]:
@@ -91,10 +93,11 @@ def serve(platform) -> Iterator[str]:
 
     from smartcustoms.web.app import create_app
 
-    port = _free_port()
+    sock = _listening_socket()
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -106,6 +109,7 @@ def serve(platform) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+        sock.close()
         platform.engine.dispose()
 
 

@@ -8,6 +8,7 @@ distribution than before (a drifted population); office 2201's scores stay put.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -46,9 +47,9 @@ def _payload(office: str, i: int, at: datetime) -> DeclarationIn:
     return DeclarationIn.model_validate(p)
 
 
-def seed_history(world) -> None:
-    """Five weeks, oldest first: each office's declarations lodged (the platform's clocks set to the day) and
-    inspected an hour later, every fourth one an offence; then office 2248's scores this week are shifted.
+def seed_history(world, now: datetime) -> None:
+    """Five weeks before ``now``, oldest first: each office's declarations lodged (the platform's clocks set to the
+    day) and inspected an hour later, every fourth one an offence; then office 2248's scores this week are shifted.
 
     No budget for random holds while seeding: the tiles rule alone holds, so the hit rates are fixed."""
     from smartcustoms.risk.targeting import service as risk_service
@@ -61,7 +62,6 @@ def seed_history(world) -> None:
                                          lane="red"), SYSTEM)
     platform.rules_changed()
     officer = world.principals["officer"]
-    now = utcnow()
     monday = datetime.combine((now - timedelta(days=now.weekday())).date(), datetime.min.time())
     days = [(monday - timedelta(weeks=w) + timedelta(days=2, hours=10), WEEK_N) for w in (4, 3, 2, 1)]
     days.append((max(monday, now - timedelta(hours=2)), NOW_N))
@@ -93,15 +93,31 @@ def seed_history(world) -> None:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Iterator[Site]:
-    """This module's own server (overrides the conftest's), on the five weeks' history above."""
+def seeded_at() -> datetime:
+    """The instant the history is seeded back from, and the risk service's clock while this module runs."""
+    return utcnow()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, seeded_at: datetime) -> Iterator[Site]:
+    """This module's own server (overrides the conftest's), on the five weeks' history above.
+
+    The risk service reckons its windows (drift weeks, a backtest's last 30 days, weekly hit rates) from
+    ``seeded_at``, as the history and :func:`_direct_count` do: a boundary passing while the module runs cannot
+    split them (the oldest week's declarations leave the last 30 days on Fridays at 10:00 UTC: passing between the
+    page's backtest and the direct count, that made the two counts differ)."""
+    from smartcustoms.risk.targeting import service as risk_service
+
     tmp = tmp_path_factory.mktemp("analyst")
     platform = build_platform(Settings(data_dir=tmp, session_secret="test-session-secret"),
                               database_url=f"sqlite:///{tmp / 'smartcustoms.db'}")
-    world = seed_world(platform)
-    seed_history(world)
-    with serve(platform) as url:
-        yield Site(url, world, [], [])
+    ticks = itertools.count()
+    with pytest.MonkeyPatch.context() as mp:  # a microsecond later at each reading: what it stamps keeps its order
+        mp.setattr(risk_service, "utcnow", lambda: seeded_at + timedelta(microseconds=next(ticks)))
+        world = seed_world(platform)
+        seed_history(world, seeded_at)
+        with serve(platform) as url:
+            yield Site(url, world, [], [])
 
 
 def test_the_dashboard_alerts_on_the_drifted_office_only(browser):
@@ -138,9 +154,10 @@ def test_the_drift_api_says_the_same_and_is_for_analysts(site):
     assert now[STEADY]["hit_rate_change"] is not None and not now[STEADY]["alert"]
 
 
-def _direct_count(site: Site, days: int = 30) -> tuple[int, int, int]:
-    """Tiles declarations lodged in the last ``days`` days, all declarations then, and offences among the tiles."""
-    since = utcnow() - timedelta(days=days)
+def _direct_count(site: Site, now: datetime, days: int = 30) -> tuple[int, int, int]:
+    """Tiles declarations lodged in the ``days`` days before ``now``, all declarations then, and offences among
+    the tiles."""
+    since = now - timedelta(days=days)
     tiles = select(GoodsItem.declaration_id).where(GoodsItem.hs_code.like("6907%"))
     with site.world.platform.sessions() as s:
         window = (Declaration.lodged_at >= since) & Declaration.customs_value_cny.is_not(None)
@@ -152,14 +169,14 @@ def _direct_count(site: Site, days: int = 30) -> tuple[int, int, int]:
     return matched, total, offences
 
 
-def test_the_backtest_of_a_rule_matches_a_direct_count(browser, site):
+def test_the_backtest_of_a_rule_matches_a_direct_count(browser, site, seeded_at):
     with site.world.platform.sessions() as s:
         rule_id = s.scalar(select(RiskRule.id).where(RiskRule.name == "ceramic tiles"))
     browser.login("analyst")
     browser.goto(f"/rules?edit={rule_id}")
     page = browser.page
     box = page.locator("[data-testid=backtest]")
-    matched, total, offences = _direct_count(site)
+    matched, total, offences = _direct_count(site, seeded_at)
     assert 0 < matched < total and offences > 0
     assert box.get_attribute("data-matched") == str(matched)
     assert box.get_attribute("data-offences") == str(offences)
