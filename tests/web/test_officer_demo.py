@@ -4,6 +4,8 @@ other than red), fewer parcels."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from smartcustoms.core.config import Settings
@@ -13,11 +15,20 @@ from tests.web.conftest import close_page, serve
 pytestmark = pytest.mark.browser
 
 
+#: when the demo below replays its history up to
+DEMO_NOW = datetime(2026, 11, 2, 9, 0)
+
+
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory, monkeypatch_module):
+    from smartcustoms.simulate import demo
     from smartcustoms.simulate.demo import load_demo
 
     monkeypatch_module.setenv("SMARTCUSTOMS_CBEC_ACCEPT_UNSIGNED", "1")  # as `serve --demo` (unsigned parcels)
+    # the same history every run, as tests/cli/test_cli.py's demo: a fixed key for the random controls' draws and
+    # a fixed instant the demo replays up to (the lanes on the queue's first page depend on both)
+    monkeypatch_module.setenv("SMARTCUSTOMS_RISK_SECRET", "officer-demo-test-draws")
+    monkeypatch_module.setattr(demo, "utcnow", lambda: DEMO_NOW)
     tmp = tmp_path_factory.mktemp("demo")
     platform = build_platform(Settings(data_dir=tmp, session_secret="test-session-secret"),
                               database_url=f"sqlite:///{tmp / 'smartcustoms.db'}")

@@ -28,13 +28,13 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from smartcustoms.codes.china import country_iso
+from smartcustoms.core.clock import utcnow
 from smartcustoms.risk.parcels.scoring import (
     INSPECTION,
     MANUAL_REVIEW,
@@ -257,7 +257,7 @@ class ParcelRiskEngine:
 
     def _match(self, cases: Sequence[ParcelCase], grade: list[str]) -> dict[int, np.ndarray]:
         """Per rule in force, whether each parcel matches it (any of its lines)."""
-        today = date.today()
+        today = utcnow().date()  # the UTC day, as the declarations' rules reckon it
         rules = [r for r in self.rules.values() if r.in_force(today)]
         if not rules:
             return {}
