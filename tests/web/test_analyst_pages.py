@@ -47,9 +47,10 @@ def _payload(office: str, i: int, at: datetime) -> DeclarationIn:
     return DeclarationIn.model_validate(p)
 
 
-def seed_history(world, now: datetime) -> None:
-    """Five weeks before ``now``, oldest first: each office's declarations lodged (the platform's clocks set to the
-    day) and inspected an hour later, every fourth one an offence; then office 2248's scores this week are shifted.
+def seed_history(world, now: datetime | None = None) -> None:
+    """Five weeks before ``now`` (default: this instant), oldest first: each office's declarations lodged (the
+    platform's clocks set to the day) and inspected an hour later, every fourth one an offence; then office 2248's
+    scores this week are shifted.
 
     No budget for random holds while seeding: the tiles rule alone holds, so the hit rates are fixed."""
     from smartcustoms.risk.targeting import service as risk_service
@@ -62,6 +63,7 @@ def seed_history(world, now: datetime) -> None:
                                          lane="red"), SYSTEM)
     platform.rules_changed()
     officer = world.principals["officer"]
+    now = now or utcnow()
     monday = datetime.combine((now - timedelta(days=now.weekday())).date(), datetime.min.time())
     days = [(monday - timedelta(weeks=w) + timedelta(days=2, hours=10), WEEK_N) for w in (4, 3, 2, 1)]
     days.append((max(monday, now - timedelta(hours=2)), NOW_N))
