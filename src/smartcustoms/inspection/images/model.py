@@ -56,7 +56,7 @@ DECLARED_SLOTS = 4  # declared materials the network is told about (the heaviest
 DECLARED_SIZE = 4 + 3 * DECLARED_SLOTS  # band (3), fill, then per material: ratio, expected attenuation, mass share
 CONTAINER_40FT_M3 = 67.7  # inner volume of a 40 ft general-purpose container: the fill plane's unit
 MAX_EXPECTED_ATTENUATION = 6.5  # loaders keep dense goods low and spread: a stack stops at most ~this -ln T(high)
-MIN_RATIO_ATTENUATION = 0.05  # -ln T(high) below this: too little matter for a ratio (train.MIN_ATTENUATION)
+MIN_RATIO_ATTENUATION = 0.05  # -ln T(high) below this: too little matter for a ratio (also the trained graph's)
 
 
 @dataclass(frozen=True)

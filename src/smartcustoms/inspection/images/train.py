@@ -27,10 +27,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from smartcustoms.inspection.images.model import DECLARED_SLOTS, MIN_RATIO_ATTENUATION
+
 LN_FLOOR = math.log(1e5)  # transmissions below 1e-5 read as 1e-5 (the generator's and a detector's floor)
-MIN_ATTENUATION = 0.05  # -ln T(high) below this: too little matter for a dual-energy ratio
+MIN_ATTENUATION = MIN_RATIO_ATTENUATION  # -ln T(high) below this: too little matter for a dual-energy ratio
 STRIDE = 8  # the heat map's cell, in image pixels
-SLOTS = 4  # declared materials in the declaration vector (model.DECLARED_SLOTS)
+SLOTS = DECLARED_SLOTS  # declared materials in the declaration vector
 RATIO_TOLERANCE = 0.05  # the mismatch channel's unit along the dual-energy ratio
 ATTENUATION_TOLERANCE = 0.5  # and along ln(-ln T(high))
 DECLARATION_CHANNELS = ("mismatch", "attenuation_residual", "fill")
